@@ -1,0 +1,502 @@
+//! Every semantic rule of a mapping, for both front-ends: the derive calls [`check`]
+//! on the model of a struct, `cargo xtask gen` on the model of a YAML file, so one
+//! rule is written once and reported at whatever the user wrote.
+//!
+//! Rules see only the model, never syn or YAML types. One `check_*` function per
+//! rule, each under a comment saying why it exists.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::ctxt::Ctxt;
+use crate::ident::{identifier_problem, target_table_problem};
+use crate::model::{Field, Mapping, Name, Target};
+use crate::types::{self, Resolved};
+
+/// Runs every rule on `mapping`, recording each violation in `cx`.
+pub fn check(cx: &Ctxt, mapping: &Mapping) {
+    check_mapping_name(cx, mapping);
+    check_identifiers(cx, mapping);
+    check_field_types(cx, mapping);
+    check_duplicate_source_columns(cx, mapping);
+    check_key(cx, mapping);
+    check_cursor(cx, mapping);
+    check_soft_delete(cx, mapping);
+    check_unused_fields(cx, mapping);
+    check_has_targets(cx, mapping);
+    check_duplicate_target_columns(cx, mapping);
+    check_target_primary_key(cx, mapping);
+    check_references(cx, mapping);
+    check_reference_cycles(cx, mapping);
+}
+
+// The mapping name is how the command line (`--mapping NAME`) and the state table
+// find a mapping, so it must be something a shell and a log line carry unchanged.
+fn check_mapping_name(cx: &Ctxt, mapping: &Mapping) {
+    let name = &mapping.name.value;
+    let valid = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if !valid {
+        cx.error(
+            &mapping.name.origin,
+            format!("mapping name `{name}` must be ASCII letters, digits, `_` or `-`"),
+        );
+    }
+}
+
+// Generated SQL quotes every identifier, so any name works except those PostgreSQL or
+// SQLite cannot hold even quoted: an empty name, a NUL, a name PostgreSQL truncates,
+// and target tables SQLite or data-sync reserve.
+fn check_identifiers(cx: &Ctxt, mapping: &Mapping) {
+    let source = &mapping.source;
+    let mut names: Vec<&Name> = source.schema.iter().chain([&source.table]).collect();
+    names.extend(mapping.fields.iter().map(|field| &field.column));
+    for name in names {
+        if let Some(problem) = identifier_problem(&name.value) {
+            cx.error(&name.origin, format!("invalid identifier: {problem}"));
+        }
+    }
+    for target in &mapping.targets {
+        if let Some(problem) = target_table_problem(&target.name.value) {
+            cx.error(
+                &target.name.origin,
+                format!("invalid target table name: {problem}"),
+            );
+        }
+        for column in &target.columns {
+            if let Some(problem) = identifier_problem(&column.name.value) {
+                cx.error(
+                    &column.name.origin,
+                    format!("invalid column name: {problem}"),
+                );
+            }
+        }
+    }
+}
+
+// Every field must read a PostgreSQL type data-sync can carry, into a Rust type that
+// can decode it; the SQLite column type follows from the PostgreSQL type.
+fn check_field_types(cx: &Ctxt, mapping: &Mapping) {
+    for field in &mapping.fields {
+        let declared = field.pg_type.as_ref();
+        let origin = declared.map_or(&field.rust_type.origin, |declared| &declared.origin);
+        match types::resolve(declared.map(|name| name.value.as_str()), &field.rust_type.value) {
+            Resolved::Type(_) => {}
+            Resolved::UnknownPgType => cx.error(
+                origin,
+                format!(
+                    "unknown PostgreSQL type `{}` for column `{}`; use a type as `format_type` prints it, such as `bigint`, `text` or `timestamp with time zone`",
+                    declared.map_or("", |name| name.value.as_str()),
+                    field.column.value,
+                ),
+            ),
+            Resolved::CannotInfer => cx.error(
+                &field.rust_type.origin,
+                format!(
+                    "cannot tell the PostgreSQL type of column `{}` from Rust type `{}`; add `#[sync(type = \"...\")]`",
+                    field.column.value,
+                    compact(&field.rust_type.value),
+                ),
+            ),
+            Resolved::ArrayNeedsType => cx.error(
+                &field.rust_type.origin,
+                format!(
+                    "array column `{}` needs its element type: add `#[sync(type = \"integer[]\")]` or the like",
+                    field.column.value
+                ),
+            ),
+            Resolved::Mismatch(accepted) => cx.error(
+                origin,
+                format!(
+                    "column `{}` is `{}` but Rust type `{}` reads {}",
+                    field.column.value,
+                    declared.map_or("", |name| name.value.as_str()),
+                    compact(&field.rust_type.value),
+                    accepted
+                        .iter()
+                        .map(|ty| format!("`{ty}`"))
+                        .collect::<Vec<_>>()
+                        .join(" or "),
+                ),
+            ),
+        }
+    }
+}
+
+// One source column read into two fields would be written twice with no rule for
+// which one wins.
+fn check_duplicate_source_columns(cx: &Ctxt, mapping: &Mapping) {
+    let mut seen: BTreeMap<&str, &Field> = BTreeMap::new();
+    for field in &mapping.fields {
+        if let Some(first) = seen.insert(&field.column.value, field) {
+            cx.error(
+                &field.column.origin,
+                format!(
+                    "source column `{}` is read by both `{}` and `{}`",
+                    field.column.value, first.ident.value, field.ident.value
+                ),
+            );
+        }
+    }
+}
+
+// The key identifies a source row in every target; it must be read, non-NULL and
+// listed once.
+fn check_key(cx: &Ctxt, mapping: &Mapping) {
+    let mut seen = BTreeSet::new();
+    for key in &mapping.source.key {
+        if !seen.insert(key.value.as_str()) {
+            cx.error(
+                &key.origin,
+                format!("`key` lists column `{}` twice", key.value),
+            );
+        }
+        match field_of(mapping, key) {
+            None => cx.error(
+                &key.origin,
+                format!(
+                    "`key` names `{}`, which no field reads{}",
+                    key.value,
+                    suggest_column(mapping, &key.value)
+                ),
+            ),
+            Some(field) if field.is_nullable() => cx.error(
+                &field.rust_type.origin,
+                format!(
+                    "key column `{}` cannot be NULL: make field `{}` non-`Option`",
+                    key.value, field.ident.value
+                ),
+            ),
+            Some(_) => {}
+        }
+    }
+}
+
+// Incremental sync orders by the cursor and stores its last value: it must be read,
+// sortable, and never NULL (a NULL cursor row would never be picked up).
+fn check_cursor(cx: &Ctxt, mapping: &Mapping) {
+    let Some(cursor) = &mapping.source.cursor else {
+        return;
+    };
+    match field_of(mapping, cursor) {
+        None => cx.error(
+            &cursor.origin,
+            format!(
+                "`cursor` names `{}`, which no field reads{}",
+                cursor.value,
+                suggest_column(mapping, &cursor.value)
+            ),
+        ),
+        Some(field) => {
+            if field.is_nullable() {
+                cx.error(
+                    &field.rust_type.origin,
+                    format!(
+                        "cursor column `{}` cannot be NULL: rows with a NULL cursor would never sync; make field `{}` non-`Option`",
+                        cursor.value, field.ident.value
+                    ),
+                );
+            }
+            if let Resolved::Type(ty) = field_type(field) {
+                if !ty.is_sortable() {
+                    cx.error(
+                        &cursor.origin,
+                        format!(
+                            "cursor column `{}` is `{ty}`, which has no useful order",
+                            cursor.value
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}
+
+// A soft-delete column is NULL for live rows, so its field must be an `Option`.
+fn check_soft_delete(cx: &Ctxt, mapping: &Mapping) {
+    let Some(soft_delete) = &mapping.source.soft_delete else {
+        return;
+    };
+    match field_of(mapping, soft_delete) {
+        None => cx.error(
+            &soft_delete.origin,
+            format!(
+                "`soft_delete` names `{}`, which no field reads{}",
+                soft_delete.value,
+                suggest_column(mapping, &soft_delete.value)
+            ),
+        ),
+        Some(field) if !field.is_nullable() => cx.error(
+            &field.rust_type.origin,
+            format!(
+                "soft-delete column `{}` is NULL for live rows: make field `{}` an `Option`",
+                soft_delete.value, field.ident.value
+            ),
+        ),
+        Some(_) => {}
+    }
+}
+
+// A field that goes to no target and is neither key, cursor nor soft-delete column is
+// read for nothing: most likely a forgotten `to`.
+fn check_unused_fields(cx: &Ctxt, mapping: &Mapping) {
+    let source = &mapping.source;
+    let special: BTreeSet<&str> = source
+        .key
+        .iter()
+        .chain(&source.cursor)
+        .chain(&source.soft_delete)
+        .map(|name| name.value.as_str())
+        .collect();
+    for field in &mapping.fields {
+        let placed = mapping.targets.iter().any(|target| {
+            target
+                .columns
+                .iter()
+                .any(|column| column.field == field.ident.value)
+        });
+        if !placed && !special.contains(field.column.value.as_str()) {
+            cx.error(
+                &field.ident.origin,
+                format!(
+                    "field `{}` goes to no target: add `#[sync(to = \"table\")]` or remove it",
+                    field.ident.value
+                ),
+            );
+        }
+    }
+}
+
+// A mapping that writes nothing is a mistake.
+fn check_has_targets(cx: &Ctxt, mapping: &Mapping) {
+    if mapping.targets.is_empty() {
+        cx.error(
+            &mapping.origin,
+            "the mapping has no target: place fields with `#[sync(to = \"table\")]`",
+        );
+    }
+}
+
+// Two values for one target column: the second would be silently lost.
+fn check_duplicate_target_columns(cx: &Ctxt, mapping: &Mapping) {
+    for target in &mapping.targets {
+        let mut seen = BTreeSet::new();
+        for column in &target.columns {
+            if !seen.insert(column.name.value.as_str()) {
+                cx.error(
+                    &column.origin,
+                    format!(
+                        "duplicate column `{}` in target `{}`",
+                        column.name.value, target.name.value
+                    ),
+                );
+            }
+        }
+    }
+}
+
+// Each target row stands for exactly one source row: upserts, deletes and `--prune`
+// find it by the source key, so a target's primary key is the source key.
+fn check_target_primary_key(cx: &Ctxt, mapping: &Mapping) {
+    let key: BTreeSet<&str> = mapping
+        .source
+        .key
+        .iter()
+        .filter_map(|key| field_of(mapping, key))
+        .map(|field| field.ident.value.as_str())
+        .collect();
+    for target in &mapping.targets {
+        let primary_key: BTreeSet<&str> = target
+            .columns
+            .iter()
+            .filter(|column| column.primary_key)
+            .map(|column| column.field.as_str())
+            .collect();
+        if primary_key.is_empty() {
+            let hint = similar_target(mapping, target)
+                .map(|similar| format!("; did you mean `{similar}`?"))
+                .unwrap_or_else(|| "; mark its key column `primary_key`".to_owned());
+            cx.error(
+                &target.origin,
+                format!("target `{}` has no primary key{hint}", target.name.value),
+            );
+        } else if key.len() == mapping.source.key.len() && primary_key != key {
+            cx.error(
+                &target.origin,
+                format!(
+                    "the primary key of target `{}` must be the source key ({}): each target row stands for one source row",
+                    target.name.value,
+                    mapping
+                        .source
+                        .key
+                        .iter()
+                        .map(|key| format!("`{}`", key.value))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
+        }
+    }
+}
+
+// Foreign keys hold during a sync only when the parent row is written from the same
+// source row first: a reference must name another target's primary key column fed by
+// the same field.
+fn check_references(cx: &Ctxt, mapping: &Mapping) {
+    for target in &mapping.targets {
+        for column in &target.columns {
+            let Some(reference) = &column.references else {
+                continue;
+            };
+            if reference.table.value == target.name.value {
+                cx.error(
+                    &reference.origin,
+                    format!("`references` names its own table `{}`", target.name.value),
+                );
+                continue;
+            }
+            let Some(parent) = mapping.target(&reference.table.value) else {
+                cx.error(
+                    &reference.table.origin,
+                    format!("`references` names no target `{}`", reference.table.value),
+                );
+                continue;
+            };
+            let Some(parent_column) = parent
+                .columns
+                .iter()
+                .find(|candidate| candidate.name.value == reference.column.value)
+            else {
+                cx.error(
+                    &reference.column.origin,
+                    format!(
+                        "`references` names no column `{}` in target `{}`",
+                        reference.column.value, parent.name.value
+                    ),
+                );
+                continue;
+            };
+            if !parent_column.primary_key
+                || parent.columns.iter().filter(|c| c.primary_key).count() != 1
+            {
+                cx.error(
+                    &reference.origin,
+                    format!(
+                        "`references` must name the whole primary key of `{}`, not `{}`",
+                        parent.name.value, reference.column.value
+                    ),
+                );
+            } else if parent_column.field != column.field {
+                cx.error(
+                    &reference.origin,
+                    format!(
+                        "`{}.{}` reads `{}` but `{}.{}` reads `{}`: a reference must link columns fed by the same field",
+                        target.name.value,
+                        column.name.value,
+                        column.field,
+                        parent.name.value,
+                        parent_column.name.value,
+                        parent_column.field
+                    ),
+                );
+            }
+        }
+    }
+}
+
+// Parents are written before children; a cycle has no such order.
+fn check_reference_cycles(cx: &Ctxt, mapping: &Mapping) {
+    for start in &mapping.targets {
+        let mut path = vec![start.name.value.as_str()];
+        let mut current = start;
+        while let Some(parent) = parent_of(mapping, current) {
+            if parent.name.value == start.name.value {
+                path.push(&parent.name.value);
+                let origin = start
+                    .columns
+                    .iter()
+                    .find_map(|column| column.references.as_ref())
+                    .map_or(&start.origin, |reference| &reference.origin);
+                cx.error(
+                    origin,
+                    format!("`references` form a cycle: {}", path.join(" -> ")),
+                );
+                break;
+            }
+            if path.contains(&parent.name.value.as_str()) {
+                break;
+            }
+            path.push(&parent.name.value);
+            current = parent;
+        }
+    }
+}
+
+/// The first target `target` references, if any.
+fn parent_of<'a>(mapping: &'a Mapping, target: &Target) -> Option<&'a Target> {
+    target
+        .columns
+        .iter()
+        .filter_map(|column| column.references.as_ref())
+        .find_map(|reference| mapping.target(&reference.table.value))
+}
+
+/// The field that reads source column `name`.
+fn field_of<'a>(mapping: &'a Mapping, name: &Name) -> Option<&'a Field> {
+    mapping
+        .fields
+        .iter()
+        .find(|field| field.column.value == name.value)
+}
+
+fn field_type(field: &Field) -> Resolved {
+    types::resolve(
+        field.pg_type.as_ref().map(|name| name.value.as_str()),
+        &field.rust_type.value,
+    )
+}
+
+/// `; did you mean `x`?` for a source column that is almost `name`.
+fn suggest_column(mapping: &Mapping, name: &str) -> String {
+    mapping
+        .fields
+        .iter()
+        .map(|field| field.column.value.as_str())
+        .find(|candidate| edit_distance(candidate, name) <= 2)
+        .map(|candidate| format!("; did you mean `{candidate}`?"))
+        .unwrap_or_default()
+}
+
+/// Another target whose name is almost that of `target`: a misspelt `to`.
+fn similar_target<'a>(mapping: &'a Mapping, target: &Target) -> Option<&'a str> {
+    mapping
+        .targets
+        .iter()
+        .filter(|other| other.name.value != target.name.value)
+        .map(|other| other.name.value.as_str())
+        .find(|other| edit_distance(other, &target.name.value) <= 2)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != *cb);
+            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+/// `Option < String >` as a person writes it: `Option<String>`.
+fn compact(rust_type: &str) -> String {
+    rust_type
+        .replace(" < ", "<")
+        .replace(" >", ">")
+        .replace(" :: ", "::")
+        .replace(":: ", "::")
+}

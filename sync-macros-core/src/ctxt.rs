@@ -1,0 +1,82 @@
+//! Error collection for one pass over a mapping (serde_derive's `Ctxt`).
+
+use std::cell::RefCell;
+use std::fmt;
+
+use crate::model::Origin;
+
+/// One user-facing mistake in a mapping, with where it was written.
+#[derive(Clone, Debug)]
+pub struct Diagnostic {
+    /// Where the mistake is: a span in Rust source or a position in a YAML file.
+    pub origin: Origin,
+    /// Lowercase, no final period, the user's spelling in backticks.
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.origin {
+            Origin::Yaml(position) => write!(f, "{position}: {}", self.message),
+            Origin::Span(_) | Origin::Unknown => f.write_str(&self.message),
+        }
+    }
+}
+
+/// Collects every error of a pass so that one compile (or one `xtask gen`) shows all
+/// of them. Dropping a `Ctxt` without calling [`Ctxt::check`] is a bug and panics.
+#[derive(Default)]
+pub struct Ctxt {
+    errors: RefCell<Option<Vec<Diagnostic>>>,
+}
+
+impl Ctxt {
+    /// A context with no errors yet.
+    pub fn new() -> Self {
+        Ctxt {
+            errors: RefCell::new(Some(Vec::new())),
+        }
+    }
+
+    /// Records an error at `origin`.
+    pub fn error(&self, origin: &Origin, message: impl fmt::Display) {
+        self.errors
+            .borrow_mut()
+            .as_mut()
+            .expect("Ctxt::error after Ctxt::check")
+            .push(Diagnostic {
+                origin: origin.clone(),
+                message: message.to_string(),
+            });
+    }
+
+    /// Whether any error was recorded so far.
+    pub fn has_errors(&self) -> bool {
+        self.errors
+            .borrow()
+            .as_ref()
+            .is_some_and(|errors| !errors.is_empty())
+    }
+
+    /// Consumes the context, returning every recorded error.
+    pub fn check(self) -> Result<(), Vec<Diagnostic>> {
+        let errors = self
+            .errors
+            .borrow_mut()
+            .take()
+            .expect("Ctxt::check called twice");
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+impl Drop for Ctxt {
+    fn drop(&mut self) {
+        if !std::thread::panicking() && self.errors.borrow().is_some() {
+            panic!("forgot to call Ctxt::check");
+        }
+    }
+}

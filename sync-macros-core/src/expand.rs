@@ -1,0 +1,293 @@
+//! A checked mapping to tokens: `impl ::sync_runtime::Mapping` with the static
+//! description of the mapping (its SQL text included) and the decode and bind code.
+//! Takes only mappings that passed `check`, and reports no user errors.
+
+use proc_macro2::{Group, Span, TokenStream, TokenTree};
+use quote::{format_ident, quote, quote_spanned};
+
+use crate::model::Mapping;
+use crate::sql;
+
+/// `const _: () = { impl ::sync_runtime::Mapping for .. };`
+pub fn expand(mapping: &Mapping) -> TokenStream {
+    let ident = format_ident!(
+        "{}",
+        raw_free(&mapping.ident.value),
+        span = mapping.ident.origin.span()
+    );
+    let spec = expand_spec(mapping);
+    let decode = expand_decode(mapping);
+    let accepts = expand_accepts(mapping);
+    let key = expand_key(mapping);
+    let bind = expand_bind(mapping);
+    quote! {
+        const _: () = {
+            #[automatically_derived]
+            impl ::sync_runtime::Mapping for #ident {
+                const SPEC: &'static ::sync_runtime::MappingSpec = &#spec;
+
+                #decode
+
+                #accepts
+
+                #bind
+
+                #key
+            }
+        };
+    }
+}
+
+fn expand_spec(mapping: &Mapping) -> TokenStream {
+    let name = &mapping.name.value;
+    let struct_name = &mapping.ident.value;
+    let source = &mapping.source;
+    let schema = option_str(source.schema.as_ref().map(|name| name.value.as_str()));
+    let table = &source.table.value;
+    let select = sql::select(mapping);
+    let field_index = |column: &str| {
+        mapping
+            .field_index_by_column(column)
+            .expect("checked: key, cursor and soft-delete columns are read")
+    };
+    let key = source.key.iter().map(|key| field_index(&key.value));
+    let cursor = option_usize(source.cursor.as_ref().map(|name| field_index(&name.value)));
+    let soft_delete = option_usize(
+        source
+            .soft_delete
+            .as_ref()
+            .map(|name| field_index(&name.value)),
+    );
+    let columns = mapping.fields.iter().map(|field| {
+        let column = &field.column.value;
+        let field_name = &field.ident.value;
+        let pg_type = sql::pg_type(field).to_string();
+        let declared = field
+            .pg_type
+            .as_ref()
+            .map_or(pg_type.clone(), |name| name.value.clone());
+        let rust_type = &field.rust_type.value;
+        let nullable = field.is_nullable();
+        quote! {
+            ::sync_runtime::SourceColumn {
+                name: #column,
+                field: #field_name,
+                pg_type: #declared,
+                rust_type: #rust_type,
+                nullable: #nullable,
+            }
+        }
+    });
+    let targets = sql::write_order(mapping).into_iter().map(|index| {
+        let target = &mapping.targets[index];
+        let target_name = &target.name.value;
+        let create = sql::create_table(mapping, target);
+        let insert = sql::insert(target);
+        let upsert = sql::upsert(mapping, target);
+        let delete_all = sql::delete_all(target);
+        let delete_by_key = sql::delete_by_key(mapping, target);
+        let target_columns = target.columns.iter().map(|column| {
+            let column_name = &column.name.value;
+            let field = sql::field_of(mapping, column);
+            let sqlite_type = sql::pg_type(field).sqlite_type().as_sql();
+            let not_null = !field.is_nullable();
+            let primary_key = column.primary_key;
+            let field_index = mapping
+                .fields
+                .iter()
+                .position(|candidate| candidate.ident.value == column.field)
+                .expect("checked: every column has a field");
+            let references = match &column.references {
+                Some(reference) => {
+                    let parent = &reference.table.value;
+                    let parent_column = &reference.column.value;
+                    quote!(::core::option::Option::Some(::sync_runtime::ForeignKey {
+                        table: #parent,
+                        column: #parent_column,
+                    }))
+                }
+                None => quote!(::core::option::Option::None),
+            };
+            quote! {
+                ::sync_runtime::TargetColumn {
+                    name: #column_name,
+                    sqlite_type: #sqlite_type,
+                    not_null: #not_null,
+                    primary_key: #primary_key,
+                    references: #references,
+                    field: #field_index,
+                }
+            }
+        });
+        quote! {
+            ::sync_runtime::TargetSpec {
+                name: #target_name,
+                columns: &[#(#target_columns),*],
+                create: #create,
+                insert: #insert,
+                upsert: #upsert,
+                delete_all: #delete_all,
+                delete_by_key: #delete_by_key,
+            }
+        }
+    });
+    let fingerprint = sql::fingerprint(mapping);
+    quote! {
+        ::sync_runtime::MappingSpec {
+            name: #name,
+            struct_name: #struct_name,
+            source: ::sync_runtime::SourceSpec {
+                schema: #schema,
+                table: #table,
+                columns: &[#(#columns),*],
+                key: &[#(#key),*],
+                cursor: #cursor,
+                soft_delete: #soft_delete,
+                select: #select,
+            },
+            targets: &[#(#targets),*],
+            fingerprint: #fingerprint,
+        }
+    }
+}
+
+fn expand_decode(mapping: &Mapping) -> TokenStream {
+    let ident = format_ident!(
+        "{}",
+        raw_free(&mapping.ident.value),
+        span = mapping.ident.origin.span()
+    );
+    let fields = mapping.fields.iter().enumerate().map(|(index, field)| {
+        let name = field_ident(&field.ident.value, field.ident.origin.span());
+        let span = field.rust_type.origin.span();
+        let ty = respan(rust_type(&field.rust_type.value), span);
+        let get = quote_spanned!(span=> row.get::<#ty>(#index)?);
+        quote!(#name: #get)
+    });
+    quote! {
+        fn decode(
+            row: &::sync_runtime::__private::SourceRow<'_>,
+        ) -> ::core::result::Result<Self, ::sync_runtime::__private::DecodeError> {
+            ::core::result::Result::Ok(#ident { #(#fields),* })
+        }
+    }
+}
+
+fn expand_accepts(mapping: &Mapping) -> TokenStream {
+    let arms = mapping.fields.iter().enumerate().map(|(index, field)| {
+        let span = field.rust_type.origin.span();
+        let ty = respan(rust_type(&field.rust_type.value), span);
+        quote_spanned!(span=> #index => <#ty as ::sync_runtime::value::Decode>::accepts(ty),)
+    });
+    quote! {
+        fn accepts(field: usize, ty: &::sync_runtime::__private::Type) -> bool {
+            match field {
+                #(#arms)*
+                _ => false,
+            }
+        }
+    }
+}
+
+fn expand_key(mapping: &Mapping) -> TokenStream {
+    let values = mapping.source.key.iter().map(|key| {
+        let index = mapping
+            .field_index_by_column(&key.value)
+            .expect("checked: key columns are read");
+        let field = &mapping.fields[index];
+        let name = field_ident(&field.ident.value, field.ident.origin.span());
+        quote!(&self.#name as &dyn ::sync_runtime::value::Encode)
+    });
+    quote! {
+        fn key(&self) -> ::std::string::String {
+            ::sync_runtime::__private::display_key(&[#(#values),*])
+        }
+    }
+}
+
+fn expand_bind(mapping: &Mapping) -> TokenStream {
+    let arms = sql::write_order(mapping)
+        .into_iter()
+        .enumerate()
+        .map(|(position, index)| {
+            let target = &mapping.targets[index];
+            let binds = target.columns.iter().enumerate().map(|(column_index, column)| {
+            let field = sql::field_of(mapping, column);
+            let name = field_ident(&field.ident.value, field.ident.origin.span());
+            let span = field.rust_type.origin.span();
+            let parameter = column_index + 1;
+            quote_spanned! {span=>
+                ::sync_runtime::__private::bind(statement, #parameter, #column_index, &self.#name)?;
+            }
+        });
+            quote! {
+                #position => {
+                    #(#binds)*
+                }
+            }
+        });
+    quote! {
+        fn bind(
+            &self,
+            target: usize,
+            statement: &mut ::sync_runtime::__private::Statement<'_>,
+        ) -> ::core::result::Result<(), ::sync_runtime::__private::BindError> {
+            match target {
+                #(#arms)*
+                _ => ::core::panic!("no target {} in mapping", target),
+            }
+            ::core::result::Result::Ok(())
+        }
+    }
+}
+
+/// The Rust type of a field, from its canonical token string.
+fn rust_type(text: &str) -> TokenStream {
+    syn::parse_str::<syn::Type>(text)
+        .map(quote::ToTokens::into_token_stream)
+        .expect("a type string produced by a front-end parses")
+}
+
+/// A field ident, raw (`r#type`) where the name is a keyword.
+fn field_ident(text: &str, span: Span) -> syn::Ident {
+    match text.strip_prefix("r#") {
+        Some(raw) => syn::Ident::new_raw(raw, span),
+        None => syn::Ident::new(text, span),
+    }
+}
+
+fn raw_free(text: &str) -> &str {
+    text.strip_prefix("r#").unwrap_or(text)
+}
+
+/// Gives every token of `tokens` the span `span`, so that an error about a type (a
+/// missing trait implementation) points at the field's type.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut token| {
+            if let TokenTree::Group(group) = &token {
+                let mut respanned = Group::new(group.delimiter(), respan(group.stream(), span));
+                respanned.set_span(span);
+                token = TokenTree::Group(respanned);
+            } else {
+                token.set_span(span);
+            }
+            token
+        })
+        .collect()
+}
+
+fn option_str(value: Option<&str>) -> TokenStream {
+    match value {
+        Some(value) => quote!(::core::option::Option::Some(#value)),
+        None => quote!(::core::option::Option::None),
+    }
+}
+
+fn option_usize(value: Option<usize>) -> TokenStream {
+    match value {
+        Some(value) => quote!(::core::option::Option::Some(#value)),
+        None => quote!(::core::option::Option::None),
+    }
+}

@@ -1,0 +1,191 @@
+//! The one mapping model both front-ends produce and every later stage reads.
+//!
+//! `attr::from_attrs` and `yaml::from_yaml` build it, `check::check` validates it,
+//! `expand` turns it into tokens and `emit` into annotated Rust. Every element keeps
+//! its [`Origin`], so that a rule can point at what the user wrote.
+
+use std::fmt;
+use std::sync::Arc;
+
+use proc_macro2::Span;
+
+/// Where an element of a mapping was written.
+///
+/// Origins never take part in equality: two mappings that say the same thing are
+/// equal whichever front-end produced them (the YAML round-trip test relies on it).
+#[derive(Clone, Debug)]
+pub enum Origin {
+    /// A token of a Rust source file.
+    Span(Span),
+    /// A node of a YAML file.
+    Yaml(YamlPosition),
+    /// Made up by a front-end, with nothing to point at.
+    Unknown,
+}
+
+impl PartialEq for Origin {
+    fn eq(&self, _other: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Origin {}
+
+impl Origin {
+    /// The span to report an error at in a derive; YAML origins have none.
+    pub fn span(&self) -> Span {
+        match self {
+            Origin::Span(span) => *span,
+            Origin::Yaml(_) | Origin::Unknown => Span::call_site(),
+        }
+    }
+}
+
+/// A `file:line:column` position in a YAML mapping, 1-based.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct YamlPosition {
+    /// The file as the user names it, e.g. `mappings/users.yaml`.
+    pub file: Arc<str>,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+}
+
+impl fmt::Display for YamlPosition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.column)
+    }
+}
+
+/// A name as the user wrote it, with where.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Name {
+    /// The exact spelling; names are never case-folded.
+    pub value: String,
+    /// Where it was written.
+    pub origin: Origin,
+}
+
+impl Name {
+    /// A name at `origin`.
+    pub fn new(value: impl Into<String>, origin: Origin) -> Self {
+        Name {
+            value: value.into(),
+            origin,
+        }
+    }
+}
+
+/// One mapping: a source table split column-wise into target tables.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mapping {
+    /// The mapping name (`users`): the YAML file stem, or `name = ".."`, or the struct
+    /// name in snake case.
+    pub name: Name,
+    /// The Rust struct the mapping is (`Users`).
+    pub ident: Name,
+    /// The PostgreSQL side.
+    pub source: Source,
+    /// One field per source column read, in SELECT order.
+    pub fields: Vec<Field>,
+    /// The SQLite tables, in the order the user declared them.
+    pub targets: Vec<Target>,
+    /// The struct, or the YAML document.
+    pub origin: Origin,
+}
+
+/// The PostgreSQL table a mapping reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Source {
+    /// `public` of `public.users`; `None` uses the connection's search path.
+    pub schema: Option<Name>,
+    /// `users` of `public.users`.
+    pub table: Name,
+    /// The source columns that identify a row.
+    pub key: Vec<Name>,
+    /// The source column incremental sync orders by.
+    pub cursor: Option<Name>,
+    /// The source column whose non-NULL value deletes a row from the targets.
+    pub soft_delete: Option<Name>,
+    /// Where the source was declared.
+    pub origin: Origin,
+}
+
+/// One source column, read into one Rust field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Field {
+    /// The Rust field name, e.g. `id` or `r#select`.
+    pub ident: Name,
+    /// The source column name (`from`, default the field name without `r#`).
+    pub column: Name,
+    /// The Rust type in canonical token form (`quote!(#ty).to_string()`).
+    pub rust_type: Name,
+    /// The declared PostgreSQL type (`type = ".."`), as spelled.
+    pub pg_type: Option<Name>,
+    /// The field as a whole.
+    pub origin: Origin,
+}
+
+impl Field {
+    /// Whether the Rust type is `Option<..>`, i.e. the column may be NULL.
+    pub fn is_nullable(&self) -> bool {
+        crate::types::option_inner(&self.rust_type.value).is_some()
+    }
+}
+
+/// One SQLite target table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// The table name.
+    pub name: Name,
+    /// Its columns, in declaration order.
+    pub columns: Vec<Column>,
+    /// Where the target was first named.
+    pub origin: Origin,
+}
+
+/// One column of a target table, fed by one field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Column {
+    /// The target column name (`column = ".."`, default the source column name).
+    pub name: Name,
+    /// The Rust ident of the field that feeds it.
+    pub field: String,
+    /// Whether the column is part of the target's primary key.
+    pub primary_key: bool,
+    /// A foreign key to another target of the same mapping.
+    pub references: Option<Reference>,
+    /// The placement (`#[sync(to = ..)]` or the YAML column entry).
+    pub origin: Origin,
+}
+
+/// `references = "user_main.id"`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reference {
+    /// The parent target table.
+    pub table: Name,
+    /// The parent column.
+    pub column: Name,
+    /// The whole reference as written.
+    pub origin: Origin,
+}
+
+impl Mapping {
+    /// The field named `ident`.
+    pub fn field(&self, ident: &str) -> Option<&Field> {
+        self.fields.iter().find(|field| field.ident.value == ident)
+    }
+
+    /// The position of the field that reads source column `column`.
+    pub fn field_index_by_column(&self, column: &str) -> Option<usize> {
+        self.fields
+            .iter()
+            .position(|field| field.column.value == column)
+    }
+
+    /// The target named `name`.
+    pub fn target(&self, name: &str) -> Option<&Target> {
+        self.targets.iter().find(|target| target.name.value == name)
+    }
+}

@@ -1,0 +1,25 @@
+//! The keywords of `#[sync(...)]`, shared by the attribute parser and the emitter so
+//! that the two front-ends spell every key one way.
+
+/// `#[sync(...)]`, the attribute path.
+pub const SYNC: &str = "sync";
+/// `#[sync(name = "users")]` on the struct: the mapping name.
+pub const NAME: &str = "name";
+/// `#[sync(from = "public.users")]` on the struct, `#[sync(from = "User Name")]` on a field.
+pub const FROM: &str = "from";
+/// `#[sync(key = "id")]` or `#[sync(key("a", "b"))]` on the struct.
+pub const KEY: &str = "key";
+/// `#[sync(cursor = "updated_at")]` on the struct.
+pub const CURSOR: &str = "cursor";
+/// `#[sync(soft_delete = "deleted_at")]` on the struct.
+pub const SOFT_DELETE: &str = "soft_delete";
+/// `#[sync(type = "bigint")]` on a field: the PostgreSQL type of its source column.
+pub const TYPE: &str = "type";
+/// `#[sync(to = "user_main")]` on a field: one placement into a target table.
+pub const TO: &str = "to";
+/// `#[sync(to = "t", column = "c")]`: the target column name, when not the source's.
+pub const COLUMN: &str = "column";
+/// `#[sync(to = "t", primary_key)]`.
+pub const PRIMARY_KEY: &str = "primary_key";
+/// `#[sync(to = "t", references = "parent.id")]`.
+pub const REFERENCES: &str = "references";

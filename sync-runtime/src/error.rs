@@ -1,0 +1,172 @@
+//! The one error type of the runtime.
+
+use std::io;
+use std::path::PathBuf;
+
+/// `Result` with [`Error`] as the default error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can stop a run. Each variant names what it was working on
+/// (mapping, table, key, column, file); none carries a password.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The source connection string or environment is unusable.
+    #[error("source configuration: {message}")]
+    Config {
+        /// What is wrong, with the offending key named.
+        message: String,
+    },
+
+    /// Connecting to PostgreSQL failed.
+    #[error("cannot connect to the source {endpoint}: {source}")]
+    Connect {
+        /// `host:port/database`, without user or password.
+        endpoint: String,
+        /// The driver's error.
+        #[source]
+        source: postgres::Error,
+    },
+
+    /// Reading the source failed.
+    #[error("reading `{table}` for mapping `{mapping}`: {source}")]
+    Source {
+        /// The mapping being run.
+        mapping: String,
+        /// The source table.
+        table: String,
+        /// The driver's error.
+        #[source]
+        source: postgres::Error,
+    },
+
+    /// The COPY stream broke off or was malformed.
+    #[error("reading `{table}` for mapping `{mapping}`: {source}")]
+    SourceStream {
+        /// The mapping being run.
+        mapping: String,
+        /// The source table.
+        table: String,
+        /// What went wrong in the stream.
+        #[source]
+        source: io::Error,
+    },
+
+    /// A source column has a type the field cannot be read from.
+    #[error(
+        "mapping `{mapping}`: source column `{column}` of `{table}` is `{actual}`, but field `{field}: {rust_type}` reads `{expected}`"
+    )]
+    ColumnType {
+        /// The mapping being run.
+        mapping: String,
+        /// The source table.
+        table: String,
+        /// The source column.
+        column: String,
+        /// The field it is read into.
+        field: String,
+        /// The field's Rust type.
+        rust_type: String,
+        /// The type the mapping declares.
+        expected: String,
+        /// The type PostgreSQL reports.
+        actual: String,
+    },
+
+    /// A value could not be read from the source.
+    #[error(
+        "mapping `{mapping}`: cannot read column `{column}` of `{table}` at key {key}: {source}"
+    )]
+    Decode {
+        /// The mapping being run.
+        mapping: String,
+        /// The source table.
+        table: String,
+        /// The row's key, as text.
+        key: String,
+        /// The source column.
+        column: String,
+        /// Why.
+        #[source]
+        source: crate::value::BoxError,
+    },
+
+    /// A value has no form in its SQLite column.
+    #[error(
+        "mapping `{mapping}`: cannot write column `{column}` of `{table}` at key {key}: {source}"
+    )]
+    Encode {
+        /// The mapping being run.
+        mapping: String,
+        /// The target table.
+        table: String,
+        /// The row's key, as text.
+        key: String,
+        /// The target column.
+        column: String,
+        /// Why.
+        #[source]
+        source: crate::value::BoxError,
+    },
+
+    /// SQLite refused an operation on the target file.
+    #[error("target {}: {source}", path.display())]
+    Target {
+        /// The target file.
+        path: PathBuf,
+        /// SQLite's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+
+    /// SQLite refused a row.
+    #[error("mapping `{mapping}`: writing `{table}` at key {key}: {source}")]
+    Write {
+        /// The mapping being run.
+        mapping: String,
+        /// The target table.
+        table: String,
+        /// The row's key, as text.
+        key: String,
+        /// SQLite's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+
+    /// An existing target table does not match the mapping.
+    #[error("target table `{table}` does not match mapping `{mapping}`: {}", differences.join("; "))]
+    SchemaMismatch {
+        /// The mapping being run.
+        mapping: String,
+        /// The target table.
+        table: String,
+        /// Each difference, as a sentence fragment.
+        differences: Vec<String>,
+    },
+
+    /// `--mapping` names no compiled-in mapping.
+    #[error("no mapping `{name}`; compiled-in mappings: {}", known.join(", "))]
+    UnknownMapping {
+        /// The name asked for.
+        name: String,
+        /// The names there are.
+        known: Vec<String>,
+    },
+
+    /// The source or target could not be read or written as a file.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// The reader thread stopped without saying why (it panicked).
+    #[error("mapping `{mapping}`: the source reader stopped unexpectedly")]
+    ReaderPanicked {
+        /// The mapping being run.
+        mapping: String,
+    },
+}

@@ -1,0 +1,369 @@
+//! Running a mapping: the reader thread streams the source snapshot through a bounded
+//! queue, the writer applies it to every target in one SQLite transaction and commits
+//! only once the reader has reached the end of the snapshot without error.
+
+use std::path::Path;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::time::Instant;
+
+use postgres::Client;
+use postgres::types::Type;
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::error::{Error, Result};
+use crate::source::{self, CopyReader, SourceConfig};
+use crate::spec::MappingSpec;
+use crate::state::{self, MappingState};
+use crate::target;
+use crate::{__private::BindError, Mapping};
+
+/// How many batches may wait between the reader and the writer: enough to keep both
+/// busy, few enough that memory stays flat however large the table.
+const QUEUE_DEPTH: usize = 4;
+
+/// Options of one run.
+#[derive(Clone, Debug)]
+pub struct SyncOptions {
+    /// Rebuild every target from the whole source (the only mode until incremental
+    /// sync lands).
+    pub full: bool,
+    /// Rows per batch handed from the reader to the writer.
+    pub batch_size: usize,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        SyncOptions {
+            full: true,
+            batch_size: 10_000,
+        }
+    }
+}
+
+/// What one run did.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Summary {
+    /// The mapping name.
+    pub mapping: String,
+    /// `full` or `incremental`.
+    pub mode: String,
+    /// Rows read from the source.
+    pub rows_read: u64,
+    /// Rows written, per target table, parents first.
+    pub targets: Vec<TargetSummary>,
+    /// Wall-clock seconds of the run.
+    pub seconds: f64,
+}
+
+/// Rows written into one target table.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct TargetSummary {
+    /// The target table.
+    pub table: String,
+    /// Rows written.
+    pub rows: u64,
+}
+
+/// A compiled-in mapping, as the catalogue registers it for the command line.
+#[derive(Clone, Copy)]
+pub struct Registered {
+    /// The mapping's static description.
+    pub spec: &'static MappingSpec,
+    sync: fn(&SourceConfig, &Path, &SyncOptions) -> Result<Summary>,
+}
+
+impl Registered {
+    /// Registers mapping `M`.
+    pub const fn of<M: Mapping>() -> Registered {
+        Registered {
+            spec: M::SPEC,
+            sync: sync::<M>,
+        }
+    }
+
+    /// Runs the mapping; see [`sync`].
+    ///
+    /// # Errors
+    ///
+    /// As [`sync`].
+    pub fn sync(
+        &self,
+        source: &SourceConfig,
+        target: &Path,
+        options: &SyncOptions,
+    ) -> Result<Summary> {
+        (self.sync)(source, target, options)
+    }
+}
+
+impl std::fmt::Debug for Registered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registered")
+            .field("mapping", &self.spec.name)
+            .finish()
+    }
+}
+
+/// Syncs mapping `M` from `source` into the SQLite file `target`: every target table
+/// is replaced by the source's rows in one transaction, so a reader sees the old
+/// contents or the new, never a mix, and a failure leaves the old contents intact.
+///
+/// # Errors
+///
+/// Any [`Error`]: connection, source, type, value or target problems. Nothing of a
+/// failed run is committed.
+pub fn sync<M: Mapping>(
+    source: &SourceConfig,
+    target: &Path,
+    options: &SyncOptions,
+) -> Result<Summary> {
+    let spec = M::SPEC;
+    let started = Instant::now();
+    let started_at = now();
+    let mut connection = target::open(target)?;
+    let result = source.connect().and_then(|mut client| {
+        full_sync::<M>(&mut client, &mut connection, target, options, &started_at)
+    });
+    match result {
+        Ok(rows_read) => {
+            let summary = Summary {
+                mapping: spec.name.to_owned(),
+                mode: "full".to_owned(),
+                rows_read,
+                targets: spec
+                    .targets
+                    .iter()
+                    .map(|target| TargetSummary {
+                        table: target.name.to_owned(),
+                        rows: rows_read,
+                    })
+                    .collect(),
+                seconds: started.elapsed().as_secs_f64(),
+            };
+            tracing::info!(
+                mapping = spec.name,
+                mode = "full",
+                rows = rows_read,
+                seconds = summary.seconds,
+                "sync finished"
+            );
+            Ok(summary)
+        }
+        Err(error) => {
+            // Best effort: the run's own transaction is gone, and an error here must
+            // not hide the one that stopped the run.
+            let _ = state::record_failure(&connection, spec.name, &now(), &error.to_string());
+            tracing::error!(mapping = spec.name, error = %error, "sync failed");
+            Err(error)
+        }
+    }
+}
+
+/// One full sync; returns the rows read.
+fn full_sync<M: Mapping>(
+    client: &mut Client,
+    connection: &mut Connection,
+    path: &Path,
+    options: &SyncOptions,
+    started_at: &str,
+) -> Result<u64> {
+    let spec = M::SPEC;
+    let target_error = |source| Error::Target {
+        path: path.to_owned(),
+        source,
+    };
+    std::thread::scope(|scope| {
+        let (sender, receiver) = sync_channel(QUEUE_DEPTH);
+        let batch_size = options.batch_size.max(1);
+        let reader = scope.spawn(move || read_source::<M>(client, batch_size, &sender));
+
+        let transaction = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(target_error)?;
+        let written = prepare_full(&transaction, spec)
+            .map_err(target_error)
+            .and_then(|prepared| prepared)
+            .and_then(|()| write_rows::<M>(&transaction, receiver, path));
+        let read = reader.join().unwrap_or_else(|_| {
+            Err(Error::ReaderPanicked {
+                mapping: spec.name.to_owned(),
+            })
+        });
+        // A reader error explains a writer that stopped early, so it comes first.
+        let rows_read = read?;
+        let rows_written = written?;
+        debug_assert_eq!(rows_read, rows_written);
+        state::record_success(
+            &transaction,
+            &MappingState {
+                mapping: spec.name.to_owned(),
+                fingerprint: spec.fingerprint.to_owned(),
+                mode: "full".to_owned(),
+                watermark: None,
+                rows: i64::try_from(rows_read).unwrap_or(i64::MAX),
+                started_at: started_at.to_owned(),
+                finished_at: now(),
+                last_attempt_at: now(),
+                last_outcome: "ok".to_owned(),
+            },
+        )
+        .map_err(target_error)?;
+        transaction.commit().map_err(target_error)?;
+        Ok(rows_read)
+    })
+}
+
+/// Creates or checks the targets and empties them, children first.
+fn prepare_full(transaction: &Connection, spec: &MappingSpec) -> rusqlite::Result<Result<()>> {
+    state::ensure(transaction)?;
+    if let Err(error) = target::ensure_tables(transaction, spec)? {
+        return Ok(Err(error));
+    }
+    for target in spec.targets.iter().rev() {
+        transaction.execute(target.delete_all, [])?;
+    }
+    Ok(Ok(()))
+}
+
+/// Writes every row the reader sends into every target; returns the rows written.
+fn write_rows<M: Mapping>(
+    connection: &Connection,
+    receiver: Receiver<Vec<M>>,
+    path: &Path,
+) -> Result<u64> {
+    let spec = M::SPEC;
+    let mut statements = spec
+        .targets
+        .iter()
+        .map(|target| connection.prepare_cached(target.insert))
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(|source| Error::Target {
+            path: path.to_owned(),
+            source,
+        })?;
+    let mut rows = 0u64;
+    for batch in receiver {
+        for row in batch {
+            for (index, statement) in statements.iter_mut().enumerate() {
+                let target = &spec.targets[index];
+                row.bind(index, statement).map_err(|error| match error {
+                    BindError::Encode { column, cause } => Error::Encode {
+                        mapping: spec.name.to_owned(),
+                        table: target.name.to_owned(),
+                        key: row.key(),
+                        column: target.columns[column].name.to_owned(),
+                        source: cause,
+                    },
+                    BindError::Sqlite(source) => Error::Write {
+                        mapping: spec.name.to_owned(),
+                        table: target.name.to_owned(),
+                        key: row.key(),
+                        source,
+                    },
+                })?;
+                statement.raw_execute().map_err(|source| Error::Write {
+                    mapping: spec.name.to_owned(),
+                    table: target.name.to_owned(),
+                    key: row.key(),
+                    source,
+                })?;
+            }
+            rows += 1;
+        }
+    }
+    Ok(rows)
+}
+
+/// The reader thread: snapshot, type check, COPY, decode, send in batches. Returns
+/// the rows read; errors are returned, and also stop the writer by closing the queue.
+fn read_source<M: Mapping>(
+    client: &mut Client,
+    batch_size: usize,
+    sender: &SyncSender<Vec<M>>,
+) -> Result<u64> {
+    let spec = M::SPEC;
+    let table = spec.source.display_name();
+    let source_error = |source| Error::Source {
+        mapping: spec.name.to_owned(),
+        table: table.clone(),
+        source,
+    };
+    let mut transaction = source::snapshot(client).map_err(source_error)?;
+    let statement = transaction
+        .prepare(spec.source.select)
+        .map_err(source_error)?;
+    let types: Vec<Type> = statement
+        .columns()
+        .iter()
+        .map(|column| column.type_().clone())
+        .collect();
+    check_types::<M>(&types)?;
+
+    let copy = format!("COPY ({}) TO STDOUT (FORMAT binary)", spec.source.select);
+    let stream = transaction.copy_out(copy.as_str()).map_err(source_error)?;
+    let stream_error = |source| Error::SourceStream {
+        mapping: spec.name.to_owned(),
+        table: table.clone(),
+        source,
+    };
+    let mut reader = CopyReader::new(std::io::BufReader::with_capacity(256 * 1024, stream), types)
+        .map_err(stream_error)?;
+    let mut rows = 0u64;
+    let mut batch = Vec::with_capacity(batch_size);
+    while let Some(row) = reader.next_row().map_err(stream_error)? {
+        let decoded = M::decode(&row).map_err(|error| Error::Decode {
+            mapping: spec.name.to_owned(),
+            table: table.clone(),
+            key: spec
+                .source
+                .key
+                .iter()
+                .map(|&index| row.display(index))
+                .collect::<Vec<_>>()
+                .join(", "),
+            column: spec.source.columns[error.field].name.to_owned(),
+            source: error.cause,
+        })?;
+        batch.push(decoded);
+        rows += 1;
+        if batch.len() == batch_size {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(batch_size));
+            if sender.send(full).is_err() {
+                // The writer stopped; its error is the one to report.
+                return Ok(rows);
+            }
+        }
+    }
+    if !batch.is_empty() {
+        let _ = sender.send(batch);
+    }
+    drop(reader);
+    transaction.commit().map_err(source_error)?;
+    Ok(rows)
+}
+
+/// Checks, before reading a row, that each source column's live type is one its
+/// field can decode.
+fn check_types<M: Mapping>(types: &[Type]) -> Result<()> {
+    let spec = M::SPEC;
+    for (index, ty) in types.iter().enumerate() {
+        if !M::accepts(index, ty) {
+            let column = &spec.source.columns[index];
+            return Err(Error::ColumnType {
+                mapping: spec.name.to_owned(),
+                table: spec.source.display_name(),
+                column: column.name.to_owned(),
+                field: column.field.to_owned(),
+                rust_type: column.rust_type.replace(' ', ""),
+                expected: column.pg_type.to_owned(),
+                actual: ty.name().to_owned(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Now, as RFC 3339 UTC with microseconds.
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}

@@ -1,0 +1,107 @@
+//! The static description of a mapping that `#[derive(Mapping)]` generates: names,
+//! types and the SQL text, all known at compile time.
+
+/// Everything data-sync knows about one mapping, generated at compile time.
+#[derive(Debug)]
+pub struct MappingSpec {
+    /// The mapping name, as `--mapping` takes it.
+    pub name: &'static str,
+    /// The Rust struct the mapping was declared on.
+    pub struct_name: &'static str,
+    /// The PostgreSQL side.
+    pub source: SourceSpec,
+    /// The SQLite tables, every parent before its children.
+    pub targets: &'static [TargetSpec],
+    /// A hash of everything that decides what a run writes (SQL, key, cursor). A
+    /// target file built under another fingerprint needs a full sync.
+    pub fingerprint: &'static str,
+}
+
+/// The PostgreSQL table a mapping reads.
+#[derive(Debug)]
+pub struct SourceSpec {
+    /// The schema, or `None` for the connection's search path.
+    pub schema: Option<&'static str>,
+    /// The table name, exact.
+    pub table: &'static str,
+    /// The source columns read, in SELECT and field order.
+    pub columns: &'static [SourceColumn],
+    /// Positions in `columns` of the key.
+    pub key: &'static [usize],
+    /// Position in `columns` of the cursor, for incremental sync.
+    pub cursor: Option<usize>,
+    /// Position in `columns` of the soft-delete column.
+    pub soft_delete: Option<usize>,
+    /// `SELECT .. FROM ..` over every column, identifiers quoted.
+    pub select: &'static str,
+}
+
+impl SourceSpec {
+    /// The table as a person writes it: `public.users`.
+    pub fn display_name(&self) -> String {
+        match self.schema {
+            Some(schema) => format!("{schema}.{}", self.table),
+            None => self.table.to_owned(),
+        }
+    }
+}
+
+/// One source column and the field it is read into.
+#[derive(Debug)]
+pub struct SourceColumn {
+    /// The column name, exact.
+    pub name: &'static str,
+    /// The Rust field it is read into.
+    pub field: &'static str,
+    /// The PostgreSQL type as declared or inferred.
+    pub pg_type: &'static str,
+    /// The Rust type of the field.
+    pub rust_type: &'static str,
+    /// Whether the field is an `Option`.
+    pub nullable: bool,
+}
+
+/// One SQLite target table.
+#[derive(Debug)]
+pub struct TargetSpec {
+    /// The table name, exact.
+    pub name: &'static str,
+    /// Its columns, in table order.
+    pub columns: &'static [TargetColumn],
+    /// `CREATE TABLE .. STRICT`.
+    pub create: &'static str,
+    /// `INSERT INTO ..`, one `?n` per column in column order.
+    pub insert: &'static str,
+    /// [`TargetSpec::insert`] with `ON CONFLICT (key) DO UPDATE`.
+    pub upsert: &'static str,
+    /// `DELETE FROM ..`, every row.
+    pub delete_all: &'static str,
+    /// `DELETE FROM .. WHERE key = ?1 ..`, parameters in source key order.
+    pub delete_by_key: &'static str,
+}
+
+/// One column of a target table.
+#[derive(Debug)]
+pub struct TargetColumn {
+    /// The column name, exact.
+    pub name: &'static str,
+    /// `INTEGER`, `REAL`, `TEXT` or `BLOB`.
+    pub sqlite_type: &'static str,
+    /// Whether the column is `NOT NULL`.
+    pub not_null: bool,
+    /// Whether the column is part of the primary key.
+    pub primary_key: bool,
+    /// The foreign key this column carries, if any.
+    pub references: Option<ForeignKey>,
+    /// Position of the field that feeds it, in [`SourceSpec::columns`].
+    pub field: usize,
+}
+
+/// A foreign key to another target of the same mapping.
+#[derive(Debug)]
+pub struct ForeignKey {
+    /// The parent table.
+    pub table: &'static str,
+    /// The parent column.
+    pub column: &'static str,
+}

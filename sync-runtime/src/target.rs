@@ -1,0 +1,194 @@
+//! The SQLite side: opening the target file with the pragmas data-sync relies on,
+//! creating the target tables, and refusing existing tables that do not match.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension};
+
+use crate::error::{Error, Result};
+use crate::spec::{MappingSpec, TargetSpec};
+
+/// Opens (creating if needed) the target file: WAL journal so readers never see a
+/// half-written run, foreign keys enforced, a busy timeout for concurrent readers.
+pub(crate) fn open(path: &Path) -> Result<Connection> {
+    let target_error = |source| Error::Target {
+        path: path.to_owned(),
+        source,
+    };
+    let connection = Connection::open(path).map_err(target_error)?;
+    connection
+        .busy_timeout(Duration::from_secs(5))
+        .map_err(target_error)?;
+    connection
+        .pragma_update(None, "journal_mode", "wal")
+        .map_err(target_error)?;
+    connection
+        .pragma_update(None, "synchronous", "normal")
+        .map_err(target_error)?;
+    connection
+        .pragma_update(None, "foreign_keys", "on")
+        .map_err(target_error)?;
+    Ok(connection)
+}
+
+/// Creates every missing target table of `spec`, and checks that the existing ones
+/// are what the mapping would create.
+pub(crate) fn ensure_tables(
+    transaction: &Connection,
+    spec: &MappingSpec,
+) -> rusqlite::Result<Result<()>> {
+    for target in spec.targets {
+        let exists = transaction
+            .query_row(
+                "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+                [target.name],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some();
+        if exists {
+            let differences = differences(transaction, target)?;
+            if !differences.is_empty() {
+                return Ok(Err(Error::SchemaMismatch {
+                    mapping: spec.name.to_owned(),
+                    table: target.name.to_owned(),
+                    differences,
+                }));
+            }
+        } else {
+            transaction.execute_batch(target.create)?;
+        }
+    }
+    Ok(Ok(()))
+}
+
+/// How the existing table `target.name` differs from the mapping, one sentence
+/// fragment each; empty when it matches.
+pub(crate) fn differences(
+    connection: &Connection,
+    target: &TargetSpec,
+) -> rusqlite::Result<Vec<String>> {
+    let mut differences = Vec::new();
+    let mut statement = connection.prepare(
+        "SELECT name, type, \"notnull\", pk FROM pragma_table_xinfo(?1) WHERE hidden = 0 ORDER BY cid",
+    )?;
+    let existing: Vec<(String, String, bool, i64)> = statement
+        .query_map([target.name], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+
+    for column in target.columns {
+        match existing.iter().find(|(name, ..)| name == column.name) {
+            None => differences.push(format!("column `{}` is missing", column.name)),
+            Some((_, sqlite_type, not_null, _)) => {
+                if !sqlite_type.eq_ignore_ascii_case(column.sqlite_type) {
+                    differences.push(format!(
+                        "column `{}` is {sqlite_type}, the mapping writes {}",
+                        column.name, column.sqlite_type
+                    ));
+                }
+                if *not_null != column.not_null {
+                    differences.push(format!(
+                        "column `{}` is {}, the mapping's is {}",
+                        column.name,
+                        nullability(*not_null),
+                        nullability(column.not_null)
+                    ));
+                }
+            }
+        }
+    }
+    for (name, ..) in &existing {
+        if !target.columns.iter().any(|column| column.name == name) {
+            differences.push(format!("column `{name}` is not in the mapping"));
+        }
+    }
+
+    let mut existing_key: Vec<(i64, &str)> = existing
+        .iter()
+        .filter(|(.., pk)| *pk > 0)
+        .map(|(name, .., pk)| (*pk, name.as_str()))
+        .collect();
+    existing_key.sort();
+    let existing_key: Vec<&str> = existing_key.into_iter().map(|(_, name)| name).collect();
+    let mapping_key: Vec<&str> = target
+        .columns
+        .iter()
+        .filter(|column| column.primary_key)
+        .map(|column| column.name)
+        .collect();
+    let mut sorted_existing = existing_key.clone();
+    sorted_existing.sort_unstable();
+    let mut sorted_mapping = mapping_key.clone();
+    sorted_mapping.sort_unstable();
+    if sorted_existing != sorted_mapping {
+        differences.push(format!(
+            "primary key is ({}), the mapping's is ({})",
+            backticked(&existing_key),
+            backticked(&mapping_key)
+        ));
+    }
+
+    let strict: Option<bool> = connection
+        .query_row(
+            "SELECT strict FROM pragma_table_list(?1)",
+            [target.name],
+            |row| row.get(0),
+        )
+        .optional()?;
+    if strict == Some(false) {
+        differences.push("the table is not STRICT".to_owned());
+    }
+
+    let mut statement = connection
+        .prepare("SELECT \"table\", \"from\", \"to\" FROM pragma_foreign_key_list(?1)")?;
+    let foreign_keys: Vec<(String, String, Option<String>)> = statement
+        .query_map([target.name], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    for column in target.columns {
+        if let Some(reference) = &column.references {
+            let found = foreign_keys.iter().any(|(table, from, to)| {
+                table == reference.table
+                    && from == column.name
+                    && to.as_deref().is_none_or(|to| to == reference.column)
+            });
+            if !found {
+                differences.push(format!(
+                    "foreign key `{}` -> `{}.{}` is missing",
+                    column.name, reference.table, reference.column
+                ));
+            }
+        }
+    }
+    for (table, from, _) in &foreign_keys {
+        let declared = target.columns.iter().any(|column| {
+            column.name == from
+                && column
+                    .references
+                    .as_ref()
+                    .is_some_and(|reference| reference.table == table)
+        });
+        if !declared {
+            differences.push(format!(
+                "foreign key `{from}` -> `{table}` is not in the mapping"
+            ));
+        }
+    }
+    Ok(differences)
+}
+
+fn nullability(not_null: bool) -> &'static str {
+    if not_null { "NOT NULL" } else { "nullable" }
+}
+
+fn backticked(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|name| format!("`{name}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
