@@ -19,7 +19,10 @@ pub enum Error {
     },
 
     /// Connecting to PostgreSQL failed.
-    #[error("cannot connect to the source {endpoint}: {source}")]
+    #[error(
+        "cannot connect to the source {endpoint}: {}",
+        describe_postgres(source)
+    )]
     Connect {
         /// `host:port/database`, without user or password.
         endpoint: String,
@@ -29,7 +32,10 @@ pub enum Error {
     },
 
     /// Reading the source failed.
-    #[error("reading `{table}` for mapping `{mapping}`: {source}")]
+    #[error(
+        "reading `{table}` for mapping `{mapping}`: {}",
+        describe_postgres(source)
+    )]
     Source {
         /// The mapping being run.
         mapping: String,
@@ -169,4 +175,30 @@ pub enum Error {
         /// The mapping being run.
         mapping: String,
     },
+}
+
+/// A PostgreSQL error as one line: the server's message with its detail and hint, or
+/// the driver's error with its causes (the driver's own Display says only "db error").
+pub(crate) fn describe_postgres(error: &postgres::Error) -> String {
+    if let Some(db) = error.as_db_error() {
+        let mut text = format!("{}: {}", db.severity(), db.message());
+        if let Some(detail) = db.detail() {
+            text.push_str(&format!(" ({detail})"));
+        }
+        if let Some(hint) = db.hint() {
+            text.push_str(&format!("; hint: {hint}"));
+        }
+        return text;
+    }
+    let mut text = error.to_string();
+    let mut cause = std::error::Error::source(error);
+    while let Some(inner) = cause {
+        let inner_text = inner.to_string();
+        if !text.contains(&inner_text) {
+            text.push_str(": ");
+            text.push_str(&inner_text);
+        }
+        cause = inner.source();
+    }
+    text
 }

@@ -79,21 +79,29 @@ pub(crate) fn differences(
         })?
         .collect::<rusqlite::Result<_>>()?;
 
+    // A lone INTEGER PRIMARY KEY is SQLite's rowid, which can never be NULL, whether
+    // or not it was declared NOT NULL.
+    let rowid_alias = |sqlite_type: &str, pk: i64| {
+        pk == 1
+            && sqlite_type.eq_ignore_ascii_case("INTEGER")
+            && existing.iter().filter(|(.., pk)| *pk > 0).count() == 1
+    };
     for column in target.columns {
         match existing.iter().find(|(name, ..)| name == column.name) {
             None => differences.push(format!("column `{}` is missing", column.name)),
-            Some((_, sqlite_type, not_null, _)) => {
+            Some((_, sqlite_type, not_null, pk)) => {
+                let not_null = *not_null || rowid_alias(sqlite_type, *pk);
                 if !sqlite_type.eq_ignore_ascii_case(column.sqlite_type) {
                     differences.push(format!(
                         "column `{}` is {sqlite_type}, the mapping writes {}",
                         column.name, column.sqlite_type
                     ));
                 }
-                if *not_null != column.not_null {
+                if not_null != column.not_null {
                     differences.push(format!(
                         "column `{}` is {}, the mapping's is {}",
                         column.name,
-                        nullability(*not_null),
+                        nullability(not_null),
                         nullability(column.not_null)
                     ));
                 }

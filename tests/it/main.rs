@@ -6,7 +6,7 @@ mod support;
 mod bad_input;
 mod cli;
 mod full_sync;
-mod gen;
+mod r#gen;
 mod types;
 mod ui;
 mod yaml_mapping;
