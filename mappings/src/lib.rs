@@ -1,11 +1,10 @@
 //! The mapping catalogue compiled into the `data-sync` binary.
+//!
+//! Every `mappings/*.yaml` file becomes a module of `src/generated/` through
+//! `cargo xtask gen`, which also registers every `#[derive(Mapping)]` struct of the
+//! hand-written modules in `src/custom/`. See `docs/mapping.md`.
 #![warn(missing_docs)]
 
-mod users;
+mod generated;
 
-use sync_runtime::Registered;
-
-pub use crate::users::Users;
-
-/// Every compiled-in mapping, in name order.
-pub static CATALOGUE: &[Registered] = &[Registered::of::<Users>()];
+pub use crate::generated::*;

@@ -8,6 +8,7 @@
 pub mod attr;
 pub mod check;
 pub mod ctxt;
+pub mod emit;
 pub mod expand;
 pub mod fallback;
 pub mod ident;
@@ -15,6 +16,7 @@ pub mod model;
 pub mod sql;
 pub mod symbol;
 pub mod types;
+pub mod yaml;
 
 use proc_macro2::TokenStream;
 use syn::DeriveInput;
@@ -26,7 +28,9 @@ pub use crate::model::Mapping;
 pub fn derive_mapping(input: &DeriveInput) -> TokenStream {
     let cx = Ctxt::new();
     let mapping = Mapping::from_attrs(&cx, input);
-    if let Some(mapping) = &mapping {
+    // Semantic rules run only on a mapping whose attributes parsed: a misspelt key
+    // would otherwise come back as a cascade of follow-on errors.
+    if let Some(mapping) = mapping.as_ref().filter(|_| !cx.has_errors()) {
         check::check(&cx, mapping);
     }
     match (cx.check(), mapping) {
