@@ -189,10 +189,17 @@ impl PgType {
         }
     }
 
-    /// Whether the source column must be cast to text in the SELECT, because its
-    /// PostgreSQL text form is the value written.
-    pub fn select_as_text(&self) -> bool {
-        matches!(self, PgType::Interval | PgType::Inet | PgType::Cidr)
+    /// The cast the SELECT applies to the source column (`"col"::text`), for types
+    /// whose PostgreSQL text form is the value written and is not worth decoding from
+    /// the binary form: `text` for `interval`, `text[]` for `interval[]`. `None` for
+    /// every other type, which is read in its binary form (`inet` and `cidr` too: a
+    /// cast to text would add `/32` to every host address).
+    pub fn select_cast(&self) -> Option<&'static str> {
+        match self {
+            PgType::Interval => Some("text"),
+            PgType::Array(element) if element.select_cast().is_some() => Some("text[]"),
+            _ => None,
+        }
     }
 
     /// Whether values of this type are ordered, so that it can be a cursor.
@@ -262,23 +269,27 @@ fn rust_type_name(rust_type: &str) -> String {
 }
 
 /// The PostgreSQL types the Rust types data-sync ships can be read from, by the
-/// Rust type's last path segment; `None` for a type data-sync does not know (a user's
-/// own type, which must then name its `type`).
+/// Rust type's last path segment, the inferred type first; `None` for a type
+/// data-sync does not know (a user's own type, which must then name its `type`).
+///
+/// Every Rust integer reads every PostgreSQL integer type: a narrower field checks
+/// each value at run time. `f64` reads `real` too, which widens exactly.
 fn known_rust_type(name: &str) -> Option<&'static [PgType]> {
     use PgType::*;
     let types: &'static [PgType] = match name {
-        "i16" => &[SmallInt],
-        "i32" => &[Integer],
-        "i64" => &[BigInt],
+        "i16" => &[SmallInt, Integer, BigInt],
+        "i32" => &[Integer, SmallInt, BigInt],
+        "i64" => &[BigInt, SmallInt, Integer],
         "f32" => &[Real],
-        "f64" => &[Double],
+        "f64" => &[Double, Real],
         "bool" => &[Boolean],
         "String" => &[Text, Enum],
         "Vec<u8>" => &[Bytea],
-        "Numeric" => &[Numeric],
-        "Uuid" => &[Uuid],
+        "Numeric" | "NumericReal" => &[Numeric],
+        "Uuid" | "UuidBlob" => &[Uuid],
         "Timestamptz" => &[Timestamptz],
         "Timestamp" => &[Timestamp],
+        "UnixMicros" | "UnixSeconds" => &[Timestamptz, Timestamp],
         "Date" => &[Date],
         "Time" => &[Time],
         "Json" => &[Json, Jsonb],
@@ -287,6 +298,23 @@ fn known_rust_type(name: &str) -> Option<&'static [PgType]> {
     };
     Some(types)
 }
+
+/// The SQLite column type a field writes: the type table's default for its
+/// PostgreSQL type, unless its Rust type is one of the per-column opt-ins
+/// (`NumericReal`: REAL, `UnixMicros` / `UnixSeconds`: INTEGER, `UuidBlob`: BLOB).
+/// `rust_type` is the canonical token form, `Option` allowed.
+pub fn sqlite_type(pg_type: &PgType, rust_type: &str) -> SqliteType {
+    let inner = option_inner(rust_type).unwrap_or(rust_type);
+    match rust_type_name(inner).as_str() {
+        "NumericReal" => SqliteType::Real,
+        "UnixMicros" | "UnixSeconds" => SqliteType::Integer,
+        "UuidBlob" => SqliteType::Blob,
+        _ => pg_type.sqlite_type(),
+    }
+}
+
+/// The advice for a type outside the type table, after "unknown PostgreSQL type".
+pub const OUTSIDE_THE_TABLE: &str = "data-sync reads the types of its type table (docs/types.md); to carry another type as its text form, sync from a view that selects the column cast to text (`\"col\"::text AS \"col\"`) and declare `type = \"text\"`";
 
 /// How a field's type resolved.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -317,8 +345,8 @@ pub fn resolve(declared: Option<&str>, rust_type: &str) -> Resolved {
             };
             match known {
                 Some(accepted)
-                    if !accepted.contains(&pg_type)
-                        && !(name == "Array" && matches!(pg_type, PgType::Array(_))) =>
+                    if !(accepted.contains(&pg_type)
+                        || name == "Array" && matches!(pg_type, PgType::Array(_))) =>
                 {
                     Resolved::Mismatch(accepted)
                 }

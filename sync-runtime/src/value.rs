@@ -1,10 +1,41 @@
 //! How values travel: [`Decode`] reads a field from PostgreSQL's binary format,
-//! [`Encode`] writes it into a SQLite column, following DESIGN.md's type table.
+//! [`Encode`] writes it into a SQLite column, following the type table of
+//! `docs/types.md`.
+//!
+//! | PostgreSQL | Rust field | SQLite |
+//! |---|---|---|
+//! | `smallint`, `integer`, `bigint` | `i16`, `i32`, `i64` (any of them, range-checked) | `INTEGER` |
+//! | `real`, `double precision` | `f32` (`real`), `f64` (both) | `REAL` |
+//! | `numeric` | [`Numeric`] / [`NumericReal`] | `TEXT` / `REAL` |
+//! | `boolean` | `bool` | `INTEGER` 0 / 1 |
+//! | `text`, `varchar`, `char`, `name`, `citext`, enums | `String` | `TEXT` |
+//! | `bytea` | `Vec<u8>` | `BLOB` |
+//! | `uuid` | [`Uuid`] / [`UuidBlob`] | `TEXT` / `BLOB` |
+//! | `timestamptz` | [`Timestamptz`] / [`UnixMicros`] / [`UnixSeconds`] | `TEXT` / `INTEGER` |
+//! | `timestamp` | [`Timestamp`] / [`UnixMicros`] / [`UnixSeconds`] | `TEXT` / `INTEGER` |
+//! | `date`, `time` | [`Date`], [`Time`] | `TEXT` |
+//! | `json`, `jsonb` | [`Json`] | `TEXT` |
+//! | arrays | [`Array`] | `TEXT` (a JSON array) |
+//! | `interval` (selected as `::text`), `inet`, `cidr` | [`PgText`] | `TEXT` |
 
 use std::error::Error as StdError;
 
-use postgres::types::{FromSql, Kind, Type};
+use postgres::types::{Kind, Type};
 use rusqlite::types::{ToSqlOutput, Value, ValueRef};
+
+mod array;
+mod float;
+mod json;
+mod network;
+mod numeric;
+mod time;
+mod uuid;
+
+pub use self::array::Array;
+pub use self::json::{Json, PgText};
+pub use self::numeric::{Numeric, NumericReal};
+pub use self::time::{Date, Time, Timestamp, Timestamptz, UnixMicros, UnixSeconds};
+pub use self::uuid::{Uuid, UuidBlob};
 
 /// Why one value could not be decoded or encoded.
 pub type BoxError = Box<dyn StdError + Send + Sync>;
@@ -47,8 +78,36 @@ fn unexpected_null() -> BoxError {
     "unexpected NULL: make the field an `Option`".into()
 }
 
-fn non_null<'a>(raw: Option<&'a [u8]>) -> Result<&'a [u8], BoxError> {
+fn non_null(raw: Option<&[u8]>) -> Result<&[u8], BoxError> {
     raw.ok_or_else(unexpected_null)
+}
+
+/// `raw` as UTF-8 text. A `SQL_ASCII` database hands over whatever bytes were stored.
+fn utf8(raw: &[u8]) -> Result<&str, BoxError> {
+    std::str::from_utf8(raw).map_err(|error| {
+        let offset = error.valid_up_to();
+        format!(
+            "text is not valid UTF-8 (byte 0x{:02x} at offset {offset}); a `SQL_ASCII` database stores bytes unchecked: fix the data or read the column as `bytea`",
+            raw[offset]
+        )
+        .into()
+    })
+}
+
+/// `raw` as exactly `N` bytes.
+fn fixed<const N: usize>(ty: &Type, raw: &[u8]) -> Result<[u8; N], BoxError> {
+    raw.try_into().map_err(|_| {
+        format!(
+            "a `{}` value must be {N} bytes, got {}",
+            ty.name(),
+            raw.len()
+        )
+        .into()
+    })
+}
+
+fn text(value: String) -> ToSqlOutput<'static> {
+    ToSqlOutput::Owned(Value::Text(value))
 }
 
 impl<T: Decode> Decode for Option<T> {
@@ -73,39 +132,43 @@ impl<T: Encode> Encode for Option<T> {
     }
 }
 
-/// Decode through the postgres crate's own `FromSql`, for types whose binary format it
-/// already reads exactly.
-macro_rules! decode_via_from_sql {
+/// Whether `ty` is `smallint`, `integer` or `bigint`.
+fn is_integer(ty: &Type) -> bool {
+    matches!(*ty, Type::INT2 | Type::INT4 | Type::INT8)
+}
+
+/// A `smallint`, `integer` or `bigint` value, widened to `i64`.
+fn decode_integer(ty: &Type, raw: &[u8]) -> Result<i64, BoxError> {
+    Ok(match *ty {
+        Type::INT2 => i64::from(i16::from_be_bytes(fixed(ty, raw)?)),
+        Type::INT4 => i64::from(i32::from_be_bytes(fixed(ty, raw)?)),
+        _ => i64::from_be_bytes(fixed(ty, raw)?),
+    })
+}
+
+// Every Rust integer reads every PostgreSQL integer type: widening is exact, and a
+// narrower field checks each value, so a value that does not fit stops the run
+// instead of wrapping.
+macro_rules! integer {
     ($($ty:ty),*) => {$(
         impl Decode for $ty {
             fn accepts(ty: &Type) -> bool {
-                <$ty as FromSql>::accepts(ty)
+                is_integer(ty)
             }
 
             fn decode(ty: &Type, raw: Option<&[u8]>) -> Result<Self, BoxError> {
-                <$ty as FromSql>::from_sql(ty, non_null(raw)?)
+                let value = decode_integer(ty, non_null(raw)?)?;
+                <$ty>::try_from(value).map_err(|_| {
+                    format!(
+                        "{} value {value} is out of range for `{}`",
+                        ty.name(),
+                        stringify!($ty)
+                    )
+                    .into()
+                })
             }
         }
-    )*};
-}
 
-decode_via_from_sql!(i16, i32, i64, f32, f64, bool, Vec<u8>);
-
-impl Decode for String {
-    fn accepts(ty: &Type) -> bool {
-        <&str as FromSql>::accepts(ty) || matches!(ty.kind(), Kind::Enum(_))
-    }
-
-    fn decode(_: &Type, raw: Option<&[u8]>) -> Result<Self, BoxError> {
-        match std::str::from_utf8(non_null(raw)?) {
-            Ok(text) => Ok(text.to_owned()),
-            Err(error) => Err(format!("text is not valid UTF-8: {error}").into()),
-        }
-    }
-}
-
-macro_rules! encode_integer {
-    ($($ty:ty),*) => {$(
         impl Encode for $ty {
             fn encode(&self) -> Result<ToSqlOutput<'_>, BoxError> {
                 Ok(ToSqlOutput::Owned(Value::Integer(i64::from(*self))))
@@ -114,26 +177,104 @@ macro_rules! encode_integer {
     )*};
 }
 
-encode_integer!(i16, i32, i64, bool);
+integer!(i16, i32, i64);
 
-macro_rules! encode_float {
-    ($($ty:ty),*) => {$(
-        impl Encode for $ty {
-            fn encode(&self) -> Result<ToSqlOutput<'_>, BoxError> {
-                if self.is_nan() {
-                    return Err("NaN has no SQLite form".into());
-                }
-                Ok(ToSqlOutput::Owned(Value::Real(f64::from(*self))))
-            }
-        }
-    )*};
+impl Decode for bool {
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::BOOL
+    }
+
+    fn decode(ty: &Type, raw: Option<&[u8]>) -> Result<Self, BoxError> {
+        let [byte] = fixed(ty, non_null(raw)?)?;
+        Ok(byte != 0)
+    }
 }
 
-encode_float!(f32, f64);
+impl Encode for bool {
+    fn encode(&self) -> Result<ToSqlOutput<'_>, BoxError> {
+        Ok(ToSqlOutput::Owned(Value::Integer(i64::from(*self))))
+    }
+}
+
+impl Decode for f32 {
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::FLOAT4
+    }
+
+    fn decode(ty: &Type, raw: Option<&[u8]>) -> Result<Self, BoxError> {
+        Ok(f32::from_be_bytes(fixed(ty, non_null(raw)?)?))
+    }
+}
+
+impl Decode for f64 {
+    /// `double precision`, and `real` widened exactly.
+    fn accepts(ty: &Type) -> bool {
+        matches!(*ty, Type::FLOAT4 | Type::FLOAT8)
+    }
+
+    fn decode(ty: &Type, raw: Option<&[u8]>) -> Result<Self, BoxError> {
+        let raw = non_null(raw)?;
+        if *ty == Type::FLOAT4 {
+            return Ok(f64::from(f32::from_be_bytes(fixed(ty, raw)?)));
+        }
+        Ok(f64::from_be_bytes(fixed(ty, raw)?))
+    }
+}
+
+/// A float as SQLite's REAL: every float but NaN (SQLite turns NaN into NULL).
+/// A `real` is widened to the double of exactly the same value.
+fn real(value: f64) -> Result<ToSqlOutput<'static>, BoxError> {
+    if value.is_nan() {
+        return Err("NaN has no SQLite REAL form (SQLite stores it as NULL)".into());
+    }
+    Ok(ToSqlOutput::Owned(Value::Real(value)))
+}
+
+impl Encode for f32 {
+    fn encode(&self) -> Result<ToSqlOutput<'_>, BoxError> {
+        real(f64::from(*self))
+    }
+}
+
+impl Encode for f64 {
+    fn encode(&self) -> Result<ToSqlOutput<'_>, BoxError> {
+        real(*self)
+    }
+}
+
+/// Whether `ty` is a type whose binary form is its UTF-8 text: `text`, `varchar`,
+/// `char(n)` (padding kept), `name`, `citext`, or an enum (its label).
+fn is_text(ty: &Type) -> bool {
+    matches!(
+        *ty,
+        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN
+    ) || ty.name() == "citext"
+        || matches!(ty.kind(), Kind::Enum(_))
+}
+
+impl Decode for String {
+    fn accepts(ty: &Type) -> bool {
+        is_text(ty)
+    }
+
+    fn decode(_: &Type, raw: Option<&[u8]>) -> Result<Self, BoxError> {
+        utf8(non_null(raw)?).map(str::to_owned)
+    }
+}
 
 impl Encode for String {
     fn encode(&self) -> Result<ToSqlOutput<'_>, BoxError> {
         Ok(ToSqlOutput::Borrowed(ValueRef::Text(self.as_bytes())))
+    }
+}
+
+impl Decode for Vec<u8> {
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::BYTEA
+    }
+
+    fn decode(_: &Type, raw: Option<&[u8]>) -> Result<Self, BoxError> {
+        Ok(non_null(raw)?.to_vec())
     }
 }
 
@@ -142,3 +283,40 @@ impl Encode for Vec<u8> {
         Ok(ToSqlOutput::Borrowed(ValueRef::Blob(self)))
     }
 }
+
+/// A string value type: `Clone`, comparisons, `Display`, `as_str`, `Encode` as TEXT.
+macro_rules! text_value {
+    ($name:ident) => {
+        impl $name {
+            /// The text written to SQLite.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            /// The text written to SQLite.
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl $crate::value::Encode for $name {
+            fn encode(
+                &self,
+            ) -> Result<::rusqlite::types::ToSqlOutput<'_>, $crate::value::BoxError> {
+                Ok(::rusqlite::types::ToSqlOutput::Borrowed(
+                    ::rusqlite::types::ValueRef::Text(self.0.as_bytes()),
+                ))
+            }
+        }
+    };
+}
+pub(crate) use text_value;
+
+#[cfg(test)]
+mod tests;

@@ -92,3 +92,114 @@ fn option_inner_unwraps_only_option() {
     assert_eq!(option_inner("String"), None);
     assert_eq!(option_inner("Vec < u8 >"), None);
 }
+
+#[test]
+fn integers_read_every_integer_type() {
+    assert_eq!(resolve(None, "i32"), Resolved::Type(PgType::Integer));
+    assert_eq!(
+        resolve(Some("bigint"), "i32"),
+        Resolved::Type(PgType::BigInt)
+    );
+    assert_eq!(
+        resolve(Some("smallint"), "i64"),
+        Resolved::Type(PgType::SmallInt)
+    );
+    assert_eq!(resolve(Some("real"), "f64"), Resolved::Type(PgType::Real));
+    assert_eq!(
+        resolve(Some("double precision"), "f32"),
+        Resolved::Mismatch(&[PgType::Real])
+    );
+}
+
+#[test]
+fn opt_in_rust_types_choose_the_sqlite_type() {
+    let cases = [
+        (
+            "numeric",
+            ":: sync_runtime :: value :: Numeric",
+            SqliteType::Text,
+        ),
+        (
+            "numeric",
+            ":: sync_runtime :: value :: NumericReal",
+            SqliteType::Real,
+        ),
+        (
+            "numeric",
+            "Option < value :: NumericReal >",
+            SqliteType::Real,
+        ),
+        ("timestamptz", "Timestamptz", SqliteType::Text),
+        ("timestamptz", "UnixMicros", SqliteType::Integer),
+        ("timestamp", "Option < UnixSeconds >", SqliteType::Integer),
+        ("uuid", "Uuid", SqliteType::Text),
+        ("uuid", "UuidBlob", SqliteType::Blob),
+        ("bigint", "i32", SqliteType::Integer),
+        ("integer[]", "Array", SqliteType::Text),
+    ];
+    for (declared, rust_type, expected) in cases {
+        let Resolved::Type(pg_type) = resolve(Some(declared), rust_type) else {
+            panic!("{declared} / {rust_type} does not resolve");
+        };
+        assert_eq!(sqlite_type(&pg_type, rust_type), expected, "{rust_type}");
+    }
+    assert_eq!(
+        resolve(Some("numeric"), "UnixMicros"),
+        Resolved::Mismatch(&[PgType::Timestamptz, PgType::Timestamp])
+    );
+    assert_eq!(resolve(None, "UuidBlob"), Resolved::Type(PgType::Uuid));
+}
+
+#[test]
+fn text_form_types_are_cast_in_the_select() {
+    assert_eq!(PgType::Interval.select_cast(), Some("text"));
+    assert_eq!(PgType::Cidr.select_cast(), None);
+    assert_eq!(
+        PgType::Array(Box::new(PgType::Interval)).select_cast(),
+        Some("text[]")
+    );
+    assert_eq!(PgType::Array(Box::new(PgType::Integer)).select_cast(), None);
+    assert_eq!(PgType::Timestamptz.select_cast(), None);
+}
+
+#[test]
+fn every_type_table_row_has_a_rust_type_that_reads_it() {
+    for spelling in [
+        "smallint",
+        "integer",
+        "bigint",
+        "real",
+        "double precision",
+        "numeric",
+        "boolean",
+        "text",
+        "character varying(3)",
+        "character(3)",
+        "citext",
+        "name",
+        "enum",
+        "bytea",
+        "uuid",
+        "timestamptz",
+        "timestamp",
+        "date",
+        "time",
+        "json",
+        "jsonb",
+        "interval",
+        "inet",
+        "cidr",
+        "integer[]",
+        "text[]",
+        "interval[]",
+    ] {
+        let pg_type = parse_pg_type(spelling).unwrap();
+        let rust_type = pg_type.rust_type();
+        assert_eq!(
+            resolve(Some(spelling), rust_type),
+            Resolved::Type(pg_type.clone()),
+            "{spelling}"
+        );
+        assert_eq!(sqlite_type(&pg_type, rust_type), pg_type.sqlite_type());
+    }
+}

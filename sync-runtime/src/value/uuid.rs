@@ -1,0 +1,61 @@
+//! `uuid`: lowercase hyphenated text by default, the 16 bytes on request.
+
+use std::fmt;
+
+use postgres::types::Type;
+use rusqlite::types::{ToSqlOutput, ValueRef};
+
+use super::{BoxError, Decode, Encode, fixed, non_null, text};
+
+/// A `uuid`, written as lowercase hyphenated TEXT
+/// (`a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11`), the form PostgreSQL prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Uuid(pub [u8; 16]);
+
+/// A `uuid` written as its 16 bytes in a BLOB: the opt-in for compact keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UuidBlob(pub [u8; 16]);
+
+impl Decode for Uuid {
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::UUID
+    }
+
+    fn decode(ty: &Type, raw: Option<&[u8]>) -> Result<Self, BoxError> {
+        fixed(ty, non_null(raw)?).map(Uuid)
+    }
+}
+
+impl Decode for UuidBlob {
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::UUID
+    }
+
+    fn decode(ty: &Type, raw: Option<&[u8]>) -> Result<Self, BoxError> {
+        fixed(ty, non_null(raw)?).map(UuidBlob)
+    }
+}
+
+impl fmt::Display for Uuid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (index, byte) in self.0.iter().enumerate() {
+            if matches!(index, 4 | 6 | 8 | 10) {
+                f.write_str("-")?;
+            }
+            write!(f, "{byte:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Encode for Uuid {
+    fn encode(&self) -> Result<ToSqlOutput<'_>, BoxError> {
+        Ok(text(self.to_string()))
+    }
+}
+
+impl Encode for UuidBlob {
+    fn encode(&self) -> Result<ToSqlOutput<'_>, BoxError> {
+        Ok(ToSqlOutput::Borrowed(ValueRef::Blob(&self.0)))
+    }
+}
