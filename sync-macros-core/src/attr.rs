@@ -218,6 +218,7 @@ impl FieldAttrs {
             let mut column: Option<Name> = None;
             let mut primary_key: Option<Span> = None;
             let mut references: Option<Reference> = None;
+            let mut unknown_key = false;
             let parsed = attr.parse_nested_meta(|meta| {
                 let Some(word) = keyword(&meta) else {
                     return Err(meta.error("unknown sync attribute"));
@@ -267,6 +268,7 @@ impl FieldAttrs {
                             &Origin::Span(meta.path.span()),
                             format!("unknown sync attribute `{word}` on a field"),
                         );
+                        unknown_key = true;
                         skip_value(&meta)?;
                     }
                 }
@@ -283,6 +285,8 @@ impl FieldAttrs {
                     primary_key: primary_key.is_some(),
                     references,
                 }),
+                // An attribute with a misspelt key (`too`) already has its error.
+                None if unknown_key => {}
                 None => {
                     let misplaced = [
                         (COLUMN, column.map(|name| name.origin.span())),

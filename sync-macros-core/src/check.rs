@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::ctxt::Ctxt;
 use crate::ident::{identifier_problem, target_table_problem};
-use crate::model::{Field, Mapping, Name, Target};
+use crate::model::{Field, Mapping, Name, Origin, Target};
 use crate::types::{self, Resolved};
 
 /// Runs every rule on `mapping`, recording each violation in `cx`.
@@ -86,9 +86,10 @@ fn check_field_types(cx: &Ctxt, mapping: &Mapping) {
             Resolved::UnknownPgType => cx.error(
                 origin,
                 format!(
-                    "unknown PostgreSQL type `{}` for column `{}`; use a type as `format_type` prints it, such as `bigint`, `text` or `timestamp with time zone`",
+                    "unknown PostgreSQL type `{}` for column `{}`; use a type as `format_type` prints it, such as `bigint`, `text` or `timestamp with time zone`; {}",
                     declared.map_or("", |name| name.value.as_str()),
                     field.column.value,
+                    types::OUTSIDE_THE_TABLE,
                 ),
             ),
             Resolved::CannotInfer => cx.error(
@@ -158,14 +159,19 @@ fn check_key(cx: &Ctxt, mapping: &Mapping) {
                 format!(
                     "`key` names `{}`, which no field reads{}",
                     key.value,
-                    suggest_column(mapping, &key.value)
+                    not_read_hint(mapping, key)
                 ),
             ),
             Some(field) if field.is_nullable() => cx.error(
                 &field.rust_type.origin,
                 format!(
-                    "key column `{}` cannot be NULL: make field `{}` non-`Option`",
-                    key.value, field.ident.value
+                    "key column `{}` cannot be NULL: {}",
+                    key.value,
+                    fix(
+                        &field.origin,
+                        format!("make field `{}` non-`Option`", field.ident.value),
+                        "remove `nullable: true`",
+                    )
                 ),
             ),
             Some(_) => {}
@@ -185,7 +191,7 @@ fn check_cursor(cx: &Ctxt, mapping: &Mapping) {
             format!(
                 "`cursor` names `{}`, which no field reads{}",
                 cursor.value,
-                suggest_column(mapping, &cursor.value)
+                not_read_hint(mapping, cursor)
             ),
         ),
         Some(field) => {
@@ -193,21 +199,26 @@ fn check_cursor(cx: &Ctxt, mapping: &Mapping) {
                 cx.error(
                     &field.rust_type.origin,
                     format!(
-                        "cursor column `{}` cannot be NULL: rows with a NULL cursor would never sync; make field `{}` non-`Option`",
-                        cursor.value, field.ident.value
+                        "cursor column `{}` cannot be NULL: rows with a NULL cursor would never sync; {}",
+                        cursor.value,
+                        fix(
+                            &field.origin,
+                            format!("make field `{}` non-`Option`", field.ident.value),
+                            "remove `nullable: true`",
+                        )
                     ),
                 );
             }
-            if let Resolved::Type(ty) = field_type(field) {
-                if !ty.is_sortable() {
-                    cx.error(
-                        &cursor.origin,
-                        format!(
-                            "cursor column `{}` is `{ty}`, which has no useful order",
-                            cursor.value
-                        ),
-                    );
-                }
+            if let Resolved::Type(ty) = field_type(field)
+                && !ty.is_sortable()
+            {
+                cx.error(
+                    &cursor.origin,
+                    format!(
+                        "cursor column `{}` is `{ty}`, which has no useful order",
+                        cursor.value
+                    ),
+                );
             }
         }
     }
@@ -224,14 +235,19 @@ fn check_soft_delete(cx: &Ctxt, mapping: &Mapping) {
             format!(
                 "`soft_delete` names `{}`, which no field reads{}",
                 soft_delete.value,
-                suggest_column(mapping, &soft_delete.value)
+                not_read_hint(mapping, soft_delete)
             ),
         ),
         Some(field) if !field.is_nullable() => cx.error(
             &field.rust_type.origin,
             format!(
-                "soft-delete column `{}` is NULL for live rows: make field `{}` an `Option`",
-                soft_delete.value, field.ident.value
+                "soft-delete column `{}` is NULL for live rows: {}",
+                soft_delete.value,
+                fix(
+                    &field.origin,
+                    format!("make field `{}` an `Option`", field.ident.value),
+                    "add `nullable: true`",
+                )
             ),
         ),
         Some(_) => {}
@@ -259,9 +275,16 @@ fn check_unused_fields(cx: &Ctxt, mapping: &Mapping) {
         if !placed && !special.contains(field.column.value.as_str()) {
             cx.error(
                 &field.ident.origin,
-                format!(
-                    "field `{}` goes to no target: add `#[sync(to = \"table\")]` or remove it",
-                    field.ident.value
+                fix(
+                    &field.origin,
+                    format!(
+                        "field `{}` goes to no target: add `#[sync(to = \"table\")]` or remove it",
+                        field.ident.value
+                    ),
+                    &format!(
+                        "source column `{}` goes to no target: add it to a target's `columns` or remove it",
+                        field.column.value
+                    ),
                 ),
             );
         }
@@ -273,7 +296,11 @@ fn check_has_targets(cx: &Ctxt, mapping: &Mapping) {
     if mapping.targets.is_empty() {
         cx.error(
             &mapping.origin,
-            "the mapping has no target: place fields with `#[sync(to = \"table\")]`",
+            fix(
+                &mapping.origin,
+                "the mapping has no target: place fields with `#[sync(to = \"table\")]`",
+                "the mapping has no target: declare one under `targets`",
+            ),
         );
     }
 }
@@ -321,7 +348,7 @@ fn check_target_primary_key(cx: &Ctxt, mapping: &Mapping) {
                 &target.origin,
                 format!("target `{}` has no primary key{hint}", target.name.value),
             );
-        } else if key.len() == mapping.source.key.len() && primary_key != key {
+        } else if !key.is_empty() && key.len() == mapping.source.key.len() && primary_key != key {
             cx.error(
                 &target.origin,
                 format!(
@@ -407,11 +434,19 @@ fn check_references(cx: &Ctxt, mapping: &Mapping) {
 
 // Parents are written before children; a cycle has no such order.
 fn check_reference_cycles(cx: &Ctxt, mapping: &Mapping) {
-    for start in &mapping.targets {
+    for (start_index, start) in mapping.targets.iter().enumerate() {
         let mut path = vec![start.name.value.as_str()];
         let mut current = start;
         while let Some(parent) = parent_of(mapping, current) {
             if parent.name.value == start.name.value {
+                // Each cycle is reported once, at its first declared member.
+                let first = path
+                    .iter()
+                    .filter_map(|name| mapping.targets.iter().position(|t| t.name.value == *name))
+                    .min();
+                if first != Some(start_index) {
+                    break;
+                }
                 path.push(&parent.name.value);
                 let origin = start
                     .columns
@@ -455,6 +490,30 @@ fn field_type(field: &Field) -> Resolved {
         field.pg_type.as_ref().map(|name| name.value.as_str()),
         &field.rust_type.value,
     )
+}
+
+/// The fix of a message in the words of the front-end that wrote `origin`: Rust
+/// attributes for a struct, YAML keys for a YAML file.
+fn fix(origin: &Origin, rust: impl Into<String>, yaml: &str) -> String {
+    match origin {
+        Origin::Yaml(_) => yaml.to_owned(),
+        Origin::Span(_) | Origin::Unknown => rust.into(),
+    }
+}
+
+/// What to do about a column `name` that no field reads: a near miss, or for YAML
+/// where to declare it.
+fn not_read_hint(mapping: &Mapping, name: &Name) -> String {
+    let suggestion = suggest_column(mapping, &name.value);
+    if suggestion.is_empty() {
+        fix(
+            &name.origin,
+            "",
+            "; declare it under `source.columns` with its `type`",
+        )
+    } else {
+        suggestion
+    }
 }
 
 /// `; did you mean `x`?` for a source column that is almost `name`.

@@ -20,6 +20,7 @@ pub fn expand(mapping: &Mapping) -> TokenStream {
     let accepts = expand_accepts(mapping);
     let key = expand_key(mapping);
     let bind = expand_bind(mapping);
+    let bind_key = expand_bind_key(mapping);
     quote! {
         const _: () = {
             #[automatically_derived]
@@ -33,6 +34,8 @@ pub fn expand(mapping: &Mapping) -> TokenStream {
                 #bind
 
                 #key
+
+                #bind_key
             }
         };
     }
@@ -89,7 +92,7 @@ fn expand_spec(mapping: &Mapping) -> TokenStream {
         let target_columns = target.columns.iter().map(|column| {
             let column_name = &column.name.value;
             let field = sql::field_of(mapping, column);
-            let sqlite_type = sql::pg_type(field).sqlite_type().as_sql();
+            let sqlite_type = sql::sqlite_type(field).as_sql();
             let not_null = !field.is_nullable();
             let primary_key = column.primary_key;
             let field_index = mapping
@@ -132,6 +135,7 @@ fn expand_spec(mapping: &Mapping) -> TokenStream {
         }
     });
     let fingerprint = sql::fingerprint(mapping);
+    let incremental = expand_incremental(mapping);
     quote! {
         ::sync_runtime::MappingSpec {
             name: #name,
@@ -144,6 +148,7 @@ fn expand_spec(mapping: &Mapping) -> TokenStream {
                 cursor: #cursor,
                 soft_delete: #soft_delete,
                 select: #select,
+                incremental: #incremental,
             },
             targets: &[#(#targets),*],
             fingerprint: #fingerprint,
@@ -236,6 +241,92 @@ fn expand_bind(mapping: &Mapping) -> TokenStream {
                 #(#arms)*
                 _ => ::core::panic!("no target {} in mapping", target),
             }
+            ::core::result::Result::Ok(())
+        }
+    }
+}
+
+/// `Some(IncrementalSpec { .. })` for a mapping with a cursor.
+fn expand_incremental(mapping: &Mapping) -> TokenStream {
+    if mapping.source.cursor.is_none() {
+        return quote!(::core::option::Option::None);
+    }
+    let select_all = sql::incremental_select_all(mapping);
+    let select_after = sql::incremental_select_after(mapping);
+    let select_from = sql::incremental_select_from(mapping);
+    let watermark = sql::watermark(mapping);
+    let null_cursor = sql::null_cursor(mapping);
+    let select_keys = sql::select_keys(mapping);
+    let prune_keys_create = sql::prune_keys_create(mapping);
+    let prune_keys_insert = sql::prune_keys_insert(mapping);
+    let prune_keys_drop = sql::prune_keys_drop();
+    let prune = sql::write_order(mapping)
+        .into_iter()
+        .map(|index| sql::prune(mapping, &mapping.targets[index]));
+    quote! {
+        ::core::option::Option::Some(::sync_runtime::IncrementalSpec {
+            select_all: #select_all,
+            select_after: #select_after,
+            select_from: #select_from,
+            watermark: #watermark,
+            null_cursor: #null_cursor,
+            select_keys: #select_keys,
+            prune_keys_create: #prune_keys_create,
+            prune_keys_insert: #prune_keys_insert,
+            prune_keys_drop: #prune_keys_drop,
+            prune: &[#(#prune),*],
+        })
+    }
+}
+
+/// `bind_key` (from the fields) and `bind_key_row` (from a key row of the source),
+/// both binding `?1..` in source key order.
+fn expand_bind_key(mapping: &Mapping) -> TokenStream {
+    let key_fields: Vec<_> = mapping
+        .source
+        .key
+        .iter()
+        .map(|key| {
+            let index = mapping
+                .field_index_by_column(&key.value)
+                .expect("checked: key columns are read");
+            &mapping.fields[index]
+        })
+        .collect();
+    let from_fields = key_fields.iter().enumerate().map(|(position, field)| {
+        let name = field_ident(&field.ident.value, field.ident.origin.span());
+        let parameter = position + 1;
+        quote! {
+            ::sync_runtime::__private::bind(statement, #parameter, #position, &self.#name)?;
+        }
+    });
+    let from_row = key_fields.iter().enumerate().map(|(position, field)| {
+        let span = field.rust_type.origin.span();
+        let ty = respan(rust_type(&field.rust_type.value), span);
+        let parameter = position + 1;
+        quote_spanned! {span=>
+            ::sync_runtime::__private::bind(
+                statement,
+                #parameter,
+                #position,
+                &row.get::<#ty>(#position)?,
+            )?;
+        }
+    });
+    quote! {
+        fn bind_key(
+            &self,
+            statement: &mut ::sync_runtime::__private::Statement<'_>,
+        ) -> ::core::result::Result<(), ::sync_runtime::__private::BindError> {
+            #(#from_fields)*
+            ::core::result::Result::Ok(())
+        }
+
+        fn bind_key_row(
+            row: &::sync_runtime::__private::SourceRow<'_>,
+            statement: &mut ::sync_runtime::__private::Statement<'_>,
+        ) -> ::core::result::Result<(), ::sync_runtime::__private::BindError> {
+            #(#from_row)*
             ::core::result::Result::Ok(())
         }
     }

@@ -6,7 +6,7 @@
 
 use crate::ident::{quote, quote_qualified};
 use crate::model::{Column, Field, Mapping, Target};
-use crate::types::{self, PgType, Resolved};
+use crate::types::{self, PgType, Resolved, SqliteType};
 
 /// The PostgreSQL type of a checked field.
 pub fn pg_type(field: &Field) -> PgType {
@@ -20,6 +20,12 @@ pub fn pg_type(field: &Field) -> PgType {
             field.ident.value
         ),
     }
+}
+
+/// The SQLite column type a checked field writes (its PostgreSQL type's default, or a
+/// Rust opt-in type's).
+pub fn sqlite_type(field: &Field) -> SqliteType {
+    types::sqlite_type(&pg_type(field), &field.rust_type.value)
 }
 
 /// The field that feeds `column`.
@@ -37,10 +43,9 @@ pub fn select(mapping: &Mapping) -> String {
         .iter()
         .map(|field| {
             let column = quote(&field.column.value);
-            if pg_type(field).select_as_text() {
-                format!("{column}::text")
-            } else {
-                column
+            match pg_type(field).select_cast() {
+                Some(cast) => format!("{column}::{cast}"),
+                None => column,
             }
         })
         .collect();
@@ -72,7 +77,7 @@ pub fn create_table(mapping: &Mapping, target: &Target) -> String {
             format!(
                 "{} {}{not_null}",
                 quote(&column.name.value),
-                pg_type(field).sqlite_type()
+                sqlite_type(field)
             )
         })
         .collect();
@@ -122,10 +127,22 @@ pub fn upsert(mapping: &Mapping, target: &Target) -> String {
         .filter(|column| !column.primary_key)
         .map(|column| format!("{0} = excluded.{0}", quote(&column.name.value)))
         .collect();
+    // The `WHERE` leaves an unchanged row alone, so that re-reading a row (the
+    // overlap window of incremental sync) writes nothing and counts as no change.
+    let changed: Vec<String> = target
+        .columns
+        .iter()
+        .filter(|column| !column.primary_key)
+        .map(|column| format!("{0} IS NOT excluded.{0}", quote(&column.name.value)))
+        .collect();
     let action = if updates.is_empty() {
         "DO NOTHING".to_owned()
     } else {
-        format!("DO UPDATE SET {}", updates.join(", "))
+        format!(
+            "DO UPDATE SET {} WHERE {}",
+            updates.join(", "),
+            changed.join(" OR ")
+        )
     };
     format!(
         "{} ON CONFLICT ({}) {action}",
@@ -245,4 +262,212 @@ pub fn fingerprint(mapping: &Mapping) -> String {
 
 fn quoted_list<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
     names.into_iter().map(quote).collect::<Vec<_>>().join(", ")
+}
+
+/// The name of the temporary table `--prune` streams the source keys into.
+const PRUNE_KEYS: &str = "_data_sync_keys";
+
+/// The select list of [`select`]: one expression per field, in field order.
+fn select_list(mapping: &Mapping) -> Vec<String> {
+    mapping.fields.iter().map(field_expression).collect()
+}
+
+/// A field as the SELECT reads it: the quoted column, cast where its text form is
+/// the value written.
+fn field_expression(field: &Field) -> String {
+    let column = quote(&field.column.value);
+    match pg_type(field).select_cast() {
+        Some(cast) => format!("{column}::{cast}"),
+        None => column,
+    }
+}
+
+/// The key fields, in source key order.
+fn key_fields(mapping: &Mapping) -> Vec<&Field> {
+    mapping
+        .source
+        .key
+        .iter()
+        .map(|key| {
+            mapping
+                .fields
+                .iter()
+                .find(|field| field.column.value == key.value)
+                .expect("checked: key columns are read")
+        })
+        .collect()
+}
+
+/// The watermark columns, raw (uncast): the cursor, then the key columns.
+fn watermark_columns(mapping: &Mapping) -> Vec<String> {
+    let cursor = mapping
+        .source
+        .cursor
+        .as_ref()
+        .expect("incremental SQL is made for mappings with a cursor");
+    std::iter::once(quote(&cursor.value))
+        .chain(mapping.source.key.iter().map(|key| quote(&key.value)))
+        .collect()
+}
+
+/// The SELECT of incremental sync, without condition:
+/// `SELECT <fields>, "cursor", "key" FROM "t" {condition} ORDER BY "cursor", "key"`.
+/// The trailing columns (cursor and key, uncast) are the watermark a row reaches.
+fn incremental_select(mapping: &Mapping, extra: Option<String>, condition: &str) -> String {
+    let watermark = watermark_columns(mapping).join(", ");
+    let mut list = select_list(mapping);
+    list.push(watermark.clone());
+    list.extend(extra);
+    format!(
+        "SELECT {} FROM {}{condition} ORDER BY {watermark}",
+        list.join(", "),
+        source_table(mapping)
+    )
+}
+
+/// Every row, in watermark order (no watermark stored yet).
+pub fn incremental_select_all(mapping: &Mapping) -> String {
+    incremental_select(mapping, None, "")
+}
+
+/// The rows after watermark `$1` (cursor), `$2..` (key):
+/// `.. WHERE ("cursor", "key") > ($1, $2) ORDER BY "cursor", "key"`.
+pub fn incremental_select_after(mapping: &Mapping) -> String {
+    let columns = watermark_columns(mapping);
+    let parameters: Vec<String> = (1..=columns.len()).map(|n| format!("${n}")).collect();
+    incremental_select(
+        mapping,
+        None,
+        &format!(
+            " WHERE ({}) > ({})",
+            columns.join(", "),
+            parameters.join(", ")
+        ),
+    )
+}
+
+/// The rows whose cursor is at least `$1` (the watermark's cursor less the overlap),
+/// with one more column telling whether the row lies after watermark `$2..`:
+/// `SELECT .., ("cursor", "key") > ($2, $3) FROM .. WHERE "cursor" >= $1 ORDER BY ..`.
+pub fn incremental_select_from(mapping: &Mapping) -> String {
+    let columns = watermark_columns(mapping);
+    let parameters: Vec<String> = (2..=columns.len() + 1).map(|n| format!("${n}")).collect();
+    incremental_select(
+        mapping,
+        Some(format!(
+            "({}) > ({})",
+            columns.join(", "),
+            parameters.join(", ")
+        )),
+        &format!(" WHERE {} >= $1", columns[0]),
+    )
+}
+
+/// The greatest watermark of the table:
+/// `SELECT "cursor", "key" FROM .. ORDER BY "cursor" DESC, "key" DESC LIMIT 1`.
+pub fn watermark(mapping: &Mapping) -> String {
+    let columns = watermark_columns(mapping);
+    let descending: Vec<String> = columns
+        .iter()
+        .map(|column| format!("{column} DESC"))
+        .collect();
+    format!(
+        "SELECT {} FROM {} ORDER BY {} LIMIT 1",
+        columns.join(", "),
+        source_table(mapping),
+        descending.join(", ")
+    )
+}
+
+/// The key of one row whose cursor is NULL, as text:
+/// `SELECT "id"::text FROM .. WHERE "cursor" IS NULL LIMIT 1`.
+pub fn null_cursor(mapping: &Mapping) -> String {
+    let columns = watermark_columns(mapping);
+    let keys: Vec<String> = mapping
+        .source
+        .key
+        .iter()
+        .map(|key| format!("{}::text", quote(&key.value)))
+        .collect();
+    format!(
+        "SELECT {} FROM {} WHERE {} IS NULL LIMIT 1",
+        keys.join(", "),
+        source_table(mapping),
+        columns[0]
+    )
+}
+
+/// Every key of the source, read as the key fields read it: `SELECT "id" FROM ..`.
+pub fn select_keys(mapping: &Mapping) -> String {
+    let keys: Vec<String> = key_fields(mapping)
+        .into_iter()
+        .map(field_expression)
+        .collect();
+    format!("SELECT {} FROM {}", keys.join(", "), source_table(mapping))
+}
+
+/// The temporary table of source keys for `--prune`:
+/// `CREATE TEMP TABLE "_data_sync_keys" ("k1" INTEGER NOT NULL, PRIMARY KEY ("k1")) WITHOUT ROWID`.
+pub fn prune_keys_create(mapping: &Mapping) -> String {
+    let fields = key_fields(mapping);
+    let mut parts: Vec<String> = fields
+        .iter()
+        .enumerate()
+        .map(|(index, field)| {
+            format!(
+                "{} {} NOT NULL",
+                quote(&format!("k{}", index + 1)),
+                sqlite_type(field)
+            )
+        })
+        .collect();
+    let names: Vec<String> = (1..=fields.len())
+        .map(|n| quote(&format!("k{n}")))
+        .collect();
+    parts.push(format!("PRIMARY KEY ({})", names.join(", ")));
+    format!(
+        "CREATE TEMP TABLE {} ({}) WITHOUT ROWID",
+        quote(PRUNE_KEYS),
+        parts.join(", ")
+    )
+}
+
+/// `INSERT OR IGNORE INTO temp."_data_sync_keys" VALUES (?1, ..)`, key order.
+pub fn prune_keys_insert(mapping: &Mapping) -> String {
+    let parameters: Vec<String> = (1..=mapping.source.key.len())
+        .map(|n| format!("?{n}"))
+        .collect();
+    format!(
+        "INSERT OR IGNORE INTO temp.{} VALUES ({})",
+        quote(PRUNE_KEYS),
+        parameters.join(", ")
+    )
+}
+
+/// `DROP TABLE IF EXISTS temp."_data_sync_keys"`.
+pub fn prune_keys_drop() -> String {
+    format!("DROP TABLE IF EXISTS temp.{}", quote(PRUNE_KEYS))
+}
+
+/// Deletes the rows of `target` whose key is not among the streamed source keys:
+/// `DELETE FROM "t" WHERE NOT EXISTS (SELECT 1 FROM temp."_data_sync_keys" AS "k"
+/// WHERE "k"."k1" = "t"."id")`.
+pub fn prune(mapping: &Mapping, target: &Target) -> String {
+    let table = quote(&target.name.value);
+    let conditions: Vec<String> = primary_key(mapping, target)
+        .into_iter()
+        .enumerate()
+        .map(|(index, name)| {
+            format!(
+                "\"k\".{} = {table}.{}",
+                quote(&format!("k{}", index + 1)),
+                quote(name)
+            )
+        })
+        .collect();
+    format!(
+        "DELETE FROM {table} WHERE NOT EXISTS (SELECT 1 FROM temp.{} AS \"k\" WHERE {})",
+        quote(PRUNE_KEYS),
+        conditions.join(" AND ")
+    )
 }

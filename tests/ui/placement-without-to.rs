@@ -1,0 +1,13 @@
+use sync_runtime::Mapping;
+
+#[derive(Mapping)]
+#[sync(from = "users", key = "id")]
+struct Users {
+    #[sync(to = "user_main", primary_key)]
+    id: i64,
+    #[sync(primary_key)]
+    #[sync(to = "user_main")]
+    name: String,
+}
+
+fn main() {}

@@ -1,0 +1,12 @@
+use sync_runtime::Mapping;
+
+#[derive(Mapping)]
+#[sync(from = "users", key = "id")]
+struct Users {
+    #[sync(to = "user_main", primary_key)]
+    id: i64,
+    #[sync(to = "user_email", primary_key)]
+    email: String,
+}
+
+fn main() {}

@@ -1,0 +1,11 @@
+use sync_runtime::Mapping;
+
+#[derive(Mapping)]
+#[sync(from = "users", key = "id")]
+struct Users {
+    #[sync(to = "user_main", primary_key)]
+    id: i64,
+    email: String,
+}
+
+fn main() {}
