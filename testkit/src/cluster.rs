@@ -46,8 +46,10 @@ pub(crate) struct Cluster {
 }
 
 impl Cluster {
-    /// Initializes a cluster in a fresh temporary directory and starts it.
-    pub(crate) fn start() -> Result<Cluster, Error> {
+    /// Initializes a cluster in a fresh temporary directory and starts it; with
+    /// `tls`, the server also accepts TLS with a certificate for `localhost` and
+    /// `127.0.0.1` signed by a throwaway CA (`DIR/tls/root.crt`).
+    pub(crate) fn start(tls: bool) -> Result<Cluster, Error> {
         let bindir = find_bindir().ok_or(Error::BinariesNotFound)?;
         // SAFETY: geteuid has no preconditions.
         let account = if unsafe { libc::geteuid() } == 0 {
@@ -137,6 +139,9 @@ impl Cluster {
         };
 
         supervisor.wait_initialized()?;
+        if tls {
+            enable_tls(&dir, account)?;
+        }
         let mut attempt = 1;
         let port = loop {
             let port = free_port()?;
@@ -153,13 +158,18 @@ impl Cluster {
         })
     }
 
+    /// The root certificate clients verify the server with, when started with TLS.
+    pub(crate) fn root_certificate(&self) -> Option<PathBuf> {
+        let path = self.dir.join("tls").join("root.crt");
+        path.exists().then_some(path)
+    }
+
     /// The TCP port on 127.0.0.1.
     pub(crate) fn port(&self) -> u16 {
         self.port
     }
 
     /// The cluster's directory (data, socket and logs).
-    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn dir(&self) -> &Path {
         &self.dir
     }
@@ -442,4 +452,67 @@ fn log_tail(path: &Path, lines: usize) -> String {
     }
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Makes a throwaway CA and a server certificate with the `openssl` command, and turns
+/// TLS on in the cluster's configuration.
+fn enable_tls(dir: &Path, account: Option<Account>) -> Result<(), Error> {
+    let tls = dir.join("tls");
+    fs::create_dir_all(&tls).map_err(|error| Error::io("cannot create the TLS directory", error))?;
+    let extensions = tls.join("server.ext");
+    fs::write(&extensions, "subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+        .map_err(|error| Error::io("cannot write the certificate extensions", error))?;
+    let steps: [&[&str]; 3] = [
+        &[
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+            "/CN=data-sync throwaway CA", "-keyout", "root.key", "-out", "root.crt",
+        ],
+        &[
+            "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout",
+            "server.key", "-out", "server.csr",
+        ],
+        &[
+            "x509", "-req", "-in", "server.csr", "-CA", "root.crt", "-CAkey", "root.key",
+            "-CAcreateserial", "-days", "2", "-extfile", "server.ext", "-out", "server.crt",
+        ],
+    ];
+    for arguments in steps {
+        let output = Command::new("openssl")
+            .args(arguments)
+            .current_dir(&tls)
+            .output()
+            .map_err(|error| Error::io("cannot run `openssl` (Debian package `openssl`)", error))?;
+        if !output.status.success() {
+            return Err(Error::io(
+                format!(
+                    "openssl {} failed: {}",
+                    arguments[0],
+                    String::from_utf8_lossy(&output.stderr).trim()
+                ),
+                std::io::ErrorKind::Other.into(),
+            ));
+        }
+    }
+    for name in ["", "server.key", "server.crt", "root.crt"] {
+        let path = tls.join(name);
+        if let Some(account) = account {
+            std::os::unix::fs::chown(&path, Some(account.uid), Some(account.gid))
+                .map_err(|error| Error::io("cannot hand the TLS files to the server user", error))?;
+        }
+    }
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(tls.join("server.key"), fs::Permissions::from_mode(0o600))
+        .map_err(|error| Error::io("cannot protect the server key", error))?;
+    let mut config = fs::OpenOptions::new()
+        .append(true)
+        .open(dir.join("data").join("postgresql.conf"))
+        .map_err(|error| Error::io("cannot open postgresql.conf", error))?;
+    writeln!(
+        config,
+        "ssl = on\nssl_cert_file = '{}'\nssl_key_file = '{}'",
+        tls.join("server.crt").display(),
+        tls.join("server.key").display()
+    )
+    .map_err(|error| Error::io("cannot write postgresql.conf", error))?;
+    Ok(())
 }

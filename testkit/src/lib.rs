@@ -86,8 +86,29 @@ impl PgServer {
     /// the error then holds the tail of their log.
     pub fn start() -> Result<PgServer, Error> {
         Ok(PgServer {
-            kind: Kind::Throwaway(Cluster::start()?),
+            kind: Kind::Throwaway(Cluster::start(false)?),
         })
+    }
+
+    /// Starts a new throwaway cluster that also accepts TLS, with a server
+    /// certificate for `localhost` and `127.0.0.1` signed by a throwaway CA whose
+    /// certificate [`PgServer::root_certificate`] gives. Needs the `openssl` command.
+    ///
+    /// # Errors
+    ///
+    /// As [`PgServer::start`], and when the certificates cannot be made.
+    pub fn start_with_tls() -> Result<PgServer, Error> {
+        Ok(PgServer {
+            kind: Kind::Throwaway(Cluster::start(true)?),
+        })
+    }
+
+    /// The CA certificate of a cluster from [`PgServer::start_with_tls`].
+    pub fn root_certificate(&self) -> Option<std::path::PathBuf> {
+        match &self.kind {
+            Kind::Throwaway(cluster) => cluster.root_certificate(),
+            Kind::External { .. } => None,
+        }
     }
 
     /// A connection string (libpq URL) for database `database` on this server.
@@ -159,6 +180,39 @@ impl PgServer {
             Kind::External { .. } => Err(Error::NotThrowaway),
             Kind::Throwaway(cluster) => cluster.restart(),
         }
+    }
+
+    /// Creates login role `user` with `password` and makes this throwaway cluster
+    /// demand that password (SCRAM) from it over TCP, while every other role stays
+    /// trusted. For tests of password handling.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotThrowaway`] for a server given by `DATA_SYNC_TEST_URL`; I/O errors
+    /// writing `pg_hba.conf`.
+    pub fn require_password(&self, user: &str, password: &str) -> Result<(), Error> {
+        let Kind::Throwaway(cluster) = &self.kind else {
+            return Err(Error::NotThrowaway);
+        };
+        let hba = cluster.dir().join("data").join("pg_hba.conf");
+        let current = std::fs::read_to_string(&hba)
+            .map_err(|error| Error::io("cannot read pg_hba.conf", error))?;
+        let line = format!("host all {} 127.0.0.1/32 scram-sha-256\n", quote_identifier(user));
+        if !current.contains(&line) {
+            std::fs::write(&hba, format!("{line}{current}"))
+                .map_err(|error| Error::io("cannot write pg_hba.conf", error))?;
+        }
+        let mut client = postgres::Client::connect(&self.url("postgres"), postgres::NoTls)
+            .map_err(|error| Error::io("cannot connect", std::io::Error::other(error)))?;
+        // A role name and password cannot be bound in DDL: quote them.
+        let literal = format!("'{}'", password.replace('\'', "''"));
+        client
+            .batch_execute(&format!(
+                "DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN SUPERUSER PASSWORD {literal}; SELECT pg_reload_conf();",
+                role = quote_identifier(user)
+            ))
+            .map_err(|error| Error::io("cannot create the role", std::io::Error::other(error)))?;
+        Ok(())
     }
 
     /// The URL of the database to connect to for `CREATE DATABASE`.

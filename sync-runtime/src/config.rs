@@ -1,0 +1,568 @@
+//! Where to read from: a connection string (libpq URL or key=value) completed from
+//! the standard `PG*` variables and `.pgpass`, a password file, and TLS settings
+//! (`sslmode`, `sslrootcert`) with the libpq meanings.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use postgres::config::Host;
+use postgres::{Client, Config, NoTls};
+
+use crate::error::{Error, Result};
+
+/// Where to read from: a parsed connection string completed from the standard
+/// libpq environment (`PGHOST`, `PGPORT`, `PGDATABASE`, `PGUSER`, `PGPASSWORD`,
+/// `PGPASSFILE`, `PGCONNECT_TIMEOUT`, `PGAPPNAME`) and `.pgpass`.
+///
+/// Its `Debug` output never shows the password.
+#[derive(Clone)]
+pub struct SourceConfig {
+    config: Config,
+    tls: Tls,
+}
+
+/// libpq's `sslmode`, all five of them (the postgres crate knows only three).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SslMode {
+    /// Never TLS.
+    Disable,
+    /// TLS when the server offers it, without checking its certificate (the default).
+    Prefer,
+    /// Always TLS, without checking the server's certificate.
+    Require,
+    /// Always TLS, with a certificate signed by the root certificate.
+    VerifyCa,
+    /// [`SslMode::VerifyCa`], and the certificate must name the host connected to.
+    VerifyFull,
+}
+
+impl FromStr for SslMode {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Self> {
+        match text {
+            "disable" => Ok(SslMode::Disable),
+            "allow" | "prefer" => Ok(SslMode::Prefer),
+            "require" => Ok(SslMode::Require),
+            "verify-ca" => Ok(SslMode::VerifyCa),
+            "verify-full" => Ok(SslMode::VerifyFull),
+            other => Err(Error::Config {
+                message: format!(
+                    "sslmode `{other}` is not one of disable, prefer, require, verify-ca, verify-full"
+                ),
+            }),
+        }
+    }
+}
+
+/// The TLS settings taken out of the connection string and the environment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Tls {
+    mode: SslMode,
+    /// `sslrootcert`: a PEM file of trusted roots, or `system` for the system store.
+    root_certificate: Option<PathBuf>,
+}
+
+/// The connection parameters this module handles itself rather than the postgres
+/// crate: libpq's TLS keys the crate does not know.
+const TLS_KEYS: [&str; 2] = ["sslmode", "sslrootcert"];
+
+impl SourceConfig {
+    /// Parses a libpq URL (`postgresql://user@host:5432/db`) or key=value string
+    /// (`host=localhost dbname=app`); what it leaves out comes from the `PG*`
+    /// variables, then `.pgpass`, then libpq's defaults. An empty string uses the
+    /// environment alone.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when the string does not parse; the message never repeats it,
+    /// since it may hold a password.
+    pub fn parse(text: &str) -> Result<Self> {
+        Self::parse_with_env(text, &|name| std::env::var(name).ok())
+    }
+
+    fn parse_with_env(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Self> {
+        let (text, tls_parameters) = take_parameters(text, &TLS_KEYS)?;
+        let tls_parameter = |key: &str| {
+            tls_parameters
+                .iter()
+                .rev()
+                .find(|(name, _)| name == key)
+                .map(|(_, value)| value.clone())
+        };
+        let tls = Tls {
+            mode: tls_parameter("sslmode")
+                .or_else(|| env("PGSSLMODE"))
+                .map_or(Ok(SslMode::Prefer), |mode| mode.parse())?,
+            root_certificate: tls_parameter("sslrootcert")
+                .or_else(|| env("PGSSLROOTCERT"))
+                .map(PathBuf::from)
+                .or_else(|| {
+                    let default = PathBuf::from(env("HOME")?).join(".postgresql/root.crt");
+                    default.exists().then_some(default)
+                }),
+        };
+        let mut config = if text.trim().is_empty() {
+            Config::new()
+        } else {
+            Config::from_str(&text).map_err(|error| Error::Config {
+                message: format!(
+                    "cannot parse the connection string: {}",
+                    redact_error(&error)
+                ),
+            })?
+        };
+        if config.get_hosts().is_empty() {
+            let host = env("PGHOST").unwrap_or_else(default_host);
+            for host in host.split(',') {
+                config.host(host);
+            }
+        }
+        if config.get_ports().is_empty() {
+            if let Some(port) = env("PGPORT") {
+                let port = port.parse::<u16>().map_err(|_| Error::Config {
+                    message: format!("PGPORT `{port}` is not a port number"),
+                })?;
+                config.port(port);
+            }
+        }
+        if config.get_user().is_none() {
+            let user = env("PGUSER")
+                .or_else(|| env("USER"))
+                .unwrap_or_else(|| "postgres".to_owned());
+            config.user(&user);
+        }
+        if config.get_dbname().is_none() {
+            if let Some(dbname) = env("PGDATABASE") {
+                config.dbname(&dbname);
+            }
+        }
+        if config.get_application_name().is_none() {
+            config.application_name(&env("PGAPPNAME").unwrap_or_else(|| "data-sync".to_owned()));
+        }
+        if config.get_connect_timeout().is_none() {
+            let seconds = env("PGCONNECT_TIMEOUT")
+                .and_then(|value| value.parse::<u64>().ok())
+                .unwrap_or(30);
+            config.connect_timeout(Duration::from_secs(seconds));
+        }
+        if config.get_password().is_none() {
+            if let Some(password) = env("PGPASSWORD") {
+                config.password(password);
+            } else if let Some(password) = pgpass_password(&config, env) {
+                config.password(password);
+            }
+        }
+        Ok(SourceConfig { config, tls })
+    }
+
+    /// Reads the password from the first line of `path`, overriding any other source
+    /// of it (`--password-file`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the file cannot be read; [`Error::Config`] when it is empty.
+    pub fn with_password_file(mut self, path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        let password = text.lines().next().unwrap_or_default();
+        if password.is_empty() {
+            return Err(Error::Config {
+                message: format!("password file {} is empty", path.display()),
+            });
+        }
+        self.config.password(password);
+        Ok(self)
+    }
+
+    /// The `sslmode` in force.
+    pub fn ssl_mode(&self) -> SslMode {
+        self.tls.mode
+    }
+
+    /// `host:port/database`, for messages: never the user's password.
+    pub fn endpoint(&self) -> String {
+        let host = match self.config.get_hosts().first() {
+            Some(Host::Tcp(host)) => host.clone(),
+            Some(Host::Unix(path)) => path.display().to_string(),
+            None => "localhost".to_owned(),
+        };
+        let port = self.config.get_ports().first().copied().unwrap_or(5432);
+        let database = self
+            .config
+            .get_dbname()
+            .or(self.config.get_user())
+            .unwrap_or_default();
+        format!("{host}:{port}/{database}")
+    }
+
+    /// Opens a connection.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Connect`] when PostgreSQL cannot be reached or refuses the login.
+    pub fn connect(&self) -> Result<Client> {
+        let connect_error = |source| Error::Connect {
+            endpoint: self.endpoint(),
+            source,
+        };
+        let mut config = self.config.clone();
+        match self.tls.mode {
+            SslMode::Disable => {
+                config.ssl_mode(postgres::config::SslMode::Disable);
+                config.connect(NoTls).map_err(connect_error)
+            }
+            mode => {
+                config.ssl_mode(if mode == SslMode::Prefer {
+                    postgres::config::SslMode::Prefer
+                } else {
+                    postgres::config::SslMode::Require
+                });
+                let connector = self.tls_connector()?;
+                config.connect(connector).map_err(connect_error)
+            }
+        }
+    }
+
+    /// An OpenSSL connector that checks what `sslmode` asks for, and no more.
+    fn tls_connector(&self) -> Result<postgres_openssl::MakeTlsConnector> {
+        use openssl::ssl::{SslConnector, SslMethod, SslVerifyMode};
+
+        let tls_error = |error: openssl::error::ErrorStack| Error::Config {
+            message: format!("TLS setup: {error}"),
+        };
+        let mut builder = SslConnector::builder(SslMethod::tls_client()).map_err(tls_error)?;
+        let verify = matches!(self.tls.mode, SslMode::VerifyCa | SslMode::VerifyFull);
+        if verify {
+            builder.set_verify(SslVerifyMode::PEER);
+            match &self.tls.root_certificate {
+                Some(path) if path.as_os_str() == "system" => {
+                    builder.set_default_verify_paths().map_err(tls_error)?;
+                }
+                Some(path) => builder.set_ca_file(path).map_err(|error| Error::Config {
+                    message: format!("sslrootcert {}: {error}", path.display()),
+                })?,
+                None => {
+                    return Err(Error::Config {
+                        message: "sslmode verify-ca and verify-full need a root certificate: \
+                                  set sslrootcert (a PEM file, or `system`) or PGSSLROOTCERT, \
+                                  or put it in ~/.postgresql/root.crt"
+                            .to_owned(),
+                    });
+                }
+            }
+        } else {
+            builder.set_verify(SslVerifyMode::NONE);
+        }
+        let mut connector = postgres_openssl::MakeTlsConnector::new(builder.build());
+        let check_host = self.tls.mode == SslMode::VerifyFull;
+        connector.set_callback(move |configuration, _| {
+            configuration.set_verify_hostname(check_host);
+            Ok(())
+        });
+        Ok(connector)
+    }
+}
+
+impl fmt::Debug for SourceConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SourceConfig")
+            .field("endpoint", &self.endpoint())
+            .field("user", &self.config.get_user())
+            .field(
+                "password",
+                &self.config.get_password().map(|_| "<redacted>"),
+            )
+            .field("sslmode", &self.tls.mode)
+            .finish()
+    }
+}
+
+/// Splits the parameters named `keys` out of a connection string, in either form,
+/// returning the string without them and their values.
+fn take_parameters(text: &str, keys: &[&str]) -> Result<(String, Vec<(String, String)>)> {
+    let mut taken = Vec::new();
+    let trimmed = text.trim();
+    if trimmed.starts_with("postgres://") || trimmed.starts_with("postgresql://") {
+        let Some((base, query)) = trimmed.split_once('?') else {
+            return Ok((trimmed.to_owned(), taken));
+        };
+        let mut kept = Vec::new();
+        for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            if keys.contains(&key) {
+                taken.push((key.to_owned(), percent_decode(value)?));
+            } else {
+                kept.push(pair);
+            }
+        }
+        let rest = if kept.is_empty() {
+            base.to_owned()
+        } else {
+            format!("{base}?{}", kept.join("&"))
+        };
+        return Ok((rest, taken));
+    }
+
+    let mut kept = Vec::new();
+    let mut characters = trimmed.chars().peekable();
+    loop {
+        while characters.next_if(|c| c.is_whitespace()).is_some() {}
+        if characters.peek().is_none() {
+            break;
+        }
+        let key: String = std::iter::from_fn(|| characters.next_if(|c| *c != '=' && !c.is_whitespace())).collect();
+        while characters.next_if(|c| c.is_whitespace()).is_some() {}
+        if characters.next() != Some('=') {
+            // Let the postgres crate report the malformed string.
+            return Ok((trimmed.to_owned(), Vec::new()));
+        }
+        while characters.next_if(|c| c.is_whitespace()).is_some() {}
+        let mut value = String::new();
+        if characters.next_if_eq(&'\'').is_some() {
+            loop {
+                match characters.next() {
+                    Some('\\') => value.extend(characters.next()),
+                    Some('\'') => break,
+                    Some(c) => value.push(c),
+                    None => return Ok((trimmed.to_owned(), Vec::new())),
+                }
+            }
+        } else {
+            while let Some(c) = characters.next_if(|c| !c.is_whitespace()) {
+                if c == '\\' {
+                    value.extend(characters.next());
+                } else {
+                    value.push(c);
+                }
+            }
+        }
+        if keys.contains(&key.as_str()) {
+            taken.push((key, value));
+        } else {
+            let escaped = value.replace('\\', "\\\\").replace('\'', "\\'");
+            kept.push(format!("{key}='{escaped}'"));
+        }
+    }
+    Ok((kept.join(" "), taken))
+}
+
+fn percent_decode(text: &str) -> Result<String> {
+    let bytes = text.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        if bytes[index] == b'%' {
+            let hex = text.get(index + 1..index + 3).and_then(|hex| u8::from_str_radix(hex, 16).ok());
+            let Some(byte) = hex else {
+                return Err(Error::Config {
+                    message: "a `%` escape in the connection URL is not two hex digits".to_owned(),
+                });
+            };
+            decoded.push(byte);
+            index += 3;
+        } else {
+            decoded.push(bytes[index]);
+            index += 1;
+        }
+    }
+    String::from_utf8(decoded).map_err(|_| Error::Config {
+        message: "a connection URL parameter is not UTF-8".to_owned(),
+    })
+}
+
+/// libpq's default: the Debian socket directory when a server listens there, else
+/// localhost.
+fn default_host() -> String {
+    if Path::new("/var/run/postgresql").is_dir() {
+        "/var/run/postgresql".to_owned()
+    } else {
+        "localhost".to_owned()
+    }
+}
+
+/// A parse error of the postgres crate, which does not echo the input.
+fn redact_error(error: &postgres::Error) -> String {
+    error.to_string()
+}
+
+/// The password `.pgpass` (or `PGPASSFILE`) gives for this host, port, database and
+/// user, as libpq reads it: the first matching line, `*` matching anything, `\:` and
+/// `\\` escaped.
+fn pgpass_password(config: &Config, env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    let path = match env("PGPASSFILE") {
+        Some(path) => PathBuf::from(path),
+        None => PathBuf::from(env("HOME")?).join(".pgpass"),
+    };
+    let text = std::fs::read_to_string(path).ok()?;
+    let host = match config.get_hosts().first() {
+        Some(Host::Tcp(host)) => host.clone(),
+        Some(Host::Unix(_)) | None => "localhost".to_owned(),
+    };
+    let port = config
+        .get_ports()
+        .first()
+        .copied()
+        .unwrap_or(5432)
+        .to_string();
+    let user = config.get_user().unwrap_or_default().to_owned();
+    let database = config
+        .get_dbname()
+        .map_or_else(|| user.clone(), str::to_owned);
+    let wanted = [
+        host.as_str(),
+        port.as_str(),
+        database.as_str(),
+        user.as_str(),
+    ];
+    text.lines()
+        .filter(|line| !line.trim_start().starts_with('#'))
+        .find_map(|line| {
+            let fields = split_pgpass_line(line);
+            if fields.len() != 5 {
+                return None;
+            }
+            let matches = fields[..4]
+                .iter()
+                .zip(wanted)
+                .all(|(field, wanted)| field == "*" || field == wanted);
+            matches.then(|| fields[4].clone())
+        })
+}
+
+fn split_pgpass_line(line: &str) -> Vec<String> {
+    let mut fields = vec![String::new()];
+    let mut characters = line.chars();
+    while let Some(character) = characters.next() {
+        match character {
+            '\\' => {
+                if let Some(escaped) = characters.next() {
+                    fields.last_mut().expect("non-empty").push(escaped);
+                }
+            }
+            ':' => fields.push(String::new()),
+            _ => fields.last_mut().expect("non-empty").push(character),
+        }
+    }
+    fields
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |name| {
+            pairs
+                .iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| (*value).to_owned())
+        }
+    }
+
+    #[test]
+    fn environment_fills_what_the_string_leaves_out() {
+        let config = SourceConfig::parse_with_env(
+            "dbname=app",
+            &env(&[
+                ("PGHOST", "db.internal"),
+                ("PGPORT", "6543"),
+                ("PGUSER", "sync"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.endpoint(), "db.internal:6543/app");
+        assert_eq!(config.config.get_user(), Some("sync"));
+    }
+
+    #[test]
+    fn debug_never_shows_the_password() {
+        let config =
+            SourceConfig::parse_with_env("postgresql://u:s3cr3t-pw@h/d", &env(&[])).unwrap();
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("s3cr3t-pw"), "{debug}");
+        assert!(debug.contains("<redacted>"), "{debug}");
+        let from_env =
+            SourceConfig::parse_with_env("host=h", &env(&[("PGPASSWORD", "envpw")])).unwrap();
+        assert_eq!(from_env.config.get_password(), Some(&b"envpw"[..]));
+        assert!(!format!("{from_env:?}").contains("envpw"));
+    }
+
+    #[test]
+    fn bad_string_error_does_not_echo_it() {
+        let error = SourceConfig::parse_with_env("host=h password=hunter2 bogus", &env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(!error.contains("hunter2"), "{error}");
+        assert!(error.starts_with("source configuration"), "{error}");
+    }
+
+    #[test]
+    fn tls_keys_are_taken_out_of_both_forms() {
+        let (rest, taken) = take_parameters(
+            "postgresql://u@h/d?sslmode=verify-full&application_name=x&sslrootcert=%2Ftmp%2Fca.pem",
+            &TLS_KEYS,
+        )
+        .unwrap();
+        assert_eq!(rest, "postgresql://u@h/d?application_name=x");
+        assert_eq!(
+            taken,
+            vec![
+                ("sslmode".to_owned(), "verify-full".to_owned()),
+                ("sslrootcert".to_owned(), "/tmp/ca.pem".to_owned())
+            ]
+        );
+        let (rest, taken) = take_parameters(
+            r"host=h  sslmode = verify-ca password='it\'s \\ q' sslrootcert='/a b/ca.pem'",
+            &TLS_KEYS,
+        )
+        .unwrap();
+        assert_eq!(rest, r"host='h' password='it\'s \\ q'");
+        assert_eq!(taken[1], ("sslrootcert".to_owned(), "/a b/ca.pem".to_owned()));
+        let config = SourceConfig::parse_with_env(&rest, &env(&[])).unwrap();
+        assert_eq!(config.config.get_password(), Some(&br"it's \ q"[..]));
+    }
+
+    #[test]
+    fn sslmode_comes_from_the_string_then_the_environment() {
+        let parse = |text: &str, pairs: &'static [(&'static str, &'static str)]| {
+            SourceConfig::parse_with_env(text, &env(pairs)).map(|config| config.ssl_mode())
+        };
+        assert_eq!(parse("host=h", &[]).unwrap(), SslMode::Prefer);
+        assert_eq!(parse("host=h", &[("PGSSLMODE", "require")]).unwrap(), SslMode::Require);
+        assert_eq!(
+            parse("host=h sslmode=disable", &[("PGSSLMODE", "require")]).unwrap(),
+            SslMode::Disable
+        );
+        let error = parse("host=h sslmode=sometimes", &[]).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "source configuration: sslmode `sometimes` is not one of disable, prefer, require, verify-ca, verify-full"
+        );
+    }
+
+    #[test]
+    fn pgpass_lines_match_like_libpq() {
+        let dir = std::env::temp_dir().join(format!("data-sync-pgpass-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("pgpass");
+        std::fs::write(
+            &file,
+            "# comment\nother:5432:*:sync:wrong\nh:5432:*:sync:pa\\:ss\n*:*:*:*:fallback\n",
+        )
+        .unwrap();
+        let file_text: &'static str = Box::leak(file.display().to_string().into_boxed_str());
+        let pairs: &'static [(&str, &str)] =
+            Box::leak(vec![("PGPASSFILE", file_text), ("PGUSER", "sync")].into_boxed_slice());
+        let config = SourceConfig::parse_with_env("host=h dbname=app", &env(pairs)).unwrap();
+        assert_eq!(config.config.get_password(), Some(&b"pa:ss"[..]));
+        let config = SourceConfig::parse_with_env("host=x dbname=app", &env(pairs)).unwrap();
+        assert_eq!(config.config.get_password(), Some(&b"fallback"[..]));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
