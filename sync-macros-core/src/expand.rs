@@ -21,8 +21,11 @@ pub fn expand(mapping: &Mapping) -> TokenStream {
     let key = expand_key(mapping);
     let bind = expand_bind(mapping);
     let bind_key = expand_bind_key(mapping);
+    let snapshot = expand_snapshot(mapping);
     quote! {
         const _: () = {
+            #snapshot
+
             #[automatically_derived]
             impl ::sync_runtime::Mapping for #ident {
                 const SPEC: &'static ::sync_runtime::MappingSpec = &#spec;
@@ -38,6 +41,21 @@ pub fn expand(mapping: &Mapping) -> TokenStream {
                 #bind_key
             }
         };
+    }
+}
+
+/// `include_str!` of the schema snapshot the mapping was checked against, so that
+/// cargo rebuilds the crate when the snapshot changes.
+fn expand_snapshot(mapping: &Mapping) -> TokenStream {
+    match mapping
+        .snapshot
+        .as_ref()
+        .and_then(|snapshot| snapshot.tracked_path.as_deref())
+    {
+        Some(path) => quote!(
+            const _: &str = ::core::include_str!(#path);
+        ),
+        None => TokenStream::new(),
     }
 }
 

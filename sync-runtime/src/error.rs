@@ -150,6 +150,13 @@ pub enum Error {
         differences: Vec<String>,
     },
 
+    /// `data-sync check` found mappings that do not match the live source or target.
+    #[error("{count} difference{} between the mappings and the live schemas", if *count == 1 { "" } else { "s" })]
+    Drift {
+        /// How many differences were listed.
+        count: usize,
+    },
+
     /// `--mapping` names no compiled-in mapping.
     #[error("no mapping `{name}`; compiled-in mappings: {}", known.join(", "))]
     UnknownMapping {
@@ -167,6 +174,54 @@ pub enum Error {
         /// The I/O error.
         #[source]
         source: io::Error,
+    },
+
+    /// The mapping's definition changed since its targets were last built, and the
+    /// run was not asked to rebuild them.
+    #[error(
+        "mapping `{mapping}` changed since the target was last synced (fingerprint {stored}, now {current}): rerun with `--full` to rebuild its targets"
+    )]
+    MappingChanged {
+        /// The mapping being run.
+        mapping: String,
+        /// The fingerprint stored in `_data_sync_state`.
+        stored: String,
+        /// The compiled-in mapping's fingerprint.
+        current: String,
+    },
+
+    /// A source row has no cursor value, so incremental sync cannot place it.
+    #[error(
+        "mapping `{mapping}`: cursor column `{column}` of `{table}` is NULL at key {key}: incremental sync orders rows by the cursor and would never read this row; give it a value (a NOT NULL constraint keeps it from happening again)"
+    )]
+    NullCursor {
+        /// The mapping being run.
+        mapping: String,
+        /// The source table.
+        table: String,
+        /// The cursor column.
+        column: String,
+        /// The row's key, as text.
+        key: String,
+    },
+
+    /// Incremental sync cannot go on from the stored state as asked (an overlap the
+    /// cursor's type has no arithmetic for, a watermark of another type).
+    #[error("mapping `{mapping}`: {message}")]
+    Incremental {
+        /// The mapping being run.
+        mapping: String,
+        /// What is wrong, and the fix.
+        message: String,
+    },
+
+    /// Another run of the same mapping wrote to the target while this one ran.
+    #[error(
+        "mapping `{mapping}`: another run of this mapping took over the target; this run stopped (its committed batches are kept)"
+    )]
+    ConcurrentRun {
+        /// The mapping being run.
+        mapping: String,
     },
 
     /// The reader thread stopped without saying why (it panicked).

@@ -10,11 +10,15 @@ use postgres::Client;
 use postgres::types::Type;
 use rusqlite::{Connection, TransactionBehavior};
 
+use crate::config::SourceConfig;
 use crate::error::{Error, Result};
-use crate::source::{self, CopyReader, SourceConfig};
+use crate::incremental;
+use crate::source::{self, CopyReader, SourceRow};
 use crate::spec::MappingSpec;
 use crate::state::{self, MappingState};
+use crate::swap;
 use crate::target;
+use crate::watermark::{Overlap, RawField, Watermark};
 use crate::{__private::BindError, Mapping};
 
 /// How many batches may wait between the reader and the writer: enough to keep both
@@ -24,18 +28,29 @@ const QUEUE_DEPTH: usize = 4;
 /// Options of one run.
 #[derive(Clone, Debug)]
 pub struct SyncOptions {
-    /// Rebuild every target from the whole source (the only mode until incremental
-    /// sync lands).
+    /// Rebuild every target from the whole source, even where an incremental run is
+    /// possible. Mappings without a cursor, and the first run of one with a cursor,
+    /// always sync in full.
     pub full: bool,
-    /// Rows per batch handed from the reader to the writer.
+    /// Rows per batch handed from the reader to the writer; for incremental runs
+    /// also the rows per SQLite transaction (each commits its watermark).
     pub batch_size: usize,
+    /// After an incremental run, delete the target rows whose key has left the
+    /// source (read from the same snapshot).
+    pub prune: bool,
+    /// How far below the watermark an incremental run reads again, for transactions
+    /// that commit late; `None` is the default: 5 minutes for a time cursor, none
+    /// for other cursors. See `docs/sync.md`.
+    pub overlap: Option<Overlap>,
 }
 
 impl Default for SyncOptions {
     fn default() -> Self {
         SyncOptions {
-            full: true,
+            full: false,
             batch_size: 10_000,
+            prune: false,
+            overlap: None,
         }
     }
 }
@@ -60,8 +75,10 @@ pub struct Summary {
 pub struct TargetSummary {
     /// The target table.
     pub table: String,
-    /// Rows written.
+    /// Rows written: inserted, or updated with a changed value.
     pub rows: u64,
+    /// Rows deleted (soft deletes and `--prune`).
+    pub deleted: u64,
 }
 
 /// A compiled-in mapping, as the catalogue registers it for the command line.
@@ -70,6 +87,7 @@ pub struct Registered {
     /// The mapping's static description.
     pub spec: &'static MappingSpec,
     sync: fn(&SourceConfig, &Path, &SyncOptions) -> Result<Summary>,
+    accepts: fn(usize, &Type) -> bool,
 }
 
 impl Registered {
@@ -78,7 +96,14 @@ impl Registered {
         Registered {
             spec: M::SPEC,
             sync: sync::<M>,
+            accepts: M::accepts,
         }
+    }
+
+    /// Whether field `field` can decode a source column of type `ty`
+    /// (`data-sync check`).
+    pub(crate) fn accepts(&self, field: usize, ty: &Type) -> bool {
+        (self.accepts)(field, ty)
     }
 
     /// Runs the mapping; see [`sync`].
@@ -121,29 +146,43 @@ pub fn sync<M: Mapping>(
     let started = Instant::now();
     let started_at = now();
     let mut connection = target::open(target)?;
-    let result = source.connect().and_then(|mut client| {
-        full_sync::<M>(&mut client, &mut connection, target, options, &started_at)
+    let result = incremental::previous::<M>(&connection, target, options).and_then(|previous| {
+        let mut client = source.connect()?;
+        match previous {
+            Some(previous) => incremental::sync::<M>(
+                &mut client,
+                &mut connection,
+                target,
+                options,
+                &previous,
+                &started_at,
+            ),
+            None => full_sync::<M>(&mut client, &mut connection, target, options, &started_at).map(
+                |(rows_read, rows_written)| Summary {
+                    mapping: spec.name.to_owned(),
+                    mode: "full".to_owned(),
+                    rows_read,
+                    targets: spec
+                        .targets
+                        .iter()
+                        .map(|target| TargetSummary {
+                            table: target.name.to_owned(),
+                            rows: rows_written,
+                            deleted: 0,
+                        })
+                        .collect(),
+                    seconds: 0.0,
+                },
+            ),
+        }
     });
     match result {
-        Ok(rows_read) => {
-            let summary = Summary {
-                mapping: spec.name.to_owned(),
-                mode: "full".to_owned(),
-                rows_read,
-                targets: spec
-                    .targets
-                    .iter()
-                    .map(|target| TargetSummary {
-                        table: target.name.to_owned(),
-                        rows: rows_read,
-                    })
-                    .collect(),
-                seconds: started.elapsed().as_secs_f64(),
-            };
+        Ok(mut summary) => {
+            summary.seconds = started.elapsed().as_secs_f64();
             tracing::info!(
                 mapping = spec.name,
-                mode = "full",
-                rows = rows_read,
+                mode = summary.mode.as_str(),
+                rows = summary.rows_read,
                 seconds = summary.seconds,
                 "sync finished"
             );
@@ -153,26 +192,31 @@ pub fn sync<M: Mapping>(
             // Best effort: the run's own transaction is gone, and an error here must
             // not hide the one that stopped the run.
             let _ = state::record_failure(&connection, spec.name, &now(), &error.to_string());
-            tracing::error!(mapping = spec.name, error = %error, "sync failed");
+            // The caller reports the error itself; at `info` the log keeps the outcome.
+            tracing::info!(mapping = spec.name, error = %error, "sync failed");
             Err(error)
         }
     }
 }
 
-/// One full sync; returns the rows read.
+/// One full sync; returns the rows read and the rows written (fewer by the rows a
+/// soft-delete column marks deleted).
 fn full_sync<M: Mapping>(
     client: &mut Client,
     connection: &mut Connection,
     path: &Path,
     options: &SyncOptions,
     started_at: &str,
-) -> Result<u64> {
+) -> Result<(u64, u64)> {
     let spec = M::SPEC;
     let target_error = |source| Error::Target {
         path: path.to_owned(),
         source,
     };
-    std::thread::scope(|scope| {
+    // Fast path (issue 7): rollback journal and, where they hold by construction,
+    // no foreign-key checks for the load; see `swap`.
+    let bulk_load = swap::BulkLoad::begin(connection, spec);
+    let result = std::thread::scope(|scope| {
         let (sender, receiver) = sync_channel(QUEUE_DEPTH);
         let batch_size = options.batch_size.max(1);
         let reader = scope.spawn(move || read_source::<M>(client, batch_size, &sender));
@@ -190,38 +234,44 @@ fn full_sync<M: Mapping>(
             })
         });
         // A reader error explains a writer that stopped early, so it comes first.
-        let rows_read = read?;
+        let read = read?;
+        let rows_read = read.rows;
         let rows_written = written?;
-        debug_assert_eq!(rows_read, rows_written);
-        state::record_success(
+        debug_assert_eq!(rows_read, rows_written + read.skipped);
+        let watermark = read.watermark.as_ref();
+        swap::drop_set_aside(&transaction, spec).map_err(target_error)?;
+        state::record(
             &transaction,
             &MappingState {
                 mapping: spec.name.to_owned(),
                 fingerprint: spec.fingerprint.to_owned(),
                 mode: "full".to_owned(),
-                watermark: None,
+                watermark_cursor: watermark.map(Watermark::display_cursor),
+                watermark_key: watermark.map(Watermark::display_key),
+                watermark_raw: watermark.map(Watermark::to_blob),
                 rows: i64::try_from(rows_read).unwrap_or(i64::MAX),
                 started_at: started_at.to_owned(),
-                finished_at: now(),
+                finished_at: Some(now()),
                 last_attempt_at: now(),
                 last_outcome: "ok".to_owned(),
             },
         )
         .map_err(target_error)?;
         transaction.commit().map_err(target_error)?;
-        Ok(rows_read)
-    })
+        Ok((rows_read, rows_written))
+    });
+    bulk_load.end(connection);
+    result
 }
 
-/// Creates or checks the targets and empties them, children first.
+/// Creates or checks the targets, then sets the old ones aside and creates them
+/// afresh (see `swap`).
 fn prepare_full(transaction: &Connection, spec: &MappingSpec) -> rusqlite::Result<Result<()>> {
     state::ensure(transaction)?;
     if let Err(error) = target::ensure_tables(transaction, spec)? {
         return Ok(Err(error));
     }
-    for target in spec.targets.iter().rev() {
-        transaction.execute(target.delete_all, [])?;
-    }
+    swap::set_aside(transaction, spec)?;
     Ok(Ok(()))
 }
 
@@ -246,21 +296,8 @@ fn write_rows<M: Mapping>(
         for row in batch {
             for (index, statement) in statements.iter_mut().enumerate() {
                 let target = &spec.targets[index];
-                row.bind(index, statement).map_err(|error| match error {
-                    BindError::Encode { column, cause } => Error::Encode {
-                        mapping: spec.name.to_owned(),
-                        table: target.name.to_owned(),
-                        key: row.key(),
-                        column: target.columns[column].name.to_owned(),
-                        source: cause,
-                    },
-                    BindError::Sqlite(source) => Error::Write {
-                        mapping: spec.name.to_owned(),
-                        table: target.name.to_owned(),
-                        key: row.key(),
-                        source,
-                    },
-                })?;
+                row.bind(index, statement)
+                    .map_err(|error| bind_error(spec, index, &|| row.key(), error))?;
                 statement.raw_execute().map_err(|source| Error::Write {
                     mapping: spec.name.to_owned(),
                     table: target.name.to_owned(),
@@ -274,13 +311,89 @@ fn write_rows<M: Mapping>(
     Ok(rows)
 }
 
+/// The error for a value of target `target` (an index into `spec.targets`) that
+/// could not be bound.
+pub(crate) fn bind_error(
+    spec: &MappingSpec,
+    target: usize,
+    key: &dyn Fn() -> String,
+    error: BindError,
+) -> Error {
+    let target = &spec.targets[target];
+    match error {
+        BindError::Encode { column, cause } => Error::Encode {
+            mapping: spec.name.to_owned(),
+            table: target.name.to_owned(),
+            key: key(),
+            column: target.columns[column].name.to_owned(),
+            source: cause,
+        },
+        BindError::Sqlite(source) => Error::Write {
+            mapping: spec.name.to_owned(),
+            table: target.name.to_owned(),
+            key: key(),
+            source,
+        },
+        BindError::Decode(error) => Error::Decode {
+            mapping: spec.name.to_owned(),
+            table: spec.source.display_name(),
+            key: key(),
+            column: spec.source.columns[spec.source.key[error.field]]
+                .name
+                .to_owned(),
+            source: error.cause,
+        },
+    }
+}
+
+/// Decodes `row` as `M`, with an error naming the row's key and the column; a NULL
+/// cursor gets its own error, since the field cannot be an `Option`.
+pub(crate) fn decode_row<M: Mapping>(row: &SourceRow<'_>) -> Result<M> {
+    let spec = M::SPEC;
+    M::decode(row).map_err(|error| {
+        let key = spec
+            .source
+            .key
+            .iter()
+            .map(|&index| row.display(index))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let column = spec.source.columns[error.field].name.to_owned();
+        if spec.source.cursor == Some(error.field) && row.raw(error.field).is_none() {
+            return Error::NullCursor {
+                mapping: spec.name.to_owned(),
+                table: spec.source.display_name(),
+                column,
+                key,
+            };
+        }
+        Error::Decode {
+            mapping: spec.name.to_owned(),
+            table: spec.source.display_name(),
+            key,
+            column,
+            source: error.cause,
+        }
+    })
+}
+
+/// What the reader of a full sync read.
+struct Read {
+    /// Rows read.
+    rows: u64,
+    /// Rows not sent, since their soft-delete column marks them deleted.
+    skipped: u64,
+    /// The greatest `(cursor, key)` of the snapshot, for a mapping with a cursor.
+    watermark: Option<Watermark>,
+}
+
 /// The reader thread: snapshot, type check, COPY, decode, send in batches. Returns
 /// the rows read; errors are returned, and also stop the writer by closing the queue.
 fn read_source<M: Mapping>(
     client: &mut Client,
     batch_size: usize,
     sender: &SyncSender<Vec<M>>,
-) -> Result<u64> {
+) -> Result<Read> {
     let spec = M::SPEC;
     let table = spec.source.display_name();
     let source_error = |source| Error::Source {
@@ -308,29 +421,30 @@ fn read_source<M: Mapping>(
     };
     let mut reader = CopyReader::new(std::io::BufReader::with_capacity(256 * 1024, stream), types)
         .map_err(stream_error)?;
-    let mut rows = 0u64;
+    let mut read = Read {
+        rows: 0,
+        skipped: 0,
+        watermark: None,
+    };
     let mut batch = Vec::with_capacity(batch_size);
     while let Some(row) = reader.next_row().map_err(stream_error)? {
-        let decoded = M::decode(&row).map_err(|error| Error::Decode {
-            mapping: spec.name.to_owned(),
-            table: table.clone(),
-            key: spec
-                .source
-                .key
-                .iter()
-                .map(|&index| row.display(index))
-                .collect::<Vec<_>>()
-                .join(", "),
-            column: spec.source.columns[error.field].name.to_owned(),
-            source: error.cause,
-        })?;
+        let decoded = decode_row::<M>(&row)?;
+        read.rows += 1;
+        // A row its soft-delete column marks deleted is not written.
+        if spec
+            .source
+            .soft_delete
+            .is_some_and(|index| row.raw(index).is_some())
+        {
+            read.skipped += 1;
+            continue;
+        }
         batch.push(decoded);
-        rows += 1;
         if batch.len() == batch_size {
             let full = std::mem::replace(&mut batch, Vec::with_capacity(batch_size));
             if sender.send(full).is_err() {
                 // The writer stopped; its error is the one to report.
-                return Ok(rows);
+                return Ok(read);
             }
         }
     }
@@ -338,13 +452,30 @@ fn read_source<M: Mapping>(
         let _ = sender.send(batch);
     }
     drop(reader);
+    // The watermark comes from the same snapshot: the next run goes on after it.
+    if let Some(incremental) = &spec.source.incremental {
+        let row = transaction
+            .query_opt(incremental.watermark, &[])
+            .map_err(source_error)?;
+        if let Some(row) = row {
+            let types: Vec<Type> = row.columns().iter().map(|c| c.type_().clone()).collect();
+            let fields = (0..row.len())
+                .map(|index| row.try_get::<_, RawField<'_>>(index).map(|field| field.0))
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(source_error)?;
+            read.watermark = Watermark::from_fields(&types, &fields);
+            if read.watermark.is_none() {
+                return Err(incremental::null_cursor_error(spec, &mut transaction)?);
+            }
+        }
+    }
     transaction.commit().map_err(source_error)?;
-    Ok(rows)
+    Ok(read)
 }
 
 /// Checks, before reading a row, that each source column's live type is one its
 /// field can decode.
-fn check_types<M: Mapping>(types: &[Type]) -> Result<()> {
+pub(crate) fn check_types<M: Mapping>(types: &[Type]) -> Result<()> {
     let spec = M::SPEC;
     for (index, ty) in types.iter().enumerate() {
         if !M::accepts(index, ty) {

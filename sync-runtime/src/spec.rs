@@ -34,6 +34,38 @@ pub struct SourceSpec {
     pub soft_delete: Option<usize>,
     /// `SELECT .. FROM ..` over every column, identifiers quoted.
     pub select: &'static str,
+    /// The SQL of incremental sync, for a mapping with a cursor.
+    pub incremental: Option<IncrementalSpec>,
+}
+
+/// The SQL of incremental sync and `--prune`, generated for a mapping with a cursor.
+///
+/// The row queries select every field as [`SourceSpec::select`] does, then the
+/// cursor and key columns uncast (the watermark the row reaches), ordered by them.
+#[derive(Debug)]
+pub struct IncrementalSpec {
+    /// Every row, in watermark order.
+    pub select_all: &'static str,
+    /// The rows after the watermark `($1, $2..)` (cursor, key).
+    pub select_after: &'static str,
+    /// The rows whose cursor is at least `$1`, plus a last boolean column: whether the
+    /// row lies after the watermark `($2, $3..)`.
+    pub select_from: &'static str,
+    /// The greatest watermark (cursor, key) of the table, one row or none.
+    pub watermark: &'static str,
+    /// The key, as text, of one row whose cursor is NULL.
+    pub null_cursor: &'static str,
+    /// Every key of the source, as the key fields read it.
+    pub select_keys: &'static str,
+    /// `CREATE TEMP TABLE` for the keys `--prune` streams.
+    pub prune_keys_create: &'static str,
+    /// `INSERT` of one key into that table, `?n` in key order.
+    pub prune_keys_insert: &'static str,
+    /// `DROP TABLE` of that table.
+    pub prune_keys_drop: &'static str,
+    /// Per target, in [`MappingSpec::targets`] order: delete the rows whose key is not
+    /// in that table.
+    pub prune: &'static [&'static str],
 }
 
 impl SourceSpec {

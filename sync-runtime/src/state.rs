@@ -1,79 +1,149 @@
 //! `_data_sync_state`: one row per mapping in every target file, written in the same
 //! transaction as the rows a run commits, so the state never disagrees with the data.
+//!
+//! For incremental sync that is what makes a run resumable: every batch commits its
+//! rows together with the watermark they reach, so after a crash the stored watermark
+//! is exactly as far as the committed rows go.
 
 use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::watermark::Watermark;
 
 /// The state table's definition.
 const CREATE: &str = "CREATE TABLE IF NOT EXISTS \"_data_sync_state\" (
     \"mapping\" TEXT NOT NULL PRIMARY KEY,
     \"fingerprint\" TEXT NOT NULL,
     \"mode\" TEXT NOT NULL,
-    \"watermark\" TEXT,
+    \"watermark_cursor\" TEXT,
+    \"watermark_key\" TEXT,
+    \"watermark_raw\" BLOB,
     \"rows\" INTEGER NOT NULL,
     \"started_at\" TEXT NOT NULL,
-    \"finished_at\" TEXT NOT NULL,
+    \"finished_at\" TEXT,
     \"last_attempt_at\" TEXT NOT NULL,
     \"last_outcome\" TEXT NOT NULL
 ) STRICT";
+
+/// Every column, in [`CREATE`] order.
+const COLUMNS: &str = "\"mapping\", \"fingerprint\", \"mode\", \"watermark_cursor\", \"watermark_key\",
+    \"watermark_raw\", \"rows\", \"started_at\", \"finished_at\", \"last_attempt_at\", \"last_outcome\"";
+
+/// The outcome of a run that is going on, or was killed.
+pub(crate) const RUNNING: &str = "running";
 
 /// What the state table holds for one mapping.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct MappingState {
     /// The mapping name.
     pub mapping: String,
-    /// The fingerprint of the definition the targets were last built by.
+    /// The fingerprint of the definition the targets were built by.
     pub fingerprint: String,
-    /// `full` or `incremental`: the mode of the last successful run.
+    /// `full` or `incremental`: the mode of the run that last committed.
     pub mode: String,
-    /// The incremental watermark (JSON: cursor and key of the last row), if any.
-    pub watermark: Option<String>,
-    /// Rows read by the last successful run.
+    /// The incremental watermark's cursor value, as text (times in RFC 3339 UTC).
+    pub watermark_cursor: Option<String>,
+    /// The incremental watermark's key values, as a JSON array.
+    pub watermark_key: Option<String>,
+    /// The watermark in PostgreSQL's binary form, as incremental runs read it.
+    #[serde(skip)]
+    pub(crate) watermark_raw: Option<Vec<u8>>,
+    /// Rows read by the run that last committed (so far, while it runs).
     pub rows: i64,
-    /// When the last successful run started (RFC 3339, UTC).
+    /// When the run that last committed started (RFC 3339, UTC).
     pub started_at: String,
-    /// When the last successful run committed (RFC 3339, UTC).
-    pub finished_at: String,
-    /// When the last run, successful or not, ended.
+    /// When it finished; `None` while it runs, or when it was killed or failed after
+    /// committing some batches.
+    pub finished_at: Option<String>,
+    /// When the last run, successful or not, ended (or last committed a batch).
     pub last_attempt_at: String,
-    /// `ok`, or the error that stopped the last run.
+    /// `ok`, `running` (or killed), or the error that stopped the last run.
     pub last_outcome: String,
 }
 
-/// Creates the state table if missing.
+impl MappingState {
+    /// The stored watermark, if any.
+    pub(crate) fn watermark(&self) -> Option<Watermark> {
+        self.watermark_raw.as_deref().and_then(Watermark::from_blob)
+    }
+}
+
+/// Creates the state table if missing. A state table of an earlier layout (before
+/// watermarks) is replaced: it held no watermark, so nothing is lost but the
+/// history, and the next run of each mapping is a full one.
 pub(crate) fn ensure(connection: &Connection) -> rusqlite::Result<()> {
+    let current: bool = connection.query_row(
+        "SELECT count(*) = 0 OR sum(name = 'watermark_raw') = 1
+         FROM pragma_table_info('_data_sync_state')",
+        [],
+        |row| row.get(0),
+    )?;
+    if !current {
+        connection.execute_batch("DROP TABLE \"_data_sync_state\"")?;
+    }
     connection.execute_batch(CREATE)
 }
 
-/// Records a successful run; call inside the run's transaction.
-pub(crate) fn record_success(
-    connection: &Connection,
-    state: &MappingState,
-) -> rusqlite::Result<()> {
+/// Records a run's state as given; call inside the run's (last) transaction.
+pub(crate) fn record(connection: &Connection, state: &MappingState) -> rusqlite::Result<()> {
     connection.execute(
-        "INSERT INTO \"_data_sync_state\" (\"mapping\", \"fingerprint\", \"mode\", \"watermark\", \"rows\",
-             \"started_at\", \"finished_at\", \"last_attempt_at\", \"last_outcome\")
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, 'ok')
-         ON CONFLICT (\"mapping\") DO UPDATE SET \"fingerprint\" = excluded.\"fingerprint\",
-             \"mode\" = excluded.\"mode\", \"watermark\" = excluded.\"watermark\",
-             \"rows\" = excluded.\"rows\", \"started_at\" = excluded.\"started_at\",
-             \"finished_at\" = excluded.\"finished_at\",
-             \"last_attempt_at\" = excluded.\"last_attempt_at\",
-             \"last_outcome\" = excluded.\"last_outcome\"",
+        &format!(
+            "INSERT INTO \"_data_sync_state\" ({COLUMNS})
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+             ON CONFLICT (\"mapping\") DO UPDATE SET \"fingerprint\" = excluded.\"fingerprint\",
+                 \"mode\" = excluded.\"mode\", \"watermark_cursor\" = excluded.\"watermark_cursor\",
+                 \"watermark_key\" = excluded.\"watermark_key\",
+                 \"watermark_raw\" = excluded.\"watermark_raw\",
+                 \"rows\" = excluded.\"rows\", \"started_at\" = excluded.\"started_at\",
+                 \"finished_at\" = excluded.\"finished_at\",
+                 \"last_attempt_at\" = excluded.\"last_attempt_at\",
+                 \"last_outcome\" = excluded.\"last_outcome\""
+        ),
         params![
             state.mapping,
             state.fingerprint,
             state.mode,
-            state.watermark,
+            state.watermark_cursor,
+            state.watermark_key,
+            state.watermark_raw,
             state.rows,
             state.started_at,
             state.finished_at,
+            state.last_attempt_at,
+            state.last_outcome,
         ],
     )?;
     Ok(())
 }
 
+/// Records the progress of an incremental run: the watermark its committed rows
+/// reach. Call inside the transaction of the batch.
+pub(crate) fn record_progress(
+    connection: &Connection,
+    mapping: &str,
+    fingerprint: &str,
+    watermark: Option<&Watermark>,
+    rows: i64,
+    started_at: &str,
+    at: &str,
+) -> rusqlite::Result<()> {
+    let state = MappingState {
+        mapping: mapping.to_owned(),
+        fingerprint: fingerprint.to_owned(),
+        mode: "incremental".to_owned(),
+        watermark_cursor: watermark.map(Watermark::display_cursor),
+        watermark_key: watermark.map(Watermark::display_key),
+        watermark_raw: watermark.map(Watermark::to_blob),
+        rows,
+        started_at: started_at.to_owned(),
+        finished_at: None,
+        last_attempt_at: at.to_owned(),
+        last_outcome: RUNNING.to_owned(),
+    };
+    record(connection, &state)
+}
+
 /// Records that a run failed, after its transaction rolled back; the last
-/// successful run's fields stay as they were.
+/// committed run's fields stay as they were.
 pub(crate) fn record_failure(
     connection: &Connection,
     mapping: &str,
@@ -87,41 +157,90 @@ pub(crate) fn record_failure(
     Ok(())
 }
 
-/// The state of `mapping`, if it ever synced into this file.
-pub(crate) fn load(
-    connection: &Connection,
-    mapping: &str,
-) -> rusqlite::Result<Option<MappingState>> {
-    let exists = connection
+/// Whether the state table exists.
+fn exists(connection: &Connection) -> rusqlite::Result<bool> {
+    Ok(connection
         .query_row(
             "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = '_data_sync_state'",
             [],
             |_| Ok(()),
         )
         .optional()?
-        .is_some();
-    if !exists {
+        .is_some())
+}
+
+fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<MappingState> {
+    Ok(MappingState {
+        mapping: row.get(0)?,
+        fingerprint: row.get(1)?,
+        mode: row.get(2)?,
+        watermark_cursor: row.get(3)?,
+        watermark_key: row.get(4)?,
+        watermark_raw: row.get(5)?,
+        rows: row.get(6)?,
+        started_at: row.get(7)?,
+        finished_at: row.get(8)?,
+        last_attempt_at: row.get(9)?,
+        last_outcome: row.get(10)?,
+    })
+}
+
+/// Whether the state table has this layout (an earlier one is replaced by
+/// [`ensure`], by the next run).
+fn is_current(connection: &Connection) -> rusqlite::Result<bool> {
+    connection.query_row(
+        "SELECT sum(name = 'watermark_raw') = 1 FROM pragma_table_info('_data_sync_state')",
+        [],
+        |row| row.get(0),
+    )
+}
+
+/// The state of `mapping`, if it ever synced into this file.
+pub(crate) fn load(
+    connection: &Connection,
+    mapping: &str,
+) -> rusqlite::Result<Option<MappingState>> {
+    if !exists(connection)? || !is_current(connection)? {
         return Ok(None);
     }
     connection
         .query_row(
-            "SELECT \"mapping\", \"fingerprint\", \"mode\", \"watermark\", \"rows\", \"started_at\",
-                    \"finished_at\", \"last_attempt_at\", \"last_outcome\"
-             FROM \"_data_sync_state\" WHERE \"mapping\" = ?1",
+            &format!("SELECT {COLUMNS} FROM \"_data_sync_state\" WHERE \"mapping\" = ?1"),
             [mapping],
-            |row| {
-                Ok(MappingState {
-                    mapping: row.get(0)?,
-                    fingerprint: row.get(1)?,
-                    mode: row.get(2)?,
-                    watermark: row.get(3)?,
-                    rows: row.get(4)?,
-                    started_at: row.get(5)?,
-                    finished_at: row.get(6)?,
-                    last_attempt_at: row.get(7)?,
-                    last_outcome: row.get(8)?,
-                })
-            },
+            from_row,
         )
         .optional()
+}
+
+/// The state of every mapping that ever synced into this file, by name.
+pub(crate) fn load_all(connection: &Connection) -> rusqlite::Result<Vec<MappingState>> {
+    if !exists(connection)? || !is_current(connection)? {
+        return Ok(Vec::new());
+    }
+    let mut statement = connection.prepare(&format!(
+        "SELECT {COLUMNS} FROM \"_data_sync_state\" ORDER BY \"mapping\""
+    ))?;
+    statement.query_map([], from_row)?.collect()
+}
+
+/// The state of every mapping in the target file at `path`, read-only; empty when
+/// the file does not exist.
+///
+/// # Errors
+///
+/// [`crate::Error::Target`] when the file cannot be read.
+pub(crate) fn load_file(path: &std::path::Path) -> crate::Result<Vec<MappingState>> {
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let target_error = |source| crate::Error::Target {
+        path: path.to_owned(),
+        source,
+    };
+    let connection = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(target_error)?;
+    connection
+        .busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(target_error)?;
+    load_all(&connection).map_err(target_error)
 }

@@ -5,8 +5,14 @@ mod support;
 
 mod bad_input;
 mod cli;
+mod faults;
 mod full_sync;
+mod hostile;
+mod incremental;
 mod r#gen;
+mod schema;
 mod types;
+mod secrets;
+mod tls;
 mod ui;
 mod yaml_mapping;

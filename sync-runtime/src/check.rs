@@ -1,0 +1,391 @@
+//! `data-sync check`: each compiled-in mapping against the live source table and the
+//! live target file, every difference listed. The source side asks what a run would
+//! ask: do the columns exist, can each field decode its column's live type (the
+//! generated `accepts`, fed the types PostgreSQL reports for the mapping's own
+//! SELECT), may a column hold NULL that its field cannot. The target side is the
+//! check every run makes before writing (`target::differences`).
+//!
+//! [`describe_table`] reads one table from `pg_catalog`; `cargo xtask schema` writes
+//! its snapshot from the same function.
+
+use std::path::Path;
+
+use postgres::Client;
+use postgres::types::Type;
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::run::Registered;
+use crate::spec::MappingSpec;
+use crate::target;
+
+/// One table as `pg_catalog` describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableSchema {
+    /// The schema the table is in.
+    pub schema: String,
+    /// The table name.
+    pub table: String,
+    /// `table`, `partitioned table`, `view`, `materialized view` or `foreign table`.
+    pub kind: String,
+    /// The columns, in table order.
+    pub columns: Vec<ColumnSchema>,
+    /// The primary key's columns, in key order; empty without one.
+    pub primary_key: Vec<String>,
+    /// Unique constraints and unique indexes on plain columns without predicate, other
+    /// than the primary key; each in index order, the list sorted.
+    pub unique: Vec<Vec<String>>,
+}
+
+/// One column as `pg_catalog` describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ColumnSchema {
+    /// The column name.
+    pub name: String,
+    /// The type as `format_type` prints it; for a domain, its base type's.
+    pub pg_type: String,
+    /// The domain's name, for a column of a domain type.
+    pub domain: Option<String>,
+    /// Whether the column is `NOT NULL`.
+    pub not_null: bool,
+    /// For an array, the element type as `format_type` prints it.
+    pub element_type: Option<String>,
+    /// For an enum or an array of one, the labels in sort order.
+    pub enum_labels: Option<Vec<String>>,
+}
+
+/// Reads `schema.table` (or `table` on the search path, for `schema: None`) from
+/// `pg_catalog`; `None` when there is no such table or view.
+///
+/// # Errors
+///
+/// A failed query.
+pub fn describe_table(
+    client: &mut Client,
+    schema: Option<&str>,
+    table: &str,
+) -> std::result::Result<Option<TableSchema>, postgres::Error> {
+    let Some(row) = client.query_opt(
+        "SELECT c.oid, n.nspname::text,
+                CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'partitioned table'
+                     WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view'
+                     ELSE 'foreign table' END
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relname::text = $2 AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+           AND CASE WHEN $1::text IS NULL THEN pg_table_is_visible(c.oid)
+                    ELSE n.nspname::text = $1 END",
+        &[&schema, &table],
+    )?
+    else {
+        return Ok(None);
+    };
+    let oid: u32 = row.get(0);
+    let columns = client
+        .query(
+            "SELECT a.attname::text,
+                    format_type(e.oid, CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END),
+                    CASE WHEN t.typtype = 'd' THEN format_type(t.oid, NULL) END,
+                    a.attnotnull,
+                    CASE WHEN e.typcategory = 'A' AND e.typelem <> 0
+                         THEN format_type(e.typelem, NULL) END,
+                    (SELECT array_agg(l.enumlabel::text ORDER BY l.enumsortorder)
+                     FROM pg_enum l
+                     WHERE l.enumtypid = CASE WHEN e.typtype = 'e' THEN e.oid ELSE e.typelem END)
+             FROM pg_attribute a
+             JOIN pg_type t ON t.oid = a.atttypid
+             JOIN pg_type e ON e.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
+             WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
+             ORDER BY a.attnum",
+            &[&oid],
+        )?
+        .iter()
+        .map(|row| ColumnSchema {
+            name: row.get(0),
+            pg_type: row.get(1),
+            domain: row.get(2),
+            not_null: row.get(3),
+            element_type: row.get(4),
+            enum_labels: row.get(5),
+        })
+        .collect();
+    let mut primary_key = Vec::new();
+    let mut unique = Vec::new();
+    for row in client.query(
+        "SELECT i.indisprimary,
+                array_agg(a.attname::text ORDER BY k.position)
+         FROM pg_index i
+         CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, position)
+         JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+         WHERE i.indrelid = $1 AND i.indisunique AND i.indpred IS NULL
+           AND i.indexprs IS NULL AND k.position <= i.indnkeyatts
+         GROUP BY i.indexrelid, i.indisprimary",
+        &[&oid],
+    )? {
+        let columns: Vec<String> = row.get(1);
+        if row.get::<_, bool>(0) {
+            primary_key = columns;
+        } else {
+            unique.push(columns);
+        }
+    }
+    unique.sort();
+    unique.dedup();
+    Ok(Some(TableSchema {
+        schema: row.get(1),
+        table: table.to_owned(),
+        kind: row.get(2),
+        columns,
+        primary_key,
+        unique,
+    }))
+}
+
+/// How one mapping differs from the live source and target.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CheckReport {
+    /// The mapping name.
+    pub mapping: String,
+    /// Every difference; empty when the mapping matches both sides.
+    pub differences: Vec<Difference>,
+}
+
+/// One difference between a mapping and a live table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Difference {
+    /// `source` (PostgreSQL) or `target` (SQLite).
+    pub side: &'static str,
+    /// The table: `public.users`, or a target table.
+    pub table: String,
+    /// What differs, lowercase, names in backticks.
+    pub message: String,
+}
+
+/// Compares `mapping` with the source behind `client` and the SQLite file `target`
+/// (which is not created when missing).
+///
+/// # Errors
+///
+/// A failed query on either side; differences are not errors.
+pub fn check_mapping(
+    mapping: &Registered,
+    client: &mut Client,
+    target: &Path,
+) -> Result<CheckReport> {
+    let spec = mapping.spec;
+    let mut differences = check_source(mapping, client)?;
+    differences.extend(check_target(spec, target)?);
+    Ok(CheckReport {
+        mapping: spec.name.to_owned(),
+        differences,
+    })
+}
+
+fn check_source(mapping: &Registered, client: &mut Client) -> Result<Vec<Difference>> {
+    let spec = mapping.spec;
+    let table = spec.source.display_name();
+    let source_error = |source| Error::Source {
+        mapping: spec.name.to_owned(),
+        table: table.clone(),
+        source,
+    };
+    let difference = |message: String| Difference {
+        side: "source",
+        table: table.clone(),
+        message,
+    };
+    let Some(live) =
+        describe_table(client, spec.source.schema, spec.source.table).map_err(source_error)?
+    else {
+        return Ok(vec![difference(format!("table `{table}` does not exist"))]);
+    };
+    let mut differences = Vec::new();
+    let mut missing_column = false;
+    for column in spec.source.columns {
+        let Some(live_column) = live.columns.iter().find(|live| live.name == column.name) else {
+            missing_column = true;
+            differences.push(difference(format!(
+                "column `{}` is missing (field `{}` reads it)",
+                column.name, column.field
+            )));
+            continue;
+        };
+        if !live_column.not_null && !column.nullable {
+            differences.push(difference(format!(
+                "column `{}` is nullable, but field `{}` (`{}`) is not an `Option`",
+                column.name,
+                column.field,
+                compact(column.rust_type)
+            )));
+        }
+    }
+    if missing_column {
+        // The SELECT names a missing column: PostgreSQL would only repeat it.
+        return Ok(differences);
+    }
+    // The types PostgreSQL reports for the mapping's own SELECT are exactly those a
+    // run decodes (casts included).
+    let statement = client.prepare(spec.source.select).map_err(source_error)?;
+    for (index, (column, live_column)) in statement
+        .columns()
+        .iter()
+        .zip(spec.source.columns)
+        .enumerate()
+    {
+        let ty = column.type_();
+        let described = live
+            .columns
+            .iter()
+            .find(|live| live.name == live_column.name)
+            .map_or_else(|| ty.name().to_owned(), |live| live.pg_type.clone());
+        if !mapping.accepts(index, ty) {
+            differences.push(difference(format!(
+                "column `{}` is `{described}`, but field `{}` (`{}`) reads `{}`",
+                live_column.name,
+                live_column.field,
+                compact(live_column.rust_type),
+                live_column.pg_type
+            )));
+        } else if let Some(width) = narrower(live_column, ty) {
+            differences.push(difference(format!(
+                "column `{}` is `{described}`, wider than field `{}` (`{}`), declared `{}`: values beyond {width} bits stop a run",
+                live_column.name,
+                live_column.field,
+                compact(live_column.rust_type),
+                live_column.pg_type
+            )));
+        }
+    }
+    Ok(differences)
+}
+
+fn check_target(spec: &MappingSpec, path: &Path) -> Result<Vec<Difference>> {
+    let missing = |target: &str| Difference {
+        side: "target",
+        table: target.to_owned(),
+        message: format!("table `{target}` does not exist (the next sync creates it)"),
+    };
+    if !path.exists() {
+        return Ok(spec
+            .targets
+            .iter()
+            .map(|target| missing(target.name))
+            .collect());
+    }
+    let target_error = |source| Error::Target {
+        path: path.to_owned(),
+        source,
+    };
+    let connection = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(target_error)?;
+    let mut differences = Vec::new();
+    for target in spec.targets {
+        let exists = connection
+            .query_row(
+                "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+                [target.name],
+                |_| Ok(()),
+            )
+            .optional()
+            .map_err(target_error)?
+            .is_some();
+        if !exists {
+            differences.push(missing(target.name));
+            continue;
+        }
+        for message in target::differences(&connection, target).map_err(target_error)? {
+            differences.push(Difference {
+                side: "target",
+                table: target.name.to_owned(),
+                message,
+            });
+        }
+    }
+    Ok(differences)
+}
+
+/// The width of an integer field narrower than its live column when the mapping
+/// did not declare the column's type (a declared wider type is a deliberate choice
+/// to check each value at run time).
+fn narrower(column: &crate::spec::SourceColumn, live: &Type) -> Option<u32> {
+    let live_width = match *live {
+        Type::INT2 => 16,
+        Type::INT4 => 32,
+        Type::INT8 => 64,
+        _ => return None,
+    };
+    let declared_width = match column.pg_type.trim() {
+        "smallint" | "int2" => 16,
+        "integer" | "int" | "int4" => 32,
+        "bigint" | "int8" => 64,
+        _ => return None,
+    };
+    let rust = compact(column.rust_type);
+    let rust = rust
+        .strip_prefix("Option<")
+        .and_then(|inner| inner.strip_suffix('>'))
+        .unwrap_or(&rust);
+    let field_width = match rust {
+        "i16" => 16,
+        "i32" => 32,
+        "i64" => 64,
+        _ => return None,
+    };
+    (field_width < live_width && declared_width < live_width).then_some(field_width)
+}
+
+/// `Option < String >` as a person writes it.
+fn compact(rust_type: &str) -> String {
+    rust_type.replace(' ', "")
+}
+
+/// `data-sync check`: checks `mappings`, prints every difference (as JSON on stdout
+/// with `json`), and fails when there is any.
+pub(crate) fn run(
+    mappings: &[&Registered],
+    source: &crate::config::SourceConfig,
+    target: &Path,
+    json: bool,
+) -> Result<()> {
+    let mut client = source.connect()?;
+    let mut reports = Vec::new();
+    for mapping in mappings {
+        reports.push(check_mapping(mapping, &mut client, target)?);
+    }
+    let count: usize = reports.iter().map(|report| report.differences.len()).sum();
+    if json {
+        let value = serde_json::json!({ "ok": count == 0, "mappings": reports });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value).expect("a report serializes")
+        );
+    } else {
+        for report in &reports {
+            if report.differences.is_empty() {
+                println!("{}: ok", report.mapping);
+                continue;
+            }
+            println!(
+                "{}: {} difference{}",
+                report.mapping,
+                report.differences.len(),
+                if report.differences.len() == 1 {
+                    ""
+                } else {
+                    "s"
+                }
+            );
+            for difference in &report.differences {
+                println!(
+                    "  {} `{}`: {}",
+                    difference.side, difference.table, difference.message
+                );
+            }
+        }
+    }
+    if count == 0 {
+        Ok(())
+    } else {
+        Err(Error::Drift { count })
+    }
+}

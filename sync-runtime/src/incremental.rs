@@ -1,0 +1,720 @@
+//! Incremental sync of a mapping with a cursor, after a first full sync.
+//!
+//! The reader thread opens one `REPEATABLE READ READ ONLY` snapshot and streams, through
+//! a binary portal, the rows after the stored watermark (less the overlap window)
+//! ordered by `(cursor, key)`. The writer applies each batch in its own SQLite
+//! transaction: upserts (parents first) or, for rows whose soft-delete column is set,
+//! deletes (children first), and the watermark of the batch's last row, so that a
+//! kill at any instant leaves rows and watermark in agreement. `--prune` then streams
+//! every source key of the same snapshot into a temporary table and deletes the
+//! target rows whose key is not there, in one last transaction. See `docs/sync.md`.
+
+use std::io::BufReader;
+use std::ops::Range;
+use std::path::Path;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+
+use postgres::fallible_iterator::FallibleIterator;
+use postgres::types::Type;
+use postgres::{Client, Row, Statement};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
+
+use crate::Mapping;
+use crate::error::{Error, Result};
+use crate::run::{Summary, SyncOptions, TargetSummary, bind_error, decode_row};
+use crate::source::{self, CopyReader, SourceRow};
+use crate::spec::{IncrementalSpec, MappingSpec};
+use crate::state::{self, MappingState};
+use crate::target;
+use crate::watermark::{self, RawField, RawValue, Watermark};
+
+/// How many batches may wait between the reader and the writer.
+const QUEUE_DEPTH: usize = 4;
+
+/// What the reader hands the writer.
+enum Message<M> {
+    /// Changed rows in `(cursor, key)` order, and the watermark the last of them
+    /// reaches (`None` when every row lies in the overlap, below the stored one).
+    Rows {
+        rows: Vec<Change<M>>,
+        watermark: Option<Watermark>,
+    },
+    /// Source keys for `--prune`: field `i` of key `n` is
+    /// `buffer[ranges[n * width + i]]`.
+    Keys {
+        types: Vec<Type>,
+        buffer: Vec<u8>,
+        ranges: Vec<Option<Range<usize>>>,
+    },
+}
+
+/// One row read, and whether its soft-delete column marks it deleted.
+struct Change<M> {
+    row: M,
+    deleted: bool,
+}
+
+/// The previous state of `M` in the target file when this run can be incremental,
+/// `None` when it must be full (asked for, no cursor, never synced, a target missing).
+///
+/// # Errors
+///
+/// [`Error::MappingChanged`] when the targets were built by another definition of
+/// the mapping: mixing the two is never silent, `--full` rebuilds them.
+pub(crate) fn previous<M: Mapping>(
+    connection: &Connection,
+    path: &Path,
+    options: &SyncOptions,
+) -> Result<Option<MappingState>> {
+    let spec = M::SPEC;
+    if options.full || spec.source.incremental.is_none() {
+        return Ok(None);
+    }
+    let target_error = |source| Error::Target {
+        path: path.to_owned(),
+        source,
+    };
+    let Some(previous) = state::load(connection, spec.name).map_err(target_error)? else {
+        return Ok(None);
+    };
+    if previous.fingerprint != spec.fingerprint {
+        return Err(Error::MappingChanged {
+            mapping: spec.name.to_owned(),
+            stored: previous.fingerprint,
+            current: spec.fingerprint.to_owned(),
+        });
+    }
+    for target in spec.targets {
+        let exists = connection
+            .query_row(
+                "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+                [target.name],
+                |_| Ok(()),
+            )
+            .optional()
+            .map_err(target_error)?
+            .is_some();
+        if !exists {
+            return Ok(None);
+        }
+    }
+    Ok(Some(previous))
+}
+
+/// One incremental run from the state `previous`.
+pub(crate) fn sync<M: Mapping>(
+    client: &mut Client,
+    connection: &mut Connection,
+    path: &Path,
+    options: &SyncOptions,
+    previous: &MappingState,
+    started_at: &str,
+) -> Result<Summary> {
+    let spec = M::SPEC;
+    let target_error = |source| Error::Target {
+        path: path.to_owned(),
+        source,
+    };
+    let start = previous.watermark();
+    if previous.watermark_raw.is_some() && start.is_none() {
+        return Err(Error::Incremental {
+            mapping: spec.name.to_owned(),
+            message: "the stored watermark is unreadable; rerun with `--full`".to_owned(),
+        });
+    }
+    {
+        let transaction = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(target_error)?;
+        state::ensure(&transaction).map_err(target_error)?;
+        target::ensure_tables(&transaction, spec).map_err(target_error)??;
+        transaction.commit().map_err(target_error)?;
+    }
+    let batch_size = options.batch_size.max(1);
+    std::thread::scope(|scope| {
+        let (sender, receiver) = sync_channel(QUEUE_DEPTH);
+        let reader_start = start.clone();
+        let reader =
+            scope.spawn(move || read::<M>(client, options, reader_start, batch_size, &sender));
+        let mut writer = Writer::<M>::new(connection, path, start, started_at);
+        let written = writer.write(receiver);
+        let read = reader.join().unwrap_or_else(|_| {
+            Err(Error::ReaderPanicked {
+                mapping: spec.name.to_owned(),
+            })
+        });
+        // A reader error explains a writer that stopped early, so it comes first.
+        read?;
+        written?;
+        writer.finish(options.prune)
+    })
+}
+
+/// The writer: one SQLite transaction per batch, and a last one for `--prune` and
+/// the final state.
+struct Writer<'a, M> {
+    connection: &'a Connection,
+    path: &'a Path,
+    started_at: &'a str,
+    watermark: Option<Watermark>,
+    rows_read: u64,
+    written: Vec<u64>,
+    deleted: Vec<u64>,
+    /// Whether this run has committed a batch, and so owns the state row.
+    claimed: bool,
+    /// The open transaction of `--prune`, once the first keys arrived.
+    prune: Option<Transaction<'a>>,
+    _mapping: std::marker::PhantomData<M>,
+}
+
+impl<'a, M: Mapping> Writer<'a, M> {
+    fn new(
+        connection: &'a Connection,
+        path: &'a Path,
+        watermark: Option<Watermark>,
+        started_at: &'a str,
+    ) -> Self {
+        let targets = M::SPEC.targets.len();
+        Writer {
+            connection,
+            path,
+            started_at,
+            watermark,
+            rows_read: 0,
+            written: vec![0; targets],
+            deleted: vec![0; targets],
+            claimed: false,
+            prune: None,
+            _mapping: std::marker::PhantomData,
+        }
+    }
+
+    fn target_error(&self, source: rusqlite::Error) -> Error {
+        Error::Target {
+            path: self.path.to_owned(),
+            source,
+        }
+    }
+
+    fn write(&mut self, receiver: Receiver<Message<M>>) -> Result<()> {
+        for message in receiver {
+            match message {
+                Message::Rows { rows, watermark } => self.write_rows(rows, watermark)?,
+                Message::Keys {
+                    types,
+                    buffer,
+                    ranges,
+                } => self.write_keys(&types, &buffer, &ranges)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies one batch and its watermark in one transaction.
+    fn write_rows(&mut self, rows: Vec<Change<M>>, watermark: Option<Watermark>) -> Result<()> {
+        let spec = M::SPEC;
+        let transaction =
+            Transaction::new_unchecked(self.connection, TransactionBehavior::Immediate)
+                .map_err(|source| self.target_error(source))?;
+        self.check_claim(&transaction)?;
+        let mut upserts = spec
+            .targets
+            .iter()
+            .map(|target| transaction.prepare_cached(target.upsert))
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|source| self.target_error(source))?;
+        let mut deletes = spec
+            .targets
+            .iter()
+            .map(|target| transaction.prepare_cached(target.delete_by_key))
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|source| self.target_error(source))?;
+        let count = rows.len() as u64;
+        for Change { row, deleted } in rows {
+            let key = || row.key();
+            if deleted {
+                // Children first, so that foreign keys hold at every statement.
+                for (index, statement) in deletes.iter_mut().enumerate().rev() {
+                    row.bind_key(statement)
+                        .map_err(|error| bind_error(spec, index, &key, error))?;
+                    self.deleted[index] += statement
+                        .raw_execute()
+                        .map_err(|source| write_error(spec, index, &key, source))?
+                        as u64;
+                }
+            } else {
+                for (index, statement) in upserts.iter_mut().enumerate() {
+                    row.bind(index, statement)
+                        .map_err(|error| bind_error(spec, index, &key, error))?;
+                    self.written[index] += statement
+                        .raw_execute()
+                        .map_err(|source| write_error(spec, index, &key, source))?
+                        as u64;
+                }
+            }
+        }
+        drop((upserts, deletes));
+        if watermark.is_some() {
+            self.watermark = watermark;
+        }
+        self.rows_read += count;
+        state::record_progress(
+            &transaction,
+            spec.name,
+            spec.fingerprint,
+            self.watermark.as_ref(),
+            i64::try_from(self.rows_read).unwrap_or(i64::MAX),
+            self.started_at,
+            &now(),
+        )
+        .map_err(|source| self.target_error(source))?;
+        transaction
+            .commit()
+            .map_err(|source| self.target_error(source))?;
+        self.claimed = true;
+        Ok(())
+    }
+
+    /// Stops when another run committed to this mapping's state since this run's
+    /// last batch: two runs interleaving batches could write older values over newer.
+    fn check_claim(&self, transaction: &Connection) -> Result<()> {
+        if !self.claimed {
+            return Ok(());
+        }
+        let started_at: Option<String> = transaction
+            .query_row(
+                "SELECT \"started_at\" FROM \"_data_sync_state\" WHERE \"mapping\" = ?1",
+                [M::SPEC.name],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(|source| self.target_error(source))?;
+        if started_at.as_deref() != Some(self.started_at) {
+            return Err(Error::ConcurrentRun {
+                mapping: M::SPEC.name.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Adds source keys to the temporary table of `--prune`.
+    fn write_keys(
+        &mut self,
+        types: &[Type],
+        buffer: &[u8],
+        ranges: &[Option<Range<usize>>],
+    ) -> Result<()> {
+        let spec = M::SPEC;
+        let incremental = incremental_spec(spec);
+        let path = self.path;
+        let transaction = self.prune_transaction()?;
+        let mut insert = transaction
+            .prepare_cached(incremental.prune_keys_insert)
+            .map_err(|source| Error::Target {
+                path: path.to_owned(),
+                source,
+            })?;
+        let width = types.len().max(1);
+        for fields in ranges.chunks(width) {
+            let row = SourceRow::from_ranges(types, buffer, fields);
+            let key = || {
+                (0..row.len())
+                    .map(|index| row.display(index))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            M::bind_key_row(&row, &mut insert).map_err(|error| bind_error(spec, 0, &key, error))?;
+            insert
+                .raw_execute()
+                .map_err(|source| write_error(spec, 0, &key, source))?;
+        }
+        Ok(())
+    }
+
+    /// The transaction of `--prune`, begun (with an empty key table) on first use.
+    fn prune_transaction(&mut self) -> Result<&Transaction<'a>> {
+        if self.prune.is_none() {
+            let incremental = incremental_spec(M::SPEC);
+            let transaction =
+                Transaction::new_unchecked(self.connection, TransactionBehavior::Immediate)
+                    .map_err(|source| self.target_error(source))?;
+            transaction
+                .execute_batch(&format!(
+                    "{}; {}",
+                    incremental.prune_keys_drop, incremental.prune_keys_create
+                ))
+                .map_err(|source| self.target_error(source))?;
+            self.prune = Some(transaction);
+        }
+        Ok(self.prune.as_ref().expect("just begun"))
+    }
+
+    /// Prunes (children first) if asked, and records the finished run, in one
+    /// transaction.
+    fn finish(mut self, prune: bool) -> Result<Summary> {
+        let spec = M::SPEC;
+        let incremental = incremental_spec(spec);
+        if prune {
+            self.prune_transaction()?;
+        }
+        let transaction = match self.prune.take() {
+            Some(transaction) => transaction,
+            None => Transaction::new_unchecked(self.connection, TransactionBehavior::Immediate)
+                .map_err(|source| self.target_error(source))?,
+        };
+        self.check_claim(&transaction)?;
+        if prune {
+            for (index, statement) in incremental.prune.iter().enumerate().rev() {
+                self.deleted[index] += transaction
+                    .execute(statement, [])
+                    .map_err(|source| self.target_error(source))?
+                    as u64;
+            }
+            transaction
+                .execute_batch(incremental.prune_keys_drop)
+                .map_err(|source| self.target_error(source))?;
+        }
+        let watermark = self.watermark.as_ref();
+        state::record(
+            &transaction,
+            &MappingState {
+                mapping: spec.name.to_owned(),
+                fingerprint: spec.fingerprint.to_owned(),
+                mode: "incremental".to_owned(),
+                watermark_cursor: watermark.map(Watermark::display_cursor),
+                watermark_key: watermark.map(Watermark::display_key),
+                watermark_raw: watermark.map(Watermark::to_blob),
+                rows: i64::try_from(self.rows_read).unwrap_or(i64::MAX),
+                started_at: self.started_at.to_owned(),
+                finished_at: Some(now()),
+                last_attempt_at: now(),
+                last_outcome: "ok".to_owned(),
+            },
+        )
+        .map_err(|source| self.target_error(source))?;
+        transaction
+            .commit()
+            .map_err(|source| self.target_error(source))?;
+        Ok(Summary {
+            mapping: spec.name.to_owned(),
+            mode: "incremental".to_owned(),
+            rows_read: self.rows_read,
+            targets: spec
+                .targets
+                .iter()
+                .enumerate()
+                .map(|(index, target)| TargetSummary {
+                    table: target.name.to_owned(),
+                    rows: self.written[index],
+                    deleted: self.deleted[index],
+                })
+                .collect(),
+            seconds: 0.0,
+        })
+    }
+}
+
+fn write_error(
+    spec: &MappingSpec,
+    target: usize,
+    key: &dyn Fn() -> String,
+    source: rusqlite::Error,
+) -> Error {
+    Error::Write {
+        mapping: spec.name.to_owned(),
+        table: spec.targets[target].name.to_owned(),
+        key: key(),
+        source,
+    }
+}
+
+fn incremental_spec(spec: &MappingSpec) -> &IncrementalSpec {
+    spec.source
+        .incremental
+        .as_ref()
+        .expect("incremental runs are only planned for mappings with a cursor")
+}
+
+/// The reader thread: one snapshot; the changed rows in batches, then (for
+/// `--prune`) every key.
+fn read<M: Mapping>(
+    client: &mut Client,
+    options: &SyncOptions,
+    start: Option<Watermark>,
+    batch_size: usize,
+    sender: &SyncSender<Message<M>>,
+) -> Result<()> {
+    let spec = M::SPEC;
+    let incremental = incremental_spec(spec);
+    let source_error = |source| Error::Source {
+        mapping: spec.name.to_owned(),
+        table: spec.source.display_name(),
+        source,
+    };
+    let mut transaction = source::snapshot(client).map_err(source_error)?;
+    // The row query skips NULL cursors silently (no comparison holds for NULL), so
+    // they are looked for first.
+    let null_cursor = transaction
+        .query_opt(incremental.null_cursor, &[])
+        .map_err(source_error)?;
+    if let Some(row) = null_cursor {
+        return Err(null_cursor_row_error(spec, &row));
+    }
+
+    let (statement, parameters, has_beyond) = plan(spec, &mut transaction, options, start)?;
+    let types: Vec<Type> = statement
+        .columns()
+        .iter()
+        .map(|column| column.type_().clone())
+        .collect();
+    let fields = spec.source.columns.len();
+    crate::run::check_types::<M>(&types[..fields])?;
+    let watermark_fields = fields..fields + 1 + spec.source.key.len();
+
+    let mut rows = transaction
+        .query_raw(&statement, parameters.iter())
+        .map_err(source_error)?;
+    let mut batch = Vec::with_capacity(batch_size);
+    let mut batch_watermark = None;
+    while let Some(row) = rows.next().map_err(source_error)? {
+        let values = (0..row.len())
+            .map(|index| row.try_get::<_, RawField<'_>>(index).map(|field| field.0))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(source_error)?;
+        let source_row = SourceRow::from_slices(&types, &values);
+        let decoded = decode_row::<M>(&source_row)?;
+        let deleted = spec
+            .source
+            .soft_delete
+            .is_some_and(|index| values[index].is_some());
+        // Rows of the overlap (at or below the stored watermark) are applied again,
+        // but never move the watermark back.
+        let beyond = !has_beyond || values.last().copied().flatten() == Some(&[1u8][..]);
+        if beyond {
+            batch_watermark = Watermark::from_fields(
+                &types[watermark_fields.clone()],
+                &values[watermark_fields.clone()],
+            );
+        }
+        batch.push(Change {
+            row: decoded,
+            deleted,
+        });
+        if batch.len() == batch_size {
+            let message = Message::Rows {
+                rows: std::mem::replace(&mut batch, Vec::with_capacity(batch_size)),
+                watermark: batch_watermark.take(),
+            };
+            if sender.send(message).is_err() {
+                // The writer stopped; its error is the one to report.
+                return Ok(());
+            }
+        }
+    }
+    drop(rows);
+    if !batch.is_empty() {
+        let message = Message::Rows {
+            rows: batch,
+            watermark: batch_watermark.take(),
+        };
+        if sender.send(message).is_err() {
+            return Ok(());
+        }
+    }
+    if options.prune {
+        read_keys(spec, &mut transaction, batch_size, sender)?;
+    }
+    transaction.commit().map_err(source_error)?;
+    Ok(())
+}
+
+/// Streams every source key of the snapshot with binary COPY, in batches.
+fn read_keys<M>(
+    spec: &MappingSpec,
+    transaction: &mut postgres::Transaction<'_>,
+    batch_size: usize,
+    sender: &SyncSender<Message<M>>,
+) -> Result<()> {
+    let incremental = incremental_spec(spec);
+    let source_error = |source| Error::Source {
+        mapping: spec.name.to_owned(),
+        table: spec.source.display_name(),
+        source,
+    };
+    let stream_error = |source| Error::SourceStream {
+        mapping: spec.name.to_owned(),
+        table: spec.source.display_name(),
+        source,
+    };
+    let statement = transaction
+        .prepare(incremental.select_keys)
+        .map_err(source_error)?;
+    let types: Vec<Type> = statement
+        .columns()
+        .iter()
+        .map(|column| column.type_().clone())
+        .collect();
+    let copy = format!(
+        "COPY ({}) TO STDOUT (FORMAT binary)",
+        incremental.select_keys
+    );
+    let stream = transaction.copy_out(copy.as_str()).map_err(source_error)?;
+    let mut reader = CopyReader::new(BufReader::with_capacity(256 * 1024, stream), types.clone())
+        .map_err(stream_error)?;
+    let mut buffer = Vec::new();
+    let mut ranges = Vec::new();
+    let mut count = 0;
+    loop {
+        let row = reader.next_row().map_err(stream_error)?;
+        let Some(row) = row else { break };
+        for index in 0..row.len() {
+            ranges.push(row.raw(index).map(|raw| {
+                let start = buffer.len();
+                buffer.extend_from_slice(raw);
+                start..buffer.len()
+            }));
+        }
+        count += 1;
+        if count == batch_size {
+            count = 0;
+            let message = Message::Keys {
+                types: types.clone(),
+                buffer: std::mem::take(&mut buffer),
+                ranges: std::mem::take(&mut ranges),
+            };
+            if sender.send(message).is_err() {
+                return Ok(());
+            }
+        }
+    }
+    if count > 0 {
+        let _ = sender.send(Message::Keys {
+            types,
+            buffer,
+            ranges,
+        });
+    }
+    Ok(())
+}
+
+/// The row query of this run and its parameters: every row (no watermark yet), the
+/// rows after the watermark (no overlap), or the rows from the watermark's cursor
+/// less the overlap, with a last column telling which lie after the watermark.
+fn plan(
+    spec: &MappingSpec,
+    transaction: &mut postgres::Transaction<'_>,
+    options: &SyncOptions,
+    start: Option<Watermark>,
+) -> Result<(Statement, Vec<RawValue>, bool)> {
+    let incremental = incremental_spec(spec);
+    let source_error = |source| Error::Source {
+        mapping: spec.name.to_owned(),
+        table: spec.source.display_name(),
+        source,
+    };
+    let Some(start) = start else {
+        let statement = transaction
+            .prepare(incremental.select_all)
+            .map_err(source_error)?;
+        return Ok((statement, Vec::new(), false));
+    };
+    let cursor_column = spec
+        .source
+        .cursor
+        .map_or("", |index| spec.source.columns[index].name);
+    let from = transaction
+        .prepare(incremental.select_from)
+        .map_err(source_error)?;
+    check_parameters(spec, &from.params()[1..], &start)?;
+    let cursor_type = from.params()[0].clone();
+    let lowered = watermark::lower_bound(
+        options.overlap,
+        cursor_column,
+        &cursor_type,
+        &start.values[0],
+    )
+    .map_err(|message| Error::Incremental {
+        mapping: spec.name.to_owned(),
+        message,
+    })?;
+    match lowered {
+        Some(lower) => {
+            let mut parameters = vec![lower];
+            parameters.extend(start.values);
+            Ok((from, parameters, true))
+        }
+        None => {
+            let after = transaction
+                .prepare(incremental.select_after)
+                .map_err(source_error)?;
+            Ok((after, start.values, false))
+        }
+    }
+}
+
+/// Checks that the stored watermark's values have the types the columns have now.
+fn check_parameters(spec: &MappingSpec, types: &[Type], start: &Watermark) -> Result<()> {
+    let matches = types.len() == start.values.len()
+        && types
+            .iter()
+            .zip(&start.values)
+            .all(|(ty, value)| ty.oid() == value.oid);
+    if matches {
+        return Ok(());
+    }
+    Err(Error::Incremental {
+        mapping: spec.name.to_owned(),
+        message: "the cursor or key columns changed type since the watermark was stored; rerun with `--full`"
+            .to_owned(),
+    })
+}
+
+/// The error for the row `null_cursor` found.
+fn null_cursor_row_error(spec: &MappingSpec, row: &Row) -> Error {
+    let key = (0..row.len())
+        .map(|index| {
+            row.try_get::<_, Option<String>>(index)
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| "NULL".to_owned())
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    Error::NullCursor {
+        mapping: spec.name.to_owned(),
+        table: spec.source.display_name(),
+        column: spec
+            .source
+            .cursor
+            .map_or("", |index| spec.source.columns[index].name)
+            .to_owned(),
+        key,
+    }
+}
+
+/// Looks up a row with a NULL cursor and returns the error naming it (or a generic
+/// one, should it be gone).
+pub(crate) fn null_cursor_error(
+    spec: &MappingSpec,
+    transaction: &mut postgres::Transaction<'_>,
+) -> Result<Error> {
+    let row = transaction
+        .query_opt(incremental_spec(spec).null_cursor, &[])
+        .map_err(|source| Error::Source {
+            mapping: spec.name.to_owned(),
+            table: spec.source.display_name(),
+            source,
+        })?;
+    Ok(match row {
+        Some(row) => null_cursor_row_error(spec, &row),
+        None => Error::Incremental {
+            mapping: spec.name.to_owned(),
+            message: "the greatest cursor of the source could not be read".to_owned(),
+        },
+    })
+}
+
+/// Now, as RFC 3339 UTC with microseconds.
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
