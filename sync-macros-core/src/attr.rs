@@ -88,6 +88,7 @@ impl Mapping {
                 .unwrap_or_else(|| Name::new(snake_case(&ident.value), ident.origin.clone())),
             ident,
             source: container.source,
+            snapshot: None,
             fields,
             targets,
             origin: Origin::Span(input.ident.span()),
@@ -108,6 +109,7 @@ impl Container {
         let mut key: Option<Vec<Name>> = None;
         let mut cursor = None;
         let mut soft_delete = None;
+        let mut snapshot = None;
         for attr in input.attrs.iter().filter(|attr| attr.path().is_ident(SYNC)) {
             let parsed = attr.parse_nested_meta(|meta| {
                 let Some(word) = keyword(&meta) else {
@@ -148,6 +150,8 @@ impl Container {
                     CURSOR => set_once(cx, &meta, &mut cursor, name_value(&meta)?),
                     // #[sync(soft_delete = "deleted_at")]
                     SOFT_DELETE => set_once(cx, &meta, &mut soft_delete, name_value(&meta)?),
+                    // #[sync(snapshot = "../schema")]
+                    SNAPSHOT => set_once(cx, &meta, &mut snapshot, name_value(&meta)?),
                     _ => {
                         cx.error(
                             &Origin::Span(meta.path.span()),
@@ -188,6 +192,7 @@ impl Container {
                 key,
                 cursor,
                 soft_delete,
+                snapshot,
                 origin,
             },
         })

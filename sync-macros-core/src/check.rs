@@ -10,7 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::ctxt::Ctxt;
 use crate::ident::{identifier_problem, target_table_problem};
 use crate::model::{Field, Mapping, Name, Origin, Target};
-use crate::types::{self, Resolved};
+use crate::snapshot::{Column as SnapshotColumn, Snapshot};
+use crate::types::{self, PgType, Resolved};
 
 /// Runs every rule on `mapping`, recording each violation in `cx`.
 pub fn check(cx: &Ctxt, mapping: &Mapping) {
@@ -27,6 +28,12 @@ pub fn check(cx: &Ctxt, mapping: &Mapping) {
     check_target_primary_key(cx, mapping);
     check_references(cx, mapping);
     check_reference_cycles(cx, mapping);
+    if let Some(snapshot) = &mapping.snapshot {
+        check_snapshot_columns(cx, mapping, snapshot);
+        check_snapshot_types(cx, mapping, snapshot);
+        check_snapshot_nullability(cx, mapping, snapshot);
+        check_snapshot_key(cx, mapping, snapshot);
+    }
 }
 
 // The mapping name is how the command line (`--mapping NAME`) and the state table
@@ -80,6 +87,11 @@ fn check_identifiers(cx: &Ctxt, mapping: &Mapping) {
 fn check_field_types(cx: &Ctxt, mapping: &Mapping) {
     for field in &mapping.fields {
         let declared = field.pg_type.as_ref();
+        // A field with no `type` whose column the snapshot has reads the snapshot's
+        // type: `check_snapshot_types` judges it.
+        if declared.is_none() && snapshot_column(mapping, field).is_some() {
+            continue;
+        }
         let origin = declared.map_or(&field.rust_type.origin, |declared| &declared.origin);
         match types::resolve(declared.map(|name| name.value.as_str()), &field.rust_type.value) {
             Resolved::Type(_) => {}
@@ -180,7 +192,8 @@ fn check_key(cx: &Ctxt, mapping: &Mapping) {
 }
 
 // Incremental sync orders by the cursor and stores its last value: it must be read,
-// sortable, and never NULL (a NULL cursor row would never be picked up).
+// sortable, and never NULL (a NULL cursor row would never be picked up). Where a
+// schema snapshot has the column, its type decides whether it is sortable.
 fn check_cursor(cx: &Ctxt, mapping: &Mapping) {
     let Some(cursor) = &mapping.source.cursor else {
         return;
@@ -209,7 +222,7 @@ fn check_cursor(cx: &Ctxt, mapping: &Mapping) {
                     ),
                 );
             }
-            if let Resolved::Type(ty) = field_type(field)
+            if let Resolved::Type(ty) = field_type(mapping, field)
                 && !ty.is_sortable()
             {
                 cx.error(
@@ -468,6 +481,227 @@ fn check_reference_cycles(cx: &Ctxt, mapping: &Mapping) {
     }
 }
 
+// A column the table does not have fails the first run's SELECT; the snapshot knows
+// at compile time.
+fn check_snapshot_columns(cx: &Ctxt, mapping: &Mapping, snapshot: &Snapshot) {
+    for field in &mapping.fields {
+        if snapshot.table.column(&field.column.value).is_some() {
+            continue;
+        }
+        let suggestion = snapshot
+            .table
+            .columns
+            .iter()
+            .map(|column| column.name.as_str())
+            .find(|candidate| edit_distance(candidate, &field.column.value) <= 2)
+            .map(|candidate| format!("; did you mean `{candidate}`?"))
+            .unwrap_or_default();
+        cx.error(
+            &field.column.origin,
+            format!(
+                "column `{}` is not in `{}` (schema snapshot `{}`){suggestion}",
+                field.column.value,
+                snapshot.table.display_name(),
+                snapshot.file,
+            ),
+        );
+    }
+}
+
+// The snapshot knows each column's real type: a declared `type` that says otherwise,
+// a Rust type that cannot decode it, or an integer field narrower than the column
+// would fail (or fail on some rows) at run time. A narrower field stays possible as
+// an explicit choice: spelling `type` opts into the run-time range check.
+fn check_snapshot_types(cx: &Ctxt, mapping: &Mapping, snapshot: &Snapshot) {
+    let table = snapshot.table.display_name();
+    for field in &mapping.fields {
+        let Some(column) = snapshot.table.column(&field.column.value) else {
+            continue;
+        };
+        let actual = column.parsed_type();
+        let rust_type = compact(&field.rust_type.value);
+        match (&field.pg_type, &actual) {
+            (Some(declared), Some(actual)) => {
+                if let Some(parsed) = types::parse_pg_type(&declared.value)
+                    && parsed != *actual
+                {
+                    cx.error(
+                        &declared.origin,
+                        format!(
+                            "column `{}` of `{table}` is `{}`, not `{}` as declared here",
+                            column.name, column.pg_type, declared.value
+                        ),
+                    );
+                }
+            }
+            (Some(declared), None) => cx.error(
+                &declared.origin,
+                format!(
+                    "column `{}` of `{table}` is `{}`, not `{}` as declared here; {}",
+                    column.name,
+                    column.pg_type,
+                    declared.value,
+                    types::OUTSIDE_THE_TABLE
+                ),
+            ),
+            (None, None) => cx.error(
+                &field.rust_type.origin,
+                format!(
+                    "column `{}` of `{table}` is `{}`, a type data-sync cannot read into `{rust_type}`; {}",
+                    column.name,
+                    column.pg_type,
+                    types::OUTSIDE_THE_TABLE
+                ),
+            ),
+            (None, Some(actual)) => {
+                let spelling = actual.to_string();
+                match types::resolve(Some(&spelling), &field.rust_type.value) {
+                    Resolved::Mismatch(accepted) => cx.error(
+                        &field.rust_type.origin,
+                        format!(
+                            "column `{}` of `{table}` is `{}` but Rust type `{rust_type}` reads {}",
+                            column.name,
+                            column.pg_type,
+                            accepted
+                                .iter()
+                                .map(|ty| format!("`{ty}`"))
+                                .collect::<Vec<_>>()
+                                .join(" or "),
+                        ),
+                    ),
+                    Resolved::Type(_) => {
+                        if let Some(wider) = narrower_integer(actual, &field.rust_type.value) {
+                            cx.error(
+                                &field.rust_type.origin,
+                                format!(
+                                    "column `{}` of `{table}` is `{}` but Rust type `{rust_type}` is narrower: use `{wider}`, or write `#[sync(type = \"{}\")]` to check each value at run time",
+                                    column.name, column.pg_type, column.pg_type
+                                ),
+                            );
+                        }
+                    }
+                    Resolved::UnknownPgType | Resolved::CannotInfer | Resolved::ArrayNeedsType => {}
+                }
+            }
+        }
+    }
+}
+
+// A NULL read into a non-`Option` field stops the run at the first such row, which
+// may come months later; the snapshot's NOT NULL tells now. Key and cursor columns
+// cannot be `Option`s, so for them the fix is in the table.
+fn check_snapshot_nullability(cx: &Ctxt, mapping: &Mapping, snapshot: &Snapshot) {
+    let table = snapshot.table.display_name();
+    for field in &mapping.fields {
+        let Some(column) = snapshot.table.column(&field.column.value) else {
+            continue;
+        };
+        if !column.is_nullable() || field.is_nullable() {
+            continue;
+        }
+        let source = &mapping.source;
+        let role = if source.key.iter().any(|key| key.value == column.name) {
+            Some("key")
+        } else if source
+            .cursor
+            .as_ref()
+            .is_some_and(|cursor| cursor.value == column.name)
+        {
+            Some("cursor")
+        } else {
+            None
+        };
+        let message = match role {
+            Some(role) => format!(
+                "{role} column `{}` of `{table}` is nullable: a {role} cannot be NULL; make the column NOT NULL, then run `cargo xtask schema`",
+                column.name
+            ),
+            None => format!(
+                "column `{}` of `{table}` is nullable but field `{}` is `{}`: {}",
+                column.name,
+                field.ident.value,
+                compact(&field.rust_type.value),
+                fix(
+                    &field.origin,
+                    format!("make it `Option<{}>`", compact(&field.rust_type.value)),
+                    "write `nullable: true`",
+                )
+            ),
+        };
+        cx.error(&field.rust_type.origin, message);
+    }
+}
+
+// Every target's primary key is the source key, so two source rows sharing a key
+// value would overwrite each other in every target: the key must be unique in the
+// source, i.e. contain the primary key or a unique constraint of NOT NULL columns.
+// A view has no constraints to tell, so it is not checked.
+fn check_snapshot_key(cx: &Ctxt, mapping: &Mapping, snapshot: &Snapshot) {
+    let table = &snapshot.table;
+    let key = &mapping.source.key;
+    let Some(first) = key.first() else {
+        return;
+    };
+    if !table.has_constraints() || key.iter().any(|key| table.column(&key.value).is_none()) {
+        return;
+    }
+    let key_columns: BTreeSet<&str> = key.iter().map(|key| key.value.as_str()).collect();
+    let not_null = |set: &[String]| {
+        set.iter()
+            .all(|name| table.column(name).is_some_and(|column| column.not_null))
+    };
+    let unique = std::iter::once(&table.primary_key)
+        .filter(|primary_key| !primary_key.is_empty())
+        .chain(table.unique.iter().filter(|set| not_null(set)))
+        .any(|set| set.iter().all(|name| key_columns.contains(name.as_str())));
+    if unique {
+        return;
+    }
+    let primary_key = if table.primary_key.is_empty() {
+        "it has no primary key".to_owned()
+    } else {
+        format!(
+            "its primary key is ({})",
+            table
+                .primary_key
+                .iter()
+                .map(|name| format!("`{name}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    cx.error(
+        &first.origin,
+        format!(
+            "key ({}) is not unique in `{}`: {primary_key} and no unique constraint of NOT NULL columns is within the key; rows sharing a key would overwrite each other in every target",
+            key.iter()
+                .map(|key| format!("`{}`", key.value))
+                .collect::<Vec<_>>()
+                .join(", "),
+            table.display_name()
+        ),
+    );
+}
+
+/// The integer type that holds every value of `actual`, when `rust_type` is a
+/// narrower integer.
+fn narrower_integer(actual: &PgType, rust_type: &str) -> Option<&'static str> {
+    let inner = types::option_inner(rust_type).unwrap_or(rust_type).trim();
+    let width = |name: &str| match name {
+        "i16" => Some(16),
+        "i32" => Some(32),
+        "i64" => Some(64),
+        _ => None,
+    };
+    let (needed, wider) = match actual {
+        PgType::SmallInt => (16, "i16"),
+        PgType::Integer => (32, "i32"),
+        PgType::BigInt => (64, "i64"),
+        _ => return None,
+    };
+    (width(inner)? < needed).then_some(wider)
+}
+
 /// The first target `target` references, if any.
 fn parent_of<'a>(mapping: &'a Mapping, target: &Target) -> Option<&'a Target> {
     target
@@ -485,11 +719,23 @@ fn field_of<'a>(mapping: &'a Mapping, name: &Name) -> Option<&'a Field> {
         .find(|field| field.column.value == name.value)
 }
 
-fn field_type(field: &Field) -> Resolved {
-    types::resolve(
-        field.pg_type.as_ref().map(|name| name.value.as_str()),
-        &field.rust_type.value,
-    )
+/// The field's type: its `type`, else the snapshot's, else the Rust type's.
+fn field_type(mapping: &Mapping, field: &Field) -> Resolved {
+    let snapshot_type = snapshot_column(mapping, field).and_then(SnapshotColumn::declared_type);
+    let declared = field
+        .pg_type
+        .as_ref()
+        .map(|name| name.value.clone())
+        .or(snapshot_type);
+    types::resolve(declared.as_deref(), &field.rust_type.value)
+}
+
+/// The snapshot's column of the field, when there is a snapshot that has it.
+fn snapshot_column<'a>(mapping: &'a Mapping, field: &Field) -> Option<&'a SnapshotColumn> {
+    mapping
+        .snapshot
+        .as_ref()
+        .and_then(|snapshot| snapshot.table.column(&field.column.value))
 }
 
 /// The fix of a message in the words of the front-end that wrote `origin`: Rust

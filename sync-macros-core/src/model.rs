@@ -87,6 +87,9 @@ pub struct Mapping {
     pub ident: Name,
     /// The PostgreSQL side.
     pub source: Source,
+    /// The schema snapshot of the source table, when one was found; the snapshot
+    /// rules of `check` compare the mapping with it.
+    pub snapshot: Option<crate::snapshot::Snapshot>,
     /// One field per source column read, in SELECT order.
     pub fields: Vec<Field>,
     /// The SQLite tables, in the order the user declared them.
@@ -108,6 +111,9 @@ pub struct Source {
     pub cursor: Option<Name>,
     /// The source column whose non-NULL value deletes a row from the targets.
     pub soft_delete: Option<Name>,
+    /// `#[sync(snapshot = "dir")]`: the directory of the schema snapshot, relative to
+    /// the file holding the struct.
+    pub snapshot: Option<Name>,
     /// Where the source was declared.
     pub origin: Origin,
 }

@@ -23,3 +23,5 @@ pub const COLUMN: &str = "column";
 pub const PRIMARY_KEY: &str = "primary_key";
 /// `#[sync(to = "t", references = "parent.id")]`.
 pub const REFERENCES: &str = "references";
+/// `#[sync(snapshot = "schema")]` on the struct: the schema snapshot directory.
+pub const SNAPSHOT: &str = "snapshot";

@@ -19,6 +19,7 @@ use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 use crate::ctxt::Ctxt;
 use crate::ident::{field_ident_for, split_qualified};
 use crate::model::{Column, Field, Mapping, Name, Origin, Reference, Source, Target, YamlPosition};
+use crate::snapshot::Snapshot;
 use crate::symbol::*;
 use crate::types;
 
@@ -36,7 +37,23 @@ impl Mapping {
     /// Reads the mapping of YAML file `file` (as the user names it, e.g.
     /// `mappings/users.yaml`; its stem is the mapping name) with contents `text`.
     /// `None` when the file is unusable (errors are in `cx`).
+    ///
+    /// With no schema snapshot every column needs its `type`; see
+    /// [`Mapping::from_yaml_with`].
     pub fn from_yaml(cx: &Ctxt, file: &str, text: &str) -> Option<Mapping> {
+        Mapping::from_yaml_with(cx, file, text, &mut |_| None)
+    }
+
+    /// [`Mapping::from_yaml`] with the schema snapshot that `snapshot` finds for the
+    /// source table: a column may then omit `type` (and `nullable`), which come from
+    /// the snapshot. `snapshot` is called once, with the source as written, as soon as
+    /// `source` is read (even if later parts of the file have errors).
+    pub fn from_yaml_with(
+        cx: &Ctxt,
+        file: &str,
+        text: &str,
+        snapshot: &mut dyn FnMut(&Source) -> Option<Snapshot>,
+    ) -> Option<Mapping> {
         let file: Arc<str> = Arc::from(file);
         let document = Origin::Yaml(YamlPosition {
             file: file.clone(),
@@ -70,9 +87,12 @@ impl Mapping {
             cx,
             declared: Vec::new(),
             targets: Vec::new(),
+            snapshot: None,
         };
         let source = reader.source(source_key, source_node);
+        reader.snapshot = source.as_ref().and_then(&mut *snapshot);
         reader.targets(targets_node);
+        let snapshot = reader.snapshot.clone();
         let (fields, targets) = reader.finish();
         let source = source?;
         // A mistake in the file's own syntax leaves the model incomplete: `check` would
@@ -84,6 +104,7 @@ impl Mapping {
             ident: Name::new(struct_ident_for(&stem), document.clone()),
             name: Name::new(stem, document),
             source,
+            snapshot,
             fields,
             targets,
             origin: targets_key.origin(),
@@ -118,6 +139,8 @@ struct Declared<'n> {
     /// The entry's key (the target column name).
     key: &'n Node,
     pg_type: Option<Name>,
+    /// Where `type` is missing, the entry as messages name it.
+    type_missing: Option<String>,
     nullable: bool,
     /// The `nullable` value, when written.
     nullable_node: Option<&'n Node>,
@@ -130,6 +153,8 @@ struct Reader<'a, 'n> {
     declared: Vec<Declared<'n>>,
     /// Every target as declared, possibly without columns yet.
     targets: Vec<Target>,
+    /// The source table's schema snapshot, which supplies omitted types.
+    snapshot: Option<Snapshot>,
 }
 
 impl<'n> Reader<'_, 'n> {
@@ -170,6 +195,7 @@ impl<'n> Reader<'_, 'n> {
             key: key?,
             cursor,
             soft_delete,
+            snapshot: None,
             origin: source_key.origin(),
         })
     }
@@ -230,12 +256,13 @@ impl<'n> Reader<'_, 'n> {
             let Some(entries) = keys(self.cx, value, &context, &[TYPE, NULLABLE]) else {
                 continue;
             };
-            let pg_type = self.pg_type(&entries, key, &context);
+            let pg_type = self.pg_type(&entries);
             let (nullable, nullable_node) = self.nullable(&entries);
             self.declared.push(Declared {
                 column: Name::new(column, key.origin()),
                 key,
                 pg_type,
+                type_missing: (!entries.contains_key(TYPE)).then_some(context),
                 nullable,
                 nullable_node,
                 placement: None,
@@ -311,7 +338,8 @@ impl<'n> Reader<'_, 'n> {
         ) else {
             return;
         };
-        let pg_type = self.pg_type(&entries, key, &context);
+        let pg_type = self.pg_type(&entries);
+        let type_missing = (!entries.contains_key(TYPE)).then_some(context);
         let (nullable, nullable_node) = self.nullable(&entries);
         let primary_key = entries
             .get(PRIMARY_KEY)
@@ -331,6 +359,7 @@ impl<'n> Reader<'_, 'n> {
             column,
             key,
             pg_type,
+            type_missing,
             nullable,
             nullable_node,
             placement: Some((
@@ -346,19 +375,12 @@ impl<'n> Reader<'_, 'n> {
         });
     }
 
-    fn pg_type(&self, entries: &Entries<'n>, key: &Node, context: &str) -> Option<Name> {
-        match entries.get(TYPE) {
-            Some((_, value)) => name(self.cx, value, TYPE, "a PostgreSQL type such as `bigint`"),
-            None => {
-                self.cx.error(
-                    &key.origin(),
-                    format!(
-                        "{context} needs a `type`: the PostgreSQL type of its source column, e.g. `{{ type: bigint }}`"
-                    ),
-                );
-                None
-            }
-        }
+    /// The written `type`; a missing one is reported by `finish`, which knows
+    /// whether the snapshot supplies it.
+    fn pg_type(&self, entries: &Entries<'n>) -> Option<Name> {
+        entries
+            .get(TYPE)
+            .and_then(|(_, value)| name(self.cx, value, TYPE, "a PostgreSQL type such as `bigint`"))
     }
 
     fn nullable(&self, entries: &Entries<'n>) -> (bool, Option<&'n Node>) {
@@ -394,8 +416,45 @@ impl<'n> Reader<'_, 'n> {
             for other in &group[1..] {
                 agree(cx, &column, first, other);
             }
-            let pg_type = group.iter().find_map(|declared| declared.pg_type.clone());
-            let nullable = first.nullable;
+            // With a snapshot, an omitted `type` or `nullable` is the column's; a
+            // column the snapshot lacks is reported by `check`.
+            let snapshot_column = self
+                .snapshot
+                .as_ref()
+                .and_then(|snapshot| snapshot.table.column(&column));
+            if self.snapshot.is_none() {
+                for declared in &group {
+                    if let Some(context) = &declared.type_missing {
+                        cx.error(
+                            &declared.key.origin(),
+                            format!(
+                                "{context} needs a `type`: the PostgreSQL type of its source column, e.g. `{{ type: bigint }}`, or a schema snapshot of the source table (`cargo xtask schema`)"
+                            ),
+                        );
+                    }
+                }
+            }
+            let pg_type = group
+                .iter()
+                .find_map(|declared| declared.pg_type.clone())
+                .or_else(|| {
+                    snapshot_column.map(|snapshot_column| {
+                        let spelling = snapshot_column
+                            .declared_type()
+                            .unwrap_or_else(|| snapshot_column.pg_type.clone());
+                        Name::new(spelling, first.key.origin())
+                    })
+                });
+            let nullable = match snapshot_column {
+                Some(snapshot_column)
+                    if group
+                        .iter()
+                        .all(|declared| declared.nullable_node.is_none()) =>
+                {
+                    snapshot_column.is_nullable()
+                }
+                _ => first.nullable,
+            };
             let parsed = pg_type
                 .as_ref()
                 .and_then(|pg_type| types::parse_pg_type(&pg_type.value));

@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use sync_macros_core::emit::{self, CatalogueEntry};
 use sync_macros_core::ident::{field_ident_for, unraw};
+use sync_macros_core::model::Source;
+use sync_macros_core::snapshot::{self, Snapshot};
 use sync_macros_core::{Ctxt, Mapping, check};
 
 /// Whether `gen` writes or only compares.
@@ -66,7 +68,19 @@ pub fn run(root: &Path, mode: Mode) -> Result<()> {
         let text =
             fs::read_to_string(root.join(&shown)).with_context(|| format!("reading {shown}"))?;
         let cx = Ctxt::new();
-        let mapping = Mapping::from_yaml(&cx, &shown, &text);
+        // A column without `type` takes it from the source table's snapshot.
+        let mut snapshot_error = None;
+        let mapping = Mapping::from_yaml_with(&cx, &shown, &text, &mut |source| {
+            load_snapshot(root, source).unwrap_or_else(|error| {
+                snapshot_error = Some(error);
+                None
+            })
+        });
+        if let Some(error) = snapshot_error {
+            let _ = cx.check();
+            errors.push(format!("{shown}:1:1: {error:#}"));
+            continue;
+        }
         if let Some(mapping) = &mapping {
             check::check(&cx, mapping);
         }
@@ -190,6 +204,29 @@ pub fn run(root: &Path, mode: Mode) -> Result<()> {
     Ok(())
 }
 
+/// The snapshot of `source` under `mappings/schema/`, `None` when there is none.
+fn load_snapshot(root: &Path, source: &Source) -> Result<Option<Snapshot>> {
+    let file = format!(
+        "{}/{}",
+        crate::schema::SCHEMA,
+        snapshot::file_name(
+            source.schema.as_ref().map(|schema| schema.value.as_str()),
+            &source.table.value,
+        )
+    );
+    let text = match fs::read_to_string(root.join(&file)) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(error).with_context(|| format!("reading {file}")),
+    };
+    let table = snapshot::from_json(&text).with_context(|| format!("schema snapshot {file}"))?;
+    Ok(Some(Snapshot {
+        file,
+        tracked_path: None,
+        table,
+    }))
+}
+
 /// Makes `root/path` hold `contents` (rust-analyzer's `ensure_file_contents`):
 /// unchanged, it does nothing; in [`Mode::Check`] it fails naming the file and the
 /// command to run; otherwise it writes.
@@ -254,7 +291,7 @@ fn custom_mappings(text: &str) -> syn::Result<Vec<(String, String)>> {
 
 /// The names of the files in `dir` ending in one of `extensions`, sorted; none when
 /// `dir` does not exist.
-fn list(dir: &Path, extensions: &[&str]) -> Result<Vec<String>> {
+pub(crate) fn list(dir: &Path, extensions: &[&str]) -> Result<Vec<String>> {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),

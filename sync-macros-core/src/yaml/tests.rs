@@ -133,7 +133,7 @@ fn missing_type() {
     assert_eq!(
         errors("missing-type"),
         [
-            "tests/fixtures/yaml/missing-type.yaml:7:7: column `id` of target `user_main` needs a `type`: the PostgreSQL type of its source column, e.g. `{ type: bigint }`",
+            "tests/fixtures/yaml/missing-type.yaml:7:7: column `id` of target `user_main` needs a `type`: the PostgreSQL type of its source column, e.g. `{ type: bigint }`, or a schema snapshot of the source table (`cargo xtask schema`)",
         ]
     );
 }
@@ -175,7 +175,6 @@ fn reference_cycle() {
         errors("reference-cycle"),
         [
             "tests/fixtures/yaml/reference-cycle.yaml:7:58: `references` form a cycle: user_main -> user_profile -> user_main",
-            "tests/fixtures/yaml/reference-cycle.yaml:10:58: `references` form a cycle: user_profile -> user_main -> user_profile",
         ]
     );
 }
