@@ -2,11 +2,13 @@
 //!
 //! - `demo`: the main job end to end on a throwaway PostgreSQL, into `demo.sqlite`.
 //! - `gen [--check]`: compile `mappings/*.yaml` into `mappings/src/generated/`.
+//! - `schema [--check]`: snapshot the mappings' source tables into `mappings/schema/`.
 //! - `bench`: measure full and incremental sync against the ceilings and peers.
 
 mod bench;
 mod demo;
 mod r#gen;
+mod schema;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -19,9 +21,10 @@ fn main() -> ExitCode {
         Some("bench") => bench::main(&args),
         Some("demo") => demo::run(),
         Some("gen") => r#gen::main(&args),
+        Some("schema") => schema::main(&args),
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\ntasks:\n  demo            sync a throwaway PostgreSQL users table into demo.sqlite\n  gen [--check]   compile mappings/*.yaml into mappings/src/generated/\n  bench           measure sync speed and memory (see BENCHMARKS.md)"
+                "usage: cargo xtask <task>\n\ntasks:\n  demo            sync a throwaway PostgreSQL users table into demo.sqlite\n  gen [--check]   compile mappings/*.yaml into mappings/src/generated/\n  schema [--check] snapshot the source tables of the mappings into mappings/schema/ (DATA_SYNC_SOURCE)\n  bench           measure sync speed and memory (see BENCHMARKS.md)"
             );
             return ExitCode::FAILURE;
         }
