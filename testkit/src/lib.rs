@@ -15,6 +15,7 @@
 #![warn(missing_docs)]
 
 mod cluster;
+pub mod reference;
 mod error;
 mod url;
 

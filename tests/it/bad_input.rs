@@ -104,7 +104,7 @@ fn a_source_column_of_another_type_is_refused_before_reading() {
     let db = support::source_db();
     db.client()
         .batch_execute(
-            "CREATE TABLE public.users (id bigint PRIMARY KEY, username text NOT NULL, email bytea NOT NULL, bio text, avatar_url text);
+            "CREATE TABLE public.users (id bigint PRIMARY KEY, username text NOT NULL, email bytea NOT NULL, bio text, avatar_url text, updated_at timestamptz NOT NULL DEFAULT now(), deleted_at timestamptz);
              INSERT INTO public.users VALUES (1, 'a', '\\x00', NULL, NULL);",
         )
         .unwrap();

@@ -10,16 +10,7 @@ use crate::support::{self, TestDb};
 pub fn create_users(db: &TestDb, rows: i64) {
     let mut client = db.client();
     client
-        .batch_execute(
-            "CREATE TABLE public.users (
-                 id bigint PRIMARY KEY,
-                 username text NOT NULL,
-                 email text NOT NULL,
-                 bio text,
-                 avatar_url text,
-                 updated_at timestamptz NOT NULL DEFAULT now()
-             )",
-        )
+        .batch_execute(testkit::reference::USERS_DDL)
         .unwrap();
     client
         .execute(

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::types::Value;
 use sync_runtime::value::Timestamptz;
-use sync_runtime::{Mapping, Overlap, Registered, SourceConfig, Summary, SyncOptions};
+use sync_runtime::{Mapping, Overlap, SourceConfig, Summary, SyncOptions};
 
 use crate::support::{self, TestDb};
 
@@ -558,33 +558,12 @@ fn status_json_shows_the_watermark() {
     );
 }
 
-/// Not a test of its own: the process `spawn_sync` starts and kills. It runs the
-/// command line in-process over the `Events` mapping.
-#[test]
-#[ignore = "run by spawn_sync in a child process"]
-fn child_sync() {
-    let Ok(args) = std::env::var("DATA_SYNC_CHILD_ARGS") else {
-        return;
-    };
-    let catalogue = [Registered::of::<Events>()];
-    let args = std::iter::once("data-sync".to_owned()).chain(args.split(' ').map(str::to_owned));
-    std::process::exit(match sync_runtime::main_from(&catalogue, args) {
-        code if code == std::process::ExitCode::SUCCESS => 0,
-        _ => 1,
-    });
-}
-
-/// Starts `data-sync sync ARGS` over the `Events` catalogue in a child process.
-fn spawn_sync(db: &TestDb, target: &Path, args: &str) -> std::process::Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args([
-            "incremental::child_sync",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--quiet",
-        ])
-        .env("DATA_SYNC_CHILD_ARGS", args)
+/// Starts the real `data-sync sync --mapping users ARGS` in a child process, to be
+/// killed.
+fn spawn_users_sync(db: &TestDb, target: &Path, args: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_data-sync"))
+        .args(["sync", "--mapping", "users", "--quiet"])
+        .args(args)
         .env("DATA_SYNC_SOURCE", db.url())
         .env("DATA_SYNC_TARGET", target)
         .env_remove("RUST_LOG")
@@ -594,36 +573,85 @@ fn spawn_sync(db: &TestDb, target: &Path, args: &str) -> std::process::Child {
         .unwrap()
 }
 
-/// Rows the state says the current run has committed, if it is running.
+/// Rows the state says the current run of `users` has committed, if it is running.
 fn committed_rows(target: &Path) -> Option<i64> {
     let connection = rusqlite::Connection::open(target).ok()?;
     connection
         .query_row(
-            "SELECT rows FROM _data_sync_state WHERE mapping = 'events' AND last_outcome = 'running'",
+            "SELECT rows FROM _data_sync_state WHERE mapping = 'users' AND last_outcome = 'running'",
             [],
             |row| row.get(0),
         )
         .ok()
 }
 
+/// The live, not soft-deleted source users: `(id, username, email, bio, avatar_url)`.
+fn source_users(db: &TestDb) -> Vec<Vec<Value>> {
+    let text = |value: Option<String>| value.map_or(Value::Null, Value::Text);
+    db.client()
+        .query(
+            "SELECT id, username, email, bio, avatar_url FROM public.users
+             WHERE deleted_at IS NULL ORDER BY id",
+            &[],
+        )
+        .unwrap()
+        .into_iter()
+        .map(|row| {
+            vec![
+                Value::Integer(row.get(0)),
+                Value::Text(row.get(1)),
+                Value::Text(row.get(2)),
+                text(row.get(3)),
+                text(row.get(4)),
+            ]
+        })
+        .collect()
+}
+
+fn target_users(target: &Path) -> Vec<Vec<Value>> {
+    let counts = support::sqlite_rows(
+        target,
+        "SELECT (SELECT count(*) FROM user_main), (SELECT count(*) FROM user_profile)",
+    );
+    assert_eq!(counts[0][0], counts[0][1], "both targets hold the same rows");
+    support::sqlite_rows(
+        target,
+        "SELECT m.id, m.username, m.email, p.bio, p.avatar_url
+         FROM user_main AS m JOIN user_profile AS p ON p.id = m.id ORDER BY m.id",
+    )
+}
+
+fn no_overlap(batch_size: usize) -> SyncOptions {
+    SyncOptions {
+        overlap: Some(Overlap::Number(0)),
+        ..options(batch_size)
+    }
+}
+
 #[test]
 fn a_run_killed_mid_way_resumes_with_nothing_lost_or_repeated() {
     let db = support::source_db();
-    create_events(&db, 0);
+    crate::full_sync::create_users(&db, 0);
     let target = support::target_file();
-    run::<Events>(&db, &target.path, &options(100)).unwrap();
-    insert_events(&db, 1, 100_000);
+    run::<mappings::Users>(&db, &target.path, &options(100)).unwrap();
+    // One statement: 100,000 rows that all share one `updated_at`, so every batch
+    // boundary falls between equal cursor values.
+    db.client()
+        .execute(
+            "INSERT INTO public.users (id, username, email, bio)
+             SELECT g, 'user ' || g, g || '@example.org', CASE WHEN g % 3 = 0 THEN NULL ELSE 'bio ' || g END
+             FROM generate_series(1, 100000) AS g",
+            &[],
+        )
+        .unwrap();
 
-    let mut child = spawn_sync(&db, &target.path, "sync --batch-size 200");
+    let mut child = spawn_users_sync(&db, &target.path, &["--batch-size", "200", "--overlap", "0"]);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if committed_rows(&target.path).is_some_and(|rows| rows >= 2_000) {
             break;
         }
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the child finished before the kill"
-        );
+        assert!(child.try_wait().unwrap().is_none(), "the child finished before the kill");
         assert!(Instant::now() < deadline, "the child committed nothing");
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -631,17 +659,13 @@ fn a_run_killed_mid_way_resumes_with_nothing_lost_or_repeated() {
     child.wait().unwrap();
     let committed = committed_rows(&target.path).expect("the killed run's state");
     assert!(committed < 100_000, "{committed}");
-    assert_eq!(target_events(&target.path).len() as i64, committed);
+    assert_eq!(target_users(&target.path).len() as i64, committed);
 
-    let resumed = run::<Events>(&db, &target.path, &options(1_000)).unwrap();
+    let resumed = run::<mappings::Users>(&db, &target.path, &no_overlap(1_000)).unwrap();
     assert_eq!(resumed.mode, "incremental");
-    assert_eq!(
-        resumed.rows_read as i64,
-        100_000 - committed,
-        "nothing read twice"
-    );
+    assert_eq!(resumed.rows_read as i64, 100_000 - committed, "nothing read twice");
     assert_eq!(written(&resumed)[0].0 as i64, 100_000 - committed);
-    assert_events_equal(&db, &target.path);
+    assert_eq!(target_users(&target.path), source_users(&db));
 }
 
 /// A small deterministic generator (xorshift64*), so a failing seed can be rerun.
@@ -668,29 +692,36 @@ fn random_interleavings_end_with_target_equal_to_source() {
         .unwrap_or(0x5eed_u64);
     let mut random = Random(seed);
     let db = support::source_db();
-    create_events(&db, 2_000);
+    crate::full_sync::create_users(&db, 2_000);
     let target = support::target_file();
-    run::<Events>(&db, &target.path, &options(500)).unwrap();
+    run::<mappings::Users>(&db, &target.path, &options(500)).unwrap();
     let mut next_id = 2_001;
     let mut client = db.client();
     for round in 0..20 {
         let inserts = random.below(300);
-        insert_events(&db, next_id, inserts);
+        client
+            .execute(
+                "INSERT INTO public.users (id, username, email, bio, updated_at)
+                 SELECT g, 'user ' || g, g || '@example.org', CASE WHEN g % 3 = 0 THEN NULL ELSE 'bio ' || g END, clock_timestamp()
+                 FROM generate_series($1::bigint, $1::bigint + $2::bigint - 1) AS g",
+                &[&next_id, &inserts],
+            )
+            .unwrap();
         next_id += inserts;
         for _ in 0..random.below(5) {
             let (modulus, rest) = (random.below(40) + 2, random.below(40));
             let statement = match random.below(4) {
                 0 => {
-                    "UPDATE public.events SET title = title || '+', version = nextval('public.event_versions') WHERE id % $1::bigint = $2::bigint % $1::bigint"
+                    "UPDATE public.users SET username = username || '+', updated_at = clock_timestamp() WHERE id % $1::bigint = $2::bigint % $1::bigint"
                 }
                 1 => {
-                    "UPDATE public.events SET deleted_at = $2::bigint, version = nextval('public.event_versions') WHERE id % $1::bigint = $2::bigint % $1::bigint"
+                    "UPDATE public.users SET deleted_at = clock_timestamp(), updated_at = clock_timestamp() WHERE id % $1::bigint = $2::bigint % $1::bigint"
                 }
                 2 => {
-                    "UPDATE public.events SET deleted_at = NULL, body = NULL, version = nextval('public.event_versions') WHERE deleted_at IS NOT NULL AND id % $1 = $2 % $1"
+                    "UPDATE public.users SET deleted_at = NULL, bio = NULL, updated_at = clock_timestamp() WHERE deleted_at IS NOT NULL AND id % $1 = $2 % $1"
                 }
                 _ => {
-                    "DELETE FROM public.events WHERE id % ($1::bigint * 3) = $2::bigint % ($1::bigint * 3)"
+                    "DELETE FROM public.users WHERE id % ($1::bigint * 3) = $2::bigint % ($1::bigint * 3)"
                 }
             };
             client.execute(statement, &[&modulus, &rest]).unwrap();
@@ -698,14 +729,12 @@ fn random_interleavings_end_with_target_equal_to_source() {
         let batch_size = 1 + random.below(300);
         let prune = random.below(3) == 0;
         if random.below(3) == 0 {
-            let mut child = spawn_sync(
-                &db,
-                &target.path,
-                &format!(
-                    "sync --batch-size {batch_size}{}",
-                    if prune { " --prune" } else { "" }
-                ),
-            );
+            let batch = batch_size.to_string();
+            let mut args = vec!["--batch-size", batch.as_str()];
+            if prune {
+                args.push("--prune");
+            }
+            let mut child = spawn_users_sync(&db, &target.path, &args);
             std::thread::sleep(Duration::from_millis(random.below(40) as u64));
             child.kill().unwrap();
             child.wait().unwrap();
@@ -714,7 +743,7 @@ fn random_interleavings_end_with_target_equal_to_source() {
                 prune,
                 ..options(batch_size as usize)
             };
-            run::<Events>(&db, &target.path, &options)
+            run::<mappings::Users>(&db, &target.path, &options)
                 .unwrap_or_else(|error| panic!("seed {seed} round {round}: {error}"));
         }
     }
@@ -722,14 +751,12 @@ fn random_interleavings_end_with_target_equal_to_source() {
         prune: true,
         ..options(97)
     };
-    run::<Events>(&db, &target.path, &last).unwrap();
-    let expected = source_events(&db);
-    let actual = target_events(&target.path);
+    run::<mappings::Users>(&db, &target.path, &last).unwrap();
     assert!(
-        actual == expected,
+        target_users(&target.path) == source_users(&db),
         "seed {seed}: target differs from source"
     );
-    let again = run::<Events>(&db, &target.path, &last).unwrap();
+    let again = run::<mappings::Users>(&db, &target.path, &no_overlap(97)).unwrap();
     assert_eq!(again.rows_read, 0);
     assert_eq!(written(&again), vec![(0, 0), (0, 0)]);
 }

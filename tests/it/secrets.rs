@@ -19,7 +19,7 @@ fn server() -> &'static PgServer {
         let mut client = postgres::Client::connect(&server.url("postgres"), postgres::NoTls).unwrap();
         client
             .batch_execute(
-                "CREATE TABLE public.users (id bigint PRIMARY KEY, username text NOT NULL, email text NOT NULL, bio text, avatar_url text);
+                "CREATE TABLE public.users (id bigint PRIMARY KEY, username text NOT NULL, email text NOT NULL, bio text, avatar_url text, updated_at timestamptz NOT NULL DEFAULT now(), deleted_at timestamptz);
                  INSERT INTO public.users VALUES (1, 'a', 'a@x', NULL, NULL);",
             )
             .unwrap();

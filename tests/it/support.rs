@@ -27,10 +27,14 @@ pub fn target_file() -> TargetFile {
     TargetFile { _dir: dir, path }
 }
 
-/// Runs mapping `M` with the library API.
+/// Runs mapping `M` with the library API, as a full sync.
 pub fn sync<M: Mapping>(db: &TestDb, target: &Path) -> sync_runtime::Result<Summary> {
     let source = SourceConfig::parse(&db.url()).expect("test URL parses");
-    sync_runtime::sync::<M>(&source, target, &SyncOptions::default())
+    let options = SyncOptions {
+        full: true,
+        ..SyncOptions::default()
+    };
+    sync_runtime::sync::<M>(&source, target, &options)
 }
 
 /// Runs the `data-sync` binary with `args`, source and target given by environment.

@@ -101,7 +101,7 @@ fn a_full_sync_over_verified_tls() {
     let mut client = postgres::Client::connect(&server().url("postgres"), postgres::NoTls).unwrap();
     client
         .batch_execute(
-            "CREATE TABLE public.users (id bigint PRIMARY KEY, username text NOT NULL, email text NOT NULL, bio text, avatar_url text);
+            "CREATE TABLE public.users (id bigint PRIMARY KEY, username text NOT NULL, email text NOT NULL, bio text, avatar_url text, updated_at timestamptz NOT NULL DEFAULT now(), deleted_at timestamptz);
              INSERT INTO public.users SELECT g, 'u' || g, g || '@x', NULL, NULL FROM generate_series(1, 100) g;",
         )
         .unwrap();

@@ -329,6 +329,7 @@ fn generate(client: &mut postgres::Client, rows: i64) -> Result<()> {
              avatar_url text,
              created_at timestamptz NOT NULL,
              updated_at timestamptz NOT NULL,
+             deleted_at timestamptz,
              balance numeric(12, 2) NOT NULL,
              settings jsonb NOT NULL,
              external_id uuid NOT NULL
@@ -346,6 +347,7 @@ fn generate(client: &mut postgres::Client, rows: i64) -> Result<()> {
                      ELSE 'https://img.example.org/avatars/' || g || '.png' END,
                 timestamptz '2020-01-01 00:00:00+00' + g * interval '1 second',
                 timestamptz '2024-01-01 00:00:00+00' + g * interval '1 second',
+                NULL,
                 (g % 1000000) / 100.0,
                 jsonb_build_object('theme', CASE WHEN g % 2 = 0 THEN 'dark' ELSE 'light' END,
                                    'logins', g % 1000, 'tags', jsonb_build_array('a', g % 7)),

@@ -102,16 +102,7 @@ fn print_rows(connection: &rusqlite::Connection, table: &str, query: &str) -> Re
     Ok(())
 }
 
-const CREATE_USERS: &str = "
-CREATE TABLE public.users (
-    id bigint PRIMARY KEY,
-    username text NOT NULL,
-    email text NOT NULL,
-    bio text,
-    avatar_url text,
-    created_at timestamptz NOT NULL,
-    updated_at timestamptz NOT NULL
-)";
+const CREATE_USERS: &str = testkit::reference::USERS_DDL;
 
 /// Deterministic, realistic-looking rows: about 40% of bios NULL, some multi-byte.
 const INSERT_USERS: &str = "

@@ -6,8 +6,20 @@ use sync_runtime::Mapping;
 
 /// A row of `public.users`, written to `user_main`, `user_profile`.
 #[derive(Debug, Clone, PartialEq, Mapping)]
-#[sync(name = "users", from = "public.users", key = "id")]
+#[sync(
+    name = "users",
+    from = "public.users",
+    key = "id",
+    cursor = "updated_at",
+    soft_delete = "deleted_at"
+)]
 pub struct Users {
+    /// Source column `updated_at`, read only.
+    #[sync(type = "timestamp with time zone")]
+    pub updated_at: ::sync_runtime::value::Timestamptz,
+    /// Source column `deleted_at`, read only.
+    #[sync(type = "timestamp with time zone")]
+    pub deleted_at: Option<::sync_runtime::value::Timestamptz>,
     /// Source column `id`, written to `user_main.id`, `user_profile.id`.
     #[sync(type = "bigint")]
     #[sync(to = "user_main", primary_key)]

@@ -145,16 +145,8 @@ fn a_missing_source_table_is_an_error() {
 }
 
 /// The reference source schema of the committed mappings: the tables the
-/// integration tests create (`tests/it/full_sync.rs`, `tests/it/yaml_mapping.rs`).
-const REFERENCE_DDL: &str = r#"
-    CREATE TABLE public.users (
-        id bigint PRIMARY KEY,
-        username text NOT NULL,
-        email text NOT NULL,
-        bio text,
-        avatar_url text,
-        updated_at timestamptz NOT NULL DEFAULT now()
-    );
+/// integration tests create (`testkit::reference`, `tests/it/yaml_mapping.rs`).
+const ODD_SOURCE_DDL: &str = r#"
     CREATE TABLE public."Odd Source" (
         "Id" bigint PRIMARY KEY,
         "select" text NOT NULL,
@@ -170,7 +162,8 @@ const REFERENCE_DDL: &str = r#"
 fn committed_snapshots_are_fresh() {
     let db = testkit::PgServer::shared().create_database();
     let mut client = db.client();
-    client.batch_execute(REFERENCE_DDL).unwrap();
+    client.batch_execute(testkit::reference::USERS_DDL).unwrap();
+    client.batch_execute(ODD_SOURCE_DDL).unwrap();
     let mode = if std::env::var_os("DATA_SYNC_UPDATE_SNAPSHOTS").is_some() {
         Mode::Overwrite
     } else {
