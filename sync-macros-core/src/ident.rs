@@ -1,5 +1,5 @@
 //! SQL identifiers: what PostgreSQL and SQLite can take, and how generated SQL quotes
-//! them. Every identifier in generated SQL goes through [`quote`]; names are exact and
+//! them. Every identifier in generated SQL goes through [`quote()`]; names are exact and
 //! never case-folded.
 
 /// PostgreSQL silently truncates identifiers longer than this many bytes

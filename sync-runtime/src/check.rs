@@ -274,7 +274,7 @@ fn check_target(spec: &MappingSpec, path: &Path) -> Result<Vec<Difference>> {
     }
     let target_error = |source| Error::Target {
         path: path.to_owned(),
-        source,
+        source: Box::new(source),
     };
     let connection = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
         .map_err(target_error)?;
@@ -354,7 +354,7 @@ pub(crate) fn run(
     }
     let count: usize = reports.iter().map(|report| report.differences.len()).sum();
     if json {
-        let value = serde_json::json!({ "ok": count == 0, "mappings": reports });
+        let value = serde_json::json!({ "version": crate::cli::JSON_VERSION, "ok": count == 0, "mappings": reports });
         println!(
             "{}",
             serde_json::to_string_pretty(&value).expect("a report serializes")

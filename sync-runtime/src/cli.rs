@@ -1,23 +1,47 @@
 //! The `data-sync` command line over a catalogue of compiled-in mappings.
+//!
+//! Every command that prints results takes `--json`; the schemas are documented in
+//! `docs/cli.md` and carry `"version": 1` ([`JSON_VERSION`]).
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use indicatif::{MultiProgress, ProgressDrawTarget};
 
 use crate::config::SourceConfig;
 use crate::error::{Error, Result};
+use crate::log::LogFormat;
+use crate::progress::TerminalProgress;
 use crate::run::{Registered, Summary, SyncOptions};
+use crate::spec::MappingSpec;
 use crate::state::{self, MappingState};
 use crate::watermark::Overlap;
 
+/// The `version` field of every `--json` output; it changes only when a field is
+/// removed or changes meaning (fields may be added within a version).
+pub(crate) const JSON_VERSION: u32 = 1;
+
 /// Sync PostgreSQL tables into SQLite tables, as the compiled-in mappings declare.
 #[derive(Debug, Parser)]
-#[command(name = "data-sync", version, about, long_about = None)]
+#[command(
+    name = "data-sync",
+    version,
+    about,
+    long_about = None,
+    after_help = "Examples:
+  data-sync list
+  data-sync --source postgresql://app@db/app --target app.sqlite sync
+  DATA_SYNC_SOURCE=postgresql://app@db/app data-sync --target app.sqlite sync --mapping users --json
+  data-sync explain --mapping users
+
+Run `data-sync <COMMAND> --help` for a command's options and examples."
+)]
 struct Cli {
     /// The source: a libpq URL or key=value string; PG* variables and .pgpass fill in
-    /// what it leaves out.
+    /// what it leaves out. Example: --source postgresql://app@db.internal:5432/app
     #[arg(
         long,
         env = "DATA_SYNC_SOURCE",
@@ -27,9 +51,24 @@ struct Cli {
     )]
     source: Option<String>,
 
-    /// The target SQLite file, created if missing.
+    /// The target SQLite file, created if missing. Example: --target app.sqlite
     #[arg(long, env = "DATA_SYNC_TARGET", global = true, value_name = "PATH")]
     target: Option<PathBuf>,
+
+    /// Log more: -v logs each run (info), -vv debug, -vvv trace. Wins over RUST_LOG.
+    /// Example: -v
+    #[arg(short, long, action = clap::ArgAction::Count, global = true, conflicts_with = "quiet")]
+    verbose: u8,
+
+    /// No progress bar and only errors in the log; results still go to stdout.
+    /// Example: -q
+    #[arg(short, long, global = true)]
+    quiet: bool,
+
+    /// How log lines on stderr are written: text, or one JSON object per line for
+    /// schedulers and log collectors. Example: --log-format json -v
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true, value_name = "FORMAT")]
+    log_format: LogFormat,
 
     #[command(subcommand)]
     command: Command,
@@ -37,36 +76,52 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Sync mappings into the target file.
-    ///
-    /// Example: data-sync sync --mapping users --target app.sqlite
+    /// Sync mappings into the target file: incremental where the mapping has a cursor
+    /// and the target was synced before, full otherwise.
+    #[command(after_help = "Examples:
+  data-sync sync --target app.sqlite                      # every mapping
+  data-sync sync --mapping users --target app.sqlite      # one mapping
+  data-sync sync --mapping users --full                   # rebuild from the whole source
+  data-sync sync --mapping events --prune --overlap 10m   # incremental, then remove deleted keys
+  data-sync -q sync --json > run.json                     # for scripts: no progress, JSON on stdout")]
     Sync(SyncArgs),
     /// Show, per mapping, the last run recorded in the target file: mode, rows,
     /// watermark and outcome.
-    ///
-    /// Example: data-sync status --target app.sqlite --json
+    #[command(after_help = "Examples:
+  data-sync status --target app.sqlite
+  data-sync status --target app.sqlite --json")]
     Status(StatusArgs),
     /// List the compiled-in mappings, their sources and targets.
-    ///
-    /// Example: data-sync list
+    #[command(after_help = "Examples:
+  data-sync list
+  data-sync list --json")]
     List(ListArgs),
     // `data-sync check` (issue 4): begin.
     /// Compare mappings with the live source table and target file; exit non-zero
     /// listing every difference.
-    ///
-    /// Example: data-sync check --mapping users --target app.sqlite
+    #[command(after_help = "Examples:
+  data-sync check --target app.sqlite
+  data-sync check --mapping users --target app.sqlite --json")]
     Check(CheckArgs),
     // `data-sync check`: end.
+    /// Print the SQL a mapping runs: the source SELECT (full and incremental), and
+    /// per target the DDL and the INSERT, UPSERT and DELETE statements. Needs no
+    /// database.
+    #[command(after_help = "Examples:
+  data-sync explain --mapping users
+  data-sync explain --mapping users --json")]
+    Explain(ExplainArgs),
 }
 
 // `data-sync check` (issue 4): begin.
 #[derive(Debug, Args)]
 struct CheckArgs {
     /// A mapping to check; repeat for several. Default: every mapping.
+    /// Example: --mapping users
     #[arg(long = "mapping", value_name = "NAME")]
     mappings: Vec<String>,
 
-    /// Print the differences as JSON on stdout.
+    /// Print the differences as JSON on stdout (schema: docs/cli.md).
     #[arg(long)]
     json: bool,
 }
@@ -75,64 +130,116 @@ struct CheckArgs {
 #[derive(Debug, Args)]
 struct SyncArgs {
     /// A mapping to sync; repeat for several. Default: every mapping.
+    /// Example: --mapping users --mapping orders
     #[arg(long = "mapping", value_name = "NAME")]
     mappings: Vec<String>,
 
-    /// Rebuild the targets from the whole source.
+    /// Rebuild the targets from the whole source, even where an incremental run is
+    /// possible. Example: --full
     #[arg(long)]
     full: bool,
 
-    /// Rows per batch between the reader and the writer.
+    /// Rows per batch between the reader and the writer; for incremental runs also
+    /// the rows per SQLite transaction. Example: --batch-size 50000
     #[arg(long, default_value_t = 10_000, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     batch_size: u32,
 
     /// After an incremental run, delete the target rows whose key has left the
-    /// source (streams every source key; no full reload).
+    /// source (streams every source key; no full reload). Example: --prune
     #[arg(long)]
     prune: bool,
 
     /// How far below the watermark incremental runs read again, for transactions
     /// that commit late: a duration (`90s`, `5m`, `1h`) for time cursors, a number
     /// of values for integer cursors, `0` for none. Default: 5m for time cursors, 0
-    /// otherwise.
+    /// otherwise. Example: --overlap 10m
     #[arg(long, value_name = "WINDOW")]
     overlap: Option<Overlap>,
 
-    /// Print a JSON summary on stdout.
+    /// Print a JSON summary on stdout (schema: docs/cli.md). Example: --json
     #[arg(long)]
     json: bool,
 }
 
 #[derive(Debug, Args)]
 struct StatusArgs {
-    /// Print JSON on stdout.
+    /// Print JSON on stdout (schema: docs/cli.md). Example: --json
     #[arg(long)]
     json: bool,
 }
 
 #[derive(Debug, Args)]
 struct ListArgs {
-    /// Print JSON on stdout.
+    /// Print JSON on stdout (schema: docs/cli.md). Example: --json
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct ExplainArgs {
+    /// A mapping to explain; repeat for several. Default: every mapping.
+    /// Example: --mapping users
+    #[arg(long = "mapping", value_name = "NAME")]
+    mappings: Vec<String>,
+
+    /// Print JSON on stdout (schema: docs/cli.md). Example: --json
     #[arg(long)]
     json: bool,
 }
 
 /// Runs the command line over `catalogue` and returns the process exit code: 0 on
 /// success, 1 with one message on stderr on failure, 2 for a usage error.
+///
+/// # Examples
+///
+/// A binary's whole `main`, as `data-sync`'s own is:
+///
+/// ```no_run
+/// # mod mappings { pub static CATALOGUE: &[sync_runtime::Registered] = &[]; }
+/// fn main() -> std::process::ExitCode {
+///     sync_runtime::main(mappings::CATALOGUE)
+/// }
+/// ```
 pub fn main(catalogue: &[Registered]) -> ExitCode {
     main_from(catalogue, std::env::args_os())
 }
 
 /// [`main`] with the arguments given (the first is the program name), for programs
 /// and tests that run the command line in-process.
+///
+/// # Examples
+///
+/// ```
+/// let code = sync_runtime::main_from(&[], ["data-sync", "list"]);
+/// assert_eq!(code, std::process::ExitCode::SUCCESS);
+/// ```
 pub fn main_from<I, T>(catalogue: &[Registered], args: I) -> ExitCode
 where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    let cli = Cli::parse_from(args);
-    init_logging();
-    match run(cli, catalogue) {
+    let count = catalogue.len();
+    let version: &'static str = Box::leak(
+        format!(
+            "{} ({count} mapping{})",
+            env!("CARGO_PKG_VERSION"),
+            if count == 1 { "" } else { "s" }
+        )
+        .into_boxed_str(),
+    );
+    let matches = Cli::command().version(version).get_matches_from(args);
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
+    let show_progress = !cli.quiet && std::io::stderr().is_terminal();
+    let bars = MultiProgress::with_draw_target(if show_progress {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    });
+    crate::log::init(cli.verbose, cli.quiet, cli.log_format, bars.clone());
+    match run(cli, catalogue, show_progress.then_some(bars)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error}");
@@ -141,56 +248,69 @@ where
     }
 }
 
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
-}
-
-fn run(cli: Cli, catalogue: &[Registered]) -> Result<()> {
+fn run(cli: Cli, catalogue: &[Registered], bars: Option<MultiProgress>) -> Result<()> {
     match cli.command {
         // `data-sync check` (issue 4): begin.
         Command::Check(args) => {
             let selected = select(catalogue, &args.mappings)?;
             let source = SourceConfig::parse(cli.source.as_deref().unwrap_or(""))?;
-            let target = cli.target.ok_or_else(|| Error::Config {
-                message: "no target: pass --target PATH or set DATA_SYNC_TARGET".to_owned(),
-            })?;
+            let target = cli.target.ok_or_else(no_target)?;
             crate::check::run(&selected, &source, &target, args.json)
         }
         // `data-sync check`: end.
         Command::Sync(args) => {
             let selected = select(catalogue, &args.mappings)?;
             let source = SourceConfig::parse(cli.source.as_deref().unwrap_or(""))?;
-            let target = cli.target.ok_or_else(|| Error::Config {
-                message: "no target: pass --target PATH or set DATA_SYNC_TARGET".to_owned(),
-            })?;
+            let target = cli.target.ok_or_else(no_target)?;
+            // On a terminal the progress ends in a summary of its own.
+            let summary_on_stdout = bars.is_none() || !std::io::stdout().is_terminal();
             let options = SyncOptions {
                 full: args.full,
                 batch_size: args.batch_size as usize,
                 prune: args.prune,
                 overlap: args.overlap,
+                progress: bars.map(|bars| {
+                    Arc::new(TerminalProgress::new(bars)) as Arc<dyn crate::progress::Progress>
+                }),
             };
             let mut summaries = Vec::new();
             for mapping in selected {
-                let summary = mapping.sync(&source, &target, &options)?;
-                if !args.json {
-                    print_summary(&summary);
+                match mapping.sync(&source, &target, &options) {
+                    Ok(summary) => {
+                        if !args.json && summary_on_stdout {
+                            print_summary(&summary);
+                        }
+                        summaries.push(summary);
+                    }
+                    Err(error) => {
+                        if args.json {
+                            print_json(&serde_json::json!({
+                                "version": JSON_VERSION,
+                                "ok": false,
+                                "mappings": summaries,
+                                "error": {
+                                    "mapping": mapping.spec.name,
+                                    "kind": error_kind(&error),
+                                    "message": error.to_string(),
+                                },
+                            }));
+                        }
+                        return Err(error);
+                    }
                 }
-                summaries.push(summary);
             }
             if args.json {
-                print_json(&serde_json::json!({ "mappings": summaries }));
+                print_json(&serde_json::json!({
+                    "version": JSON_VERSION,
+                    "ok": true,
+                    "mappings": summaries,
+                    "error": null,
+                }));
             }
             Ok(())
         }
         Command::Status(args) => {
-            let target = cli.target.ok_or_else(|| Error::Config {
-                message: "no target: pass --target PATH or set DATA_SYNC_TARGET".to_owned(),
-            })?;
+            let target = cli.target.ok_or_else(no_target)?;
             let states = state::load_file(&target)?;
             let mut names: Vec<&str> = catalogue.iter().map(|mapping| mapping.spec.name).collect();
             for state in &states {
@@ -211,7 +331,7 @@ fn run(cli: Cli, catalogue: &[Registered]) -> Result<()> {
                 })
                 .collect();
             if args.json {
-                print_json(&serde_json::json!({ "mappings": rows }));
+                print_json(&serde_json::json!({ "version": JSON_VERSION, "mappings": rows }));
             } else {
                 for row in &rows {
                     print_status(row);
@@ -223,15 +343,9 @@ fn run(cli: Cli, catalogue: &[Registered]) -> Result<()> {
             if args.json {
                 let mappings: Vec<_> = catalogue
                     .iter()
-                    .map(|mapping| {
-                        serde_json::json!({
-                            "name": mapping.spec.name,
-                            "source": mapping.spec.source.display_name(),
-                            "targets": mapping.spec.targets.iter().map(|target| target.name).collect::<Vec<_>>(),
-                        })
-                    })
+                    .map(|mapping| list_json(mapping.spec))
                     .collect();
-                print_json(&serde_json::json!({ "mappings": mappings }));
+                print_json(&serde_json::json!({ "version": JSON_VERSION, "mappings": mappings }));
             } else {
                 for mapping in catalogue {
                     let targets: Vec<&str> = mapping
@@ -250,7 +364,185 @@ fn run(cli: Cli, catalogue: &[Registered]) -> Result<()> {
             }
             Ok(())
         }
+        Command::Explain(args) => {
+            let selected = select(catalogue, &args.mappings)?;
+            if args.json {
+                let mappings: Vec<_> = selected
+                    .iter()
+                    .map(|mapping| explain_json(mapping.spec))
+                    .collect();
+                print_json(&serde_json::json!({ "version": JSON_VERSION, "mappings": mappings }));
+            } else {
+                let texts: Vec<String> = selected
+                    .iter()
+                    .map(|mapping| explain_text(mapping.spec))
+                    .collect();
+                print!("{}", texts.join("\n"));
+            }
+            Ok(())
+        }
     }
+}
+
+fn no_target() -> Error {
+    Error::Config {
+        message: "no target: pass --target PATH or set DATA_SYNC_TARGET".to_owned(),
+    }
+}
+
+/// A stable, lowercase name for each kind of error, for the `error.kind` of
+/// `sync --json` (documented in `docs/cli.md`).
+fn error_kind(error: &Error) -> &'static str {
+    match error {
+        Error::Config { .. } => "config",
+        Error::Connect { .. } => "connect",
+        Error::Source { .. } => "source",
+        Error::SourceStream { .. } => "source_stream",
+        Error::ColumnType { .. } => "column_type",
+        Error::Decode { .. } => "decode",
+        Error::Encode { .. } => "encode",
+        Error::Target { .. } => "target",
+        Error::Write { .. } => "write",
+        Error::SchemaMismatch { .. } => "schema_mismatch",
+        Error::Drift { .. } => "drift",
+        Error::UnknownMapping { .. } => "unknown_mapping",
+        Error::Io { .. } => "io",
+        Error::MappingChanged { .. } => "mapping_changed",
+        Error::NullCursor { .. } => "null_cursor",
+        Error::Incremental { .. } => "incremental",
+        Error::ConcurrentRun { .. } => "concurrent_run",
+        Error::ReaderPanicked { .. } => "reader_panicked",
+    }
+}
+
+/// One mapping of `list --json`.
+fn list_json(spec: &MappingSpec) -> serde_json::Value {
+    let source = &spec.source;
+    let column = |index: usize| source.columns[index].name;
+    serde_json::json!({
+        "name": spec.name,
+        "struct": spec.struct_name,
+        "source": source.display_name(),
+        "key": source.key.iter().map(|&index| column(index)).collect::<Vec<_>>(),
+        "cursor": source.cursor.map(column),
+        "soft_delete": source.soft_delete.map(column),
+        "targets": spec.targets.iter().map(|target| target.name).collect::<Vec<_>>(),
+    })
+}
+
+/// The statement a full sync streams the source with.
+fn copy_statement(spec: &MappingSpec) -> String {
+    format!("COPY ({}) TO STDOUT (FORMAT binary)", spec.source.select)
+}
+
+/// One mapping of `explain --json`.
+fn explain_json(spec: &MappingSpec) -> serde_json::Value {
+    let incremental = spec.source.incremental.as_ref().map(|incremental| {
+        serde_json::json!({
+            "select_all": incremental.select_all,
+            "select_after": incremental.select_after,
+            "select_from": incremental.select_from,
+            "watermark": incremental.watermark,
+            "null_cursor": incremental.null_cursor,
+            "select_keys": incremental.select_keys,
+            "prune": spec.targets.iter().zip(incremental.prune).map(|(target, prune)| {
+                serde_json::json!({ "table": target.name, "delete": prune })
+            }).collect::<Vec<_>>(),
+        })
+    });
+    serde_json::json!({
+        "mapping": spec.name,
+        "source": spec.source.display_name(),
+        "select": spec.source.select,
+        "copy": copy_statement(spec),
+        "incremental": incremental,
+        "targets": spec.targets.iter().map(|target| serde_json::json!({
+            "table": target.name,
+            "create": target.create,
+            "insert": target.insert,
+            "upsert": target.upsert,
+            "delete_all": target.delete_all,
+            "delete_by_key": target.delete_by_key,
+        })).collect::<Vec<_>>(),
+        "fingerprint": spec.fingerprint,
+    })
+}
+
+/// One mapping of `explain`, as an SQL script with comments.
+fn explain_text(spec: &MappingSpec) -> String {
+    let targets: Vec<&str> = spec.targets.iter().map(|target| target.name).collect();
+    let mut text = format!(
+        "-- mapping `{}` (struct {}): {} -> {}\n\n",
+        spec.name,
+        spec.struct_name,
+        spec.source.display_name(),
+        targets.join(", ")
+    );
+    let mut statement = |comment: &str, sql: &str| {
+        if sql.is_empty() {
+            text.push_str(&format!("-- {comment}\n\n"));
+        } else {
+            text.push_str(&format!("-- {comment}\n{sql};\n\n"));
+        }
+    };
+    statement(
+        "PostgreSQL, full sync: in one REPEATABLE READ READ ONLY snapshot",
+        &copy_statement(spec),
+    );
+    match &spec.source.incremental {
+        Some(incremental) => {
+            statement(
+                "PostgreSQL, incremental sync, first run: every row in watermark order",
+                incremental.select_all,
+            );
+            statement(
+                "PostgreSQL, incremental sync: the rows after the watermark ($1 cursor, $2.. key)",
+                incremental.select_after,
+            );
+            statement(
+                "PostgreSQL, incremental sync with an overlap: the rows from cursor $1, and whether each lies after the watermark",
+                incremental.select_from,
+            );
+            statement(
+                "PostgreSQL: the greatest watermark of the snapshot",
+                incremental.watermark,
+            );
+            statement(
+                "PostgreSQL: a row whose cursor is NULL (an error)",
+                incremental.null_cursor,
+            );
+            statement(
+                "PostgreSQL, --prune: every source key",
+                incremental.select_keys,
+            );
+        }
+        None => statement(
+            "PostgreSQL, incremental sync: none, the mapping has no cursor (every run is full)",
+            "",
+        ),
+    }
+    for (index, target) in spec.targets.iter().enumerate() {
+        statement(
+            &format!("SQLite `{}`: the table", target.name),
+            target.create,
+        );
+        statement("full sync: one row", target.insert);
+        statement("incremental sync: one row", target.upsert);
+        statement("every row", target.delete_all);
+        statement(
+            "incremental sync: a soft-deleted row, by key",
+            target.delete_by_key,
+        );
+        if let Some(prune) = spec
+            .source
+            .incremental
+            .as_ref()
+            .and_then(|incremental| incremental.prune.get(index))
+        {
+            statement("--prune: the rows whose key left the source", prune);
+        }
+    }
+    text
 }
 
 /// The mappings `names` asks for, in catalogue order; all of them for none.

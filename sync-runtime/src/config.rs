@@ -120,13 +120,13 @@ impl SourceConfig {
                 config.host(host);
             }
         }
-        if config.get_ports().is_empty() {
-            if let Some(port) = env("PGPORT") {
-                let port = port.parse::<u16>().map_err(|_| Error::Config {
-                    message: format!("PGPORT `{port}` is not a port number"),
-                })?;
-                config.port(port);
-            }
+        if config.get_ports().is_empty()
+            && let Some(port) = env("PGPORT")
+        {
+            let port = port.parse::<u16>().map_err(|_| Error::Config {
+                message: format!("PGPORT `{port}` is not a port number"),
+            })?;
+            config.port(port);
         }
         if config.get_user().is_none() {
             let user = env("PGUSER")
@@ -134,10 +134,10 @@ impl SourceConfig {
                 .unwrap_or_else(|| "postgres".to_owned());
             config.user(&user);
         }
-        if config.get_dbname().is_none() {
-            if let Some(dbname) = env("PGDATABASE") {
-                config.dbname(&dbname);
-            }
+        if config.get_dbname().is_none()
+            && let Some(dbname) = env("PGDATABASE")
+        {
+            config.dbname(&dbname);
         }
         if config.get_application_name().is_none() {
             config.application_name(&env("PGAPPNAME").unwrap_or_else(|| "data-sync".to_owned()));
@@ -315,7 +315,9 @@ fn take_parameters(text: &str, keys: &[&str]) -> Result<(String, Vec<(String, St
         if characters.peek().is_none() {
             break;
         }
-        let key: String = std::iter::from_fn(|| characters.next_if(|c| *c != '=' && !c.is_whitespace())).collect();
+        let key: String =
+            std::iter::from_fn(|| characters.next_if(|c| *c != '=' && !c.is_whitespace()))
+                .collect();
         while characters.next_if(|c| c.is_whitespace()).is_some() {}
         if characters.next() != Some('=') {
             // Let the postgres crate report the malformed string.
@@ -357,7 +359,9 @@ fn percent_decode(text: &str) -> Result<String> {
     let mut index = 0;
     while index < bytes.len() {
         if bytes[index] == b'%' {
-            let hex = text.get(index + 1..index + 3).and_then(|hex| u8::from_str_radix(hex, 16).ok());
+            let hex = text
+                .get(index + 1..index + 3)
+                .and_then(|hex| u8::from_str_radix(hex, 16).ok());
             let Some(byte) = hex else {
                 return Err(Error::Config {
                     message: "a `%` escape in the connection URL is not two hex digits".to_owned(),
@@ -451,7 +455,6 @@ fn split_pgpass_line(line: &str) -> Vec<String> {
     fields
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -523,7 +526,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(rest, r"host='h' password='it\'s \\ q'");
-        assert_eq!(taken[1], ("sslrootcert".to_owned(), "/a b/ca.pem".to_owned()));
+        assert_eq!(
+            taken[1],
+            ("sslrootcert".to_owned(), "/a b/ca.pem".to_owned())
+        );
         let config = SourceConfig::parse_with_env(&rest, &env(&[])).unwrap();
         assert_eq!(config.config.get_password(), Some(&br"it's \ q"[..]));
     }
@@ -534,12 +540,17 @@ mod tests {
             SourceConfig::parse_with_env(text, &env(pairs)).map(|config| config.ssl_mode())
         };
         assert_eq!(parse("host=h", &[]).unwrap(), SslMode::Prefer);
-        assert_eq!(parse("host=h", &[("PGSSLMODE", "require")]).unwrap(), SslMode::Require);
+        assert_eq!(
+            parse("host=h", &[("PGSSLMODE", "require")]).unwrap(),
+            SslMode::Require
+        );
         assert_eq!(
             parse("host=h sslmode=disable", &[("PGSSLMODE", "require")]).unwrap(),
             SslMode::Disable
         );
-        let error = parse("host=h sslmode=sometimes", &[]).unwrap_err().to_string();
+        let error = parse("host=h sslmode=sometimes", &[])
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             error,
             "source configuration: sslmode `sometimes` is not one of disable, prefer, require, verify-ca, verify-full"

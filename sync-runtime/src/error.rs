@@ -64,19 +64,19 @@ pub enum Error {
     )]
     ColumnType {
         /// The mapping being run.
-        mapping: String,
+        mapping: Box<str>,
         /// The source table.
-        table: String,
+        table: Box<str>,
         /// The source column.
-        column: String,
+        column: Box<str>,
         /// The field it is read into.
-        field: String,
+        field: Box<str>,
         /// The field's Rust type.
-        rust_type: String,
+        rust_type: Box<str>,
         /// The type the mapping declares.
-        expected: String,
+        expected: Box<str>,
         /// The type PostgreSQL reports.
-        actual: String,
+        actual: Box<str>,
     },
 
     /// A value could not be read from the source.
@@ -120,9 +120,9 @@ pub enum Error {
     Target {
         /// The target file.
         path: PathBuf,
-        /// SQLite's error.
+        /// SQLite's error (boxed: it is large, and errors are rare).
         #[source]
-        source: rusqlite::Error,
+        source: Box<rusqlite::Error>,
     },
 
     /// SQLite refused a row.
@@ -134,9 +134,9 @@ pub enum Error {
         table: String,
         /// The row's key, as text.
         key: String,
-        /// SQLite's error.
+        /// SQLite's error (boxed: it is large, and errors are rare).
         #[source]
-        source: rusqlite::Error,
+        source: Box<rusqlite::Error>,
     },
 
     /// An existing target table does not match the mapping.

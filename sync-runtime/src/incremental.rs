@@ -72,7 +72,7 @@ pub(crate) fn previous<M: Mapping>(
     }
     let target_error = |source| Error::Target {
         path: path.to_owned(),
-        source,
+        source: Box::new(source),
     };
     let Some(previous) = state::load(connection, spec.name).map_err(target_error)? else {
         return Ok(None);
@@ -113,7 +113,7 @@ pub(crate) fn sync<M: Mapping>(
     let spec = M::SPEC;
     let target_error = |source| Error::Target {
         path: path.to_owned(),
-        source,
+        source: Box::new(source),
     };
     let start = previous.watermark();
     if previous.watermark_raw.is_some() && start.is_none() {
@@ -137,7 +137,8 @@ pub(crate) fn sync<M: Mapping>(
         let reader =
             scope.spawn(move || read::<M>(client, options, reader_start, batch_size, &sender));
         let mut writer = Writer::<M>::new(connection, path, start, started_at);
-        let written = writer.write(receiver);
+        let progress = crate::progress::observer(options);
+        let written = writer.write(receiver, progress);
         let read = reader.join().unwrap_or_else(|_| {
             Err(Error::ReaderPanicked {
                 mapping: spec.name.to_owned(),
@@ -192,14 +193,21 @@ impl<'a, M: Mapping> Writer<'a, M> {
     fn target_error(&self, source: rusqlite::Error) -> Error {
         Error::Target {
             path: self.path.to_owned(),
-            source,
+            source: Box::new(source),
         }
     }
 
-    fn write(&mut self, receiver: Receiver<Message<M>>) -> Result<()> {
+    fn write(
+        &mut self,
+        receiver: Receiver<Message<M>>,
+        progress: &dyn crate::progress::Progress,
+    ) -> Result<()> {
         for message in receiver {
             match message {
-                Message::Rows { rows, watermark } => self.write_rows(rows, watermark)?,
+                Message::Rows { rows, watermark } => {
+                    self.write_rows(rows, watermark)?;
+                    progress.advance(M::SPEC, self.rows_read);
+                }
                 Message::Keys {
                     types,
                     buffer,
@@ -312,7 +320,7 @@ impl<'a, M: Mapping> Writer<'a, M> {
             .prepare_cached(incremental.prune_keys_insert)
             .map_err(|source| Error::Target {
                 path: path.to_owned(),
-                source,
+                source: Box::new(source),
             })?;
         let width = types.len().max(1);
         for fields in ranges.chunks(width) {
@@ -424,7 +432,7 @@ fn write_error(
         mapping: spec.name.to_owned(),
         table: spec.targets[target].name.to_owned(),
         key: key(),
-        source,
+        source: Box::new(source),
     }
 }
 

@@ -24,6 +24,31 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! [`SyncJob`] is the same as a builder, and takes a [`Progress`] observer:
+//!
+//! ```no_run
+//! # use sync_runtime::{Mapping, SourceConfig, SyncJob};
+//! # #[derive(Mapping)]
+//! # #[sync(from = "public.users", key = "id")]
+//! # pub struct Users {
+//! #     #[sync(to = "user_main", primary_key)]
+//! #     pub id: i64,
+//! # }
+//! # fn main() -> sync_runtime::Result<()> {
+//! let source = SourceConfig::parse("postgresql://app@localhost/app")?;
+//! let job = SyncJob::new(source, "app.sqlite")
+//!     .full(true)
+//!     .progress(|mapping: &'static sync_runtime::MappingSpec, rows: u64| {
+//!         eprintln!("{}: {rows} rows", mapping.name)
+//!     });
+//! let summary = job.run::<Users>()?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! A binary with a catalogue of mappings gets the whole `data-sync` command line
+//! from [`main`]. See `examples/library.rs` for a complete program.
 #![warn(missing_docs)]
 
 mod check;
@@ -31,6 +56,9 @@ mod cli;
 mod config;
 mod error;
 mod incremental;
+mod job;
+mod log;
+mod progress;
 mod run;
 mod source;
 mod spec;
@@ -42,11 +70,15 @@ mod watermark;
 
 pub use sync_macros::Mapping;
 
+pub use crate::check::{
+    CheckReport, ColumnSchema, Difference, TableSchema, check_mapping, describe_table,
+};
 pub use crate::cli::{main, main_from};
-pub use crate::error::{Error, Result};
-pub use crate::run::{Registered, Summary, SyncOptions, TargetSummary, sync};
-pub use crate::check::{CheckReport, ColumnSchema, Difference, TableSchema, check_mapping, describe_table};
 pub use crate::config::{SourceConfig, SslMode};
+pub use crate::error::{Error, Result};
+pub use crate::job::SyncJob;
+pub use crate::progress::Progress;
+pub use crate::run::{Registered, Summary, SyncOptions, TargetSummary, sync};
 pub use crate::spec::{
     ForeignKey, IncrementalSpec, MappingSpec, SourceColumn, SourceSpec, TargetColumn, TargetSpec,
 };
@@ -63,7 +95,36 @@ pub use crate::watermark::Overlap;
 /// composite key, `cursor = ".."` and `soft_delete = ".."`. On a field:
 /// `#[sync(from = "Source Column")]` and `#[sync(type = "bigint")]`, and one
 /// `#[sync(to = "table", ...)]` per target the field is written to, with optional
-/// `column = ".."`, `primary_key` and `references = "parent.column"`.
+/// `column = ".."`, `primary_key` and `references = "parent.column"`. Every key
+/// is described in `docs/mapping.md`.
+///
+/// # Examples
+///
+/// The generated SQL is in [`Mapping::SPEC`], known at compile time (and printed by
+/// `data-sync explain`):
+///
+/// ```
+/// use sync_runtime::Mapping;
+///
+/// #[derive(Mapping)]
+/// #[sync(from = "public.users", key = "id")]
+/// pub struct Users {
+///     #[sync(to = "user_main", primary_key)]
+///     pub id: i64,
+///     #[sync(to = "user_main", column = "name")]
+///     pub username: String,
+/// }
+///
+/// assert_eq!(Users::SPEC.name, "users");
+/// assert_eq!(
+///     Users::SPEC.source.select,
+///     r#"SELECT "id", "username" FROM "public"."users""#
+/// );
+/// assert_eq!(
+///     Users::SPEC.targets[0].insert,
+///     r#"INSERT INTO "user_main" ("id", "name") VALUES (?1, ?2)"#
+/// );
+/// ```
 pub trait Mapping: Sized + Send + 'static {
     /// The mapping's static description: names, types, SQL.
     const SPEC: &'static MappingSpec;

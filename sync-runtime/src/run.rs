@@ -42,6 +42,9 @@ pub struct SyncOptions {
     /// that commit late; `None` is the default: 5 minutes for a time cursor, none
     /// for other cursors. See `docs/sync.md`.
     pub overlap: Option<Overlap>,
+    /// An observer of the run's progress (rows so far, the row estimate, the end),
+    /// or `None`; see [`Progress`](crate::Progress).
+    pub progress: Option<std::sync::Arc<dyn crate::progress::Progress>>,
 }
 
 impl Default for SyncOptions {
@@ -51,6 +54,7 @@ impl Default for SyncOptions {
             batch_size: 10_000,
             prune: false,
             overlap: None,
+            progress: None,
         }
     }
 }
@@ -145,8 +149,25 @@ pub fn sync<M: Mapping>(
     let spec = M::SPEC;
     let started = Instant::now();
     let started_at = now();
-    let mut connection = target::open(target)?;
+    let progress = crate::progress::observer(options);
+    let mut mode = None;
+    let mut connection = match target::open(target) {
+        Ok(connection) => connection,
+        Err(error) => {
+            let result = Err(error);
+            let seconds = started.elapsed().as_secs_f64();
+            crate::progress::log_run(spec, None, seconds, &result);
+            return result;
+        }
+    };
     let result = incremental::previous::<M>(&connection, target, options).and_then(|previous| {
+        let run_mode = if previous.is_some() {
+            "incremental"
+        } else {
+            "full"
+        };
+        mode = Some(run_mode);
+        progress.start(spec, run_mode);
         let mut client = source.connect()?;
         match previous {
             Some(previous) => incremental::sync::<M>(
@@ -176,27 +197,19 @@ pub fn sync<M: Mapping>(
             ),
         }
     });
-    match result {
-        Ok(mut summary) => {
-            summary.seconds = started.elapsed().as_secs_f64();
-            tracing::info!(
-                mapping = spec.name,
-                mode = summary.mode.as_str(),
-                rows = summary.rows_read,
-                seconds = summary.seconds,
-                "sync finished"
-            );
-            Ok(summary)
-        }
-        Err(error) => {
-            // Best effort: the run's own transaction is gone, and an error here must
-            // not hide the one that stopped the run.
-            let _ = state::record_failure(&connection, spec.name, &now(), &error.to_string());
-            // The caller reports the error itself; at `info` the log keeps the outcome.
-            tracing::info!(mapping = spec.name, error = %error, "sync failed");
-            Err(error)
-        }
+    let seconds = started.elapsed().as_secs_f64();
+    let result = result.map(|mut summary| {
+        summary.seconds = seconds;
+        summary
+    });
+    if let Err(error) = &result {
+        // Best effort: the run's own transaction is gone, and an error here must
+        // not hide the one that stopped the run.
+        let _ = state::record_failure(&connection, spec.name, &now(), &error.to_string());
     }
+    crate::progress::log_run(spec, mode, seconds, &result);
+    progress.finish(spec, result.as_ref());
+    result
 }
 
 /// One full sync; returns the rows read and the rows written (fewer by the rows a
@@ -211,7 +224,7 @@ fn full_sync<M: Mapping>(
     let spec = M::SPEC;
     let target_error = |source| Error::Target {
         path: path.to_owned(),
-        source,
+        source: Box::new(source),
     };
     // Fast path (issue 7): rollback journal and, where they hold by construction,
     // no foreign-key checks for the load; see `swap`.
@@ -219,7 +232,8 @@ fn full_sync<M: Mapping>(
     let result = std::thread::scope(|scope| {
         let (sender, receiver) = sync_channel(QUEUE_DEPTH);
         let batch_size = options.batch_size.max(1);
-        let reader = scope.spawn(move || read_source::<M>(client, batch_size, &sender));
+        let progress = crate::progress::observer(options);
+        let reader = scope.spawn(move || read_source::<M>(client, batch_size, progress, &sender));
 
         let transaction = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -227,7 +241,7 @@ fn full_sync<M: Mapping>(
         let written = prepare_full(&transaction, spec)
             .map_err(target_error)
             .and_then(|prepared| prepared)
-            .and_then(|()| write_rows::<M>(&transaction, receiver, path));
+            .and_then(|()| write_rows::<M>(&transaction, receiver, path, progress));
         let read = reader.join().unwrap_or_else(|_| {
             Err(Error::ReaderPanicked {
                 mapping: spec.name.to_owned(),
@@ -280,6 +294,7 @@ fn write_rows<M: Mapping>(
     connection: &Connection,
     receiver: Receiver<Vec<M>>,
     path: &Path,
+    progress: &dyn crate::progress::Progress,
 ) -> Result<u64> {
     let spec = M::SPEC;
     let mut statements = spec
@@ -289,7 +304,7 @@ fn write_rows<M: Mapping>(
         .collect::<rusqlite::Result<Vec<_>>>()
         .map_err(|source| Error::Target {
             path: path.to_owned(),
-            source,
+            source: Box::new(source),
         })?;
     let mut rows = 0u64;
     for batch in receiver {
@@ -302,11 +317,12 @@ fn write_rows<M: Mapping>(
                     mapping: spec.name.to_owned(),
                     table: target.name.to_owned(),
                     key: row.key(),
-                    source,
+                    source: Box::new(source),
                 })?;
             }
             rows += 1;
         }
+        progress.advance(spec, rows);
     }
     Ok(rows)
 }
@@ -332,7 +348,7 @@ pub(crate) fn bind_error(
             mapping: spec.name.to_owned(),
             table: target.name.to_owned(),
             key: key(),
-            source,
+            source: Box::new(source),
         },
         BindError::Decode(error) => Error::Decode {
             mapping: spec.name.to_owned(),
@@ -392,6 +408,7 @@ struct Read {
 fn read_source<M: Mapping>(
     client: &mut Client,
     batch_size: usize,
+    progress: &dyn crate::progress::Progress,
     sender: &SyncSender<Vec<M>>,
 ) -> Result<Read> {
     let spec = M::SPEC;
@@ -402,6 +419,9 @@ fn read_source<M: Mapping>(
         source,
     };
     let mut transaction = source::snapshot(client).map_err(source_error)?;
+    if let Some(rows) = crate::progress::estimate(&mut transaction, spec).map_err(source_error)? {
+        progress.estimate(spec, rows);
+    }
     let statement = transaction
         .prepare(spec.source.select)
         .map_err(source_error)?;
@@ -481,13 +501,13 @@ pub(crate) fn check_types<M: Mapping>(types: &[Type]) -> Result<()> {
         if !M::accepts(index, ty) {
             let column = &spec.source.columns[index];
             return Err(Error::ColumnType {
-                mapping: spec.name.to_owned(),
-                table: spec.source.display_name(),
-                column: column.name.to_owned(),
-                field: column.field.to_owned(),
-                rust_type: column.rust_type.replace(' ', ""),
-                expected: column.pg_type.to_owned(),
-                actual: ty.name().to_owned(),
+                mapping: spec.name.into(),
+                table: spec.source.display_name().into(),
+                column: column.name.into(),
+                field: column.field.into(),
+                rust_type: column.rust_type.replace(' ', "").into(),
+                expected: column.pg_type.into(),
+                actual: ty.name().into(),
             });
         }
     }

@@ -235,7 +235,7 @@ pub(crate) fn load_file(path: &std::path::Path) -> crate::Result<Vec<MappingStat
     }
     let target_error = |source| crate::Error::Target {
         path: path.to_owned(),
-        source,
+        source: Box::new(source),
     };
     let connection = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
         .map_err(target_error)?;

@@ -14,7 +14,7 @@ use crate::spec::{MappingSpec, TargetSpec};
 pub(crate) fn open(path: &Path) -> Result<Connection> {
     let target_error = |source| Error::Target {
         path: path.to_owned(),
-        source,
+        source: Box::new(source),
     };
     let connection = Connection::open(path).map_err(target_error)?;
     connection

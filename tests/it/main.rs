@@ -12,6 +12,7 @@ mod incremental;
 mod r#gen;
 mod schema;
 mod types;
+mod ux;
 mod secrets;
 mod tls;
 mod ui;
