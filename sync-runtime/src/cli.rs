@@ -11,7 +11,6 @@ use std::sync::Arc;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use indicatif::{MultiProgress, ProgressDrawTarget};
 
-use crate::config::SourceConfig;
 use crate::error::{Error, Result};
 use crate::log::LogFormat;
 use crate::progress::TerminalProgress;
@@ -70,6 +69,9 @@ struct Cli {
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true, value_name = "FORMAT")]
     log_format: LogFormat,
 
+    #[command(flatten)]
+    source_args: crate::config::SourceArgs,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -111,6 +113,12 @@ enum Command {
   data-sync explain --mapping users
   data-sync explain --mapping users --json")]
     Explain(ExplainArgs),
+    /// Compare the targets with the source: row counts and a checksum per target
+    /// table, and the keys that differ; exit non-zero on any difference.
+    #[command(after_help = "Examples:
+  data-sync verify --target app.sqlite
+  data-sync verify --mapping users --target app.sqlite --json")]
+    Verify(crate::verify::VerifyArgs),
 }
 
 // `data-sync check` (issue 4): begin.
@@ -155,6 +163,9 @@ struct SyncArgs {
     /// otherwise. Example: --overlap 10m
     #[arg(long, value_name = "WINDOW")]
     overlap: Option<Overlap>,
+
+    #[command(flatten)]
+    retry: crate::retry::RetryArgs,
 
     /// Print a JSON summary on stdout (schema: docs/cli.md). Example: --json
     #[arg(long)]
@@ -201,6 +212,11 @@ struct ExplainArgs {
 /// }
 /// ```
 pub fn main(catalogue: &[Registered]) -> ExitCode {
+    // SIGINT and SIGTERM stop a run cleanly (see `signal`); without the handlers
+    // they would kill it, which is also safe, only less tidy.
+    if let Err(error) = crate::signal::install() {
+        eprintln!("warning: cannot handle SIGINT and SIGTERM: {error}");
+    }
     main_from(catalogue, std::env::args_os())
 }
 
@@ -243,7 +259,7 @@ where
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error}");
-            ExitCode::FAILURE
+            crate::signal::exit_code(&error)
         }
     }
 }
@@ -253,14 +269,20 @@ fn run(cli: Cli, catalogue: &[Registered], bars: Option<MultiProgress>) -> Resul
         // `data-sync check` (issue 4): begin.
         Command::Check(args) => {
             let selected = select(catalogue, &args.mappings)?;
-            let source = SourceConfig::parse(cli.source.as_deref().unwrap_or(""))?;
+            let source = cli.source_args.source_config(cli.source.as_deref())?;
             let target = cli.target.ok_or_else(no_target)?;
             crate::check::run(&selected, &source, &target, args.json)
+        }
+        Command::Verify(args) => {
+            let selected = select(catalogue, &args.mappings)?;
+            let source = cli.source_args.source_config(cli.source.as_deref())?;
+            let target = cli.target.ok_or_else(no_target)?;
+            crate::verify::run(&selected, &source, &target, &args)
         }
         // `data-sync check`: end.
         Command::Sync(args) => {
             let selected = select(catalogue, &args.mappings)?;
-            let source = SourceConfig::parse(cli.source.as_deref().unwrap_or(""))?;
+            let source = cli.source_args.source_config(cli.source.as_deref())?;
             let target = cli.target.ok_or_else(no_target)?;
             // On a terminal the progress ends in a summary of its own.
             let summary_on_stdout = bars.is_none() || !std::io::stdout().is_terminal();
@@ -272,6 +294,7 @@ fn run(cli: Cli, catalogue: &[Registered], bars: Option<MultiProgress>) -> Resul
                 progress: bars.map(|bars| {
                     Arc::new(TerminalProgress::new(bars)) as Arc<dyn crate::progress::Progress>
                 }),
+                retry: args.retry.policy(),
             };
             let mut summaries = Vec::new();
             for mapping in selected {
@@ -412,6 +435,8 @@ fn error_kind(error: &Error) -> &'static str {
         Error::Incremental { .. } => "incremental",
         Error::ConcurrentRun { .. } => "concurrent_run",
         Error::ReaderPanicked { .. } => "reader_panicked",
+        Error::Interrupted { .. } => "interrupted",
+        Error::Differs { .. } => "differs",
     }
 }
 

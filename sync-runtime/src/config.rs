@@ -21,6 +21,8 @@ use crate::error::{Error, Result};
 pub struct SourceConfig {
     config: Config,
     tls: Tls,
+    /// `statement_timeout` of the run's session, whole milliseconds.
+    statement_timeout: Option<u64>,
 }
 
 /// libpq's `sslmode`, all five of them (the postgres crate knows only three).
@@ -155,7 +157,11 @@ impl SourceConfig {
                 config.password(password);
             }
         }
-        Ok(SourceConfig { config, tls })
+        Ok(SourceConfig {
+            config,
+            tls,
+            statement_timeout: None,
+        })
     }
 
     /// Reads the password from the first line of `path`, overriding any other source
@@ -177,6 +183,21 @@ impl SourceConfig {
         }
         self.config.password(password);
         Ok(self)
+    }
+
+    /// Gives up connecting after `timeout` (`--connect-timeout`; default: libpq's
+    /// `connect_timeout` from the string or `PGCONNECT_TIMEOUT`, else 30 s).
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.config.connect_timeout(timeout);
+        self
+    }
+
+    /// Has PostgreSQL cancel any statement of a run that takes longer than `timeout`
+    /// (`--statement-timeout`; whole milliseconds, 0 for none; default: the server's
+    /// `statement_timeout`). A run stopped so is not retried.
+    pub fn with_statement_timeout(mut self, timeout: Duration) -> Self {
+        self.statement_timeout = Some(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
+        self
     }
 
     /// The `sslmode` in force.
@@ -206,6 +227,38 @@ impl SourceConfig {
     ///
     /// [`Error::Connect`] when PostgreSQL cannot be reached or refuses the login.
     pub fn connect(&self) -> Result<Client> {
+        let mut client = self.connect_client()?;
+        if let Some(milliseconds) = self.statement_timeout {
+            // An integer, never text from the user: nothing to quote.
+            client
+                .batch_execute(&format!("SET statement_timeout = {milliseconds}"))
+                .map_err(|source| Error::Connect {
+                    endpoint: self.endpoint(),
+                    source,
+                })?;
+        }
+        Ok(client)
+    }
+
+    /// Asks the server to cancel the statement `token`'s connection is running, if
+    /// any; best effort (a failure is logged at debug).
+    pub(crate) fn cancel(&self, token: &postgres::CancelToken) {
+        let result = match self.tls.mode {
+            SslMode::Disable => token.cancel_query(NoTls),
+            _ => match self.tls_connector() {
+                Ok(connector) => token.cancel_query(connector),
+                Err(error) => {
+                    tracing::debug!(error = %error, "cannot cancel the source query");
+                    return;
+                }
+            },
+        };
+        if let Err(error) = result {
+            tracing::debug!(error = %crate::error::describe_postgres(&error), "cannot cancel the source query");
+        }
+    }
+
+    fn connect_client(&self) -> Result<Client> {
         let connect_error = |source| Error::Connect {
             endpoint: self.endpoint(),
             source,
@@ -279,6 +332,51 @@ impl fmt::Debug for SourceConfig {
             )
             .field("sslmode", &self.tls.mode)
             .finish()
+    }
+}
+
+/// The source options of the command line besides `--source`.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct SourceArgs {
+    /// Read the source password from the first line of this file; it wins over the
+    /// URL, PGPASSWORD and .pgpass. Example: --password-file /run/secrets/pg
+    #[arg(
+        long,
+        env = "DATA_SYNC_PASSWORD_FILE",
+        global = true,
+        value_name = "PATH"
+    )]
+    password_file: Option<PathBuf>,
+
+    /// Give up connecting to the source after this long (default: connect_timeout
+    /// of the source string, PGCONNECT_TIMEOUT, else 30s). Example: --connect-timeout 10s
+    #[arg(long, global = true, value_parser = crate::retry::parse_duration, value_name = "DURATION")]
+    connect_timeout: Option<Duration>,
+
+    /// Have PostgreSQL cancel any source statement that runs longer than this (0: no
+    /// limit; default: the server's). Example: --statement-timeout 30m
+    #[arg(long, global = true, value_parser = crate::retry::parse_duration, value_name = "DURATION")]
+    statement_timeout: Option<Duration>,
+}
+
+impl SourceArgs {
+    /// The source `text` (`--source`) names, with these options applied.
+    ///
+    /// # Errors
+    ///
+    /// As [`SourceConfig::parse`] and [`SourceConfig::with_password_file`].
+    pub(crate) fn source_config(&self, text: Option<&str>) -> Result<SourceConfig> {
+        let mut source = SourceConfig::parse(text.unwrap_or(""))?;
+        if let Some(path) = &self.password_file {
+            source = source.with_password_file(path)?;
+        }
+        if let Some(timeout) = self.connect_timeout {
+            source = source.with_connect_timeout(timeout);
+        }
+        if let Some(timeout) = self.statement_timeout {
+            source = source.with_statement_timeout(timeout);
+        }
+        Ok(source)
     }
 }
 

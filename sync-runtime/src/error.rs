@@ -230,6 +230,24 @@ pub enum Error {
         /// The mapping being run.
         mapping: String,
     },
+
+    /// SIGINT or SIGTERM stopped the run; what it had not committed was rolled back.
+    #[error(
+        "mapping `{mapping}`: interrupted by {signal}; the batch in flight was rolled back and the next run resumes"
+    )]
+    Interrupted {
+        /// The mapping being run.
+        mapping: String,
+        /// `SIGINT` or `SIGTERM`.
+        signal: &'static str,
+    },
+
+    /// `data-sync verify` found target tables that differ from the source.
+    #[error("{count} target table{} differ{} from the source", if *count == 1 { "" } else { "s" }, if *count == 1 { "s" } else { "" })]
+    Differs {
+        /// How many target tables differ.
+        count: usize,
+    },
 }
 
 /// A PostgreSQL error as one line: the server's message with its detail and hint, or

@@ -276,6 +276,8 @@ impl<'a, M: Mapping> Writer<'a, M> {
             &now(),
         )
         .map_err(|source| self.target_error(source))?;
+        // On SIGINT or SIGTERM the batch in flight is rolled back, not committed.
+        crate::signal::check(spec)?;
         transaction
             .commit()
             .map_err(|source| self.target_error(source))?;

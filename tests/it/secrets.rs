@@ -29,7 +29,13 @@ fn server() -> &'static PgServer {
 
 fn port() -> String {
     let url = server().url("postgres");
-    url.rsplit(':').next().unwrap().split('/').next().unwrap().to_owned()
+    url.rsplit(':')
+        .next()
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned()
 }
 
 /// Runs `data-sync sync --json` at `RUST_LOG=trace` with `source` and extra
@@ -54,13 +60,22 @@ fn run(source: &str, env: &[(&str, &str)]) -> (bool, String) {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(!printed.contains(PASSWORD), "the password leaked:\n{printed}");
-    assert!(!printed.contains("Sup3rSecret"), "part of the password leaked:\n{printed}");
+    assert!(
+        !printed.contains(PASSWORD),
+        "the password leaked:\n{printed}"
+    );
+    assert!(
+        !printed.contains("Sup3rSecret"),
+        "part of the password leaked:\n{printed}"
+    );
     (output.status.success(), printed)
 }
 
 fn url(password: &str, database: &str) -> String {
-    format!("postgresql://{USER}:{password}@127.0.0.1:{}/{database}", port())
+    format!(
+        "postgresql://{USER}:{password}@127.0.0.1:{}/{database}",
+        port()
+    )
 }
 
 #[test]
@@ -99,14 +114,20 @@ fn wrong_password() {
         )),
         "{printed}"
     );
-    assert!(printed.contains("password authentication failed"), "{printed}");
+    assert!(
+        printed.contains("password authentication failed"),
+        "{printed}"
+    );
 }
 
 #[test]
 fn wrong_database() {
     let (ok, printed) = run(&url(PASSWORD, "no_such_db"), &[]);
     assert!(!ok);
-    assert!(printed.contains("database \"no_such_db\" does not exist"), "{printed}");
+    assert!(
+        printed.contains("database \"no_such_db\" does not exist"),
+        "{printed}"
+    );
 }
 
 #[test]
@@ -114,7 +135,10 @@ fn unreachable_host() {
     let source = format!("postgresql://{USER}:{PASSWORD}@127.0.0.1:1/postgres?connect_timeout=2");
     let (ok, printed) = run(&source, &[]);
     assert!(!ok);
-    assert!(printed.contains("error: cannot connect to the source 127.0.0.1:1/postgres: "), "{printed}");
+    assert!(
+        printed.contains("error: cannot connect to the source 127.0.0.1:1/postgres: "),
+        "{printed}"
+    );
 }
 
 #[test]
@@ -122,4 +146,54 @@ fn debug_of_the_configuration_hides_it() {
     let config = sync_runtime::SourceConfig::parse(&url(PASSWORD, "postgres")).unwrap();
     let debug = format!("{config:?} {config:#?}");
     assert!(!debug.contains(PASSWORD), "{debug}");
+}
+
+#[test]
+fn password_in_a_password_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("password");
+    std::fs::write(&file, format!("{PASSWORD}\n")).unwrap();
+    // No password anywhere else: the file alone must log in.
+    let source = format!("host=127.0.0.1 port={} user={USER} dbname=postgres", port());
+    let (ok, printed) = run(
+        &source,
+        &[("DATA_SYNC_PASSWORD_FILE", file.to_str().unwrap())],
+    );
+    assert!(ok, "{printed}");
+    assert!(printed.contains("\"rows_read\": 1"), "{printed}");
+
+    // `--password-file` wins over a wrong password in the URL.
+    let target = crate::support::target_file();
+    let output = Command::new(env!("CARGO_BIN_EXE_data-sync"))
+        .args(["sync", "--mapping", "users", "--json", "--password-file"])
+        .arg(&file)
+        .env("DATA_SYNC_SOURCE", url("Wrong-Sup3rSecret-x", "postgres"))
+        .env("DATA_SYNC_TARGET", &target.path)
+        .env("RUST_LOG", "trace")
+        .env_remove("PGPASSWORD")
+        .env_remove("PGPASSFILE")
+        .output()
+        .unwrap();
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{printed}");
+    assert!(
+        !printed.contains("Sup3rSecret"),
+        "the password leaked:\n{printed}"
+    );
+
+    // A wrong password in the file fails without showing it.
+    std::fs::write(&file, "Wrong-Sup3rSecret-y\n").unwrap();
+    let (ok, printed) = run(
+        &source,
+        &[("DATA_SYNC_PASSWORD_FILE", file.to_str().unwrap())],
+    );
+    assert!(!ok);
+    assert!(
+        printed.contains("password authentication failed"),
+        "{printed}"
+    );
 }
