@@ -228,35 +228,101 @@ fn expand_key(mapping: &Mapping) -> TokenStream {
     }
 }
 
+/// `bind` and `bind_at` (from the fields), `check` and `bind_row` (from a raw row
+/// of the source, without building the struct).
 fn expand_bind(mapping: &Mapping) -> TokenStream {
-    let arms = sql::write_order(mapping)
-        .into_iter()
-        .enumerate()
-        .map(|(position, index)| {
-            let target = &mapping.targets[index];
-            let binds = target.columns.iter().enumerate().map(|(column_index, column)| {
+    let order = sql::write_order(mapping);
+    let from_fields = order.iter().enumerate().map(|(position, &index)| {
+        let target = &mapping.targets[index];
+        let binds = target.columns.iter().enumerate().map(|(column_index, column)| {
             let field = sql::field_of(mapping, column);
             let name = field_ident(&field.ident.value, field.ident.origin.span());
             let span = field.rust_type.origin.span();
             let parameter = column_index + 1;
             quote_spanned! {span=>
-                ::sync_runtime::__private::bind(statement, #parameter, #column_index, &self.#name)?;
+                ::sync_runtime::__private::bind(statement, first + #parameter, #column_index, &self.#name)?;
             }
         });
-            quote! {
-                #position => {
-                    #(#binds)*
+        quote! {
+            #position => {
+                #(#binds)*
+            }
+        }
+    });
+    let from_row = order.iter().enumerate().map(|(position, &index)| {
+        let target = &mapping.targets[index];
+        let binds = target
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(column_index, column)| {
+                let field = sql::field_of(mapping, column);
+                let field_index = mapping
+                    .fields
+                    .iter()
+                    .position(|candidate| candidate.ident.value == column.field)
+                    .expect("checked: every column has a field");
+                let span = field.rust_type.origin.span();
+                let ty = respan(rust_type(&field.rust_type.value), span);
+                let parameter = column_index + 1;
+                quote_spanned! {span=>
+                    ::sync_runtime::__private::bind_raw::<#ty>(
+                        statement,
+                        first + #parameter,
+                        #column_index,
+                        row,
+                        #field_index,
+                    )?;
                 }
+            });
+        quote! {
+            #position => {
+                #(#binds)*
             }
-        });
+        }
+    });
+    let checks = mapping.fields.iter().enumerate().map(|(index, field)| {
+        let span = field.rust_type.origin.span();
+        let ty = respan(rust_type(&field.rust_type.value), span);
+        quote_spanned!(span=> row.check::<#ty>(#index)?;)
+    });
     quote! {
         fn bind(
             &self,
             target: usize,
             statement: &mut ::sync_runtime::__private::Statement<'_>,
         ) -> ::core::result::Result<(), ::sync_runtime::__private::BindError> {
+            self.bind_at(target, statement, 0)
+        }
+
+        fn bind_at(
+            &self,
+            target: usize,
+            statement: &mut ::sync_runtime::__private::Statement<'_>,
+            first: usize,
+        ) -> ::core::result::Result<(), ::sync_runtime::__private::BindError> {
             match target {
-                #(#arms)*
+                #(#from_fields)*
+                _ => ::core::panic!("no target {} in mapping", target),
+            }
+            ::core::result::Result::Ok(())
+        }
+
+        fn check(
+            row: &::sync_runtime::__private::SourceRow<'_>,
+        ) -> ::core::result::Result<(), ::sync_runtime::__private::DecodeError> {
+            #(#checks)*
+            ::core::result::Result::Ok(())
+        }
+
+        fn bind_row(
+            row: &::sync_runtime::__private::SourceRow<'_>,
+            target: usize,
+            statement: &mut ::sync_runtime::__private::Statement<'_>,
+            first: usize,
+        ) -> ::core::result::Result<(), ::sync_runtime::__private::BindError> {
+            match target {
+                #(#from_row)*
                 _ => ::core::panic!("no target {} in mapping", target),
             }
             ::core::result::Result::Ok(())

@@ -122,7 +122,11 @@ fn mutated_yaml() -> impl Strategy<Value = String> {
                     3 => lines[at].push_str(&text),
                     _ => {
                         let line = &lines[at];
-                        let cut = line.char_indices().map(|(index, _)| index).nth(line.chars().count() / 2).unwrap_or(0);
+                        let cut = line
+                            .char_indices()
+                            .map(|(index, _)| index)
+                            .nth(line.chars().count() / 2)
+                            .unwrap_or(0);
                         lines[at] = format!("{}{text}", &line[..cut]);
                     }
                 }
@@ -174,11 +178,23 @@ fn derive_source() -> impl Strategy<Value = String> {
         Just("Mood"),
         Just("f64"),
     ];
-    let field = (proptest::collection::vec(attribute.clone(), 0..3), "[a-z]{1,6}", field_type)
-        .prop_map(|(attributes, name, ty)| format!("{} r#{name}: {ty},", attributes.join(" ")));
-    (proptest::collection::vec(attribute, 0..3), proptest::collection::vec(field, 0..5)).prop_map(
-        |(attributes, fields)| format!("{} struct Fuzz {{ {} }}", attributes.join(" "), fields.join(" ")),
+    let field = (
+        proptest::collection::vec(attribute.clone(), 0..3),
+        "[a-z]{1,6}",
+        field_type,
     )
+        .prop_map(|(attributes, name, ty)| format!("{} r#{name}: {ty},", attributes.join(" ")));
+    (
+        proptest::collection::vec(attribute, 0..3),
+        proptest::collection::vec(field, 0..5),
+    )
+        .prop_map(|(attributes, fields)| {
+            format!(
+                "{} struct Fuzz {{ {} }}",
+                attributes.join(" "),
+                fields.join(" ")
+            )
+        })
 }
 
 proptest! {

@@ -10,6 +10,7 @@ use postgres::Client;
 use postgres::types::Type;
 use rusqlite::{Connection, TransactionBehavior};
 
+use crate::batch;
 use crate::config::SourceConfig;
 use crate::error::{Error, Result};
 use crate::incremental;
@@ -45,6 +46,9 @@ pub struct SyncOptions {
     /// An observer of the run's progress (rows so far, the row estimate, the end),
     /// or `None`; see [`Progress`](crate::Progress).
     pub progress: Option<std::sync::Arc<dyn crate::progress::Progress>>,
+    /// How the run retries after a transient source fault (a dropped connection, a
+    /// restarting server); see [`RetryPolicy`](crate::RetryPolicy).
+    pub retry: crate::retry::RetryPolicy,
 }
 
 impl Default for SyncOptions {
@@ -55,6 +59,7 @@ impl Default for SyncOptions {
             prune: false,
             overlap: None,
             progress: None,
+            retry: crate::retry::RetryPolicy::default(),
         }
     }
 }
@@ -92,6 +97,7 @@ pub struct Registered {
     pub spec: &'static MappingSpec,
     sync: fn(&SourceConfig, &Path, &SyncOptions) -> Result<Summary>,
     accepts: fn(usize, &Type) -> bool,
+    verify: fn(&SourceConfig, &Path, usize) -> Result<crate::verify::Verification>,
 }
 
 impl Registered {
@@ -101,6 +107,7 @@ impl Registered {
             spec: M::SPEC,
             sync: sync::<M>,
             accepts: M::accepts,
+            verify: crate::verify::verify::<M>,
         }
     }
 
@@ -122,6 +129,21 @@ impl Registered {
         options: &SyncOptions,
     ) -> Result<Summary> {
         (self.sync)(source, target, options)
+    }
+
+    /// Compares the mapping's targets with the source; see
+    /// [`verify`](crate::verify()).
+    ///
+    /// # Errors
+    ///
+    /// As [`verify`](crate::verify()).
+    pub fn verify(
+        &self,
+        source: &SourceConfig,
+        target: &Path,
+        max_keys: usize,
+    ) -> Result<crate::verify::Verification> {
+        (self.verify)(source, target, max_keys)
     }
 }
 
@@ -160,43 +182,51 @@ pub fn sync<M: Mapping>(
             return result;
         }
     };
-    let result = incremental::previous::<M>(&connection, target, options).and_then(|previous| {
-        let run_mode = if previous.is_some() {
-            "incremental"
-        } else {
-            "full"
-        };
-        mode = Some(run_mode);
-        progress.start(spec, run_mode);
-        let mut client = source.connect()?;
-        match previous {
-            Some(previous) => incremental::sync::<M>(
-                &mut client,
-                &mut connection,
-                target,
-                options,
-                &previous,
-                &started_at,
-            ),
-            None => full_sync::<M>(&mut client, &mut connection, target, options, &started_at).map(
-                |(rows_read, rows_written)| Summary {
-                    mapping: spec.name.to_owned(),
-                    mode: "full".to_owned(),
-                    rows_read,
-                    targets: spec
-                        .targets
-                        .iter()
-                        .map(|target| TargetSummary {
-                            table: target.name.to_owned(),
-                            rows: rows_written,
-                            deleted: 0,
-                        })
-                        .collect(),
-                    seconds: 0.0,
-                },
-            ),
-        }
-    });
+    // One attempt. A transient source fault runs it again (see `retry`): an
+    // incremental run resumes from its last committed batch, a full run starts over.
+    let mut attempt = || {
+        crate::signal::check(spec)?;
+        incremental::previous::<M>(&connection, target, options).and_then(|previous| {
+            let run_mode = if previous.is_some() {
+                "incremental"
+            } else {
+                "full"
+            };
+            mode = Some(run_mode);
+            progress.start(spec, run_mode);
+            let mut client = source.connect()?;
+            let _cancel = crate::signal::cancel_on_signal(source, &client);
+            match previous {
+                Some(previous) => incremental::sync::<M>(
+                    &mut client,
+                    &mut connection,
+                    target,
+                    options,
+                    &previous,
+                    &started_at,
+                ),
+                None => full_sync::<M>(&mut client, &mut connection, target, options, &started_at)
+                    .map(|(rows_read, rows_written)| Summary {
+                        mapping: spec.name.to_owned(),
+                        mode: "full".to_owned(),
+                        rows_read,
+                        targets: spec
+                            .targets
+                            .iter()
+                            .map(|target| TargetSummary {
+                                table: target.name.to_owned(),
+                                rows: rows_written,
+                                deleted: 0,
+                            })
+                            .collect(),
+                        seconds: 0.0,
+                    }),
+            }
+        })
+    };
+    let result = crate::retry::run(spec, &options.retry, &mut attempt);
+    // A run a signal stopped reports that, whatever error the stop caused.
+    let result = crate::signal::classify(spec, result);
     let seconds = started.elapsed().as_secs_f64();
     let result = result.map(|mut summary| {
         summary.seconds = seconds;
@@ -205,7 +235,8 @@ pub fn sync<M: Mapping>(
     if let Err(error) = &result {
         // Best effort: the run's own transaction is gone, and an error here must
         // not hide the one that stopped the run.
-        let _ = state::record_failure(&connection, spec.name, &now(), &error.to_string());
+        let outcome = crate::signal::outcome(error);
+        let _ = state::record_failure(&connection, spec.name, &now(), &outcome);
     }
     crate::progress::log_run(spec, mode, seconds, &result);
     progress.finish(spec, result.as_ref());
@@ -292,39 +323,12 @@ fn prepare_full(transaction: &Connection, spec: &MappingSpec) -> rusqlite::Resul
 /// Writes every row the reader sends into every target; returns the rows written.
 fn write_rows<M: Mapping>(
     connection: &Connection,
-    receiver: Receiver<Vec<M>>,
+    receiver: Receiver<batch::RawBatch>,
     path: &Path,
     progress: &dyn crate::progress::Progress,
 ) -> Result<u64> {
-    let spec = M::SPEC;
-    let mut statements = spec
-        .targets
-        .iter()
-        .map(|target| connection.prepare_cached(target.insert))
-        .collect::<rusqlite::Result<Vec<_>>>()
-        .map_err(|source| Error::Target {
-            path: path.to_owned(),
-            source: Box::new(source),
-        })?;
-    let mut rows = 0u64;
-    for batch in receiver {
-        for row in batch {
-            for (index, statement) in statements.iter_mut().enumerate() {
-                let target = &spec.targets[index];
-                row.bind(index, statement)
-                    .map_err(|error| bind_error(spec, index, &|| row.key(), error))?;
-                statement.raw_execute().map_err(|source| Error::Write {
-                    mapping: spec.name.to_owned(),
-                    table: target.name.to_owned(),
-                    key: row.key(),
-                    source: Box::new(source),
-                })?;
-            }
-            rows += 1;
-        }
-        progress.advance(spec, rows);
-    }
-    Ok(rows)
+    // Raw rows bound straight into multi-row INSERTs (issue 7); see `batch`.
+    batch::write::<M>(connection, receiver, path, progress)
 }
 
 /// The error for a value of target `target` (an index into `spec.targets`) that
@@ -365,32 +369,32 @@ pub(crate) fn bind_error(
 /// Decodes `row` as `M`, with an error naming the row's key and the column; a NULL
 /// cursor gets its own error, since the field cannot be an `Option`.
 pub(crate) fn decode_row<M: Mapping>(row: &SourceRow<'_>) -> Result<M> {
-    let spec = M::SPEC;
-    M::decode(row).map_err(|error| {
-        let key = spec
-            .source
-            .key
-            .iter()
-            .map(|&index| row.display(index))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let column = spec.source.columns[error.field].name.to_owned();
-        if spec.source.cursor == Some(error.field) && row.raw(error.field).is_none() {
-            return Error::NullCursor {
-                mapping: spec.name.to_owned(),
-                table: spec.source.display_name(),
-                column,
-                key,
-            };
-        }
-        Error::Decode {
+    M::decode(row).map_err(|error| decode_error(M::SPEC, row, error))
+}
+
+/// The error for a field of `row` that could not be decoded (see [`decode_row`]).
+pub(crate) fn decode_error(
+    spec: &MappingSpec,
+    row: &SourceRow<'_>,
+    error: crate::__private::DecodeError,
+) -> Error {
+    let key = crate::batch::row_key(spec, row);
+    let column = spec.source.columns[error.field].name.to_owned();
+    if spec.source.cursor == Some(error.field) && row.raw(error.field).is_none() {
+        return Error::NullCursor {
             mapping: spec.name.to_owned(),
             table: spec.source.display_name(),
-            key,
             column,
-            source: error.cause,
-        }
-    })
+            key,
+        };
+    }
+    Error::Decode {
+        mapping: spec.name.to_owned(),
+        table: spec.source.display_name(),
+        key,
+        column,
+        source: error.cause,
+    }
 }
 
 /// What the reader of a full sync read.
@@ -409,7 +413,7 @@ fn read_source<M: Mapping>(
     client: &mut Client,
     batch_size: usize,
     progress: &dyn crate::progress::Progress,
-    sender: &SyncSender<Vec<M>>,
+    sender: &SyncSender<batch::RawBatch>,
 ) -> Result<Read> {
     let spec = M::SPEC;
     let table = spec.source.display_name();
@@ -439,37 +443,19 @@ fn read_source<M: Mapping>(
         table: table.clone(),
         source,
     };
-    let mut reader = CopyReader::new(std::io::BufReader::with_capacity(256 * 1024, stream), types)
-        .map_err(stream_error)?;
+    // The COPY stream buffers a message (a row) at a time already: reading it
+    // directly saves a copy of every byte.
+    let mut reader = CopyReader::new(stream, types).map_err(stream_error)?;
+    // Rows checked and sent raw, in recycled batches (issue 7); see `batch`.
+    let batches = batch::read::<M, _>(&mut reader, batch_size, sender, &stream_error)?;
     let mut read = Read {
-        rows: 0,
-        skipped: 0,
+        rows: batches.rows,
+        skipped: batches.skipped,
         watermark: None,
     };
-    let mut batch = Vec::with_capacity(batch_size);
-    while let Some(row) = reader.next_row().map_err(stream_error)? {
-        let decoded = decode_row::<M>(&row)?;
-        read.rows += 1;
-        // A row its soft-delete column marks deleted is not written.
-        if spec
-            .source
-            .soft_delete
-            .is_some_and(|index| row.raw(index).is_some())
-        {
-            read.skipped += 1;
-            continue;
-        }
-        batch.push(decoded);
-        if batch.len() == batch_size {
-            let full = std::mem::replace(&mut batch, Vec::with_capacity(batch_size));
-            if sender.send(full).is_err() {
-                // The writer stopped; its error is the one to report.
-                return Ok(read);
-            }
-        }
-    }
-    if !batch.is_empty() {
-        let _ = sender.send(batch);
+    if batches.writer_stopped {
+        // The writer stopped; its error is the one to report.
+        return Ok(read);
     }
     drop(reader);
     // The watermark comes from the same snapshot: the next run goes on after it.

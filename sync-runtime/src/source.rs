@@ -98,6 +98,23 @@ impl SourceRow<'_> {
         })
     }
 
+    /// Checks that field `index` decodes as `T`, without keeping the value.
+    ///
+    /// # Errors
+    ///
+    /// A [`DecodeError`] naming the field when the value cannot be read as `T`.
+    pub fn check<T: Decode>(&self, index: usize) -> std::result::Result<(), DecodeError> {
+        T::check(&self.types[index], self.raw(index)).map_err(|cause| DecodeError {
+            field: index,
+            cause,
+        })
+    }
+
+    /// The PostgreSQL type of field `index`.
+    pub(crate) fn ty(&self, index: usize) -> &Type {
+        &self.types[index]
+    }
+
     /// The raw bytes of field `index`, `None` for NULL.
     pub(crate) fn raw(&self, index: usize) -> Option<&[u8]> {
         match self.fields {
@@ -177,29 +194,15 @@ impl<R: BufRead> CopyReader<R> {
 
     /// The next row, or `None` at the end of the stream.
     pub(crate) fn next_row(&mut self) -> io::Result<Option<SourceRow<'_>>> {
-        let count = read_i16(&mut self.reader)?;
-        if count == -1 {
-            return Ok(None);
-        }
-        if usize::try_from(count).ok() != Some(self.types.len()) {
-            return Err(invalid(&format!(
-                "a row has {count} fields, the query {}",
-                self.types.len()
-            )));
-        }
         self.buffer.clear();
         self.fields.clear();
-        for _ in 0..self.types.len() {
-            let length = read_i32(&mut self.reader)?;
-            if length < 0 {
-                self.fields.push(None);
-                continue;
-            }
-            let start = self.buffer.len();
-            let length = usize::try_from(length).expect("non-negative");
-            self.buffer.resize(start + length, 0);
-            self.reader.read_exact(&mut self.buffer[start..])?;
-            self.fields.push(Some(start..start + length));
+        let mut buffer = std::mem::take(&mut self.buffer);
+        let mut fields = std::mem::take(&mut self.fields);
+        let more = self.read_row_into(&mut buffer, &mut fields);
+        self.buffer = buffer;
+        self.fields = fields;
+        if !more? {
+            return Ok(None);
         }
         Ok(Some(SourceRow::from_ranges(
             &self.types,
@@ -207,6 +210,111 @@ impl<R: BufRead> CopyReader<R> {
             &self.fields,
         )))
     }
+
+    /// The types of the fields.
+    pub(crate) fn types(&self) -> &[Type] {
+        &self.types
+    }
+
+    /// Appends the next row to `buffer` (its fields' bytes) and `fields` (their
+    /// ranges in `buffer`, `None` for NULL); `false` at the end of the stream.
+    pub(crate) fn read_row_into(
+        &mut self,
+        buffer: &mut Vec<u8>,
+        fields: &mut Vec<Option<Range<usize>>>,
+    ) -> io::Result<bool> {
+        // PostgreSQL sends a row per message, so the reader's buffer usually holds
+        // the whole row: parse it there, without a read per field.
+        let available = self.reader.fill_buf()?;
+        if let Some(parsed) = parse_row(available, self.types.len(), buffer, fields) {
+            let (consumed, more) = parsed?;
+            self.reader.consume(consumed);
+            return Ok(more);
+        }
+        let count = read_i16(&mut self.reader)?;
+        if count == -1 {
+            return Ok(false);
+        }
+        if usize::try_from(count).ok() != Some(self.types.len()) {
+            return Err(invalid(&format!(
+                "a row has {count} fields, the query {}",
+                self.types.len()
+            )));
+        }
+        for _ in 0..self.types.len() {
+            let length = read_i32(&mut self.reader)?;
+            if length < 0 {
+                fields.push(None);
+                continue;
+            }
+            let start = buffer.len();
+            let length = usize::try_from(length).expect("non-negative");
+            read_into(&mut self.reader, buffer, length)?;
+            fields.push(Some(start..start + length));
+        }
+        Ok(true)
+    }
+}
+
+/// Parses one whole row (or the end-of-data marker) from the start of `bytes`,
+/// appending it as [`CopyReader::read_row_into`] does; returns the bytes consumed
+/// and whether it was a row, or `None`, with nothing appended, when `bytes` ends
+/// before the row does.
+fn parse_row(
+    bytes: &[u8],
+    width: usize,
+    buffer: &mut Vec<u8>,
+    fields: &mut Vec<Option<Range<usize>>>,
+) -> Option<io::Result<(usize, bool)>> {
+    let count = i16::from_be_bytes(bytes.get(..2)?.try_into().ok()?);
+    if count == -1 {
+        return Some(Ok((2, false)));
+    }
+    if usize::try_from(count).ok() != Some(width) {
+        return Some(Err(invalid(&format!(
+            "a row has {count} fields, the query {width}"
+        ))));
+    }
+    let buffer_start = buffer.len();
+    let fields_start = fields.len();
+    let mut position = 2;
+    for _ in 0..width {
+        let Some(length) = bytes.get(position..position + 4) else {
+            buffer.truncate(buffer_start);
+            fields.truncate(fields_start);
+            return None;
+        };
+        let length = i32::from_be_bytes(length.try_into().expect("4 bytes"));
+        position += 4;
+        let Ok(length) = usize::try_from(length) else {
+            fields.push(None);
+            continue;
+        };
+        let Some(value) = bytes.get(position..position + length) else {
+            buffer.truncate(buffer_start);
+            fields.truncate(fields_start);
+            return None;
+        };
+        let start = buffer.len();
+        buffer.extend_from_slice(value);
+        fields.push(Some(start..start + length));
+        position += length;
+    }
+    Some(Ok((position, true)))
+}
+
+/// Appends exactly `length` bytes of `reader` to `buffer`, straight from the
+/// reader's buffer where they are all there.
+fn read_into(reader: &mut impl BufRead, buffer: &mut Vec<u8>, length: usize) -> io::Result<()> {
+    let available = reader.fill_buf()?;
+    if available.len() >= length {
+        buffer.extend_from_slice(&available[..length]);
+        reader.consume(length);
+        return Ok(());
+    }
+    let start = buffer.len();
+    buffer.resize(start + length, 0);
+    reader.read_exact(&mut buffer[start..])
 }
 
 fn read_i16(reader: &mut impl Read) -> io::Result<i16> {

@@ -458,22 +458,55 @@ fn log_tail(path: &Path, lines: usize) -> String {
 /// TLS on in the cluster's configuration.
 fn enable_tls(dir: &Path, account: Option<Account>) -> Result<(), Error> {
     let tls = dir.join("tls");
-    fs::create_dir_all(&tls).map_err(|error| Error::io("cannot create the TLS directory", error))?;
+    fs::create_dir_all(&tls)
+        .map_err(|error| Error::io("cannot create the TLS directory", error))?;
     let extensions = tls.join("server.ext");
     fs::write(&extensions, "subjectAltName=DNS:localhost,IP:127.0.0.1\n")
         .map_err(|error| Error::io("cannot write the certificate extensions", error))?;
     let steps: [&[&str]; 3] = [
         &[
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
-            "/CN=data-sync throwaway CA", "-keyout", "root.key", "-out", "root.crt",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=data-sync throwaway CA",
+            "-keyout",
+            "root.key",
+            "-out",
+            "root.crt",
         ],
         &[
-            "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout",
-            "server.key", "-out", "server.csr",
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
         ],
         &[
-            "x509", "-req", "-in", "server.csr", "-CA", "root.crt", "-CAkey", "root.key",
-            "-CAcreateserial", "-days", "2", "-extfile", "server.ext", "-out", "server.crt",
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "root.crt",
+            "-CAkey",
+            "root.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+            "-out",
+            "server.crt",
         ],
     ];
     for arguments in steps {
@@ -496,8 +529,9 @@ fn enable_tls(dir: &Path, account: Option<Account>) -> Result<(), Error> {
     for name in ["", "server.key", "server.crt", "root.crt"] {
         let path = tls.join(name);
         if let Some(account) = account {
-            std::os::unix::fs::chown(&path, Some(account.uid), Some(account.gid))
-                .map_err(|error| Error::io("cannot hand the TLS files to the server user", error))?;
+            std::os::unix::fs::chown(&path, Some(account.uid), Some(account.gid)).map_err(
+                |error| Error::io("cannot hand the TLS files to the server user", error),
+            )?;
         }
     }
     use std::os::unix::fs::PermissionsExt;

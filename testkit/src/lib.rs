@@ -15,8 +15,8 @@
 #![warn(missing_docs)]
 
 mod cluster;
-pub mod reference;
 mod error;
+pub mod reference;
 mod url;
 
 #[cfg(test)]
@@ -198,7 +198,10 @@ impl PgServer {
         let hba = cluster.dir().join("data").join("pg_hba.conf");
         let current = std::fs::read_to_string(&hba)
             .map_err(|error| Error::io("cannot read pg_hba.conf", error))?;
-        let line = format!("host all {} 127.0.0.1/32 scram-sha-256\n", quote_identifier(user));
+        let line = format!(
+            "host all {} 127.0.0.1/32 scram-sha-256\n",
+            quote_identifier(user)
+        );
         if !current.contains(&line) {
             std::fs::write(&hba, format!("{line}{current}"))
                 .map_err(|error| Error::io("cannot write pg_hba.conf", error))?;

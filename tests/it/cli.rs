@@ -20,7 +20,11 @@ fn sync_prints_a_summary_and_json() {
         "{stdout}"
     );
 
-    let output = support::data_sync(&db, &target.path, &["sync", "--mapping", "users", "--full", "--json"]);
+    let output = support::data_sync(
+        &db,
+        &target.path,
+        &["sync", "--mapping", "users", "--full", "--json"],
+    );
     assert!(output.status.success());
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let mapping = &json["mappings"][0];

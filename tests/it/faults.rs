@@ -10,7 +10,10 @@ use crate::full_sync::create_users;
 use crate::support::{self, TestDb};
 
 fn contents(target: &Path) -> Vec<Vec<Value>> {
-    support::sqlite_rows(target, "SELECT id, username, email FROM user_main ORDER BY id")
+    support::sqlite_rows(
+        target,
+        "SELECT id, username, email FROM user_main ORDER BY id",
+    )
 }
 
 /// A database with 100 users synced into a fresh target.
@@ -27,7 +30,10 @@ fn synced() -> (TestDb, support::TargetFile, Vec<Vec<Value>>) {
 }
 
 fn is_root() -> bool {
-    Command::new("id").arg("-u").output().is_ok_and(|output| output.stdout == b"0\n")
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|output| output.stdout == b"0\n")
 }
 
 /// Makes `path` unwritable even for root (`chattr +i`), or by mode for others.
@@ -40,7 +46,8 @@ impl<'a> ReadOnly<'a> {
             assert!(status.success(), "chattr +i {}", path.display());
         } else {
             let mode = if path.is_dir() { 0o555 } else { 0o444 };
-            std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(mode)).unwrap();
+            std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(mode))
+                .unwrap();
         }
         ReadOnly(path)
     }
@@ -52,7 +59,10 @@ impl Drop for ReadOnly<'_> {
             let _ = Command::new("chattr").arg("-i").arg(self.0).status();
         } else {
             let mode = if self.0.is_dir() { 0o755 } else { 0o644 };
-            let _ = std::fs::set_permissions(self.0, std::os::unix::fs::PermissionsExt::from_mode(mode));
+            let _ = std::fs::set_permissions(
+                self.0,
+                std::os::unix::fs::PermissionsExt::from_mode(mode),
+            );
         }
     }
 }
@@ -64,7 +74,9 @@ fn a_target_locked_by_another_writer() {
     other
         .execute_batch("BEGIN IMMEDIATE; INSERT INTO user_main VALUES (-1, 'other', 'writer');")
         .unwrap();
-    let error = support::sync::<mappings::Users>(&db, &target.path).unwrap_err().to_string();
+    let error = support::sync::<mappings::Users>(&db, &target.path)
+        .unwrap_err()
+        .to_string();
     assert_eq!(
         error,
         format!("target {}: database is locked", target.path.display())
@@ -83,7 +95,9 @@ fn a_read_only_target_file() {
         .unwrap();
     let error = {
         let _read_only = ReadOnly::new(&target.path);
-        support::sync::<mappings::Users>(&db, &target.path).unwrap_err().to_string()
+        support::sync::<mappings::Users>(&db, &target.path)
+            .unwrap_err()
+            .to_string()
     };
     assert!(
         error.starts_with(&format!("target {}: ", target.path.display())),
@@ -101,7 +115,9 @@ fn a_read_only_target_directory() {
     let directory = target.path.parent().unwrap().to_owned();
     let error = {
         let _read_only = ReadOnly::new(&directory);
-        support::sync::<mappings::Users>(&db, &target.path).unwrap_err().to_string()
+        support::sync::<mappings::Users>(&db, &target.path)
+            .unwrap_err()
+            .to_string()
     };
     assert!(
         error.starts_with(&format!("target {}: ", target.path.display())),
@@ -118,7 +134,9 @@ fn a_target_that_is_not_a_sqlite_database() {
     let target = support::target_file();
     let garbage = b"this is a spreadsheet, not a database\n".repeat(200);
     std::fs::write(&target.path, &garbage).unwrap();
-    let error = support::sync::<mappings::Users>(&db, &target.path).unwrap_err().to_string();
+    let error = support::sync::<mappings::Users>(&db, &target.path)
+        .unwrap_err()
+        .to_string();
     assert_eq!(
         error,
         format!("target {}: file is not a database", target.path.display())
@@ -152,7 +170,10 @@ fn a_full_disk() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     // The file size limit makes write(2) fail with EFBIG, which SQLite reports as
     // an I/O error (a real full disk, ENOSPC, as "database or disk is full").
-    assert!(stderr.starts_with("error: mapping `users`: writing `"), "{stderr}");
+    assert!(
+        stderr.starts_with("error: mapping `users`: writing `"),
+        "{stderr}"
+    );
     assert!(stderr.trim_end().ends_with("disk I/O error"), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert_eq!(contents(&target.path), before);

@@ -9,9 +9,7 @@ use crate::support::{self, TestDb};
 /// exercise NULLs, non-ASCII text, empty strings and quotes.
 pub fn create_users(db: &TestDb, rows: i64) {
     let mut client = db.client();
-    client
-        .batch_execute(testkit::reference::USERS_DDL)
-        .unwrap();
+    client.batch_execute(testkit::reference::USERS_DDL).unwrap();
     client
         .execute(
             "INSERT INTO public.users (id, username, email, bio, avatar_url)

@@ -8,12 +8,20 @@ use crate::support;
 
 /// Identifiers with quotes, semicolons, comment markers and spaces.
 #[derive(Debug, Mapping)]
-#[sync(name = "hostile", from = "public.Bobby\"; DROP TABLE x; --", key = "id\"q")]
+#[sync(
+    name = "hostile",
+    from = "public.Bobby\"; DROP TABLE x; --",
+    key = "id\"q"
+)]
 struct Hostile {
     #[sync(from = "id\"q", to = "t\"1", primary_key)]
     #[sync(to = "t2; DROP TABLE t", primary_key, references = "t\"1.id\"q")]
     id: i64,
-    #[sync(from = "val'); DROP TABLE user_main; --", to = "t\"1", column = "v\"al")]
+    #[sync(
+        from = "val'); DROP TABLE user_main; --",
+        to = "t\"1",
+        column = "v\"al"
+    )]
     value: String,
     #[sync(from = "x\"y", to = "t2; DROP TABLE t", column = "-- c")]
     other: Option<String>,

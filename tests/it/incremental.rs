@@ -613,7 +613,10 @@ fn target_users(target: &Path) -> Vec<Vec<Value>> {
         target,
         "SELECT (SELECT count(*) FROM user_main), (SELECT count(*) FROM user_profile)",
     );
-    assert_eq!(counts[0][0], counts[0][1], "both targets hold the same rows");
+    assert_eq!(
+        counts[0][0], counts[0][1],
+        "both targets hold the same rows"
+    );
     support::sqlite_rows(
         target,
         "SELECT m.id, m.username, m.email, p.bio, p.avatar_url
@@ -645,13 +648,20 @@ fn a_run_killed_mid_way_resumes_with_nothing_lost_or_repeated() {
         )
         .unwrap();
 
-    let mut child = spawn_users_sync(&db, &target.path, &["--batch-size", "200", "--overlap", "0"]);
+    let mut child = spawn_users_sync(
+        &db,
+        &target.path,
+        &["--batch-size", "200", "--overlap", "0"],
+    );
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if committed_rows(&target.path).is_some_and(|rows| rows >= 2_000) {
             break;
         }
-        assert!(child.try_wait().unwrap().is_none(), "the child finished before the kill");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the child finished before the kill"
+        );
         assert!(Instant::now() < deadline, "the child committed nothing");
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -663,7 +673,11 @@ fn a_run_killed_mid_way_resumes_with_nothing_lost_or_repeated() {
 
     let resumed = run::<mappings::Users>(&db, &target.path, &no_overlap(1_000)).unwrap();
     assert_eq!(resumed.mode, "incremental");
-    assert_eq!(resumed.rows_read as i64, 100_000 - committed, "nothing read twice");
+    assert_eq!(
+        resumed.rows_read as i64,
+        100_000 - committed,
+        "nothing read twice"
+    );
     assert_eq!(written(&resumed)[0].0 as i64, 100_000 - committed);
     assert_eq!(target_users(&target.path), source_users(&db));
 }

@@ -54,7 +54,9 @@ pub fn sqlite_rows(target: &Path, query: &str) -> Vec<Vec<Value>> {
     let mut statement = connection.prepare(query).expect("query prepares");
     let width = statement.column_count();
     statement
-        .query_map([], |row| (0..width).map(|index| row.get::<_, Value>(index)).collect())
+        .query_map([], |row| {
+            (0..width).map(|index| row.get::<_, Value>(index)).collect()
+        })
         .expect("query runs")
         .collect::<Result<_, _>>()
         .expect("rows read")

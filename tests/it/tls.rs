@@ -23,7 +23,10 @@ fn uses_tls(text: &str) -> sync_runtime::Result<bool> {
     let config = SourceConfig::parse(text)?;
     let mut client = config.connect()?;
     let row = client
-        .query_one("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[])
+        .query_one(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
         .unwrap();
     Ok(row.get(0))
 }
@@ -34,7 +37,10 @@ fn root() -> String {
 
 #[test]
 fn disable_and_prefer_and_require() {
-    let base = format!("host=127.0.0.1 port={} user=postgres dbname=postgres", port());
+    let base = format!(
+        "host=127.0.0.1 port={} user=postgres dbname=postgres",
+        port()
+    );
     assert!(!uses_tls(&format!("{base} sslmode=disable")).unwrap());
     assert!(uses_tls(&format!("{base} sslmode=prefer")).unwrap());
     assert!(uses_tls(&format!("{base} sslmode=require")).unwrap());
@@ -49,7 +55,10 @@ fn verify_full_checks_the_certificate_and_the_host_name() {
         port(),
         root()
     );
-    assert_eq!(SourceConfig::parse(&url).unwrap().ssl_mode(), SslMode::VerifyFull);
+    assert_eq!(
+        SourceConfig::parse(&url).unwrap().ssl_mode(),
+        SslMode::VerifyFull
+    );
     assert!(uses_tls(&url).unwrap());
     let by_address = format!(
         "host=127.0.0.1 port={} user=postgres dbname=postgres sslmode=verify-full sslrootcert='{}'",
@@ -68,7 +77,10 @@ fn verify_ca_with_the_wrong_root_is_refused() {
     );
     let error = uses_tls(&text).unwrap_err().to_string();
     assert!(
-        error.starts_with(&format!("cannot connect to the source localhost:{}/postgres: ", port())),
+        error.starts_with(&format!(
+            "cannot connect to the source localhost:{}/postgres: ",
+            port()
+        )),
         "{error}"
     );
     assert!(error.contains("certificate verify failed"), "{error}");
@@ -81,7 +93,10 @@ fn verify_without_a_root_certificate_says_how_to_give_one() {
         .args(["sync", "--mapping", "users"])
         .env(
             "DATA_SYNC_SOURCE",
-            format!("host=localhost port={} user=postgres sslmode=verify-full", port()),
+            format!(
+                "host=localhost port={} user=postgres sslmode=verify-full",
+                port()
+            ),
         )
         .env("DATA_SYNC_TARGET", &target.path)
         .env("HOME", "/nonexistent")
@@ -112,7 +127,11 @@ fn a_full_sync_over_verified_tls() {
     ))
     .unwrap();
     let target = crate::support::target_file();
-    let summary =
-        sync_runtime::sync::<mappings::Users>(&source, &target.path, &sync_runtime::SyncOptions::default()).unwrap();
+    let summary = sync_runtime::sync::<mappings::Users>(
+        &source,
+        &target.path,
+        &sync_runtime::SyncOptions::default(),
+    )
+    .unwrap();
     assert_eq!(summary.rows_read, 100);
 }

@@ -77,11 +77,7 @@ fn print_rows(connection: &rusqlite::Connection, table: &str, query: &str) -> Re
         })?;
     println!("\n{table} ({count} rows), first rows:");
     let mut statement = connection.prepare(query)?;
-    let names: Vec<String> = statement
-        .column_names()
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
+    let names: Vec<String> = statement.column_names().map(str::to_owned).collect();
     println!("  {}", names.join(" | "));
     let mut rows = statement.query([])?;
     while let Some(row) = rows.next()? {

@@ -131,8 +131,10 @@ fn emit_is_deterministic_with_unix_line_endings() {
 /// `mappings/src/users.rs` as it was written by hand before `users.yaml`.
 const HAND_WRITTEN_USERS: &str = r#"
 #[derive(Debug, Clone, PartialEq, Mapping)]
-#[sync(from = "public.users", key = "id")]
+#[sync(from = "public.users", key = "id", cursor = "updated_at", soft_delete = "deleted_at")]
 pub struct Users {
+    pub updated_at: Timestamptz,
+    pub deleted_at: Option<Timestamptz>,
     #[sync(to = "user_main", primary_key)]
     #[sync(to = "user_profile", primary_key, references = "user_main.id")]
     pub id: i64,
@@ -178,7 +180,7 @@ fn yaml_and_hand_written_users_generate_the_same_sql() {
     assert_eq!(all_sql(&yaml), all_sql(&hand_written));
     assert_eq!(
         sql::select(&yaml),
-        r#"SELECT "id", "username", "email", "bio", "avatar_url" FROM "public"."users""#
+        r#"SELECT "updated_at", "deleted_at", "id", "username", "email", "bio", "avatar_url" FROM "public"."users""#
     );
 }
 
