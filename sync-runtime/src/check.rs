@@ -12,7 +12,7 @@ use std::path::Path;
 
 use postgres::Client;
 use postgres::types::Type;
-use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use rusqlite::{Connection, OpenFlags};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
@@ -280,15 +280,7 @@ fn check_target(spec: &MappingSpec, path: &Path) -> Result<Vec<Difference>> {
         .map_err(target_error)?;
     let mut differences = Vec::new();
     for target in spec.targets {
-        let exists = connection
-            .query_row(
-                "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1",
-                [target.name],
-                |_| Ok(()),
-            )
-            .optional()
-            .map_err(target_error)?
-            .is_some();
+        let exists = crate::target::table_exists(&connection, target.name).map_err(target_error)?;
         if !exists {
             differences.push(missing(target.name));
             continue;

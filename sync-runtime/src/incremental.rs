@@ -85,15 +85,7 @@ pub(crate) fn previous<M: Mapping>(
         });
     }
     for target in spec.targets {
-        let exists = connection
-            .query_row(
-                "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1",
-                [target.name],
-                |_| Ok(()),
-            )
-            .optional()
-            .map_err(target_error)?
-            .is_some();
+        let exists = crate::target::table_exists(connection, target.name).map_err(target_error)?;
         if !exists {
             return Ok(None);
         }
@@ -680,7 +672,7 @@ fn check_parameters(spec: &MappingSpec, types: &[Type], start: &Watermark) -> Re
 }
 
 /// The error for the row `null_cursor` found.
-fn null_cursor_row_error(spec: &MappingSpec, row: &Row) -> Error {
+pub(crate) fn null_cursor_row_error(spec: &MappingSpec, row: &Row) -> Error {
     let key = (0..row.len())
         .map(|index| {
             row.try_get::<_, Option<String>>(index)

@@ -159,14 +159,7 @@ pub(crate) fn record_failure(
 
 /// Whether the state table exists.
 fn exists(connection: &Connection) -> rusqlite::Result<bool> {
-    Ok(connection
-        .query_row(
-            "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = '_data_sync_state'",
-            [],
-            |_| Ok(()),
-        )
-        .optional()?
-        .is_some())
+    crate::target::table_exists(connection, "_data_sync_state")
 }
 
 fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<MappingState> {

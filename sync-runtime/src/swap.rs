@@ -11,7 +11,7 @@
 //!
 //! [`BulkLoad`] switches the connection to that mode for the run, and back.
 
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 
 use crate::spec::MappingSpec;
 
@@ -36,14 +36,7 @@ pub(crate) fn set_aside(transaction: &Connection, spec: &MappingSpec) -> rusqlit
         // A table of that name can only be left by a tool that crashed outside a
         // transaction; it holds nothing the mapping needs.
         transaction.execute_batch(&format!("DROP TABLE IF EXISTS {}", quote(&aside)))?;
-        let exists = transaction
-            .query_row(
-                "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1",
-                [target.name],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some();
+        let exists = crate::target::table_exists(transaction, target.name)?;
         if exists {
             transaction.execute_batch(&format!(
                 "ALTER TABLE {} RENAME TO {}",

@@ -32,6 +32,18 @@ pub(crate) fn open(path: &Path) -> Result<Connection> {
     Ok(connection)
 }
 
+/// Whether the file has a table named `name`.
+pub(crate) fn table_exists(connection: &Connection, name: &str) -> rusqlite::Result<bool> {
+    connection
+        .query_row(
+            "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+            [name],
+            |_| Ok(()),
+        )
+        .optional()
+        .map(|found| found.is_some())
+}
+
 /// Creates every missing target table of `spec`, and checks that the existing ones
 /// are what the mapping would create.
 pub(crate) fn ensure_tables(
@@ -39,14 +51,7 @@ pub(crate) fn ensure_tables(
     spec: &MappingSpec,
 ) -> rusqlite::Result<Result<()>> {
     for target in spec.targets {
-        let exists = transaction
-            .query_row(
-                "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1",
-                [target.name],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some();
+        let exists = table_exists(transaction, target.name)?;
         if exists {
             let differences = differences(transaction, target)?;
             if !differences.is_empty() {

@@ -20,7 +20,7 @@ use std::path::Path;
 
 use postgres::types::Type;
 use rusqlite::types::ValueRef;
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Statement};
+use rusqlite::{Connection, OpenFlags, Statement};
 
 use crate::Mapping;
 use crate::config::SourceConfig;
@@ -314,15 +314,7 @@ fn read_target(
         path: path.to_owned(),
         source: Box::new(source),
     };
-    let exists = connection
-        .query_row(
-            "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1",
-            [table.name],
-            |_| Ok(()),
-        )
-        .optional()
-        .map_err(target_error)?
-        .is_some();
+    let exists = crate::target::table_exists(connection, table.name).map_err(target_error)?;
     if !exists {
         return Ok(());
     }

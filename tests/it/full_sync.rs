@@ -26,41 +26,9 @@ pub fn create_users(db: &TestDb, rows: i64) {
         .unwrap();
 }
 
-/// Every source row, as SQLite values, in key order: `(id, username, email, bio,
-/// avatar_url)`.
-fn source_rows(db: &TestDb) -> Vec<Vec<Value>> {
-    let text = |value: Option<String>| value.map_or(Value::Null, Value::Text);
-    db.client()
-        .query(
-            "SELECT id, username, email, bio, avatar_url FROM public.users ORDER BY id",
-            &[],
-        )
-        .unwrap()
-        .into_iter()
-        .map(|row| {
-            vec![
-                Value::Integer(row.get(0)),
-                Value::Text(row.get(1)),
-                Value::Text(row.get(2)),
-                text(row.get(3)),
-                text(row.get(4)),
-            ]
-        })
-        .collect()
-}
-
-/// The same rows as the two targets hold them.
-fn target_rows(target: &std::path::Path) -> Vec<Vec<Value>> {
-    support::sqlite_rows(
-        target,
-        "SELECT m.id, m.username, m.email, p.bio, p.avatar_url
-         FROM user_main AS m JOIN user_profile AS p ON p.id = m.id ORDER BY m.id",
-    )
-}
-
 fn assert_target_equals_source(db: &TestDb, target: &std::path::Path) {
-    let expected = source_rows(db);
-    let actual = target_rows(target);
+    let expected = support::source_users(db);
+    let actual = support::target_users(target);
     assert_eq!(actual.len(), expected.len(), "row count");
     for (actual, expected) in actual.iter().zip(&expected) {
         assert_eq!(actual, expected);
@@ -91,7 +59,7 @@ fn one_row() {
     let summary = support::sync::<Users>(&db, &target.path).unwrap();
     assert_eq!(summary.rows_read, 1);
     assert_eq!(
-        target_rows(&target.path),
+        support::target_users(&target.path),
         vec![vec![
             Value::Integer(1),
             Value::Text("user_1".into()),
@@ -118,11 +86,11 @@ fn ten_thousand_rows_exact_and_a_second_run_changes_nothing() {
         vec![("user_main", 10_000), ("user_profile", 10_000)]
     );
     assert_target_equals_source(&db, &target.path);
-    let before = target_rows(&target.path);
+    let before = support::target_users(&target.path);
 
     let second = support::sync::<Users>(&db, &target.path).unwrap();
     assert_eq!(second.rows_read, 10_000);
-    assert_eq!(target_rows(&target.path), before);
+    assert_eq!(support::target_users(&target.path), before);
 }
 
 #[test]

@@ -585,45 +585,6 @@ fn committed_rows(target: &Path) -> Option<i64> {
         .ok()
 }
 
-/// The live, not soft-deleted source users: `(id, username, email, bio, avatar_url)`.
-fn source_users(db: &TestDb) -> Vec<Vec<Value>> {
-    let text = |value: Option<String>| value.map_or(Value::Null, Value::Text);
-    db.client()
-        .query(
-            "SELECT id, username, email, bio, avatar_url FROM public.users
-             WHERE deleted_at IS NULL ORDER BY id",
-            &[],
-        )
-        .unwrap()
-        .into_iter()
-        .map(|row| {
-            vec![
-                Value::Integer(row.get(0)),
-                Value::Text(row.get(1)),
-                Value::Text(row.get(2)),
-                text(row.get(3)),
-                text(row.get(4)),
-            ]
-        })
-        .collect()
-}
-
-fn target_users(target: &Path) -> Vec<Vec<Value>> {
-    let counts = support::sqlite_rows(
-        target,
-        "SELECT (SELECT count(*) FROM user_main), (SELECT count(*) FROM user_profile)",
-    );
-    assert_eq!(
-        counts[0][0], counts[0][1],
-        "both targets hold the same rows"
-    );
-    support::sqlite_rows(
-        target,
-        "SELECT m.id, m.username, m.email, p.bio, p.avatar_url
-         FROM user_main AS m JOIN user_profile AS p ON p.id = m.id ORDER BY m.id",
-    )
-}
-
 fn no_overlap(batch_size: usize) -> SyncOptions {
     SyncOptions {
         overlap: Some(Overlap::Number(0)),
@@ -669,7 +630,7 @@ fn a_run_killed_mid_way_resumes_with_nothing_lost_or_repeated() {
     child.wait().unwrap();
     let committed = committed_rows(&target.path).expect("the killed run's state");
     assert!(committed < 100_000, "{committed}");
-    assert_eq!(target_users(&target.path).len() as i64, committed);
+    assert_eq!(support::target_users(&target.path).len() as i64, committed);
 
     let resumed = run::<mappings::Users>(&db, &target.path, &no_overlap(1_000)).unwrap();
     assert_eq!(resumed.mode, "incremental");
@@ -679,7 +640,10 @@ fn a_run_killed_mid_way_resumes_with_nothing_lost_or_repeated() {
         "nothing read twice"
     );
     assert_eq!(written(&resumed)[0].0 as i64, 100_000 - committed);
-    assert_eq!(target_users(&target.path), source_users(&db));
+    assert_eq!(
+        support::target_users(&target.path),
+        support::source_users(&db)
+    );
 }
 
 /// A small deterministic generator (xorshift64*), so a failing seed can be rerun.
@@ -767,7 +731,7 @@ fn random_interleavings_end_with_target_equal_to_source() {
     };
     run::<mappings::Users>(&db, &target.path, &last).unwrap();
     assert!(
-        target_users(&target.path) == source_users(&db),
+        support::target_users(&target.path) == support::source_users(&db),
         "seed {seed}: target differs from source"
     );
     let again = run::<mappings::Users>(&db, &target.path, &no_overlap(97)).unwrap();

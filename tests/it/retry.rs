@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::time::Duration;
 
-use rusqlite::types::Value;
 use sync_runtime::{MappingSpec, Overlap, Progress, RetryPolicy, SourceConfig, SyncOptions};
 use testkit::{PgServer, TestDb};
 
@@ -83,46 +82,6 @@ fn sync_through_a_restart(
     (summary, progress.attempts.load(Ordering::SeqCst))
 }
 
-/// The source rows a sync keeps (not soft-deleted), as SQLite values, by key.
-pub(crate) fn source_users(db: &TestDb) -> Vec<Vec<Value>> {
-    let text = |value: Option<String>| value.map_or(Value::Null, Value::Text);
-    db.client()
-        .query(
-            "SELECT id, username, email, bio, avatar_url FROM public.users
-             WHERE deleted_at IS NULL ORDER BY id",
-            &[],
-        )
-        .unwrap()
-        .into_iter()
-        .map(|row| {
-            vec![
-                Value::Integer(row.get(0)),
-                Value::Text(row.get(1)),
-                Value::Text(row.get(2)),
-                text(row.get(3)),
-                text(row.get(4)),
-            ]
-        })
-        .collect()
-}
-
-/// The target's users, both tables joined, by key.
-pub(crate) fn target_users(target: &std::path::Path) -> Vec<Vec<Value>> {
-    let counts = support::sqlite_rows(
-        target,
-        "SELECT (SELECT count(*) FROM user_main), (SELECT count(*) FROM user_profile)",
-    );
-    assert_eq!(
-        counts[0][0], counts[0][1],
-        "both targets hold the same rows"
-    );
-    support::sqlite_rows(
-        target,
-        "SELECT m.id, m.username, m.email, p.bio, p.avatar_url
-         FROM user_main AS m JOIN user_profile AS p ON p.id = m.id ORDER BY m.id",
-    )
-}
-
 fn own_server() -> PgServer {
     PgServer::start().expect("a throwaway cluster starts")
 }
@@ -144,7 +103,7 @@ fn a_full_sync_restarts_from_scratch_after_the_server_restarts() {
         summary.rows_read, 200_000,
         "the retry read everything again"
     );
-    assert!(target_users(&target.path) == source_users(&db));
+    assert!(support::target_users(&target.path) == support::source_users(&db));
 }
 
 #[test]
@@ -177,7 +136,7 @@ fn an_incremental_sync_resumes_from_its_last_batch_after_the_server_restarts() {
         "the retry resumed after the committed batches ({} rows read again)",
         summary.rows_read
     );
-    assert!(target_users(&target.path) == source_users(&db));
+    assert!(support::target_users(&target.path) == support::source_users(&db));
 }
 
 /// Counts attempts.

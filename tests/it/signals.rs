@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use rusqlite::types::Value;
 use testkit::TestDb;
 
-use crate::retry::{source_users, target_users};
 use crate::support;
 
 fn spawn_sync(db: &TestDb, target: &Path, args: &[&str]) -> Child {
@@ -130,7 +129,7 @@ fn sigterm_stops_an_incremental_run_between_batches_and_the_next_run_resumes() {
 
     sync_to_the_end(&db, &target.path, &["--overlap", "0"]);
     assert_eq!(state(&target.path).unwrap().0, "ok");
-    assert!(target_users(&target.path) == source_users(&db));
+    assert!(support::target_users(&target.path) == support::source_users(&db));
 }
 
 #[test]
@@ -139,7 +138,7 @@ fn sigint_rolls_back_a_full_run_and_the_next_run_completes() {
     crate::full_sync::create_users(&db, 1_000);
     let target = support::target_file();
     sync_to_the_end(&db, &target.path, &[]);
-    let before = target_users(&target.path);
+    let before = support::target_users(&target.path);
     db.client()
         .execute(
             "INSERT INTO public.users (id, username, email)
@@ -173,11 +172,11 @@ fn sigint_rolls_back_a_full_run_and_the_next_run_completes() {
     assert!(took < Duration::from_secs(2), "took {took:?} to stop");
     assert_eq!(state(&target.path).unwrap().0, "interrupted");
     assert!(
-        target_users(&target.path) == before,
+        support::target_users(&target.path) == before,
         "the old contents are intact"
     );
 
     sync_to_the_end(&db, &target.path, &["--full"]);
     assert_eq!(state(&target.path).unwrap().0, "ok");
-    assert!(target_users(&target.path) == source_users(&db));
+    assert!(support::target_users(&target.path) == support::source_users(&db));
 }

@@ -61,3 +61,43 @@ pub fn sqlite_rows(target: &Path, query: &str) -> Vec<Vec<Value>> {
         .collect::<Result<_, _>>()
         .expect("rows read")
 }
+
+/// The source rows a sync keeps (not soft-deleted), as SQLite values, by key.
+pub fn source_users(db: &TestDb) -> Vec<Vec<Value>> {
+    let text = |value: Option<String>| value.map_or(Value::Null, Value::Text);
+    db.client()
+        .query(
+            "SELECT id, username, email, bio, avatar_url FROM public.users
+             WHERE deleted_at IS NULL ORDER BY id",
+            &[],
+        )
+        .unwrap()
+        .into_iter()
+        .map(|row| {
+            vec![
+                Value::Integer(row.get(0)),
+                Value::Text(row.get(1)),
+                Value::Text(row.get(2)),
+                text(row.get(3)),
+                text(row.get(4)),
+            ]
+        })
+        .collect()
+}
+
+/// The target's users, both tables joined, by key.
+pub fn target_users(target: &std::path::Path) -> Vec<Vec<Value>> {
+    let counts = sqlite_rows(
+        target,
+        "SELECT (SELECT count(*) FROM user_main), (SELECT count(*) FROM user_profile)",
+    );
+    assert_eq!(
+        counts[0][0], counts[0][1],
+        "both targets hold the same rows"
+    );
+    sqlite_rows(
+        target,
+        "SELECT m.id, m.username, m.email, p.bio, p.avatar_url
+         FROM user_main AS m JOIN user_profile AS p ON p.id = m.id ORDER BY m.id",
+    )
+}
