@@ -8,7 +8,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use postgres::config::Host;
-use postgres::{Client, Config, NoTls};
+use postgres::{Client, NoTls};
+// `tokio-postgres`'s, which the full sync's reader connects with (see
+// `source::reader`); `postgres::Config` is made from it for the other connections.
+use tokio_postgres::Config;
 
 use crate::error::{Error, Result};
 
@@ -142,7 +145,7 @@ impl SourceConfig {
             config.dbname(&dbname);
         }
         if config.get_application_name().is_none() {
-            config.application_name(&env("PGAPPNAME").unwrap_or_else(|| "data-sync".to_owned()));
+            config.application_name(env("PGAPPNAME").unwrap_or_else(|| "data-sync".to_owned()));
         }
         if config.get_connect_timeout().is_none() {
             let seconds = env("PGCONNECT_TIMEOUT")
@@ -240,13 +243,100 @@ impl SourceConfig {
         Ok(client)
     }
 
+    /// Opens a connection for the reader of a full sync: as [`SourceConfig::connect`]
+    /// (same settings, TLS and errors), through `tokio-postgres` on a current-thread
+    /// runtime of its own, so that the COPY stream can be read without a `block_on`
+    /// per row (see `source::reader`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Connect`] when PostgreSQL cannot be reached or refuses the login.
+    pub(crate) fn connect_reader(&self) -> Result<crate::source::reader::ReaderClient> {
+        use crate::source::reader::ReaderClient;
+
+        let connect_error = |source| Error::Connect {
+            endpoint: self.endpoint(),
+            source,
+        };
+        // As `postgres::Config::connect` builds its runtime.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|error| Error::Config {
+                message: format!("cannot start the source connection's runtime: {error}"),
+            })?;
+        let mut config = self.config.clone();
+        let mut client = match self.tls.mode {
+            SslMode::Disable => {
+                config.ssl_mode(postgres::config::SslMode::Disable);
+                let (client, connection) = runtime
+                    .block_on(config.connect(NoTls))
+                    .map_err(connect_error)?;
+                ReaderClient::new(runtime, client, Box::pin(connection))
+            }
+            mode => {
+                config.ssl_mode(if mode == SslMode::Prefer {
+                    postgres::config::SslMode::Prefer
+                } else {
+                    postgres::config::SslMode::Require
+                });
+                let connector = self.tls_connector()?;
+                let (client, connection) = runtime
+                    .block_on(config.connect(connector))
+                    .map_err(connect_error)?;
+                ReaderClient::new(runtime, client, Box::pin(connection))
+            }
+        };
+        if let Some(milliseconds) = self.statement_timeout {
+            // An integer, never text from the user: nothing to quote.
+            let statement = format!("SET statement_timeout = {milliseconds}");
+            client
+                .driver
+                .run(client.client.batch_execute(&statement))
+                .map_err(connect_error)?;
+        }
+        Ok(client)
+    }
+
     /// Asks the server to cancel the statement `token`'s connection is running, if
     /// any; best effort (a failure is logged at debug).
     pub(crate) fn cancel(&self, token: &postgres::CancelToken) {
+        self.cancel_with(|tls| match tls {
+            None => token.cancel_query(NoTls),
+            Some(connector) => token.cancel_query(connector),
+        });
+    }
+
+    /// [`SourceConfig::cancel`] for a [`SourceConfig::connect_reader`] connection.
+    pub(crate) fn cancel_reader(&self, token: &tokio_postgres::CancelToken) {
+        // As `postgres::CancelToken::cancel_query` runs it.
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime,
+            Err(error) => {
+                tracing::debug!(error = %error, "cannot cancel the source query");
+                return;
+            }
+        };
+        self.cancel_with(|tls| match tls {
+            None => runtime.block_on(token.cancel_query(NoTls)),
+            Some(connector) => runtime.block_on(token.cancel_query(connector)),
+        });
+    }
+
+    /// Runs `cancel` with the TLS connector `sslmode` asks for (`None`: no TLS).
+    fn cancel_with(
+        &self,
+        cancel: impl FnOnce(
+            Option<postgres_openssl::MakeTlsConnector>,
+        ) -> std::result::Result<(), postgres::Error>,
+    ) {
         let result = match self.tls.mode {
-            SslMode::Disable => token.cancel_query(NoTls),
+            SslMode::Disable => cancel(None),
             _ => match self.tls_connector() {
-                Ok(connector) => token.cancel_query(connector),
+                Ok(connector) => cancel(Some(connector)),
                 Err(error) => {
                     tracing::debug!(error = %error, "cannot cancel the source query");
                     return;
@@ -263,7 +353,7 @@ impl SourceConfig {
             endpoint: self.endpoint(),
             source,
         };
-        let mut config = self.config.clone();
+        let mut config = postgres::Config::from(self.config.clone());
         match self.tls.mode {
             SslMode::Disable => {
                 config.ssl_mode(postgres::config::SslMode::Disable);

@@ -672,7 +672,7 @@ fn check_parameters(spec: &MappingSpec, types: &[Type], start: &Watermark) -> Re
 }
 
 /// The error for the row `null_cursor` found.
-pub(crate) fn null_cursor_row_error(spec: &MappingSpec, row: &Row) -> Error {
+fn null_cursor_row_error(spec: &MappingSpec, row: &Row) -> Error {
     let key = (0..row.len())
         .map(|index| {
             row.try_get::<_, Option<String>>(index)
@@ -695,13 +695,15 @@ pub(crate) fn null_cursor_row_error(spec: &MappingSpec, row: &Row) -> Error {
 }
 
 /// Looks up a row with a NULL cursor and returns the error naming it (or a generic
-/// one, should it be gone).
-pub(crate) fn null_cursor_error(
+/// one, should it be gone). On the full sync's reader connection (see
+/// `source::reader`).
+pub(crate) async fn null_cursor_error(
     spec: &MappingSpec,
-    transaction: &mut postgres::Transaction<'_>,
+    transaction: &tokio_postgres::Transaction<'_>,
 ) -> Result<Error> {
     let row = transaction
         .query_opt(incremental_spec(spec).null_cursor, &[])
+        .await
         .map_err(|source| Error::Source {
             mapping: spec.name.to_owned(),
             table: spec.source.display_name(),

@@ -106,9 +106,10 @@ pub(crate) fn observer(options: &SyncOptions) -> &dyn Progress {
 
 /// The planner's row estimate of the source table (`pg_class.reltuples`), read in
 /// the run's snapshot; `None` when PostgreSQL has not estimated it yet (`-1`, or `0`
-/// before PostgreSQL 14) or the relation is partitioned.
-pub(crate) fn estimate(
-    transaction: &mut postgres::Transaction<'_>,
+/// before PostgreSQL 14) or the relation is partitioned. On the full sync's reader
+/// connection (see `source::reader`).
+pub(crate) async fn estimate(
+    transaction: &tokio_postgres::Transaction<'_>,
     spec: &MappingSpec,
 ) -> std::result::Result<Option<u64>, postgres::Error> {
     let quote = |name: &str| format!("\"{}\"", name.replace('"', "\"\""));
@@ -116,10 +117,12 @@ pub(crate) fn estimate(
         Some(schema) => format!("{}.{}", quote(schema), quote(spec.source.table)),
         None => quote(spec.source.table),
     };
-    let row = transaction.query_opt(
-        "SELECT reltuples::float8 FROM pg_catalog.pg_class WHERE oid = to_regclass($1)",
-        &[&name],
-    )?;
+    let row = transaction
+        .query_opt(
+            "SELECT reltuples::float8 FROM pg_catalog.pg_class WHERE oid = to_regclass($1)",
+            &[&name],
+        )
+        .await?;
     let reltuples: f64 = match row {
         Some(row) => row.get(0),
         None => return Ok(None),

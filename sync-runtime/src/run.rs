@@ -6,7 +6,6 @@ use std::path::Path;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::time::Instant;
 
-use postgres::Client;
 use postgres::types::Type;
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -14,7 +13,8 @@ use crate::batch;
 use crate::config::SourceConfig;
 use crate::error::{Error, Result};
 use crate::incremental;
-use crate::source::{self, CopyReader, SourceRow};
+use crate::source::reader::{self, ReaderClient};
+use crate::source::{CopyReader, SourceRow};
 use crate::spec::MappingSpec;
 use crate::state::{self, MappingState};
 use crate::swap;
@@ -194,33 +194,42 @@ pub fn sync<M: Mapping>(
             };
             mode = Some(run_mode);
             progress.start(spec, run_mode);
-            let mut client = source.connect()?;
-            let _cancel = crate::signal::cancel_on_signal(source, &client);
             match previous {
-                Some(previous) => incremental::sync::<M>(
-                    &mut client,
-                    &mut connection,
-                    target,
-                    options,
-                    &previous,
-                    &started_at,
-                ),
-                None => full_sync::<M>(&mut client, &mut connection, target, options, &started_at)
-                    .map(|(rows_read, rows_written)| Summary {
-                        mapping: spec.name.to_owned(),
-                        mode: "full".to_owned(),
-                        rows_read,
-                        targets: spec
-                            .targets
-                            .iter()
-                            .map(|target| TargetSummary {
-                                table: target.name.to_owned(),
-                                rows: rows_written,
-                                deleted: 0,
-                            })
-                            .collect(),
-                        seconds: 0.0,
-                    }),
+                Some(previous) => {
+                    let mut client = source.connect()?;
+                    let _cancel = crate::signal::cancel_on_signal(source, &client);
+                    incremental::sync::<M>(
+                        &mut client,
+                        &mut connection,
+                        target,
+                        options,
+                        &previous,
+                        &started_at,
+                    )
+                }
+                None => {
+                    // A `tokio-postgres` connection: the COPY stream without a
+                    // `block_on` per row (issue 7; see `source::reader`).
+                    let mut client = source.connect_reader()?;
+                    let _cancel = crate::signal::cancel_reader_on_signal(source, &client);
+                    full_sync::<M>(&mut client, &mut connection, target, options, &started_at).map(
+                        |(rows_read, rows_written)| Summary {
+                            mapping: spec.name.to_owned(),
+                            mode: "full".to_owned(),
+                            rows_read,
+                            targets: spec
+                                .targets
+                                .iter()
+                                .map(|target| TargetSummary {
+                                    table: target.name.to_owned(),
+                                    rows: rows_written,
+                                    deleted: 0,
+                                })
+                                .collect(),
+                            seconds: 0.0,
+                        },
+                    )
+                }
             }
         })
     };
@@ -246,7 +255,7 @@ pub fn sync<M: Mapping>(
 /// One full sync; returns the rows read and the rows written (fewer by the rows a
 /// soft-delete column marks deleted).
 fn full_sync<M: Mapping>(
-    client: &mut Client,
+    client: &mut ReaderClient,
     connection: &mut Connection,
     path: &Path,
     options: &SyncOptions,
@@ -410,7 +419,7 @@ struct Read {
 /// The reader thread: snapshot, type check, COPY, decode, send in batches. Returns
 /// the rows read; errors are returned, and also stop the writer by closing the queue.
 fn read_source<M: Mapping>(
-    client: &mut Client,
+    client: &mut ReaderClient,
     batch_size: usize,
     progress: &dyn crate::progress::Progress,
     sender: &SyncSender<batch::RawBatch>,
@@ -422,12 +431,17 @@ fn read_source<M: Mapping>(
         table: table.clone(),
         source,
     };
-    let mut transaction = source::snapshot(client).map_err(source_error)?;
-    if let Some(rows) = crate::progress::estimate(&mut transaction, spec).map_err(source_error)? {
+    let ReaderClient { driver, client } = client;
+    // Each `block_on` drives the connection too; an error of either is the source's.
+    let transaction = driver.run(reader::snapshot(client)).map_err(source_error)?;
+    if let Some(rows) = driver
+        .run(crate::progress::estimate(&transaction, spec))
+        .map_err(source_error)?
+    {
         progress.estimate(spec, rows);
     }
-    let statement = transaction
-        .prepare(spec.source.select)
+    let statement = driver
+        .run(transaction.prepare(spec.source.select))
         .map_err(source_error)?;
     let types: Vec<Type> = statement
         .columns()
@@ -437,15 +451,17 @@ fn read_source<M: Mapping>(
     check_types::<M>(&types)?;
 
     let copy = format!("COPY ({}) TO STDOUT (FORMAT binary)", spec.source.select);
-    let stream = transaction.copy_out(copy.as_str()).map_err(source_error)?;
+    let stream = driver
+        .run(transaction.copy_out(copy.as_str()))
+        .map_err(source_error)?;
     let stream_error = |source| Error::SourceStream {
         mapping: spec.name.to_owned(),
         table: table.clone(),
         source,
     };
-    // The COPY stream buffers a message (a row) at a time already: reading it
-    // directly saves a copy of every byte.
-    let mut reader = CopyReader::new(stream, types).map_err(stream_error)?;
+    // Many COPY messages (rows) per `block_on`, parsed where they are.
+    let mut reader =
+        CopyReader::new(reader::CopyStream::new(driver, stream), types).map_err(stream_error)?;
     // Rows checked and sent raw, in recycled batches (issue 7); see `batch`.
     let batches = batch::read::<M, _>(&mut reader, batch_size, sender, &stream_error)?;
     let mut read = Read {
@@ -460,8 +476,8 @@ fn read_source<M: Mapping>(
     drop(reader);
     // The watermark comes from the same snapshot: the next run goes on after it.
     if let Some(incremental) = &spec.source.incremental {
-        let row = transaction
-            .query_opt(incremental.watermark, &[])
+        let row = driver
+            .run(transaction.query_opt(incremental.watermark, &[]))
             .map_err(source_error)?;
         if let Some(row) = row {
             let types: Vec<Type> = row.columns().iter().map(|c| c.type_().clone()).collect();
@@ -471,11 +487,13 @@ fn read_source<M: Mapping>(
                 .map_err(source_error)?;
             read.watermark = Watermark::from_fields(&types, &fields);
             if read.watermark.is_none() {
-                return Err(incremental::null_cursor_error(spec, &mut transaction)?);
+                return Err(driver
+                    .block_on(incremental::null_cursor_error(spec, &transaction))
+                    .map_err(source_error)??);
             }
         }
     }
-    transaction.commit().map_err(source_error)?;
+    driver.run(transaction.commit()).map_err(source_error)?;
     Ok(read)
 }
 

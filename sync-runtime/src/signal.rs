@@ -168,10 +168,23 @@ pub(crate) struct CancelOnSignal {
 
 /// Registers `client`'s cancel token, so that a signal cancels its running query.
 pub(crate) fn cancel_on_signal(source: &SourceConfig, client: &postgres::Client) -> CancelOnSignal {
-    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let token = client.cancel_token();
     let source = source.clone();
-    let cancel: Cancel = Box::new(move || source.cancel(&token));
+    register(Box::new(move || source.cancel(&token)))
+}
+
+/// [`cancel_on_signal`] for the reader connection of a full sync.
+pub(crate) fn cancel_reader_on_signal(
+    source: &SourceConfig,
+    client: &crate::source::reader::ReaderClient,
+) -> CancelOnSignal {
+    let token = client.client.cancel_token();
+    let source = source.clone();
+    register(Box::new(move || source.cancel_reader(&token)))
+}
+
+fn register(cancel: Cancel) -> CancelOnSignal {
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     if let Ok(mut cancels) = CANCELS.lock() {
         cancels.push((id, cancel));
     }

@@ -10,7 +10,10 @@ use postgres::{Client, IsolationLevel, Transaction};
 
 use crate::value::{BoxError, Decode};
 
-/// Starts the one read-only snapshot a run reads everything through.
+pub(crate) mod reader;
+
+/// Starts the one read-only snapshot a run reads everything through (a full sync's
+/// reader: [`reader::snapshot`], the same).
 ///
 /// The session settings that decide a text form are pinned for it, so that a server,
 /// database or role default cannot change what is written: `IntervalStyle` decides
