@@ -17,9 +17,7 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail, ensure};
-use mappings::Users;
 use postgres::fallible_iterator::FallibleIterator;
-use sync_runtime::Mapping;
 
 /// The DuckDB release whose PyPI wheels (engine and both extensions) the peer uses.
 const DUCKDB_VERSION: &str = "1.5.5";
@@ -234,7 +232,7 @@ fn run(options: &Options) -> Result<()> {
         line.note = "same STRICT tables, one transaction".to_owned();
         for run in 0..runs {
             let path = fresh(&target("duckdb"))?;
-            create_targets(&path)?;
+            create_targets(&UsersSql::of(&data_sync)?, &path)?;
             let mut command = Command::new(python);
             command
                 .arg(root.join("xtask/peers/duckdb_sync.py"))
@@ -257,7 +255,7 @@ fn run(options: &Options) -> Result<()> {
     let help = String::from_utf8_lossy(&help.stdout);
     let path = target("data-sync");
     let mut line = Line::new("**data-sync incremental sync**, 1% of rows changed");
-    if Users::SPEC.source.cursor.is_none() {
+    if !UsersSql::of(&data_sync)?.incremental {
         line.note = "not yet implemented: the `users` mapping has no cursor".to_owned();
     } else {
         for run in 0..runs {
@@ -506,11 +504,50 @@ fn fresh(path: &Path) -> Result<PathBuf> {
     Ok(path.to_owned())
 }
 
+/// What the bench needs of the `users` mapping's generated SQL, read from
+/// `data-sync explain --json` so that this crate does not depend on the mapping
+/// catalogue (`cargo xtask gen` must build even when generated code is stale).
+struct UsersSql {
+    /// `(CREATE TABLE, INSERT)` of `user_main` and of `user_profile`.
+    targets: [(String, String); 2],
+    /// Whether the mapping syncs incrementally.
+    incremental: bool,
+}
+
+impl UsersSql {
+    fn of(data_sync: &Path) -> Result<UsersSql> {
+        let output = Command::new(data_sync)
+            .args(["explain", "--mapping", "users", "--json"])
+            .output()
+            .context("running data-sync explain")?;
+        ensure!(
+            output.status.success(),
+            "data-sync explain --mapping users failed"
+        );
+        let json: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+        let mapping = &json["mappings"][0];
+        let target = |index: usize| -> Result<(String, String)> {
+            let target = &mapping["targets"][index];
+            let text = |key: &str| {
+                target[key]
+                    .as_str()
+                    .map(str::to_owned)
+                    .with_context(|| format!("explain --json has no targets[{index}].{key}"))
+            };
+            Ok((text("create")?, text("insert")?))
+        };
+        Ok(UsersSql {
+            targets: [target(0)?, target(1)?],
+            incremental: !mapping["incremental"].is_null(),
+        })
+    }
+}
+
 /// The two target tables, created as data-sync creates them.
-fn create_targets(path: &Path) -> Result<()> {
+fn create_targets(sql: &UsersSql, path: &Path) -> Result<()> {
     let connection = rusqlite::Connection::open(path)?;
-    for target in Users::SPEC.targets {
-        connection.execute_batch(target.create)?;
+    for (create, _) in &sql.targets {
+        connection.execute_batch(create)?;
     }
     Ok(())
 }
@@ -594,6 +631,7 @@ fn measure(mut command: Command, rows: i64, what: &str, run: usize) -> Result<Sa
 
 /// The release build of this crate, run by [`run`] for the Rust measurements.
 fn run_child(kind: &str, options: &Options) -> Result<()> {
+    let sql = UsersSql::of(&crate::project_root().join("target/release/data-sync"))?;
     let mut client = postgres::Client::connect(&options.source, postgres::NoTls)?;
     match kind {
         "copy" => {
@@ -620,14 +658,14 @@ fn run_child(kind: &str, options: &Options) -> Result<()> {
             let mut connection = rusqlite::Connection::open(&options.target)?;
             connection.pragma_update(None, "foreign_keys", "on")?;
             let started = Instant::now();
-            insert_all(&mut connection, &rows)?;
+            insert_all(&sql, &mut connection, &rows)?;
             println!("seconds={}", started.elapsed().as_secs_f64());
         }
         "plain" => {
             let rows = fetch_all(&mut client)?;
             let mut connection = rusqlite::Connection::open(&options.target)?;
             connection.pragma_update(None, "foreign_keys", "on")?;
-            insert_all(&mut connection, &rows)?;
+            insert_all(&sql, &mut connection, &rows)?;
         }
         other => bail!("unknown child `{other}`"),
     }
@@ -647,19 +685,17 @@ fn fetch_all(client: &mut postgres::Client) -> Result<Vec<Row>> {
 }
 
 /// Creates both targets and inserts `rows`, table by table, in one transaction.
-fn insert_all(connection: &mut rusqlite::Connection, rows: &[Row]) -> Result<()> {
-    let [main, profile] = Users::SPEC.targets else {
-        bail!("the users mapping has two targets");
-    };
+fn insert_all(sql: &UsersSql, connection: &mut rusqlite::Connection, rows: &[Row]) -> Result<()> {
+    let [main, profile] = &sql.targets;
     let transaction = connection.transaction()?;
-    transaction.execute_batch(main.create)?;
-    transaction.execute_batch(profile.create)?;
+    transaction.execute_batch(&main.0)?;
+    transaction.execute_batch(&profile.0)?;
     {
-        let mut statement = transaction.prepare_cached(main.insert)?;
+        let mut statement = transaction.prepare_cached(&main.1)?;
         for (id, username, email, _, _) in rows {
             statement.execute(rusqlite::params![id, username, email])?;
         }
-        let mut statement = transaction.prepare_cached(profile.insert)?;
+        let mut statement = transaction.prepare_cached(&profile.1)?;
         for (id, _, _, bio, avatar_url) in rows {
             statement.execute(rusqlite::params![id, bio, avatar_url])?;
         }
