@@ -24,7 +24,7 @@ pub fn expand(input: &DeriveInput, diagnostics: Vec<Diagnostic>) -> TokenStream 
                 fn decode(
                     _: &::sync_runtime::__private::SourceRow<'_>,
                 ) -> ::core::result::Result<Self, ::sync_runtime::__private::DecodeError> {
-                    ::core::unimplemented!("the mapping did not compile")
+                    ::core::unreachable!("a mapping with compile errors never runs")
                 }
 
                 fn accepts(_: usize, _: &::sync_runtime::__private::Type) -> bool {
@@ -40,7 +40,39 @@ pub fn expand(input: &DeriveInput, diagnostics: Vec<Diagnostic>) -> TokenStream 
                     _: usize,
                     _: &mut ::sync_runtime::__private::Statement<'_>,
                 ) -> ::core::result::Result<(), ::sync_runtime::__private::BindError> {
-                    ::core::unimplemented!("the mapping did not compile")
+                    ::core::unreachable!("a mapping with compile errors never runs")
+                }
+
+                fn bind_at(
+                    &self,
+                    _: usize,
+                    _: &mut ::sync_runtime::__private::Statement<'_>,
+                    _: usize,
+                ) -> ::core::result::Result<(), ::sync_runtime::__private::BindError> {
+                    ::core::unreachable!("a mapping with compile errors never runs")
+                }
+
+                fn bind_row(
+                    _: &::sync_runtime::__private::SourceRow<'_>,
+                    _: usize,
+                    _: &mut ::sync_runtime::__private::Statement<'_>,
+                    _: usize,
+                ) -> ::core::result::Result<(), ::sync_runtime::__private::BindError> {
+                    ::core::unreachable!("a mapping with compile errors never runs")
+                }
+
+                fn bind_key(
+                    &self,
+                    _: &mut ::sync_runtime::__private::Statement<'_>,
+                ) -> ::core::result::Result<(), ::sync_runtime::__private::BindError> {
+                    ::core::unreachable!("a mapping with compile errors never runs")
+                }
+
+                fn bind_key_row(
+                    _: &::sync_runtime::__private::SourceRow<'_>,
+                    _: &mut ::sync_runtime::__private::Statement<'_>,
+                ) -> ::core::result::Result<(), ::sync_runtime::__private::BindError> {
+                    ::core::unreachable!("a mapping with compile errors never runs")
                 }
             }
         };
