@@ -457,7 +457,7 @@ fn list_json(spec: &MappingSpec) -> serde_json::Value {
 
 /// The statement a full sync streams the source with.
 fn copy_statement(spec: &MappingSpec) -> String {
-    format!("COPY ({}) TO STDOUT (FORMAT binary)", spec.source.select)
+    crate::source::copy_out_sql(spec.source.select)
 }
 
 /// One mapping of `explain --json`.

@@ -464,11 +464,7 @@ fn read<M: Mapping>(
     }
 
     let (statement, parameters, has_beyond) = plan(spec, &mut transaction, options, start)?;
-    let types: Vec<Type> = statement
-        .columns()
-        .iter()
-        .map(|column| column.type_().clone())
-        .collect();
+    let types: Vec<Type> = crate::source::column_types(statement.columns());
     let fields = spec.source.columns.len();
     crate::run::check_types::<M>(&types[..fields])?;
     let watermark_fields = fields..fields + 1 + spec.source.key.len();
@@ -551,15 +547,8 @@ fn read_keys<M>(
     let statement = transaction
         .prepare(incremental.select_keys)
         .map_err(source_error)?;
-    let types: Vec<Type> = statement
-        .columns()
-        .iter()
-        .map(|column| column.type_().clone())
-        .collect();
-    let copy = format!(
-        "COPY ({}) TO STDOUT (FORMAT binary)",
-        incremental.select_keys
-    );
+    let types: Vec<Type> = crate::source::column_types(statement.columns());
+    let copy = crate::source::copy_out_sql(incremental.select_keys);
     let stream = transaction.copy_out(copy.as_str()).map_err(source_error)?;
     let mut reader = CopyReader::new(BufReader::with_capacity(256 * 1024, stream), types.clone())
         .map_err(stream_error)?;

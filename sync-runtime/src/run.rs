@@ -443,14 +443,10 @@ fn read_source<M: Mapping>(
     let statement = driver
         .run(transaction.prepare(spec.source.select))
         .map_err(source_error)?;
-    let types: Vec<Type> = statement
-        .columns()
-        .iter()
-        .map(|column| column.type_().clone())
-        .collect();
+    let types: Vec<Type> = crate::source::column_types(statement.columns());
     check_types::<M>(&types)?;
 
-    let copy = format!("COPY ({}) TO STDOUT (FORMAT binary)", spec.source.select);
+    let copy = crate::source::copy_out_sql(spec.source.select);
     let stream = driver
         .run(transaction.copy_out(copy.as_str()))
         .map_err(source_error)?;

@@ -40,6 +40,19 @@ pub(crate) fn snapshot(
     Ok(transaction)
 }
 
+/// `COPY (select) TO STDOUT (FORMAT binary)`: how every run streams rows.
+pub(crate) fn copy_out_sql(select: &str) -> String {
+    format!("COPY ({select}) TO STDOUT (FORMAT binary)")
+}
+
+/// The live PostgreSQL types of a prepared statement's columns.
+pub(crate) fn column_types(columns: &[postgres::Column]) -> Vec<Type> {
+    columns
+        .iter()
+        .map(|column| column.type_().clone())
+        .collect()
+}
+
 /// One source row, borrowed: from the binary COPY stream's buffer, or from the
 /// fields of a row read through a binary portal (incremental sync).
 pub struct SourceRow<'a> {

@@ -252,13 +252,9 @@ fn read_source<M: Mapping>(
     let statement = transaction
         .prepare(spec.source.select)
         .map_err(|error| source_error(spec, error))?;
-    let types: Vec<Type> = statement
-        .columns()
-        .iter()
-        .map(|column| column.type_().clone())
-        .collect();
+    let types: Vec<Type> = crate::source::column_types(statement.columns());
     check_types::<M>(&types)?;
-    let copy = format!("COPY ({}) TO STDOUT (FORMAT binary)", spec.source.select);
+    let copy = crate::source::copy_out_sql(spec.source.select);
     let stream = transaction
         .copy_out(copy.as_str())
         .map_err(|error| source_error(spec, error))?;
