@@ -122,15 +122,10 @@ fn check_field_types(cx: &Ctxt, mapping: &Mapping) {
             Resolved::Mismatch(accepted) => cx.error(
                 origin,
                 format!(
-                    "column `{}` is `{}` but Rust type `{}` reads {}",
+                    "column `{}` is `{}` but {}",
                     field.column.value,
                     declared.map_or("", |name| name.value.as_str()),
-                    compact(&field.rust_type.value),
-                    accepted
-                        .iter()
-                        .map(|ty| format!("`{ty}`"))
-                        .collect::<Vec<_>>()
-                        .join(" or "),
+                    reads(field, accepted),
                 ),
             ),
         }
@@ -559,14 +554,10 @@ fn check_snapshot_types(cx: &Ctxt, mapping: &Mapping, snapshot: &Snapshot) {
                     Resolved::Mismatch(accepted) => cx.error(
                         &field.rust_type.origin,
                         format!(
-                            "column `{}` of `{table}` is `{}` but Rust type `{rust_type}` reads {}",
+                            "column `{}` of `{table}` is `{}` but {}",
                             column.name,
                             column.pg_type,
-                            accepted
-                                .iter()
-                                .map(|ty| format!("`{ty}`"))
-                                .collect::<Vec<_>>()
-                                .join(" or "),
+                            reads(field, accepted),
                         ),
                     ),
                     Resolved::Type(_) => {
@@ -795,6 +786,31 @@ fn edit_distance(a: &str, b: &str) -> usize {
         previous = current;
     }
     previous[b.len()]
+}
+
+/// What the field's Rust type reads, after "column `c` is `t` but": in a YAML
+/// mapping the type is an opt-in its `as` chose (any other YAML type reads its
+/// column), so the message names the `as` values.
+fn reads(field: &Field, accepted: &[PgType]) -> String {
+    let accepted = accepted
+        .iter()
+        .map(|ty| format!("`{ty}`"))
+        .collect::<Vec<_>>()
+        .join(" or ");
+    match (
+        &field.rust_type.origin,
+        types::OptIn::of_rust_type(&field.rust_type.value),
+    ) {
+        (Origin::Yaml(_), Some(opt_in)) => format!(
+            "`as: {}` reads {accepted}; `as` takes {}",
+            opt_in.yaml_name(),
+            types::OPT_IN_VALUES
+        ),
+        _ => format!(
+            "Rust type `{}` reads {accepted}",
+            compact(&field.rust_type.value)
+        ),
+    }
 }
 
 /// `Option < String >` as a person writes it: `Option<String>`.

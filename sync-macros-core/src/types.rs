@@ -313,6 +313,73 @@ pub fn sqlite_type(pg_type: &PgType, rust_type: &str) -> SqliteType {
     }
 }
 
+/// A per-column opt-in, as a YAML column's `as` names it: the Rust type it stands for
+/// and the PostgreSQL types that type reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OptIn {
+    /// `as: real`: `NumericReal`, numeric as REAL.
+    Real,
+    /// `as: unix_micros`: `UnixMicros`, a timestamp as INTEGER microseconds.
+    UnixMicros,
+    /// `as: unix_seconds`: `UnixSeconds`, a timestamp as INTEGER seconds.
+    UnixSeconds,
+    /// `as: blob`: `UuidBlob`, a uuid as a 16-byte BLOB.
+    Blob,
+}
+
+/// The values of a YAML column's `as`, for messages.
+pub const OPT_IN_VALUES: &str = "`real` (numeric), `unix_micros` or `unix_seconds` (timestamp with time zone, timestamp without time zone), `blob` (uuid)";
+
+impl OptIn {
+    /// Every opt-in, in the order messages list them.
+    pub const ALL: [OptIn; 4] = [
+        OptIn::Real,
+        OptIn::UnixMicros,
+        OptIn::UnixSeconds,
+        OptIn::Blob,
+    ];
+
+    /// The opt-in a YAML `as` value names, exactly as written.
+    pub fn parse(value: &str) -> Option<OptIn> {
+        OptIn::ALL
+            .into_iter()
+            .find(|opt_in| opt_in.yaml_name() == value)
+    }
+
+    /// The value of `as` naming it.
+    pub fn yaml_name(self) -> &'static str {
+        match self {
+            OptIn::Real => "real",
+            OptIn::UnixMicros => "unix_micros",
+            OptIn::UnixSeconds => "unix_seconds",
+            OptIn::Blob => "blob",
+        }
+    }
+
+    /// The Rust type of the field, as emitted.
+    pub fn rust_type(self) -> &'static str {
+        match self {
+            OptIn::Real => "::sync_runtime::value::NumericReal",
+            OptIn::UnixMicros => "::sync_runtime::value::UnixMicros",
+            OptIn::UnixSeconds => "::sync_runtime::value::UnixSeconds",
+            OptIn::Blob => "::sync_runtime::value::UuidBlob",
+        }
+    }
+
+    /// The opt-in whose Rust type `rust_type` is (canonical token form, `Option`
+    /// allowed), if any.
+    pub fn of_rust_type(rust_type: &str) -> Option<OptIn> {
+        let inner = option_inner(rust_type).unwrap_or(rust_type);
+        match rust_type_name(inner).as_str() {
+            "NumericReal" => Some(OptIn::Real),
+            "UnixMicros" => Some(OptIn::UnixMicros),
+            "UnixSeconds" => Some(OptIn::UnixSeconds),
+            "UuidBlob" => Some(OptIn::Blob),
+            _ => None,
+        }
+    }
+}
+
 /// The advice for a type outside the type table, after "unknown PostgreSQL type".
 pub const OUTSIDE_THE_TABLE: &str = "data-sync reads the types of its type table (docs/types.md); to carry another type as its text form, sync from a view that selects the column cast to text (`\"col\"::text AS \"col\"`) and declare `type = \"text\"`";
 
@@ -361,12 +428,15 @@ pub fn resolve(declared: Option<&str>, rust_type: &str) -> Resolved {
     }
 }
 
-/// The Rust type a YAML column of `pg_type` is read into, `Option` when nullable.
-pub fn rust_type_for(pg_type: &PgType, nullable: bool) -> String {
+/// The Rust type a YAML column of `pg_type` is read into, `Option` when nullable:
+/// the opt-in's type when its `as` names one (whether it reads `pg_type` is for
+/// `check` to judge), else the type table's.
+pub fn rust_type_for(pg_type: &PgType, opt_in: Option<OptIn>, nullable: bool) -> String {
+    let rust_type = opt_in.map_or_else(|| pg_type.rust_type(), OptIn::rust_type);
     if nullable {
-        format!("Option<{}>", pg_type.rust_type())
+        format!("Option<{rust_type}>")
     } else {
-        pg_type.rust_type().to_owned()
+        rust_type.to_owned()
     }
 }
 

@@ -32,6 +32,8 @@ const TABLE: &str = "table";
 const COLUMNS: &str = "columns";
 /// `{ type: text, nullable: true }`.
 const NULLABLE: &str = "nullable";
+/// `{ type: numeric, as: real }`: a per-column opt-in (docs/types.md).
+const AS: &str = "as";
 
 impl Mapping {
     /// Reads the mapping of YAML file `file` (as the user names it, e.g.
@@ -144,6 +146,10 @@ struct Declared<'n> {
     nullable: bool,
     /// The `nullable` value, when written.
     nullable_node: Option<&'n Node>,
+    /// The opt-in `as` names, when written and valid.
+    opt_in: Option<types::OptIn>,
+    /// The `as` value, when written.
+    opt_in_node: Option<&'n Node>,
     /// The target column, unless the entry is under `source.columns`.
     placement: Option<(usize, Column)>,
 }
@@ -253,11 +259,12 @@ impl<'n> Reader<'_, 'n> {
                 continue;
             }
             let context = format!("source column `{column}`");
-            let Some(entries) = keys(self.cx, value, &context, &[TYPE, NULLABLE]) else {
+            let Some(entries) = keys(self.cx, value, &context, &[TYPE, NULLABLE, AS]) else {
                 continue;
             };
             let pg_type = self.pg_type(&entries);
             let (nullable, nullable_node) = self.nullable(&entries);
+            let (opt_in, opt_in_node) = self.opt_in(&entries);
             self.declared.push(Declared {
                 column: Name::new(column, key.origin()),
                 key,
@@ -265,6 +272,8 @@ impl<'n> Reader<'_, 'n> {
                 type_missing: (!entries.contains_key(TYPE)).then_some(context),
                 nullable,
                 nullable_node,
+                opt_in,
+                opt_in_node,
                 placement: None,
             });
         }
@@ -317,7 +326,7 @@ impl<'n> Reader<'_, 'n> {
         }
     }
 
-    // id: { type: bigint, primary_key: true, references: user_main.id, nullable: false, from: Id }
+    // id: { type: bigint, primary_key: true, references: user_main.id, nullable: false, as: .., from: Id }
     fn target_column(
         &mut self,
         target_index: usize,
@@ -334,13 +343,14 @@ impl<'n> Reader<'_, 'n> {
             cx,
             value,
             &context,
-            &[TYPE, PRIMARY_KEY, REFERENCES, NULLABLE, FROM],
+            &[TYPE, PRIMARY_KEY, REFERENCES, NULLABLE, AS, FROM],
         ) else {
             return;
         };
         let pg_type = self.pg_type(&entries);
         let type_missing = (!entries.contains_key(TYPE)).then_some(context);
         let (nullable, nullable_node) = self.nullable(&entries);
+        let (opt_in, opt_in_node) = self.opt_in(&entries);
         let primary_key = entries
             .get(PRIMARY_KEY)
             .and_then(|(_, value)| boolean(cx, value, PRIMARY_KEY))
@@ -362,6 +372,8 @@ impl<'n> Reader<'_, 'n> {
             type_missing,
             nullable,
             nullable_node,
+            opt_in,
+            opt_in_node,
             placement: Some((
                 target_index,
                 Column {
@@ -391,6 +403,28 @@ impl<'n> Reader<'_, 'n> {
             ),
             None => (false, None),
         }
+    }
+
+    /// The opt-in `as` names, and its value node when written. An unknown value is an
+    /// error here; whether the opt-in reads the column's type is for `check`.
+    fn opt_in(&self, entries: &Entries<'n>) -> (Option<types::OptIn>, Option<&'n Node>) {
+        let Some((_, value)) = entries.get(AS) else {
+            return (None, None);
+        };
+        let found = match &value.value {
+            Value::Scalar { text, plain } if !(*plain && is_null(text)) => {
+                if let Some(opt_in) = types::OptIn::parse(text) {
+                    return (Some(opt_in), Some(*value));
+                }
+                format!("`{text}`")
+            }
+            other => other.kind().to_owned(),
+        };
+        self.cx.error(
+            &value.origin(),
+            format!("`{AS}` takes {}, not {found}", types::OPT_IN_VALUES),
+        );
+        (None, Some(*value))
     }
 
     /// One field per source column, in order of first appearance (`source.columns`
@@ -460,8 +494,9 @@ impl<'n> Reader<'_, 'n> {
                 .and_then(|pg_type| types::parse_pg_type(&pg_type.value));
             // An unknown type keeps its spelling in `pg_type`, which `check` reports;
             // the Rust type is then a stand-in.
+            let opt_in = first.opt_in;
             let rust_type = match &parsed {
-                Some(parsed) => types::rust_type_for(parsed, nullable),
+                Some(parsed) => types::rust_type_for(parsed, opt_in, nullable),
                 None if nullable => "Option<String>".to_owned(),
                 None => "String".to_owned(),
             };
@@ -541,6 +576,26 @@ fn agree(cx: &Ctxt, column: &str, first: &Declared<'_>, other: &Declared<'_>) {
                 ),
             );
         }
+    }
+    if first.opt_in != other.opt_in {
+        let origin = other
+            .opt_in_node
+            .map_or_else(|| other.key.origin(), Node::origin);
+        let written = |declared: &Declared<'_>| {
+            declared.opt_in.map_or_else(
+                || "no `as`".to_owned(),
+                |opt_in| format!("`as: {}`", opt_in.yaml_name()),
+            )
+        };
+        cx.error(
+            &origin,
+            format!(
+                "source column `{column}` has {} here but {} at {}: write the same `as` everywhere it is read",
+                written(other),
+                written(first),
+                first.key.origin().line_column()
+            ),
+        );
     }
     if first.nullable != other.nullable {
         let origin = other

@@ -495,3 +495,105 @@ fn every_error_fixture_fails_with_a_position() {
     }
     assert!(count >= 15);
 }
+
+#[test]
+fn as_unknown_value() {
+    assert_eq!(
+        errors("as-unknown-value"),
+        [
+            "tests/fixtures/yaml/as-unknown-value.yaml:8:36: `as` takes `real` (numeric), `unix_micros` or `unix_seconds` (timestamp with time zone, timestamp without time zone), `blob` (uuid), not `float`",
+        ]
+    );
+}
+
+#[test]
+fn as_wrong_type() {
+    assert_eq!(
+        errors("as-wrong-type"),
+        [
+            "tests/fixtures/yaml/as-wrong-type.yaml:8:23: column `amount` is `text` but `as: real` reads `numeric`; `as` takes `real` (numeric), `unix_micros` or `unix_seconds` (timestamp with time zone, timestamp without time zone), `blob` (uuid)",
+        ]
+    );
+}
+
+/// Each `as` of the opt-ins fixture: the Rust type gen emits and the SQLite type of
+/// the target column.
+#[test]
+fn as_chooses_the_rust_type_and_the_sqlite_type() {
+    let file = "tests/fixtures/emit/opt-ins.yaml";
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).unwrap();
+    let mapping = read(file, &text).unwrap();
+    let emitted = crate::emit::emit(&mapping, file);
+    let ddl: String = mapping
+        .targets
+        .iter()
+        .map(|target| crate::sql::create_table(&mapping, target))
+        .collect();
+    for (column, rust_type, emitted_type, sqlite) in [
+        (
+            "updated_at",
+            ":: sync_runtime :: value :: UnixMicros",
+            "pub updated_at: ::sync_runtime::value::UnixMicros,",
+            None,
+        ),
+        (
+            "id",
+            ":: sync_runtime :: value :: UuidBlob",
+            "pub id: ::sync_runtime::value::UuidBlob,",
+            Some("\"id\" BLOB NOT NULL"),
+        ),
+        (
+            "amount",
+            ":: sync_runtime :: value :: NumericReal",
+            "pub amount: ::sync_runtime::value::NumericReal,",
+            Some("\"amount\" REAL NOT NULL"),
+        ),
+        (
+            "settled_at",
+            "Option < :: sync_runtime :: value :: UnixSeconds >",
+            "pub settled_at: Option<::sync_runtime::value::UnixSeconds>,",
+            Some("\"settled_at\" INTEGER"),
+        ),
+        (
+            "memo",
+            "Option < String >",
+            "pub memo: Option<String>,",
+            Some("\"memo\" TEXT"),
+        ),
+    ] {
+        let field = mapping
+            .fields
+            .iter()
+            .find(|field| field.column.value == column)
+            .unwrap();
+        assert_eq!(field.rust_type.value, rust_type, "{column}");
+        assert!(emitted.contains(emitted_type), "{column}:\n{emitted}");
+        if let Some(sqlite) = sqlite {
+            assert!(ddl.contains(sqlite), "{column}:\n{ddl}");
+        }
+    }
+}
+
+#[test]
+fn as_must_agree_wherever_a_column_is_read() {
+    let text = "\
+source:
+  table: public.payments
+  key: id
+targets:
+  a:
+    columns:
+      id:     { type: bigint, primary_key: true }
+      amount: { type: numeric, as: real }
+  b:
+    columns:
+      id:     { type: bigint, primary_key: true }
+      amount: { type: numeric }
+";
+    assert_eq!(
+        read("mappings/p.yaml", text).unwrap_err(),
+        [
+            "mappings/p.yaml:12:7: source column `amount` has no `as` here but `as: real` at 8:7: write the same `as` everywhere it is read",
+        ]
+    );
+}
