@@ -43,6 +43,20 @@ pub enum SslMode {
     VerifyFull,
 }
 
+impl SslMode {
+    /// What the driver does at connect: it knows only disable, prefer and require;
+    /// data-sync's own TLS connector does the certificate checks of the verify modes.
+    fn for_driver(self) -> postgres::config::SslMode {
+        match self {
+            SslMode::Disable => postgres::config::SslMode::Disable,
+            SslMode::Prefer => postgres::config::SslMode::Prefer,
+            SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => {
+                postgres::config::SslMode::Require
+            }
+        }
+    }
+}
+
 impl FromStr for SslMode {
     type Err = Error;
 
@@ -268,18 +282,14 @@ impl SourceConfig {
         let mut config = self.config.clone();
         let mut client = match self.tls.mode {
             SslMode::Disable => {
-                config.ssl_mode(postgres::config::SslMode::Disable);
+                config.ssl_mode(SslMode::Disable.for_driver());
                 let (client, connection) = runtime
                     .block_on(config.connect(NoTls))
                     .map_err(connect_error)?;
                 ReaderClient::new(runtime, client, Box::pin(connection))
             }
             mode => {
-                config.ssl_mode(if mode == SslMode::Prefer {
-                    postgres::config::SslMode::Prefer
-                } else {
-                    postgres::config::SslMode::Require
-                });
+                config.ssl_mode(mode.for_driver());
                 let connector = self.tls_connector()?;
                 let (client, connection) = runtime
                     .block_on(config.connect(connector))
@@ -356,15 +366,11 @@ impl SourceConfig {
         let mut config = postgres::Config::from(self.config.clone());
         match self.tls.mode {
             SslMode::Disable => {
-                config.ssl_mode(postgres::config::SslMode::Disable);
+                config.ssl_mode(SslMode::Disable.for_driver());
                 config.connect(NoTls).map_err(connect_error)
             }
             mode => {
-                config.ssl_mode(if mode == SslMode::Prefer {
-                    postgres::config::SslMode::Prefer
-                } else {
-                    postgres::config::SslMode::Require
-                });
+                config.ssl_mode(mode.for_driver());
                 let connector = self.tls_connector()?;
                 config.connect(connector).map_err(connect_error)
             }

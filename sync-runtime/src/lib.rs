@@ -276,9 +276,11 @@ pub mod __private {
             .iter()
             .map(|value| match value.encode() {
                 Ok(output) => match rusqlite::ToSql::to_sql(&output) {
-                    Ok(rusqlite::types::ToSqlOutput::Borrowed(value)) => display_value(value),
+                    Ok(rusqlite::types::ToSqlOutput::Borrowed(value)) => {
+                        crate::value::display_value(value)
+                    }
                     Ok(rusqlite::types::ToSqlOutput::Owned(value)) => {
-                        display_value(ValueRef::from(&value))
+                        crate::value::display_value(ValueRef::from(&value))
                     }
                     _ => "?".to_owned(),
                 },
@@ -286,17 +288,6 @@ pub mod __private {
             })
             .collect::<Vec<_>>()
             .join(", ")
-    }
-
-    fn display_value(value: rusqlite::types::ValueRef<'_>) -> String {
-        use rusqlite::types::ValueRef;
-        match value {
-            ValueRef::Null => "NULL".to_owned(),
-            ValueRef::Integer(integer) => integer.to_string(),
-            ValueRef::Real(real) => real.to_string(),
-            ValueRef::Text(text) => format!("{:?}", String::from_utf8_lossy(text)),
-            ValueRef::Blob(blob) => blob.iter().map(|byte| format!("{byte:02x}")).collect(),
-        }
     }
 
     /// The description a mapping with compile errors gets, so that no second error

@@ -376,3 +376,15 @@ pub(crate) use text_value;
 
 #[cfg(test)]
 mod tests;
+
+/// A SQLite value as text for a message or report: numbers as they are, text quoted,
+/// blobs as hex.
+pub(crate) fn display_value(value: ValueRef<'_>) -> String {
+    match value {
+        ValueRef::Null => "NULL".to_owned(),
+        ValueRef::Integer(integer) => integer.to_string(),
+        ValueRef::Real(real) => real.to_string(),
+        ValueRef::Text(text) => format!("{:?}", String::from_utf8_lossy(text)),
+        ValueRef::Blob(blob) => blob.iter().map(|byte| format!("{byte:02x}")).collect(),
+    }
+}

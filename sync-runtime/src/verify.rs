@@ -498,7 +498,7 @@ impl Scratch {
             let mut rows = statement.query([])?;
             while let Some(row) = rows.next()? {
                 let key = (0..width)
-                    .map(|column| row.get_ref(column).map(display_value))
+                    .map(|column| row.get_ref(column).map(crate::value::display_value))
                     .collect::<rusqlite::Result<Vec<_>>>()?
                     .join(", ");
                 differences.keys.push(KeyDifference { kind, key });
@@ -514,17 +514,6 @@ fn key_columns(width: usize) -> String {
         .map(|column| format!("k{column}"))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// A key value as text, for reports.
-fn display_value(value: ValueRef<'_>) -> String {
-    match value {
-        ValueRef::Null => "NULL".to_owned(),
-        ValueRef::Integer(integer) => integer.to_string(),
-        ValueRef::Real(real) => real.to_string(),
-        ValueRef::Text(text) => format!("{:?}", String::from_utf8_lossy(text)),
-        ValueRef::Blob(blob) => blob.iter().map(|byte| format!("{byte:02x}")).collect(),
-    }
 }
 
 /// The options of `data-sync verify`.

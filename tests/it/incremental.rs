@@ -3,7 +3,6 @@
 //! hard deletes, NULL cursors, changed mappings, status.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use rusqlite::types::Value;
@@ -558,21 +557,6 @@ fn status_json_shows_the_watermark() {
     );
 }
 
-/// Starts the real `data-sync sync --mapping users ARGS` in a child process, to be
-/// killed.
-fn spawn_users_sync(db: &TestDb, target: &Path, args: &[&str]) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_data-sync"))
-        .args(["sync", "--mapping", "users", "--quiet"])
-        .args(args)
-        .env("DATA_SYNC_SOURCE", db.url())
-        .env("DATA_SYNC_TARGET", target)
-        .env_remove("RUST_LOG")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
 /// Rows the state says the current run of `users` has committed, if it is running.
 fn committed_rows(target: &Path) -> Option<i64> {
     let connection = rusqlite::Connection::open(target).ok()?;
@@ -609,7 +593,7 @@ fn a_run_killed_mid_way_resumes_with_nothing_lost_or_repeated() {
         )
         .unwrap();
 
-    let mut child = spawn_users_sync(
+    let mut child = support::spawn_users_sync(
         &db,
         &target.path,
         &["--batch-size", "200", "--overlap", "0"],
@@ -712,7 +696,7 @@ fn random_interleavings_end_with_target_equal_to_source() {
             if prune {
                 args.push("--prune");
             }
-            let mut child = spawn_users_sync(&db, &target.path, &args);
+            let mut child = support::spawn_users_sync(&db, &target.path, &args);
             std::thread::sleep(Duration::from_millis(random.below(40) as u64));
             child.kill().unwrap();
             child.wait().unwrap();

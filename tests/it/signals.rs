@@ -6,26 +6,13 @@
 //! is 1 s; the margin is for a loaded machine).
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use rusqlite::types::Value;
 use testkit::TestDb;
 
 use crate::support;
-
-fn spawn_sync(db: &TestDb, target: &Path, args: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_data-sync"))
-        .args(["sync", "--mapping", "users", "--quiet"])
-        .args(args)
-        .env("DATA_SYNC_SOURCE", db.url())
-        .env("DATA_SYNC_TARGET", target)
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
 
 /// Waits up to `limit` for `condition`, polling.
 fn wait_for(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
@@ -104,7 +91,7 @@ fn sigterm_stops_an_incremental_run_between_batches_and_the_next_run_resumes() {
         )
         .unwrap();
 
-    let mut child = spawn_sync(
+    let mut child = support::spawn_users_sync(
         &db,
         &target.path,
         &["--batch-size", "200", "--overlap", "0"],
@@ -148,7 +135,8 @@ fn sigint_rolls_back_a_full_run_and_the_next_run_completes() {
         )
         .unwrap();
 
-    let mut child = spawn_sync(&db, &target.path, &["--full", "--batch-size", "200"]);
+    let mut child =
+        support::spawn_users_sync(&db, &target.path, &["--full", "--batch-size", "200"]);
     // The run is in the middle of its COPY when PostgreSQL shows it.
     let mut client = db.client();
     assert!(

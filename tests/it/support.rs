@@ -101,3 +101,18 @@ pub fn target_users(target: &std::path::Path) -> Vec<Vec<Value>> {
          FROM user_main AS m JOIN user_profile AS p ON p.id = m.id ORDER BY m.id",
     )
 }
+
+/// Starts the real `data-sync sync --mapping users --quiet ARGS` in a child process
+/// (to be signalled or killed), its stderr piped.
+pub fn spawn_users_sync(db: &TestDb, target: &Path, args: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_data-sync"))
+        .args(["sync", "--mapping", "users", "--quiet"])
+        .args(args)
+        .env("DATA_SYNC_SOURCE", db.url())
+        .env("DATA_SYNC_TARGET", target)
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("data-sync starts")
+}
