@@ -91,3 +91,52 @@ fn a_password_never_reaches_the_output() {
         "{all}"
     );
 }
+
+#[test]
+fn a_missing_or_empty_password_file_is_named() {
+    let db = support::source_db();
+    let target = support::target_file();
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-password");
+    let output = support::data_sync(
+        &db,
+        &target.path,
+        &[
+            "sync",
+            "--mapping",
+            "users",
+            "--password-file",
+            missing.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        format!(
+            "error: {}: No such file or directory (os error 2)\n",
+            missing.display()
+        )
+    );
+    let empty = dir.path().join("empty");
+    std::fs::write(&empty, "").unwrap();
+    let output = support::data_sync(
+        &db,
+        &target.path,
+        &[
+            "sync",
+            "--mapping",
+            "users",
+            "--password-file",
+            empty.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        format!(
+            "error: source configuration: password file {} is empty\n",
+            empty.display()
+        )
+    );
+    assert!(!target.path.exists(), "nothing was written");
+}
