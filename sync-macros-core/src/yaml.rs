@@ -5,16 +5,15 @@
 //! semantic rule to `check`. Every element of the model gets an `Origin::Yaml` at the
 //! node the user wrote, so that `check` reports `file:line:column`.
 //!
-//! YAML is read with `saphyr-parser`, whose events carry positions; this module builds
-//! a small tree of its own that keeps every key (duplicates included) with its
-//! position.
+//! The file is first read into a positioned tree ([`tree`]), which keeps every key
+//! (duplicates included) with its position; this module reads the tree into the
+//! model.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
 use quote::ToTokens;
-use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 
 use crate::ctxt::Ctxt;
 use crate::ident::{field_ident_for, split_qualified};
@@ -22,6 +21,10 @@ use crate::model::{Column, Field, Mapping, Name, Origin, Reference, Source, Targ
 use crate::snapshot::Snapshot;
 use crate::symbol::*;
 use crate::types;
+
+mod tree;
+
+use self::tree::{Node, Value, is_null, parse};
 
 /// `source:` and `targets:`, the two top-level keys.
 const SOURCE: &str = "source";
@@ -751,11 +754,6 @@ fn reference(cx: &Ctxt, node: &Node) -> Option<Reference> {
     })
 }
 
-/// YAML 1.2 core schema nulls, unquoted.
-fn is_null(text: &str) -> bool {
-    matches!(text, "" | "~" | "null" | "Null" | "NULL")
-}
-
 impl Origin {
     /// `line:column` of a YAML origin, for messages that name a second place.
     fn line_column(&self) -> String {
@@ -763,214 +761,6 @@ impl Origin {
             Origin::Yaml(position) => format!("{}:{}", position.line, position.column),
             Origin::Span(_) | Origin::Unknown => "another place".to_owned(),
         }
-    }
-}
-
-/// A YAML node with its position. Mappings keep every pair in order, duplicates
-/// included, so that this module can report them.
-#[derive(Clone, Debug)]
-struct Node {
-    value: Value,
-    position: YamlPosition,
-    /// Whether the value is a plain scalar written on one line at `position`, so
-    /// that positions inside it can be computed.
-    exact: bool,
-}
-
-#[derive(Clone, Debug)]
-enum Value {
-    /// A scalar; `plain` when unquoted and untagged (so `true` may be a boolean).
-    Scalar {
-        text: String,
-        plain: bool,
-    },
-    Sequence(Vec<Node>),
-    Mapping(Vec<(Node, Node)>),
-}
-
-impl Value {
-    fn kind(&self) -> &'static str {
-        match self {
-            Value::Scalar { text, plain: true } if is_null(text) => "null",
-            Value::Scalar { .. } => "a string",
-            Value::Sequence(_) => "a list",
-            Value::Mapping(_) => "a mapping",
-        }
-    }
-}
-
-impl Node {
-    fn origin(&self) -> Origin {
-        Origin::Yaml(self.position.clone())
-    }
-
-    fn line_column(&self) -> String {
-        format!("{}:{}", self.position.line, self.position.column)
-    }
-
-    /// The position `offset` bytes into this scalar, e.g. of `id` in `user_main.id`;
-    /// the scalar's own position when the file does not hold it as read (quoted,
-    /// folded or tagged).
-    fn origin_at(&self, offset: usize) -> Origin {
-        let mut position = self.position.clone();
-        if let (true, Value::Scalar { text, .. }) = (self.exact, &self.value) {
-            position.column += text
-                .get(..offset)
-                .map_or(0, |prefix| prefix.chars().count());
-        }
-        Origin::Yaml(position)
-    }
-}
-
-/// A YAML syntax error.
-struct SyntaxError {
-    origin: Origin,
-    message: String,
-}
-
-/// Parses one YAML document into a tree; `None` for a file with no document.
-fn parse(file: &Arc<str>, text: &str) -> Result<Option<Node>, SyntaxError> {
-    let position = |line: usize, column: usize| YamlPosition {
-        file: file.clone(),
-        line,
-        column,
-    };
-    let events: Vec<(Event<'_>, Span)> = Parser::new_from_str(text)
-        .collect::<Result<_, _>>()
-        .map_err(|error| SyntaxError {
-            origin: Origin::Yaml(position(error.marker().line(), error.marker().col() + 1)),
-            message: format!("invalid YAML: {}", error.info()),
-        })?;
-    let mut builder = Builder {
-        events: events.into_iter(),
-        position: &position,
-        anchors: BTreeMap::new(),
-    };
-    let mut root = None;
-    while let Some((event, span)) = builder.events.next() {
-        match event {
-            Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => {}
-            Event::DocumentStart(_) if root.is_some() => {
-                return Err(SyntaxError {
-                    origin: Origin::Yaml((builder.position)(
-                        span.start.line(),
-                        span.start.col() + 1,
-                    )),
-                    message: "a mapping file holds one YAML document, not several".to_owned(),
-                });
-            }
-            Event::DocumentStart(_) => {
-                let Some((event, span)) = builder.events.next() else {
-                    break;
-                };
-                root = Some(builder.node(event, span)?);
-            }
-            _ => {
-                return Err(SyntaxError {
-                    origin: Origin::Yaml((builder.position)(
-                        span.start.line(),
-                        span.start.col() + 1,
-                    )),
-                    message: "invalid YAML: unexpected event".to_owned(),
-                });
-            }
-        }
-    }
-    // A document of nothing but comments is one empty scalar.
-    Ok(root.filter(
-        |root| !matches!(&root.value, Value::Scalar { text, plain: true } if is_null(text)),
-    ))
-}
-
-struct Builder<'p, I> {
-    events: I,
-    position: &'p dyn Fn(usize, usize) -> YamlPosition,
-    anchors: BTreeMap<usize, Node>,
-}
-
-impl<'input, I: Iterator<Item = (Event<'input>, Span)>> Builder<'_, I> {
-    fn node(&mut self, event: Event<'input>, span: Span) -> Result<Node, SyntaxError> {
-        let position = (self.position)(span.start.line(), span.start.col() + 1);
-        let (node, anchor) = match event {
-            Event::Scalar(text, style, anchor, tag) => {
-                let plain = style == ScalarStyle::Plain && tag.is_none();
-                let exact = plain && span.start.line() == span.end.line();
-                (
-                    Node {
-                        value: Value::Scalar {
-                            text: text.into_owned(),
-                            plain,
-                        },
-                        position,
-                        exact,
-                    },
-                    anchor,
-                )
-            }
-            Event::SequenceStart(anchor, _) => {
-                let mut items = Vec::new();
-                loop {
-                    match self.next(&position)? {
-                        (Event::SequenceEnd, _) => break,
-                        (event, span) => items.push(self.node(event, span)?),
-                    }
-                }
-                let node = Node {
-                    value: Value::Sequence(items),
-                    position,
-                    exact: false,
-                };
-                (node, anchor)
-            }
-            Event::MappingStart(anchor, _) => {
-                let mut pairs = Vec::new();
-                loop {
-                    match self.next(&position)? {
-                        (Event::MappingEnd, _) => break,
-                        (event, span) => {
-                            let key = self.node(event, span)?;
-                            let (event, span) = self.next(&position)?;
-                            let value = self.node(event, span)?;
-                            pairs.push((key, value));
-                        }
-                    }
-                }
-                let node = Node {
-                    value: Value::Mapping(pairs),
-                    position,
-                    exact: false,
-                };
-                (node, anchor)
-            }
-            Event::Alias(anchor) => {
-                let node = self
-                    .anchors
-                    .get(&anchor)
-                    .cloned()
-                    .ok_or_else(|| SyntaxError {
-                        origin: Origin::Yaml(position.clone()),
-                        message: "invalid YAML: an alias to an unknown anchor".to_owned(),
-                    })?;
-                return Ok(node);
-            }
-            _ => {
-                return Err(SyntaxError {
-                    origin: Origin::Yaml(position),
-                    message: "invalid YAML: unexpected event".to_owned(),
-                });
-            }
-        };
-        if anchor > 0 {
-            self.anchors.insert(anchor, node.clone());
-        }
-        Ok(node)
-    }
-
-    fn next(&mut self, position: &YamlPosition) -> Result<(Event<'input>, Span), SyntaxError> {
-        self.events.next().ok_or_else(|| SyntaxError {
-            origin: Origin::Yaml(position.clone()),
-            message: "invalid YAML: unexpected end of file".to_owned(),
-        })
     }
 }
 
