@@ -3,18 +3,36 @@
 //! rule is written once and reported at whatever the user wrote.
 //!
 //! Rules see only the model, never syn or YAML types. One `check_*` function per
-//! rule, each under a comment saying why it exists.
+//! rule, each under a comment saying why it exists. A mapping that passes them all
+//! comes back as a [`Checked`], the only form `expand`, `emit` and `sql` take.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::checked::Checked;
 use crate::ctxt::Ctxt;
 use crate::ident::{identifier_problem, target_table_problem};
 use crate::model::{Field, Mapping, Name, Origin, Target};
 use crate::snapshot::{Column as SnapshotColumn, Snapshot};
 use crate::types::{self, PgType, Resolved};
 
-/// Runs every rule on `mapping`, recording each violation in `cx`.
-pub fn check(cx: &Ctxt, mapping: &Mapping) {
+/// Runs every rule on `mapping`, recording each violation in `cx`; the checked
+/// mapping when it passed them all.
+pub fn check(cx: &Ctxt, mapping: Mapping) -> Option<Checked> {
+    let errors_before = cx.error_count();
+    check_rules(cx, &mapping);
+    if cx.error_count() > errors_before {
+        return None;
+    }
+    match Checked::resolve(mapping) {
+        Ok(checked) => Some(checked),
+        Err((origin, message)) => {
+            cx.error(&origin, message);
+            None
+        }
+    }
+}
+
+fn check_rules(cx: &Ctxt, mapping: &Mapping) {
     check_mapping_name(cx, mapping);
     check_identifiers(cx, mapping);
     check_field_types(cx, mapping);

@@ -58,6 +58,11 @@ impl Ctxt {
             .is_some_and(|errors| !errors.is_empty())
     }
 
+    /// How many errors were recorded so far.
+    pub fn error_count(&self) -> usize {
+        self.errors.borrow().as_ref().map_or(0, Vec::len)
+    }
+
     /// Consumes the context, returning every recorded error.
     pub fn check(self) -> Result<(), Vec<Diagnostic>> {
         let errors = self

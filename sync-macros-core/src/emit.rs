@@ -9,13 +9,14 @@
 use proc_macro2::{Ident, Literal, Span, TokenStream};
 use quote::quote;
 
+use crate::checked::{Checked, FieldType};
 use crate::ident::unraw;
 use crate::model::{Field, Mapping};
 use crate::symbol::*;
 
 /// The generated file of `mapping`, read from `source_file` (as the header names it,
 /// e.g. `mappings/users.yaml`).
-pub fn emit(mapping: &Mapping, source_file: &str) -> String {
+pub fn emit(mapping: &Checked, source_file: &str) -> String {
     let struct_ident = rust_ident(&mapping.ident.value);
     let container = emit_container(mapping);
     let struct_doc = string(&format!(
@@ -29,9 +30,8 @@ pub fn emit(mapping: &Mapping, source_file: &str) -> String {
             .join(", ")
     ));
     let fields = mapping
-        .fields
-        .iter()
-        .map(|field| emit_field(mapping, field));
+        .typed_fields()
+        .map(|(field, types)| emit_field(mapping, field, types));
     let module_doc = string(&format!(
         " The `{}` mapping, generated from `{source_file}`.",
         mapping.name.value
@@ -146,22 +146,17 @@ fn emit_container(mapping: &Mapping) -> TokenStream {
 
 // #[sync(from = "User Name", type = "text")]
 // #[sync(to = "user_main", column = "name", primary_key, references = "t.id")]
-fn emit_field(mapping: &Mapping, field: &Field) -> TokenStream {
+fn emit_field(mapping: &Mapping, field: &Field, types: &FieldType) -> TokenStream {
     let ident = rust_ident(&field.ident.value);
-    let rust_type: syn::Type =
-        syn::parse_str(&field.rust_type.value).expect("checked: the field type is Rust");
+    let rust_type = &types.rust_type;
     let mut first = Vec::new();
     if field.column.value != unraw(&field.ident.value) {
         let from_keyword = keyword(FROM);
         let from = string(&field.column.value);
         first.push(quote!(#from_keyword = #from));
     }
-    let pg_type = field.pg_type.as_ref().map_or_else(
-        || crate::sql::pg_type(field).to_string(),
-        |name| name.value.clone(),
-    );
     let type_keyword = keyword(TYPE);
-    let pg_type = string(&pg_type);
+    let pg_type = string(&types.declared);
     first.push(quote!(#type_keyword = #pg_type));
 
     let mut placements = Vec::new();

@@ -3,13 +3,13 @@
 //! Takes only mappings that passed `check`, and reports no user errors.
 
 use proc_macro2::{Group, Span, TokenStream, TokenTree};
-use quote::{format_ident, quote, quote_spanned};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
 
-use crate::model::Mapping;
+use crate::checked::Checked;
 use crate::sql;
 
 /// `const _: () = { impl ::sync_runtime::Mapping for .. };`
-pub fn expand(mapping: &Mapping) -> TokenStream {
+pub fn expand(mapping: &Checked) -> TokenStream {
     let ident = format_ident!(
         "{}",
         raw_free(&mapping.ident.value),
@@ -46,7 +46,7 @@ pub fn expand(mapping: &Mapping) -> TokenStream {
 
 /// `include_str!` of the schema snapshot the mapping was checked against, so that
 /// cargo rebuilds the crate when the snapshot changes.
-fn expand_snapshot(mapping: &Mapping) -> TokenStream {
+fn expand_snapshot(mapping: &Checked) -> TokenStream {
     match mapping
         .snapshot
         .as_ref()
@@ -59,34 +59,20 @@ fn expand_snapshot(mapping: &Mapping) -> TokenStream {
     }
 }
 
-fn expand_spec(mapping: &Mapping) -> TokenStream {
+fn expand_spec(mapping: &Checked) -> TokenStream {
     let name = &mapping.name.value;
     let struct_name = &mapping.ident.value;
     let source = &mapping.source;
     let schema = option_str(source.schema.as_ref().map(|name| name.value.as_str()));
     let table = &source.table.value;
     let select = sql::select(mapping);
-    let field_index = |column: &str| {
-        mapping
-            .field_index_by_column(column)
-            .expect("checked: key, cursor and soft-delete columns are read")
-    };
-    let key = source.key.iter().map(|key| field_index(&key.value));
-    let cursor = option_usize(source.cursor.as_ref().map(|name| field_index(&name.value)));
-    let soft_delete = option_usize(
-        source
-            .soft_delete
-            .as_ref()
-            .map(|name| field_index(&name.value)),
-    );
-    let columns = mapping.fields.iter().map(|field| {
+    let key = mapping.key_fields();
+    let cursor = option_usize(mapping.cursor_field());
+    let soft_delete = option_usize(mapping.soft_delete_field());
+    let columns = mapping.typed_fields().map(|(field, types)| {
         let column = &field.column.value;
         let field_name = &field.ident.value;
-        let pg_type = sql::pg_type(field).to_string();
-        let declared = field
-            .pg_type
-            .as_ref()
-            .map_or(pg_type.clone(), |name| name.value.clone());
+        let declared = &types.declared;
         let rust_type = &field.rust_type.value;
         let nullable = field.is_nullable();
         quote! {
@@ -99,25 +85,20 @@ fn expand_spec(mapping: &Mapping) -> TokenStream {
             }
         }
     });
-    let targets = sql::write_order(mapping).into_iter().map(|index| {
-        let target = &mapping.targets[index];
+    let targets = mapping.write_order().iter().map(|&index| {
+        let target = mapping.target_at(index);
         let target_name = &target.name.value;
-        let create = sql::create_table(mapping, target);
+        let create = sql::create_table(mapping, index);
         let insert = sql::insert(target);
-        let upsert = sql::upsert(mapping, target);
+        let upsert = sql::upsert(mapping, index);
         let delete_all = sql::delete_all(target);
-        let delete_by_key = sql::delete_by_key(mapping, target);
-        let target_columns = target.columns.iter().map(|column| {
+        let delete_by_key = sql::delete_by_key(mapping, index);
+        let target_columns = mapping.columns(index).map(|(column, field_index)| {
             let column_name = &column.name.value;
-            let field = sql::field_of(mapping, column);
-            let sqlite_type = sql::sqlite_type(field).as_sql();
+            let field = &mapping.fields[field_index];
+            let sqlite_type = mapping.field_type(field_index).sqlite_type.as_sql();
             let not_null = !field.is_nullable();
             let primary_key = column.primary_key;
-            let field_index = mapping
-                .fields
-                .iter()
-                .position(|candidate| candidate.ident.value == column.field)
-                .expect("checked: every column has a field");
             let references = match &column.references {
                 Some(reference) => {
                     let parent = &reference.table.value;
@@ -174,19 +155,22 @@ fn expand_spec(mapping: &Mapping) -> TokenStream {
     }
 }
 
-fn expand_decode(mapping: &Mapping) -> TokenStream {
+fn expand_decode(mapping: &Checked) -> TokenStream {
     let ident = format_ident!(
         "{}",
         raw_free(&mapping.ident.value),
         span = mapping.ident.origin.span()
     );
-    let fields = mapping.fields.iter().enumerate().map(|(index, field)| {
-        let name = field_ident(&field.ident.value, field.ident.origin.span());
-        let span = field.rust_type.origin.span();
-        let ty = respan(rust_type(&field.rust_type.value), span);
-        let get = quote_spanned!(span=> row.get::<#ty>(#index)?);
-        quote!(#name: #get)
-    });
+    let fields = mapping
+        .typed_fields()
+        .enumerate()
+        .map(|(index, (field, types))| {
+            let name = field_ident(&field.ident.value, field.ident.origin.span());
+            let span = field.rust_type.origin.span();
+            let ty = respan(types.rust_type.to_token_stream(), span);
+            let get = quote_spanned!(span=> row.get::<#ty>(#index)?);
+            quote!(#name: #get)
+        });
     quote! {
         fn decode(
             row: &::sync_runtime::__private::SourceRow<'_>,
@@ -196,12 +180,15 @@ fn expand_decode(mapping: &Mapping) -> TokenStream {
     }
 }
 
-fn expand_accepts(mapping: &Mapping) -> TokenStream {
-    let arms = mapping.fields.iter().enumerate().map(|(index, field)| {
-        let span = field.rust_type.origin.span();
-        let ty = respan(rust_type(&field.rust_type.value), span);
-        quote_spanned!(span=> #index => <#ty as ::sync_runtime::value::Decode>::accepts(ty),)
-    });
+fn expand_accepts(mapping: &Checked) -> TokenStream {
+    let arms = mapping
+        .typed_fields()
+        .enumerate()
+        .map(|(index, (field, types))| {
+            let span = field.rust_type.origin.span();
+            let ty = respan(types.rust_type.to_token_stream(), span);
+            quote_spanned!(span=> #index => <#ty as ::sync_runtime::value::Decode>::accepts(ty),)
+        });
     quote! {
         fn accepts(field: usize, ty: &::sync_runtime::__private::Type) -> bool {
             match field {
@@ -212,11 +199,8 @@ fn expand_accepts(mapping: &Mapping) -> TokenStream {
     }
 }
 
-fn expand_key(mapping: &Mapping) -> TokenStream {
-    let values = mapping.source.key.iter().map(|key| {
-        let index = mapping
-            .field_index_by_column(&key.value)
-            .expect("checked: key columns are read");
+fn expand_key(mapping: &Checked) -> TokenStream {
+    let values = mapping.key_fields().iter().map(|&index| {
         let field = &mapping.fields[index];
         let name = field_ident(&field.ident.value, field.ident.origin.span());
         quote!(&self.#name as &dyn ::sync_runtime::value::Encode)
@@ -230,12 +214,11 @@ fn expand_key(mapping: &Mapping) -> TokenStream {
 
 /// `bind` and `bind_at` (from the fields), `check` and `bind_row` (from a raw row
 /// of the source, without building the struct).
-fn expand_bind(mapping: &Mapping) -> TokenStream {
-    let order = sql::write_order(mapping);
+fn expand_bind(mapping: &Checked) -> TokenStream {
+    let order = mapping.write_order();
     let from_fields = order.iter().enumerate().map(|(position, &index)| {
-        let target = &mapping.targets[index];
-        let binds = target.columns.iter().enumerate().map(|(column_index, column)| {
-            let field = sql::field_of(mapping, column);
+        let binds = mapping.columns(index).enumerate().map(|(column_index, (_, field_index))| {
+            let field = &mapping.fields[field_index];
             let name = field_ident(&field.ident.value, field.ident.origin.span());
             let span = field.rust_type.origin.span();
             let parameter = column_index + 1;
@@ -250,20 +233,16 @@ fn expand_bind(mapping: &Mapping) -> TokenStream {
         }
     });
     let from_row = order.iter().enumerate().map(|(position, &index)| {
-        let target = &mapping.targets[index];
-        let binds = target
-            .columns
-            .iter()
+        let binds = mapping
+            .columns(index)
             .enumerate()
-            .map(|(column_index, column)| {
-                let field = sql::field_of(mapping, column);
-                let field_index = mapping
-                    .fields
-                    .iter()
-                    .position(|candidate| candidate.ident.value == column.field)
-                    .expect("checked: every column has a field");
+            .map(|(column_index, (_, field_index))| {
+                let field = &mapping.fields[field_index];
                 let span = field.rust_type.origin.span();
-                let ty = respan(rust_type(&field.rust_type.value), span);
+                let ty = respan(
+                    mapping.field_type(field_index).rust_type.to_token_stream(),
+                    span,
+                );
                 let parameter = column_index + 1;
                 quote_spanned! {span=>
                     ::sync_runtime::__private::bind_raw::<#ty>(
@@ -281,11 +260,14 @@ fn expand_bind(mapping: &Mapping) -> TokenStream {
             }
         }
     });
-    let checks = mapping.fields.iter().enumerate().map(|(index, field)| {
-        let span = field.rust_type.origin.span();
-        let ty = respan(rust_type(&field.rust_type.value), span);
-        quote_spanned!(span=> row.check::<#ty>(#index)?;)
-    });
+    let checks = mapping
+        .typed_fields()
+        .enumerate()
+        .map(|(index, (field, types))| {
+            let span = field.rust_type.origin.span();
+            let ty = respan(types.rust_type.to_token_stream(), span);
+            quote_spanned!(span=> row.check::<#ty>(#index)?;)
+        });
     quote! {
         fn bind(
             &self,
@@ -331,7 +313,7 @@ fn expand_bind(mapping: &Mapping) -> TokenStream {
 }
 
 /// `Some(IncrementalSpec { .. })` for a mapping with a cursor.
-fn expand_incremental(mapping: &Mapping) -> TokenStream {
+fn expand_incremental(mapping: &Checked) -> TokenStream {
     if mapping.source.cursor.is_none() {
         return quote!(::core::option::Option::None);
     }
@@ -344,9 +326,10 @@ fn expand_incremental(mapping: &Mapping) -> TokenStream {
     let prune_keys_create = sql::prune_keys_create(mapping);
     let prune_keys_insert = sql::prune_keys_insert(mapping);
     let prune_keys_drop = sql::prune_keys_drop();
-    let prune = sql::write_order(mapping)
-        .into_iter()
-        .map(|index| sql::prune(mapping, &mapping.targets[index]));
+    let prune = mapping
+        .write_order()
+        .iter()
+        .map(|&index| sql::prune(mapping, index));
     quote! {
         ::core::option::Option::Some(::sync_runtime::IncrementalSpec {
             select_all: #select_all,
@@ -365,38 +348,35 @@ fn expand_incremental(mapping: &Mapping) -> TokenStream {
 
 /// `bind_key` (from the fields) and `bind_key_row` (from a key row of the source),
 /// both binding `?1..` in source key order.
-fn expand_bind_key(mapping: &Mapping) -> TokenStream {
+fn expand_bind_key(mapping: &Checked) -> TokenStream {
     let key_fields: Vec<_> = mapping
-        .source
-        .key
+        .key_fields()
         .iter()
-        .map(|key| {
-            let index = mapping
-                .field_index_by_column(&key.value)
-                .expect("checked: key columns are read");
-            &mapping.fields[index]
-        })
+        .map(|&index| (&mapping.fields[index], mapping.field_type(index)))
         .collect();
-    let from_fields = key_fields.iter().enumerate().map(|(position, field)| {
+    let from_fields = key_fields.iter().enumerate().map(|(position, (field, _))| {
         let name = field_ident(&field.ident.value, field.ident.origin.span());
         let parameter = position + 1;
         quote! {
             ::sync_runtime::__private::bind(statement, #parameter, #position, &self.#name)?;
         }
     });
-    let from_row = key_fields.iter().enumerate().map(|(position, field)| {
-        let span = field.rust_type.origin.span();
-        let ty = respan(rust_type(&field.rust_type.value), span);
-        let parameter = position + 1;
-        quote_spanned! {span=>
-            ::sync_runtime::__private::bind(
-                statement,
-                #parameter,
-                #position,
-                &row.get::<#ty>(#position)?,
-            )?;
-        }
-    });
+    let from_row = key_fields
+        .iter()
+        .enumerate()
+        .map(|(position, (field, types))| {
+            let span = field.rust_type.origin.span();
+            let ty = respan(types.rust_type.to_token_stream(), span);
+            let parameter = position + 1;
+            quote_spanned! {span=>
+                ::sync_runtime::__private::bind(
+                    statement,
+                    #parameter,
+                    #position,
+                    &row.get::<#ty>(#position)?,
+                )?;
+            }
+        });
     quote! {
         fn bind_key(
             &self,
@@ -414,13 +394,6 @@ fn expand_bind_key(mapping: &Mapping) -> TokenStream {
             ::core::result::Result::Ok(())
         }
     }
-}
-
-/// The Rust type of a field, from its canonical token string.
-fn rust_type(text: &str) -> TokenStream {
-    syn::parse_str::<syn::Type>(text)
-        .map(quote::ToTokens::into_token_stream)
-        .expect("a type string produced by a front-end parses")
 }
 
 /// A field ident, raw (`r#type`) where the name is a keyword.

@@ -2,62 +2,24 @@
 //! INSERT, UPSERT and DELETE statements. Every identifier is quoted; no value ever
 //! appears in the text (statements take `$n` / `?n` parameters).
 //!
-//! Callers pass a mapping that passed `check`.
+//! Callers pass a mapping that passed `check`; targets are named by their index.
 
+use crate::checked::Checked;
 use crate::ident::{quote, quote_qualified};
-use crate::model::{Column, Field, Mapping, Target};
-use crate::types::{self, PgType, Resolved, SqliteType};
-
-/// The PostgreSQL type of a checked field.
-pub fn pg_type(field: &Field) -> PgType {
-    match types::resolve(
-        field.pg_type.as_ref().map(|name| name.value.as_str()),
-        &field.rust_type.value,
-    ) {
-        Resolved::Type(ty) => ty,
-        other => panic!(
-            "field `{}` did not pass check: {other:?}",
-            field.ident.value
-        ),
-    }
-}
-
-/// The SQLite column type a checked field writes (its PostgreSQL type's default, or a
-/// Rust opt-in type's).
-pub fn sqlite_type(field: &Field) -> SqliteType {
-    types::sqlite_type(&pg_type(field), &field.rust_type.value)
-}
-
-/// The field that feeds `column`.
-pub fn field_of<'a>(mapping: &'a Mapping, column: &Column) -> &'a Field {
-    mapping
-        .field(&column.field)
-        .expect("checked: every column has a field")
-}
+use crate::model::{Column, Target};
 
 /// `SELECT "id", "User Name", ... FROM "public"."users"`, one expression per field, in
 /// field order. Types whose text form is the value written are cast to text here.
-pub fn select(mapping: &Mapping) -> String {
-    let columns: Vec<String> = mapping
-        .fields
-        .iter()
-        .map(|field| {
-            let column = quote(&field.column.value);
-            match pg_type(field).select_cast() {
-                Some(cast) => format!("{column}::{cast}"),
-                None => column,
-            }
-        })
-        .collect();
+pub fn select(mapping: &Checked) -> String {
     format!(
         "SELECT {} FROM {}",
-        columns.join(", "),
+        select_list(mapping).join(", "),
         source_table(mapping)
     )
 }
 
 /// The quoted, possibly schema-qualified source table.
-pub fn source_table(mapping: &Mapping) -> String {
+pub fn source_table(mapping: &Checked) -> String {
     let source = &mapping.source;
     quote_qualified(
         source.schema.as_ref().map(|name| name.value.as_str()),
@@ -67,17 +29,19 @@ pub fn source_table(mapping: &Mapping) -> String {
 
 /// `CREATE TABLE "user_main" (...) STRICT`, with NOT NULL for non-`Option` fields, the
 /// primary key and foreign keys from `references`.
-pub fn create_table(mapping: &Mapping, target: &Target) -> String {
-    let mut parts: Vec<String> = target
-        .columns
-        .iter()
-        .map(|column| {
-            let field = field_of(mapping, column);
-            let not_null = if field.is_nullable() { "" } else { " NOT NULL" };
+pub fn create_table(mapping: &Checked, target: usize) -> String {
+    let mut parts: Vec<String> = mapping
+        .columns(target)
+        .map(|(column, field)| {
+            let not_null = if mapping.fields[field].is_nullable() {
+                ""
+            } else {
+                " NOT NULL"
+            };
             format!(
                 "{} {}{not_null}",
                 quote(&column.name.value),
-                sqlite_type(field)
+                mapping.field_type(field).sqlite_type
             )
         })
         .collect();
@@ -85,6 +49,7 @@ pub fn create_table(mapping: &Mapping, target: &Target) -> String {
         "PRIMARY KEY ({})",
         quoted_list(primary_key(mapping, target))
     ));
+    let target = mapping.target_at(target);
     for column in &target.columns {
         if let Some(reference) = &column.references {
             parts.push(format!(
@@ -120,7 +85,8 @@ pub fn insert(target: &Target) -> String {
 
 /// [`insert`] that updates the row when its primary key exists:
 /// `... ON CONFLICT ("id") DO UPDATE SET "a" = excluded."a"`.
-pub fn upsert(mapping: &Mapping, target: &Target) -> String {
+pub fn upsert(mapping: &Checked, target_index: usize) -> String {
+    let target = mapping.target_at(target_index);
     let updates: Vec<String> = target
         .columns
         .iter()
@@ -147,7 +113,7 @@ pub fn upsert(mapping: &Mapping, target: &Target) -> String {
     format!(
         "{} ON CONFLICT ({}) {action}",
         insert(target),
-        quoted_list(primary_key(mapping, target))
+        quoted_list(primary_key(mapping, target_index))
     )
 }
 
@@ -157,7 +123,7 @@ pub fn delete_all(target: &Target) -> String {
 }
 
 /// `DELETE FROM "t" WHERE "id" = ?1 AND ...`, parameters in source key order.
-pub fn delete_by_key(mapping: &Mapping, target: &Target) -> String {
+pub fn delete_by_key(mapping: &Checked, target: usize) -> String {
     let conditions: Vec<String> = primary_key(mapping, target)
         .into_iter()
         .enumerate()
@@ -165,76 +131,29 @@ pub fn delete_by_key(mapping: &Mapping, target: &Target) -> String {
         .collect();
     format!(
         "DELETE FROM {} WHERE {}",
-        quote(&target.name.value),
+        quote(&mapping.target_at(target).name.value),
         conditions.join(" AND ")
     )
 }
 
 /// The target's primary key column names, in source key order.
-pub fn primary_key<'a>(mapping: &Mapping, target: &'a Target) -> Vec<&'a str> {
+pub fn primary_key(mapping: &Checked, target: usize) -> Vec<&str> {
     key_columns(mapping, target)
-        .into_iter()
         .map(|column| column.name.value.as_str())
         .collect()
 }
 
 /// The target's primary key columns, in source key order.
-pub fn key_columns<'a>(mapping: &Mapping, target: &'a Target) -> Vec<&'a Column> {
-    mapping
-        .source
-        .key
-        .iter()
-        .filter_map(|key| {
-            mapping
-                .fields
-                .iter()
-                .find(|field| field.column.value == key.value)
-        })
-        .filter_map(|field| {
-            target
-                .columns
-                .iter()
-                .find(|column| column.primary_key && column.field == field.ident.value)
-        })
-        .collect()
-}
-
-/// Target indices with every parent before its children, otherwise in declaration
-/// order.
-pub fn write_order(mapping: &Mapping) -> Vec<usize> {
-    let mut order: Vec<usize> = Vec::with_capacity(mapping.targets.len());
-    while order.len() < mapping.targets.len() {
-        let before = order.len();
-        for (index, target) in mapping.targets.iter().enumerate() {
-            if order.contains(&index) {
-                continue;
-            }
-            let parents_written = target
-                .columns
-                .iter()
-                .filter_map(|column| column.references.as_ref())
-                .filter_map(|reference| {
-                    mapping
-                        .targets
-                        .iter()
-                        .position(|t| t.name.value == reference.table.value)
-                })
-                .all(|parent| order.contains(&parent));
-            if parents_written {
-                order.push(index);
-            }
-        }
-        assert!(order.len() > before, "checked: references form no cycle");
-    }
-    order
+pub fn key_columns(mapping: &Checked, target: usize) -> impl Iterator<Item = &Column> {
+    mapping.key_columns(target)
 }
 
 /// A stable fingerprint of everything that decides what a run writes: the SELECT, the
 /// DDL, and the key, cursor and soft-delete columns. A changed fingerprint means the
 /// targets were built by a different definition.
-pub fn fingerprint(mapping: &Mapping) -> String {
+pub fn fingerprint(mapping: &Checked) -> String {
     let mut text = select(mapping);
-    for target in &mapping.targets {
+    for target in 0..mapping.targets.len() {
         text.push('\n');
         text.push_str(&create_table(mapping, target));
     }
@@ -268,52 +187,37 @@ fn quoted_list<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
 const PRUNE_KEYS: &str = "_data_sync_keys";
 
 /// The select list of [`select`]: one expression per field, in field order.
-fn select_list(mapping: &Mapping) -> Vec<String> {
-    mapping.fields.iter().map(field_expression).collect()
+fn select_list(mapping: &Checked) -> Vec<String> {
+    (0..mapping.fields.len())
+        .map(|field| field_expression(mapping, field))
+        .collect()
 }
 
-/// A field as the SELECT reads it: the quoted column, cast where its text form is
-/// the value written.
-fn field_expression(field: &Field) -> String {
-    let column = quote(&field.column.value);
-    match pg_type(field).select_cast() {
+/// Field `field` as the SELECT reads it: the quoted column, cast where its text form
+/// is the value written.
+fn field_expression(mapping: &Checked, field: usize) -> String {
+    let column = quote(&mapping.fields[field].column.value);
+    match mapping.field_type(field).pg_type.select_cast() {
         Some(cast) => format!("{column}::{cast}"),
         None => column,
     }
 }
 
-/// The key fields, in source key order.
-fn key_fields(mapping: &Mapping) -> Vec<&Field> {
+/// The watermark columns, raw (uncast): the cursor, then the key columns. Without
+/// a cursor (no incremental SQL is made then) just the key columns.
+fn watermark_columns(mapping: &Checked) -> Vec<String> {
     mapping
-        .source
-        .key
-        .iter()
-        .map(|key| {
-            mapping
-                .fields
-                .iter()
-                .find(|field| field.column.value == key.value)
-                .expect("checked: key columns are read")
-        })
-        .collect()
-}
-
-/// The watermark columns, raw (uncast): the cursor, then the key columns.
-fn watermark_columns(mapping: &Mapping) -> Vec<String> {
-    let cursor = mapping
-        .source
-        .cursor
-        .as_ref()
-        .expect("incremental SQL is made for mappings with a cursor");
-    std::iter::once(quote(&cursor.value))
-        .chain(mapping.source.key.iter().map(|key| quote(&key.value)))
+        .cursor_field()
+        .into_iter()
+        .chain(mapping.key_fields().iter().copied())
+        .map(|field| quote(&mapping.fields[field].column.value))
         .collect()
 }
 
 /// The SELECT of incremental sync, without condition:
 /// `SELECT <fields>, "cursor", "key" FROM "t" {condition} ORDER BY "cursor", "key"`.
 /// The trailing columns (cursor and key, uncast) are the watermark a row reaches.
-fn incremental_select(mapping: &Mapping, extra: Option<String>, condition: &str) -> String {
+fn incremental_select(mapping: &Checked, extra: Option<String>, condition: &str) -> String {
     let watermark = watermark_columns(mapping).join(", ");
     let mut list = select_list(mapping);
     list.push(watermark.clone());
@@ -326,13 +230,13 @@ fn incremental_select(mapping: &Mapping, extra: Option<String>, condition: &str)
 }
 
 /// Every row, in watermark order (no watermark stored yet).
-pub fn incremental_select_all(mapping: &Mapping) -> String {
+pub fn incremental_select_all(mapping: &Checked) -> String {
     incremental_select(mapping, None, "")
 }
 
 /// The rows after watermark `$1` (cursor), `$2..` (key):
 /// `.. WHERE ("cursor", "key") > ($1, $2) ORDER BY "cursor", "key"`.
-pub fn incremental_select_after(mapping: &Mapping) -> String {
+pub fn incremental_select_after(mapping: &Checked) -> String {
     let columns = watermark_columns(mapping);
     let parameters: Vec<String> = (1..=columns.len()).map(|n| format!("${n}")).collect();
     incremental_select(
@@ -349,7 +253,7 @@ pub fn incremental_select_after(mapping: &Mapping) -> String {
 /// The rows whose cursor is at least `$1` (the watermark's cursor less the overlap),
 /// with one more column telling whether the row lies after watermark `$2..`:
 /// `SELECT .., ("cursor", "key") > ($2, $3) FROM .. WHERE "cursor" >= $1 ORDER BY ..`.
-pub fn incremental_select_from(mapping: &Mapping) -> String {
+pub fn incremental_select_from(mapping: &Checked) -> String {
     let columns = watermark_columns(mapping);
     let parameters: Vec<String> = (2..=columns.len() + 1).map(|n| format!("${n}")).collect();
     incremental_select(
@@ -365,7 +269,7 @@ pub fn incremental_select_from(mapping: &Mapping) -> String {
 
 /// The greatest watermark of the table:
 /// `SELECT "cursor", "key" FROM .. ORDER BY "cursor" DESC, "key" DESC LIMIT 1`.
-pub fn watermark(mapping: &Mapping) -> String {
+pub fn watermark(mapping: &Checked) -> String {
     let columns = watermark_columns(mapping);
     let descending: Vec<String> = columns
         .iter()
@@ -381,7 +285,7 @@ pub fn watermark(mapping: &Mapping) -> String {
 
 /// The key of one row whose cursor is NULL, as text:
 /// `SELECT "id"::text FROM .. WHERE "cursor" IS NULL LIMIT 1`.
-pub fn null_cursor(mapping: &Mapping) -> String {
+pub fn null_cursor(mapping: &Checked) -> String {
     let columns = watermark_columns(mapping);
     let keys: Vec<String> = mapping
         .source
@@ -398,26 +302,27 @@ pub fn null_cursor(mapping: &Mapping) -> String {
 }
 
 /// Every key of the source, read as the key fields read it: `SELECT "id" FROM ..`.
-pub fn select_keys(mapping: &Mapping) -> String {
-    let keys: Vec<String> = key_fields(mapping)
-        .into_iter()
-        .map(field_expression)
+pub fn select_keys(mapping: &Checked) -> String {
+    let keys: Vec<String> = mapping
+        .key_fields()
+        .iter()
+        .map(|&field| field_expression(mapping, field))
         .collect();
     format!("SELECT {} FROM {}", keys.join(", "), source_table(mapping))
 }
 
 /// The temporary table of source keys for `--prune`:
 /// `CREATE TEMP TABLE "_data_sync_keys" ("k1" INTEGER NOT NULL, PRIMARY KEY ("k1")) WITHOUT ROWID`.
-pub fn prune_keys_create(mapping: &Mapping) -> String {
-    let fields = key_fields(mapping);
+pub fn prune_keys_create(mapping: &Checked) -> String {
+    let fields = mapping.key_fields();
     let mut parts: Vec<String> = fields
         .iter()
         .enumerate()
-        .map(|(index, field)| {
+        .map(|(index, &field)| {
             format!(
                 "{} {} NOT NULL",
                 quote(&format!("k{}", index + 1)),
-                sqlite_type(field)
+                mapping.field_type(field).sqlite_type
             )
         })
         .collect();
@@ -433,7 +338,7 @@ pub fn prune_keys_create(mapping: &Mapping) -> String {
 }
 
 /// `INSERT OR IGNORE INTO temp."_data_sync_keys" VALUES (?1, ..)`, key order.
-pub fn prune_keys_insert(mapping: &Mapping) -> String {
+pub fn prune_keys_insert(mapping: &Checked) -> String {
     let parameters: Vec<String> = (1..=mapping.source.key.len())
         .map(|n| format!("?{n}"))
         .collect();
@@ -452,8 +357,8 @@ pub fn prune_keys_drop() -> String {
 /// Deletes the rows of `target` whose key is not among the streamed source keys:
 /// `DELETE FROM "t" WHERE NOT EXISTS (SELECT 1 FROM temp."_data_sync_keys" AS "k"
 /// WHERE "k"."k1" = "t"."id")`.
-pub fn prune(mapping: &Mapping, target: &Target) -> String {
-    let table = quote(&target.name.value);
+pub fn prune(mapping: &Checked, target: usize) -> String {
+    let table = quote(&mapping.target_at(target).name.value);
     let conditions: Vec<String> = primary_key(mapping, target)
         .into_iter()
         .enumerate()

@@ -14,8 +14,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use sync_macros_core::emit::{self, CatalogueEntry};
 use sync_macros_core::ident::{field_ident_for, unraw};
-use sync_macros_core::model::Source;
-use sync_macros_core::snapshot::{self, Snapshot};
+use sync_macros_core::snapshot;
 use sync_macros_core::{Ctxt, Mapping, check};
 
 /// Whether `gen` writes or only compares.
@@ -69,22 +68,11 @@ pub fn run(root: &Path, mode: Mode) -> Result<()> {
             fs::read_to_string(root.join(&shown)).with_context(|| format!("reading {shown}"))?;
         let cx = Ctxt::new();
         // A column without `type` takes it from the source table's snapshot.
-        let mut snapshot_error = None;
         let mapping = Mapping::from_yaml_with(&cx, &shown, &text, &mut |source| {
-            load_snapshot(root, source).unwrap_or_else(|error| {
-                snapshot_error = Some(error);
-                None
-            })
+            snapshot::load(&cx, source, &snapshot_directory(root))
         });
-        if let Some(error) = snapshot_error {
-            let _ = cx.check();
-            errors.push(format!("{shown}:1:1: {error:#}"));
-            continue;
-        }
-        if let Some(mapping) = &mapping {
-            check::check(&cx, mapping);
-        }
-        let mapping = match (cx.check(), mapping) {
+        let checked = mapping.and_then(|mapping| check::check(&cx, mapping));
+        let mapping = match (cx.check(), checked) {
             (Ok(()), Some(mapping)) => mapping,
             (Err(diagnostics), _) => {
                 errors.extend(diagnostics.iter().map(ToString::to_string));
@@ -204,27 +192,13 @@ pub fn run(root: &Path, mode: Mode) -> Result<()> {
     Ok(())
 }
 
-/// The snapshot of `source` under `mappings/schema/`, `None` when there is none.
-fn load_snapshot(root: &Path, source: &Source) -> Result<Option<Snapshot>> {
-    let file = format!(
-        "{}/{}",
-        crate::schema::SCHEMA,
-        snapshot::file_name(
-            source.schema.as_ref().map(|schema| schema.value.as_str()),
-            &source.table.value,
-        )
-    );
-    let text = match fs::read_to_string(root.join(&file)) {
-        Ok(text) => text,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(error) => return Err(error).with_context(|| format!("reading {file}")),
-    };
-    let table = snapshot::from_json(&text).with_context(|| format!("schema snapshot {file}"))?;
-    Ok(Some(Snapshot {
-        file,
-        tracked_path: None,
-        table,
-    }))
+/// Where the snapshots of the YAML mappings' source tables are: `mappings/schema/`.
+fn snapshot_directory(root: &Path) -> snapshot::Directory<'static> {
+    snapshot::Directory {
+        path: root.join(crate::schema::SCHEMA),
+        shown: crate::schema::SCHEMA.to_owned(),
+        named_by: None,
+    }
 }
 
 /// Makes `root/path` hold `contents` (rust-analyzer's `ensure_file_contents`):

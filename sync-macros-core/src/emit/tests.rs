@@ -1,6 +1,7 @@
 use std::path::{Path, PathBuf};
 
 use super::*;
+use crate::checked::Checked;
 use crate::ctxt::Ctxt;
 use crate::{check, sql};
 
@@ -10,13 +11,11 @@ fn manifest_dir() -> &'static Path {
 
 /// The checked model of `file` (relative to the workspace root when it starts with
 /// `mappings/`, else to this crate).
-fn from_yaml(shown: &str, path: &Path) -> Mapping {
+fn from_yaml(shown: &str, path: &Path) -> Checked {
     let text = std::fs::read_to_string(path).unwrap();
     let cx = Ctxt::new();
     let mapping = Mapping::from_yaml(&cx, shown, &text);
-    if let Some(mapping) = &mapping {
-        check::check(&cx, mapping);
-    }
+    let mapping = mapping.and_then(|mapping| check::check(&cx, mapping));
     if let Err(diagnostics) = cx.check() {
         panic!("{shown}: {diagnostics:#?}");
     }
@@ -24,7 +23,7 @@ fn from_yaml(shown: &str, path: &Path) -> Mapping {
 }
 
 /// The model of the one struct of an emitted file, read back by the Rust front-end.
-fn from_emitted(text: &str) -> Mapping {
+fn from_emitted(text: &str) -> Checked {
     let file = syn::parse_file(text).unwrap();
     let item = file
         .items
@@ -36,9 +35,7 @@ fn from_emitted(text: &str) -> Mapping {
         .expect("a struct");
     let cx = Ctxt::new();
     let mapping = Mapping::from_attrs(&cx, &syn::DeriveInput::from(item));
-    if let Some(mapping) = &mapping {
-        check::check(&cx, mapping);
-    }
+    let mapping = mapping.and_then(|mapping| check::check(&cx, mapping));
     if let Err(diagnostics) = cx.check() {
         panic!("{diagnostics:#?}");
     }
@@ -111,7 +108,11 @@ fn emitted_rust_reads_back_as_the_same_model() {
     for (shown, path) in yaml_files() {
         let mapping = from_yaml(&shown, &path);
         let emitted = emit(&mapping, &shown);
-        assert_eq!(from_emitted(&emitted), mapping, "{shown}");
+        assert_eq!(
+            from_emitted(&emitted).mapping(),
+            mapping.mapping(),
+            "{shown}"
+        );
     }
 }
 
@@ -150,21 +151,21 @@ pub struct Users {
 "#;
 
 /// Every piece of SQL a mapping generates.
-fn all_sql(mapping: &Mapping) -> Vec<String> {
+fn all_sql(mapping: &Checked) -> Vec<String> {
     let mut statements = vec![
         mapping.name.value.clone(),
         sql::select(mapping),
         sql::source_table(mapping),
         sql::fingerprint(mapping),
-        format!("{:?}", sql::write_order(mapping)),
+        format!("{:?}", mapping.write_order()),
     ];
-    for target in &mapping.targets {
+    for (index, target) in mapping.targets.iter().enumerate() {
         statements.extend([
-            sql::create_table(mapping, target),
+            sql::create_table(mapping, index),
             sql::insert(target),
-            sql::upsert(mapping, target),
+            sql::upsert(mapping, index),
             sql::delete_all(target),
-            sql::delete_by_key(mapping, target),
+            sql::delete_by_key(mapping, index),
         ]);
     }
     statements

@@ -151,7 +151,7 @@ fn yaml_errors(text: &str) -> Result<crate::Mapping, Vec<String>> {
         })
     });
     if let Some(mapping) = mapping.as_ref().filter(|_| !cx.has_errors()) {
-        crate::check::check(&cx, mapping);
+        let _ = crate::check::check(&cx, mapping.clone());
     }
     match cx.check() {
         Ok(()) => Ok(mapping.unwrap()),
@@ -243,7 +243,7 @@ fn an_integer_field_narrower_than_its_column_needs_an_explicit_type() {
     mapping.fields[0].rust_type.value = "i32".into();
     mapping.fields[0].pg_type = None;
     let cx = crate::Ctxt::new();
-    crate::check::check(&cx, &mapping);
+    let _ = crate::check::check(&cx, mapping.clone());
     let errors: Vec<String> = cx
         .check()
         .unwrap_err()
@@ -261,7 +261,7 @@ fn an_integer_field_narrower_than_its_column_needs_an_explicit_type() {
         crate::model::Origin::Unknown,
     ));
     let cx = crate::Ctxt::new();
-    crate::check::check(&cx, &mapping);
+    let _ = crate::check::check(&cx, mapping.clone());
     assert!(
         cx.check().is_ok(),
         "an explicit type opts into the range check"

@@ -9,9 +9,7 @@ fn errors(name: &str) -> Vec<String> {
     let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(&file)).unwrap();
     let cx = Ctxt::new();
     let mapping = Mapping::from_yaml(&cx, &file, &text);
-    if let Some(mapping) = &mapping {
-        check::check(&cx, mapping);
-    }
+    let _ = mapping.and_then(|mapping| check::check(&cx, mapping));
     match cx.check() {
         Ok(()) => Vec::new(),
         Err(diagnostics) => diagnostics.iter().map(ToString::to_string).collect(),
@@ -279,12 +277,10 @@ fn wrong_value_type() {
 }
 
 /// The model of YAML `text`, or its errors.
-fn read(file: &str, text: &str) -> Result<Mapping, Vec<String>> {
+fn read(file: &str, text: &str) -> Result<crate::checked::Checked, Vec<String>> {
     let cx = Ctxt::new();
     let mapping = Mapping::from_yaml(&cx, file, text);
-    if let Some(mapping) = &mapping {
-        check::check(&cx, mapping);
-    }
+    let mapping = mapping.and_then(|mapping| check::check(&cx, mapping));
     match cx.check() {
         Ok(()) => Ok(mapping.expect("no errors, so a mapping")),
         Err(diagnostics) => Err(diagnostics.iter().map(ToString::to_string).collect()),
@@ -527,7 +523,8 @@ fn as_chooses_the_rust_type_and_the_sqlite_type() {
     let ddl: String = mapping
         .targets
         .iter()
-        .map(|target| crate::sql::create_table(&mapping, target))
+        .enumerate()
+        .map(|(index, _)| crate::sql::create_table(&mapping, index))
         .collect();
     for (column, rust_type, emitted_type, sqlite) in [
         (
