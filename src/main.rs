@@ -1,5 +1,5 @@
 //! `data-sync`: the command line over the compiled-in mapping catalogue.
 
 fn main() -> std::process::ExitCode {
-    sync_runtime::main(mappings::CATALOGUE)
+    sync_cli::main(mappings::CATALOGUE)
 }

@@ -16,8 +16,9 @@ use rusqlite::{Connection, OpenFlags};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::run::Registered;
-use crate::spec::MappingSpec;
+use crate::registered::Registered;
+use crate::source::config::SourceConfig;
+use crate::spec::{MappingSpec, SourceColumn};
 use crate::target;
 
 /// One table as `pg_catalog` describes it.
@@ -299,7 +300,7 @@ fn check_target(spec: &MappingSpec, path: &Path) -> Result<Vec<Difference>> {
 /// The width of an integer field narrower than its live column when the mapping
 /// did not declare the column's type (a declared wider type is a deliberate choice
 /// to check each value at run time).
-fn narrower(column: &crate::spec::SourceColumn, live: &Type) -> Option<u32> {
+fn narrower(column: &SourceColumn, live: &Type) -> Option<u32> {
     let live_width = match *live {
         Type::INT2 => 16,
         Type::INT4 => 32,
@@ -331,53 +332,22 @@ fn compact(rust_type: &str) -> String {
     rust_type.replace(' ', "")
 }
 
-/// `data-sync check`: checks `mappings`, prints every difference (as JSON on stdout
-/// with `json`), and fails when there is any.
-pub(crate) fn run(
+/// Compares each of `mappings` with the live source table and the SQLite file
+/// `target` (which is not created when missing), over one source connection: the
+/// engine of `data-sync check`.
+///
+/// # Errors
+///
+/// [`Error::Connect`] and a failed query on either side; differences are not
+/// errors, see [`CheckReport::differences`].
+pub fn check(
     mappings: &[&Registered],
-    source: &crate::config::SourceConfig,
+    source: &SourceConfig,
     target: &Path,
-    json: bool,
-) -> Result<()> {
+) -> Result<Vec<CheckReport>> {
     let mut client = source.connect()?;
-    let mut reports = Vec::new();
-    for mapping in mappings {
-        reports.push(check_mapping(mapping, &mut client, target)?);
-    }
-    let count: usize = reports.iter().map(|report| report.differences.len()).sum();
-    if json {
-        let value = serde_json::json!({ "version": crate::cli::JSON_VERSION, "ok": count == 0, "mappings": reports });
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&value).expect("a report serializes")
-        );
-    } else {
-        for report in &reports {
-            if report.differences.is_empty() {
-                println!("{}: ok", report.mapping);
-                continue;
-            }
-            println!(
-                "{}: {} difference{}",
-                report.mapping,
-                report.differences.len(),
-                if report.differences.len() == 1 {
-                    ""
-                } else {
-                    "s"
-                }
-            );
-            for difference in &report.differences {
-                println!(
-                    "  {} `{}`: {}",
-                    difference.side, difference.table, difference.message
-                );
-            }
-        }
-    }
-    if count == 0 {
-        Ok(())
-    } else {
-        Err(Error::Drift { count })
-    }
+    mappings
+        .iter()
+        .map(|mapping| check_mapping(mapping, &mut client, target))
+        .collect()
 }

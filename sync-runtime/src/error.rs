@@ -3,6 +3,10 @@
 use std::io;
 use std::path::PathBuf;
 
+use crate::__private::BindError;
+use crate::source::{DecodeError, SourceRow, row_key};
+use crate::spec::MappingSpec;
+
 /// `Result` with [`Error`] as the default error.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -150,22 +154,6 @@ pub enum Error {
         differences: Vec<String>,
     },
 
-    /// `data-sync check` found mappings that do not match the live source or target.
-    #[error("{count} difference{} between the mappings and the live schemas", if *count == 1 { "" } else { "s" })]
-    Drift {
-        /// How many differences were listed.
-        count: usize,
-    },
-
-    /// `--mapping` names no compiled-in mapping.
-    #[error("no mapping `{name}`; compiled-in mappings: {}", known.join(", "))]
-    UnknownMapping {
-        /// The name asked for.
-        name: String,
-        /// The names there are.
-        known: Vec<String>,
-    },
-
     /// The source or target could not be read or written as a file.
     #[error("{}: {source}", path.display())]
     Io {
@@ -241,13 +229,89 @@ pub enum Error {
         /// `SIGINT` or `SIGTERM`.
         signal: &'static str,
     },
+}
 
-    /// `data-sync verify` found target tables that differ from the source.
-    #[error("{count} target table{} differ{} from the source", if *count == 1 { "" } else { "s" }, if *count == 1 { "s" } else { "" })]
-    Differs {
-        /// How many target tables differ.
-        count: usize,
-    },
+impl Error {
+    /// A stable, lowercase name for the kind of error: the `error.kind` of
+    /// `data-sync sync --json`, documented in `docs/cli.md`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Config { .. } => "config",
+            Error::Connect { .. } => "connect",
+            Error::Source { .. } => "source",
+            Error::SourceStream { .. } => "source_stream",
+            Error::ColumnType { .. } => "column_type",
+            Error::Decode { .. } => "decode",
+            Error::Encode { .. } => "encode",
+            Error::Target { .. } => "target",
+            Error::Write { .. } => "write",
+            Error::SchemaMismatch { .. } => "schema_mismatch",
+            Error::Io { .. } => "io",
+            Error::MappingChanged { .. } => "mapping_changed",
+            Error::NullCursor { .. } => "null_cursor",
+            Error::Incremental { .. } => "incremental",
+            Error::ConcurrentRun { .. } => "concurrent_run",
+            Error::ReaderPanicked { .. } => "reader_panicked",
+            Error::Interrupted { .. } => "interrupted",
+        }
+    }
+}
+
+/// The error for a value of target `target` (an index into `spec.targets`) that
+/// could not be bound.
+pub(crate) fn bind_error(
+    spec: &MappingSpec,
+    target: usize,
+    key: &dyn Fn() -> String,
+    error: BindError,
+) -> Error {
+    let target = &spec.targets[target];
+    match error {
+        BindError::Encode { column, cause } => Error::Encode {
+            mapping: spec.name.to_owned(),
+            table: target.name.to_owned(),
+            key: key(),
+            column: target.columns[column].name.to_owned(),
+            source: cause,
+        },
+        BindError::Sqlite(source) => Error::Write {
+            mapping: spec.name.to_owned(),
+            table: target.name.to_owned(),
+            key: key(),
+            source: Box::new(source),
+        },
+        BindError::Decode(error) => Error::Decode {
+            mapping: spec.name.to_owned(),
+            table: spec.source.display_name(),
+            key: key(),
+            column: spec.source.columns[spec.source.key[error.field]]
+                .name
+                .to_owned(),
+            source: error.cause,
+        },
+    }
+}
+
+/// The error for a field of `row` that could not be decoded; a NULL cursor gets its
+/// own error, since the field cannot be an `Option`.
+pub(crate) fn decode_error(spec: &MappingSpec, row: &SourceRow<'_>, error: DecodeError) -> Error {
+    let key = row_key(spec, row);
+    let column = spec.source.columns[error.field].name.to_owned();
+    if spec.source.cursor == Some(error.field) && row.raw(error.field).is_none() {
+        return Error::NullCursor {
+            mapping: spec.name.to_owned(),
+            table: spec.source.display_name(),
+            column,
+            key,
+        };
+    }
+    Error::Decode {
+        mapping: spec.name.to_owned(),
+        table: spec.source.display_name(),
+        key,
+        column,
+        source: error.cause,
+    }
 }
 
 /// A PostgreSQL error as one line: the server's message with its detail and hint, or

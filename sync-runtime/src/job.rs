@@ -5,11 +5,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::Mapping;
-use crate::config::SourceConfig;
 use crate::error::Result;
+use crate::options::SyncOptions;
 use crate::progress::Progress;
-use crate::run::{Registered, Summary, SyncOptions};
-use crate::watermark::Overlap;
+use crate::registered::Registered;
+use crate::source::config::SourceConfig;
+use crate::summary::Summary;
+use crate::sync::watermark::Overlap;
 
 /// A sync from one source into one target file, set up step by step and run for one
 /// mapping or several: the library form of `data-sync sync`.
@@ -122,7 +124,7 @@ impl SyncJob {
     /// As [`sync`](crate::sync): nothing of a failed run is committed (an
     /// incremental run keeps the batches it committed, with their watermark).
     pub fn run<M: Mapping>(&self) -> Result<Summary> {
-        crate::run::sync::<M>(&self.source, &self.target, &self.options)
+        crate::sync::sync::<M>(&self.source, &self.target, &self.options)
     }
 
     /// Runs each mapping of `catalogue` in turn, as `data-sync sync` without

@@ -47,49 +47,48 @@
 //! # }
 //! ```
 //!
-//! A binary with a catalogue of mappings gets the whole `data-sync` command line
-//! from [`main`]. See `examples/library.rs` for a complete program.
+//! The `data-sync` command line over a catalogue of mappings is the `sync-cli`
+//! crate; this crate is the engine alone. See `examples/library.rs` for a complete
+//! program.
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
-mod batch;
 mod check;
-mod cli;
-mod config;
 mod error;
-mod incremental;
 mod job;
-mod log;
+mod options;
 mod progress;
-mod retry;
-mod run;
-mod signal;
+mod registered;
 mod source;
 mod spec;
-mod state;
-mod swap;
+mod summary;
+mod sync;
 mod target;
 pub mod value;
 mod verify;
-mod watermark;
 
 pub use sync_macros::Mapping;
 
 pub use crate::check::{
-    CheckReport, ColumnSchema, Difference, TableSchema, check_mapping, describe_table,
+    CheckReport, ColumnSchema, Difference, TableSchema, check, check_mapping, describe_table,
 };
-pub use crate::cli::{main, main_from};
-pub use crate::config::{SourceConfig, SslMode};
 pub use crate::error::{Error, Result};
 pub use crate::job::SyncJob;
+pub use crate::options::SyncOptions;
 pub use crate::progress::Progress;
-pub use crate::retry::RetryPolicy;
-pub use crate::run::{Registered, Summary, SyncOptions, TargetSummary, sync};
+pub use crate::registered::Registered;
+pub use crate::source::config::{SourceConfig, SslMode};
+pub use crate::source::copy_out_sql;
 pub use crate::spec::{
     ForeignKey, IncrementalSpec, MappingSpec, SourceColumn, SourceSpec, TargetColumn, TargetSpec,
 };
-pub use crate::state::MappingState;
+pub use crate::summary::{Summary, TargetSummary};
+pub use crate::sync::retry::RetryPolicy;
+pub use crate::sync::signal::{cancel_running_queries, interrupt};
+pub use crate::sync::sync;
+pub use crate::sync::watermark::Overlap;
+pub use crate::target::state::{MappingState, RUNNING, load_states};
 pub use crate::verify::{KeyDifference, TargetVerification, Verification, verify};
-pub use crate::watermark::Overlap;
 
 /// A row type that syncs one PostgreSQL table into SQLite tables: implemented by
 /// `#[derive(Mapping)]`, never by hand.

@@ -23,9 +23,10 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, Statement};
 
 use crate::Mapping;
-use crate::config::SourceConfig;
+use crate::error::bind_error;
 use crate::error::{Error, Result};
-use crate::run::{Registered, bind_error, check_types, decode_row};
+use crate::source::config::SourceConfig;
+use crate::source::decode::{check_types, decode_row};
 use crate::source::{self, CopyReader};
 use crate::spec::{MappingSpec, TargetSpec};
 
@@ -117,7 +118,7 @@ pub fn verify<M: Mapping>(
         .map_err(target_error)?;
 
     let mut client = source.connect()?;
-    let _cancel = crate::signal::cancel_on_signal(source, &client);
+    let _cancel = crate::sync::signal::cancel_on_signal(source, &client);
     let mut transaction =
         source::snapshot(&mut client).map_err(|error| source_error(spec, error))?;
 
@@ -135,7 +136,7 @@ pub fn verify<M: Mapping>(
     )?;
     let mut target_sides = vec![Side::default(); count];
     for (index, table) in spec.targets.iter().enumerate() {
-        crate::signal::check(spec)?;
+        crate::sync::signal::check(spec)?;
         let side = &mut target_sides[index];
         read_target(&connection, target, table, &mut |row| {
             side.add(row_hash(row, table.columns.len()).map_err(target_error)?);
@@ -269,7 +270,7 @@ fn read_source<M: Mapping>(
     while let Some(row) = reader.next_row().map_err(stream_error)? {
         rows += 1;
         if rows.is_multiple_of(1024) {
-            crate::signal::check(spec)?;
+            crate::sync::signal::check(spec)?;
         }
         // A sync writes no row its soft-delete column marks deleted.
         if spec
@@ -514,89 +515,4 @@ fn key_columns(width: usize) -> String {
         .map(|column| format!("k{column}"))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// The options of `data-sync verify`.
-#[derive(Debug, clap::Args)]
-pub(crate) struct VerifyArgs {
-    /// A mapping to verify; repeat for several. Default: every mapping.
-    /// Example: --mapping users
-    #[arg(long = "mapping", value_name = "NAME")]
-    pub(crate) mappings: Vec<String>,
-
-    /// How many differing keys to list per target table. Example: --max-keys 100
-    #[arg(long, default_value_t = 20, value_name = "N")]
-    pub(crate) max_keys: usize,
-
-    /// Print the comparison as JSON on stdout (schema: docs/cli.md). Example: --json
-    #[arg(long)]
-    pub(crate) json: bool,
-}
-
-/// `data-sync verify`: verifies `mappings`, prints what it found (as JSON on stdout
-/// with `--json`), and fails when any target table differs.
-pub(crate) fn run(
-    mappings: &[&Registered],
-    source: &SourceConfig,
-    target: &Path,
-    args: &VerifyArgs,
-) -> Result<()> {
-    let mut verifications = Vec::new();
-    for mapping in mappings {
-        verifications.push(mapping.verify(source, target, args.max_keys)?);
-    }
-    let count = verifications
-        .iter()
-        .flat_map(|verification| &verification.targets)
-        .filter(|target| !target.equal)
-        .count();
-    if args.json {
-        let value = serde_json::json!({
-            "version": crate::cli::JSON_VERSION,
-            "ok": count == 0,
-            "mappings": verifications,
-        });
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&value).expect("a verification serializes")
-        );
-    } else {
-        for verification in &verifications {
-            for table in &verification.targets {
-                print_table(&verification.mapping, table);
-            }
-        }
-    }
-    if count == 0 {
-        Ok(())
-    } else {
-        Err(Error::Differs { count })
-    }
-}
-
-fn print_table(mapping: &str, table: &TargetVerification) {
-    if table.equal {
-        println!(
-            "{mapping}: `{}` equals the source: {} rows, checksum {}",
-            table.table, table.target_rows, table.target_checksum
-        );
-        return;
-    }
-    println!(
-        "{mapping}: `{}` differs from the source: {} rows in the source, {} in the target; {} missing, {} extra, {} changed",
-        table.table,
-        table.source_rows,
-        table.target_rows,
-        table.missing,
-        table.extra,
-        table.changed
-    );
-    for difference in &table.differences {
-        println!("  {} key {}", difference.kind, difference.key);
-    }
-    let listed = table.differences.len() as u64;
-    let total = table.missing + table.extra + table.changed;
-    if total > listed {
-        println!("  ... and {} more (--max-keys)", total - listed);
-    }
 }

@@ -258,6 +258,7 @@ fn check_json_schema() {
             "version": 1,
             "ok": true,
             "mappings": [{ "mapping": "users", "differences": [] }],
+            "error": null,
         })
     );
 

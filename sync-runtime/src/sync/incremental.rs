@@ -20,16 +20,16 @@ use postgres::{Client, Row, Statement};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
 
 use crate::Mapping;
-use crate::error::{Error, Result};
-use crate::run::{Summary, SyncOptions, TargetSummary, bind_error, decode_row};
+use crate::error::{Error, Result, bind_error};
+use crate::options::{QUEUE_DEPTH, SyncOptions};
+use crate::progress::Progress;
+use crate::source::decode::{check_types, decode_row};
 use crate::source::{self, CopyReader, SourceRow};
 use crate::spec::{IncrementalSpec, MappingSpec};
-use crate::state::{self, MappingState};
+use crate::summary::{Summary, TargetSummary};
+use crate::sync::watermark::{self, RawField, RawValue, Watermark};
 use crate::target;
-use crate::watermark::{self, RawField, RawValue, Watermark};
-
-/// How many batches may wait between the reader and the writer.
-const QUEUE_DEPTH: usize = 4;
+use crate::target::state::{self, MappingState, now};
 
 /// What the reader hands the writer.
 enum Message<M> {
@@ -129,7 +129,7 @@ pub(crate) fn sync<M: Mapping>(
         let reader =
             scope.spawn(move || read::<M>(client, options, reader_start, batch_size, &sender));
         let mut writer = Writer::<M>::new(connection, path, start, started_at);
-        let progress = crate::progress::observer(options);
+        let progress = options.observer();
         let written = writer.write(receiver, progress);
         let read = reader.join().unwrap_or_else(|_| {
             Err(Error::ReaderPanicked {
@@ -189,11 +189,7 @@ impl<'a, M: Mapping> Writer<'a, M> {
         }
     }
 
-    fn write(
-        &mut self,
-        receiver: Receiver<Message<M>>,
-        progress: &dyn crate::progress::Progress,
-    ) -> Result<()> {
+    fn write(&mut self, receiver: Receiver<Message<M>>, progress: &dyn Progress) -> Result<()> {
         for message in receiver {
             match message {
                 Message::Rows { rows, watermark } => {
@@ -269,7 +265,7 @@ impl<'a, M: Mapping> Writer<'a, M> {
         )
         .map_err(|source| self.target_error(source))?;
         // On SIGINT or SIGTERM the batch in flight is rolled back, not committed.
-        crate::signal::check(spec)?;
+        crate::sync::signal::check(spec)?;
         transaction
             .commit()
             .map_err(|source| self.target_error(source))?;
@@ -464,9 +460,9 @@ fn read<M: Mapping>(
     }
 
     let (statement, parameters, has_beyond) = plan(spec, &mut transaction, options, start)?;
-    let types: Vec<Type> = crate::source::column_types(statement.columns());
+    let types: Vec<Type> = source::column_types(statement.columns());
     let fields = spec.source.columns.len();
-    crate::run::check_types::<M>(&types[..fields])?;
+    check_types::<M>(&types[..fields])?;
     let watermark_fields = fields..fields + 1 + spec.source.key.len();
 
     let mut rows = transaction
@@ -547,8 +543,8 @@ fn read_keys<M>(
     let statement = transaction
         .prepare(incremental.select_keys)
         .map_err(source_error)?;
-    let types: Vec<Type> = crate::source::column_types(statement.columns());
-    let copy = crate::source::copy_out_sql(incremental.select_keys);
+    let types: Vec<Type> = source::column_types(statement.columns());
+    let copy = source::copy_out_sql(incremental.select_keys);
     let stream = transaction.copy_out(copy.as_str()).map_err(source_error)?;
     let mut reader = CopyReader::new(BufReader::with_capacity(256 * 1024, stream), types.clone())
         .map_err(stream_error)?;
@@ -705,9 +701,4 @@ pub(crate) async fn null_cursor_error(
             message: "the greatest cursor of the source could not be read".to_owned(),
         },
     })
-}
-
-/// Now, as RFC 3339 UTC with microseconds.
-fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }

@@ -1,5 +1,10 @@
 //! The SQLite side: opening the target file with the pragmas data-sync relies on,
-//! creating the target tables, and refusing existing tables that do not match.
+//! creating the target tables, and refusing existing tables that do not match; the
+//! sync state kept in the file ([`state`]) and the full sync's swap of the tables
+//! ([`swap`]).
+
+pub(crate) mod state;
+pub(crate) mod swap;
 
 use std::path::Path;
 use std::time::Duration;

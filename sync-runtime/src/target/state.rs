@@ -7,7 +7,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::watermark::Watermark;
+use crate::sync::watermark::Watermark;
 
 /// The state table's definition.
 const CREATE: &str = "CREATE TABLE IF NOT EXISTS \"_data_sync_state\" (
@@ -29,7 +29,7 @@ const COLUMNS: &str = "\"mapping\", \"fingerprint\", \"mode\", \"watermark_curso
     \"watermark_raw\", \"rows\", \"started_at\", \"finished_at\", \"last_attempt_at\", \"last_outcome\"";
 
 /// The outcome of a run that is going on, or was killed.
-pub(crate) const RUNNING: &str = "running";
+pub const RUNNING: &str = "running";
 
 /// What the state table holds for one mapping.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -222,7 +222,7 @@ pub(crate) fn load_all(connection: &Connection) -> rusqlite::Result<Vec<MappingS
 /// # Errors
 ///
 /// [`crate::Error::Target`] when the file cannot be read.
-pub(crate) fn load_file(path: &std::path::Path) -> crate::Result<Vec<MappingState>> {
+pub fn load_states(path: &std::path::Path) -> crate::Result<Vec<MappingState>> {
     if !path.exists() {
         return Ok(Vec::new());
     }
@@ -236,4 +236,9 @@ pub(crate) fn load_file(path: &std::path::Path) -> crate::Result<Vec<MappingStat
         .busy_timeout(std::time::Duration::from_secs(5))
         .map_err(target_error)?;
     load_all(&connection).map_err(target_error)
+}
+
+/// Now, as RFC 3339 UTC with microseconds.
+pub(crate) fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }

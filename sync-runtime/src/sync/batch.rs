@@ -15,9 +15,9 @@ use rusqlite::{Connection, Statement};
 
 use crate::Mapping;
 use crate::error::{Error, Result};
+use crate::error::{bind_error, decode_error};
 use crate::progress::Progress;
-use crate::run::{bind_error, decode_error};
-use crate::source::{CopyReader, SourceRow};
+use crate::source::{CopyReader, SourceRow, row_key};
 use crate::spec::{MappingSpec, TargetSpec};
 
 /// Rows per multi-row `INSERT`: measured with the reference targets, 8 rows per
@@ -150,16 +150,6 @@ pub(crate) fn read<M: Mapping, R: BufRead>(
     Ok(read)
 }
 
-/// A row's key, as messages show it.
-pub(crate) fn row_key(spec: &MappingSpec, row: &SourceRow<'_>) -> String {
-    spec.source
-        .key
-        .iter()
-        .map(|&index| row.display(index))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// How many rows one multi-row `INSERT` of every target of `spec` takes: the same
 /// for all targets, so that parents are written before children.
 fn rows_per_statement(spec: &MappingSpec) -> usize {
@@ -225,7 +215,7 @@ pub(crate) fn write<M: Mapping>(
     let mut rows = 0u64;
     for batch in receiver {
         // SIGINT or SIGTERM: stop; the run's one transaction rolls back.
-        crate::signal::check(spec)?;
+        crate::sync::signal::check(spec)?;
         let count = batch.len();
         let mut start = 0;
         while per_statement > 1 && count - start >= per_statement {

@@ -8,8 +8,11 @@ use std::ops::Range;
 use postgres::types::Type;
 use postgres::{Client, IsolationLevel, Transaction};
 
+use crate::spec::MappingSpec;
 use crate::value::{BoxError, Decode};
 
+pub(crate) mod config;
+pub(crate) mod decode;
 pub(crate) mod reader;
 
 /// Starts the one read-only snapshot a run reads everything through (a full sync's
@@ -40,8 +43,9 @@ pub(crate) fn snapshot(
     Ok(transaction)
 }
 
-/// `COPY (select) TO STDOUT (FORMAT binary)`: how every run streams rows.
-pub(crate) fn copy_out_sql(select: &str) -> String {
+/// `COPY (select) TO STDOUT (FORMAT binary)`: how every run streams rows (and what
+/// `data-sync explain` shows).
+pub fn copy_out_sql(select: &str) -> String {
     format!("COPY ({select}) TO STDOUT (FORMAT binary)")
 }
 
@@ -174,6 +178,16 @@ impl SourceRow<'_> {
             _ => raw.iter().map(|byte| format!("{byte:02x}")).collect(),
         }
     }
+}
+
+/// A row's key, as messages show it.
+pub(crate) fn row_key(spec: &MappingSpec, row: &SourceRow<'_>) -> String {
+    spec.source
+        .key
+        .iter()
+        .map(|&index| row.display(index))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 const COPY_SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";

@@ -431,51 +431,6 @@ impl fmt::Debug for SourceConfig {
     }
 }
 
-/// The source options of the command line besides `--source`.
-#[derive(Debug, Clone, clap::Args)]
-pub(crate) struct SourceArgs {
-    /// Read the source password from the first line of this file; it wins over the
-    /// URL, PGPASSWORD and .pgpass. Example: --password-file /run/secrets/pg
-    #[arg(
-        long,
-        env = "DATA_SYNC_PASSWORD_FILE",
-        global = true,
-        value_name = "PATH"
-    )]
-    password_file: Option<PathBuf>,
-
-    /// Give up connecting to the source after this long (default: connect_timeout
-    /// of the source string, PGCONNECT_TIMEOUT, else 30s). Example: --connect-timeout 10s
-    #[arg(long, global = true, value_parser = crate::retry::parse_duration, value_name = "DURATION")]
-    connect_timeout: Option<Duration>,
-
-    /// Have PostgreSQL cancel any source statement that runs longer than this (0: no
-    /// limit; default: the server's). Example: --statement-timeout 30m
-    #[arg(long, global = true, value_parser = crate::retry::parse_duration, value_name = "DURATION")]
-    statement_timeout: Option<Duration>,
-}
-
-impl SourceArgs {
-    /// The source `text` (`--source`) names, with these options applied.
-    ///
-    /// # Errors
-    ///
-    /// As [`SourceConfig::parse`] and [`SourceConfig::with_password_file`].
-    pub(crate) fn source_config(&self, text: Option<&str>) -> Result<SourceConfig> {
-        let mut source = SourceConfig::parse(text.unwrap_or(""))?;
-        if let Some(path) = &self.password_file {
-            source = source.with_password_file(path)?;
-        }
-        if let Some(timeout) = self.connect_timeout {
-            source = source.with_connect_timeout(timeout);
-        }
-        if let Some(timeout) = self.statement_timeout {
-            source = source.with_statement_timeout(timeout);
-        }
-        Ok(source)
-    }
-}
-
 /// Splits the parameters named `keys` out of a connection string, in either form,
 /// returning the string without them and their values.
 fn take_parameters(text: &str, keys: &[&str]) -> Result<(String, Vec<(String, String)>)> {

@@ -132,7 +132,7 @@ pub(crate) fn run<T>(
             Err(error)
                 if retry < policy.retries
                     && is_transient(&error)
-                    && crate::signal::received().is_none() =>
+                    && crate::sync::signal::received().is_none() =>
             {
                 let delay = policy.delay(retry);
                 retry += 1;
@@ -144,64 +144,9 @@ pub(crate) fn run<T>(
                     error = %error,
                     "transient source error; retrying"
                 );
-                crate::signal::sleep(spec, delay)?;
+                crate::sync::signal::sleep(spec, delay)?;
             }
             result => return result,
-        }
-    }
-}
-
-/// Parses a duration: a whole number with a unit, `ms`, `s`, `m` or `h` (`500ms`,
-/// `1s`, `2m`); a bare number is seconds.
-pub(crate) fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
-    let text = text.trim();
-    let digits = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(digits);
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration such as `500ms`, `1s`, `2m`"))?;
-    let duration = match unit.trim() {
-        "ms" => Duration::from_millis(number),
-        "" | "s" => Duration::from_secs(number),
-        "m" => Duration::from_secs(number.saturating_mul(60)),
-        "h" => Duration::from_secs(number.saturating_mul(3600)),
-        other => {
-            return Err(format!(
-                "unknown unit `{other}` in `{text}`: use ms, s, m or h"
-            ));
-        }
-    };
-    Ok(duration)
-}
-
-/// The retry options of `data-sync sync`.
-#[derive(Debug, Clone, clap::Args)]
-pub(crate) struct RetryArgs {
-    /// How often a run is retried after a transient source fault (a dropped
-    /// connection, a restarting server), with exponential backoff; 0 never retries.
-    /// Example: --retries 5
-    #[arg(long, default_value_t = 3, value_name = "N")]
-    retries: u32,
-
-    /// The wait before the first retry; it doubles before each next one, up to
-    /// --retry-max-delay. Example: --retry-delay 500ms
-    #[arg(long, default_value = "1s", value_parser = parse_duration, value_name = "DURATION")]
-    retry_delay: Duration,
-
-    /// The longest wait between two attempts. Example: --retry-max-delay 1m
-    #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
-    retry_max_delay: Duration,
-}
-
-impl RetryArgs {
-    /// The policy these options ask for.
-    pub(crate) fn policy(&self) -> RetryPolicy {
-        RetryPolicy {
-            retries: self.retries,
-            initial_delay: self.retry_delay,
-            max_delay: self.retry_max_delay,
         }
     }
 }
@@ -222,16 +167,6 @@ mod tests {
             .collect();
         assert_eq!(delays, [500, 1000, 2000, 3000, 3000, 3000]);
         assert_eq!(policy.delay(u32::MAX), Duration::from_secs(3));
-    }
-
-    #[test]
-    fn durations_parse_with_units() {
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
-        assert_eq!(parse_duration("3m"), Ok(Duration::from_secs(180)));
-        assert!(parse_duration("1.5s").is_err());
-        assert!(parse_duration("s").is_err());
-        assert!(parse_duration("5 weeks").is_err());
     }
 
     #[test]

@@ -1,0 +1,64 @@
+//! `data-sync check`: mappings against the live source table and target file, every
+//! difference listed; fails when there is any.
+
+use std::path::Path;
+
+use sync_runtime::{Registered, SourceConfig};
+
+use crate::args::{JsonArgs, MappingArgs};
+use crate::error::{Error, Result};
+use crate::output::print_json;
+
+/// The options of `data-sync check`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct CheckArgs {
+    #[command(flatten)]
+    pub(crate) selection: MappingArgs,
+
+    #[command(flatten)]
+    output: JsonArgs,
+}
+
+/// Checks `mappings`, prints every difference (as JSON on stdout with `--json`), and
+/// fails with [`Error::Drift`] when there is any.
+pub(crate) fn run(
+    mappings: &[&Registered],
+    source: &SourceConfig,
+    target: &Path,
+    args: &CheckArgs,
+) -> Result<()> {
+    let reports = sync_runtime::check(mappings, source, target)?;
+    let count: usize = reports.iter().map(|report| report.differences.len()).sum();
+    let result = if count == 0 {
+        Ok(())
+    } else {
+        Err(Error::Drift { count })
+    };
+    if args.output.json {
+        print_json(&reports, result.as_ref().err().map(|error| (None, error)));
+        return result;
+    }
+    for report in &reports {
+        if report.differences.is_empty() {
+            println!("{}: ok", report.mapping);
+            continue;
+        }
+        println!(
+            "{}: {} difference{}",
+            report.mapping,
+            report.differences.len(),
+            if report.differences.len() == 1 {
+                ""
+            } else {
+                "s"
+            }
+        );
+        for difference in &report.differences {
+            println!(
+                "  {} `{}`: {}",
+                difference.side, difference.table, difference.message
+            );
+        }
+    }
+    result
+}

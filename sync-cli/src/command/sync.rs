@@ -1,0 +1,109 @@
+//! `data-sync sync`: runs mappings into the target file, one after the other,
+//! stopping at the first that fails.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::sync::Arc;
+
+use indicatif::MultiProgress;
+use sync_runtime::{Overlap, Progress, Registered, SourceConfig, Summary, SyncOptions};
+
+use crate::args::{JsonArgs, MappingArgs, RetryArgs};
+use crate::error::{Error, Result};
+use crate::output::print_json;
+use crate::progress::TerminalProgress;
+
+/// The options of `data-sync sync`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct SyncArgs {
+    #[command(flatten)]
+    pub(crate) selection: MappingArgs,
+
+    /// Rebuild the targets from the whole source, even where an incremental run is
+    /// possible. Example: --full
+    #[arg(long)]
+    full: bool,
+
+    /// Rows per batch between the reader and the writer; for incremental runs also
+    /// the rows per SQLite transaction. Example: --batch-size 50000
+    #[arg(long, default_value_t = 10_000, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    batch_size: u32,
+
+    /// After an incremental run, delete the target rows whose key has left the
+    /// source (streams every source key; no full reload). Example: --prune
+    #[arg(long)]
+    prune: bool,
+
+    /// How far below the watermark incremental runs read again, for transactions
+    /// that commit late: a duration (`90s`, `5m`, `1h`) for time cursors, a number
+    /// of values for integer cursors, `0` for none. Default: 5m for time cursors, 0
+    /// otherwise. Example: --overlap 10m
+    #[arg(long, value_name = "WINDOW")]
+    overlap: Option<Overlap>,
+
+    #[command(flatten)]
+    retry: RetryArgs,
+
+    #[command(flatten)]
+    output: JsonArgs,
+}
+
+/// Syncs `mappings` in turn; `bars` draws the progress on a terminal, `None`
+/// elsewhere.
+pub(crate) fn run(
+    mappings: &[&Registered],
+    source: &SourceConfig,
+    target: &Path,
+    args: &SyncArgs,
+    bars: Option<MultiProgress>,
+) -> Result<()> {
+    // On a terminal the progress ends in a summary of its own.
+    let summary_on_stdout = bars.is_none() || !std::io::stdout().is_terminal();
+    let options = SyncOptions {
+        full: args.full,
+        batch_size: args.batch_size as usize,
+        prune: args.prune,
+        overlap: args.overlap,
+        progress: bars.map(|bars| Arc::new(TerminalProgress::new(bars)) as Arc<dyn Progress>),
+        retry: args.retry.policy(),
+    };
+    let json = args.output.json;
+    let mut summaries = Vec::new();
+    for mapping in mappings {
+        match mapping.sync(source, target, &options) {
+            Ok(summary) => {
+                if !json && summary_on_stdout {
+                    print_summary(&summary);
+                }
+                summaries.push(summary);
+            }
+            Err(error) => {
+                let error = Error::Engine(error);
+                if json {
+                    print_json(&summaries, Some((Some(mapping.spec.name), &error)));
+                }
+                return Err(error);
+            }
+        }
+    }
+    if json {
+        print_json(&summaries, None);
+    }
+    Ok(())
+}
+
+fn print_summary(summary: &Summary) {
+    let targets: Vec<String> = summary
+        .targets
+        .iter()
+        .map(|target| format!("{} {}", target.table, target.rows))
+        .collect();
+    println!(
+        "{}: {} sync, {} rows read ({}) in {:.2} s",
+        summary.mapping,
+        summary.mode,
+        summary.rows_read,
+        targets.join(", "),
+        summary.seconds
+    );
+}

@@ -1,0 +1,57 @@
+//! The command line's errors: the engine's, and the outcomes of the commands that
+//! fail without an engine error (an unknown `--mapping`, drift found by `check`,
+//! differences found by `verify`, no `--target`).
+
+/// `Result` with [`Error`] as the default error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why a command failed: printed as one `error: ...` line, exit code 1 (or 128 + the
+/// signal number for an interrupted run).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The engine failed.
+    #[error(transparent)]
+    Engine(#[from] sync_runtime::Error),
+
+    /// No `--target` and no `DATA_SYNC_TARGET`.
+    #[error("source configuration: no target: pass --target PATH or set DATA_SYNC_TARGET")]
+    NoTarget,
+
+    /// `--mapping` names no compiled-in mapping.
+    #[error("no mapping `{name}`; compiled-in mappings: {}", known.join(", "))]
+    UnknownMapping {
+        /// The name asked for.
+        name: String,
+        /// The names there are.
+        known: Vec<String>,
+    },
+
+    /// `data-sync check` found mappings that do not match the live source or target.
+    #[error("{count} difference{} between the mappings and the live schemas", if *count == 1 { "" } else { "s" })]
+    Drift {
+        /// How many differences were listed.
+        count: usize,
+    },
+
+    /// `data-sync verify` found target tables that differ from the source.
+    #[error("{count} target table{} differ{} from the source", if *count == 1 { "" } else { "s" }, if *count == 1 { "s" } else { "" })]
+    Differs {
+        /// How many target tables differ.
+        count: usize,
+    },
+}
+
+impl Error {
+    /// A stable, lowercase name for the kind of error: the `error.kind` of `--json`
+    /// output, documented in `docs/cli.md`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Engine(error) => error.kind(),
+            Error::NoTarget => "config",
+            Error::UnknownMapping { .. } => "unknown_mapping",
+            Error::Drift { .. } => "drift",
+            Error::Differs { .. } => "differs",
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! The `data-sync` command line over a catalogue of compiled-in mappings: argument
+//! parsing, one module per command, the output (text, or one JSON envelope with
+//! `--json`), terminal progress, logging and signal handling. The engine is
+//! `sync-runtime`; this crate only calls it and renders what it returns.
+//!
+//! Every command that prints results takes `--json`; the schemas are documented in
+//! `docs/cli.md` and carry `"version": 1`.
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod args;
+mod command;
+mod error;
+mod log;
+mod output;
+mod progress;
+mod signal;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use indicatif::{MultiProgress, ProgressDrawTarget};
+use sync_runtime::Registered;
+
+use crate::args::SourceArgs;
+pub use crate::error::{Error, Result};
+use crate::log::LogFormat;
+
+/// The first line of `data-sync --help`: what the product is.
+const ABOUT: &str = "data-sync: sync PostgreSQL tables into SQLite tables, declared once and checked by the compiler";
+
+/// Sync PostgreSQL tables into SQLite tables, as the compiled-in mappings declare.
+#[derive(Debug, Parser)]
+#[command(
+    name = "data-sync",
+    version,
+    about = ABOUT,
+    long_about = None,
+    after_help = "Examples:
+  data-sync list
+  data-sync --source postgresql://app@db/app --target app.sqlite sync
+  DATA_SYNC_SOURCE=postgresql://app@db/app data-sync --target app.sqlite sync --mapping users --json
+  data-sync explain --mapping users
+
+Run `data-sync <COMMAND> --help` for a command's options and examples."
+)]
+struct Cli {
+    /// The source: a libpq URL or key=value string; PG* variables and .pgpass fill in
+    /// what it leaves out. Example: --source postgresql://app@db.internal:5432/app
+    #[arg(
+        long,
+        env = "DATA_SYNC_SOURCE",
+        hide_env_values = true,
+        global = true,
+        value_name = "URL"
+    )]
+    source: Option<String>,
+
+    /// The target SQLite file, created if missing. Example: --target app.sqlite
+    #[arg(long, env = "DATA_SYNC_TARGET", global = true, value_name = "PATH")]
+    target: Option<PathBuf>,
+
+    /// Log more: -v logs each run (info), -vv debug, -vvv trace. Wins over RUST_LOG.
+    /// Example: -v
+    #[arg(short, long, action = clap::ArgAction::Count, global = true, conflicts_with = "quiet")]
+    verbose: u8,
+
+    /// No progress bar and only errors in the log; results still go to stdout.
+    /// Example: -q
+    #[arg(short, long, global = true)]
+    quiet: bool,
+
+    /// How log lines on stderr are written: text, or one JSON object per line for
+    /// schedulers and log collectors. Example: --log-format json -v
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true, value_name = "FORMAT")]
+    log_format: LogFormat,
+
+    #[command(flatten)]
+    source_args: SourceArgs,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Sync mappings into the target file: incremental where the mapping has a cursor
+    /// and the target was synced before, full otherwise.
+    #[command(after_help = "Examples:
+  data-sync sync --target app.sqlite                      # every mapping
+  data-sync sync --mapping users --target app.sqlite      # one mapping
+  data-sync sync --mapping users --full                   # rebuild from the whole source
+  data-sync sync --mapping events --prune --overlap 10m   # incremental, then remove deleted keys
+  data-sync -q sync --json > run.json                     # for scripts: no progress, JSON on stdout")]
+    Sync(command::sync::SyncArgs),
+    /// Show, per mapping, the last run recorded in the target file: mode, rows,
+    /// watermark and outcome.
+    #[command(after_help = "Examples:
+  data-sync status --target app.sqlite
+  data-sync status --target app.sqlite --json")]
+    Status(command::status::StatusArgs),
+    /// List the compiled-in mappings, their sources and targets.
+    #[command(after_help = "Examples:
+  data-sync list
+  data-sync list --json")]
+    List(command::list::ListArgs),
+    /// Compare mappings with the live source table and target file; exit non-zero
+    /// listing every difference.
+    #[command(after_help = "Examples:
+  data-sync check --target app.sqlite
+  data-sync check --mapping users --target app.sqlite --json")]
+    Check(command::check::CheckArgs),
+    /// Print the SQL a mapping runs: the source SELECT (full and incremental), and
+    /// per target the DDL and the INSERT, UPSERT and DELETE statements. Needs no
+    /// database.
+    #[command(after_help = "Examples:
+  data-sync explain --mapping users
+  data-sync explain --mapping users --json")]
+    Explain(command::explain::ExplainArgs),
+    /// Compare the targets with the source: row counts and a checksum per target
+    /// table, and the keys that differ; exit non-zero on any difference.
+    #[command(after_help = "Examples:
+  data-sync verify --target app.sqlite
+  data-sync verify --mapping users --target app.sqlite --json")]
+    Verify(command::verify::VerifyArgs),
+}
+
+/// Runs the command line over `catalogue` and returns the process exit code: 0 on
+/// success, 1 with one message on stderr on failure, 2 for a usage error.
+///
+/// # Examples
+///
+/// A binary's whole `main`, as `data-sync`'s own is:
+///
+/// ```no_run
+/// # mod mappings { pub static CATALOGUE: &[sync_runtime::Registered] = &[]; }
+/// fn main() -> std::process::ExitCode {
+///     sync_cli::main(mappings::CATALOGUE)
+/// }
+/// ```
+pub fn main(catalogue: &[Registered]) -> ExitCode {
+    // SIGINT and SIGTERM stop a run cleanly (see `signal`); without the handlers
+    // they would kill it, which is also safe, only less tidy.
+    if let Err(error) = signal::install() {
+        eprintln!("warning: cannot handle SIGINT and SIGTERM: {error}");
+    }
+    main_from(catalogue, std::env::args_os())
+}
+
+/// [`main`] with the arguments given (the first is the program name), for programs
+/// and tests that run the command line in-process.
+///
+/// # Examples
+///
+/// ```
+/// let code = sync_cli::main_from(&[], ["data-sync", "list"]);
+/// assert_eq!(code, std::process::ExitCode::SUCCESS);
+/// ```
+pub fn main_from<I, T>(catalogue: &[Registered], args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let count = catalogue.len();
+    let version: &'static str = Box::leak(
+        format!(
+            "{} ({count} mapping{})",
+            env!("CARGO_PKG_VERSION"),
+            if count == 1 { "" } else { "s" }
+        )
+        .into_boxed_str(),
+    );
+    let matches = Cli::command().version(version).get_matches_from(args);
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
+    let show_progress = !cli.quiet && std::io::stderr().is_terminal();
+    let bars = MultiProgress::with_draw_target(if show_progress {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    });
+    log::init(cli.verbose, cli.quiet, cli.log_format, bars.clone());
+    match run(cli, catalogue, show_progress.then_some(bars)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            signal::exit_code(&error)
+        }
+    }
+}
+
+fn run(cli: Cli, catalogue: &[Registered], bars: Option<MultiProgress>) -> Result<()> {
+    let source = || cli.source_args.source_config(cli.source.as_deref());
+    let target = || cli.target.as_deref().ok_or(Error::NoTarget);
+    match &cli.command {
+        Command::Sync(args) => {
+            let selected = select(catalogue, &args.selection.mappings)?;
+            command::sync::run(&selected, &source()?, target()?, args, bars)
+        }
+        Command::Status(args) => command::status::run(catalogue, target()?, args),
+        Command::List(args) => {
+            command::list::run(catalogue, args);
+            Ok(())
+        }
+        Command::Check(args) => {
+            let selected = select(catalogue, &args.selection.mappings)?;
+            command::check::run(&selected, &source()?, target()?, args)
+        }
+        Command::Explain(args) => {
+            let selected = select(catalogue, &args.selection.mappings)?;
+            command::explain::run(&selected, args);
+            Ok(())
+        }
+        Command::Verify(args) => {
+            let selected = select(catalogue, &args.selection.mappings)?;
+            command::verify::run(&selected, &source()?, target()?, args)
+        }
+    }
+}
+
+/// The mappings `names` asks for, in catalogue order; all of them for none.
+fn select<'a>(catalogue: &'a [Registered], names: &[String]) -> Result<Vec<&'a Registered>> {
+    if names.is_empty() {
+        return Ok(catalogue.iter().collect());
+    }
+    for name in names {
+        if !catalogue.iter().any(|mapping| mapping.spec.name == name) {
+            return Err(Error::UnknownMapping {
+                name: name.clone(),
+                known: catalogue
+                    .iter()
+                    .map(|mapping| mapping.spec.name.to_owned())
+                    .collect(),
+            });
+        }
+    }
+    Ok(catalogue
+        .iter()
+        .filter(|mapping| names.iter().any(|name| name == mapping.spec.name))
+        .collect())
+}

@@ -1,0 +1,66 @@
+//! The options of a run ([`SyncOptions`]), and the depth of the queue between a run's
+//! reader and writer.
+
+use std::sync::Arc;
+
+use crate::progress::Progress;
+use crate::sync::retry::RetryPolicy;
+use crate::sync::watermark::Overlap;
+
+/// How many batches may wait between the reader and the writer: enough to keep both
+/// busy, few enough that memory stays flat however large the table.
+pub(crate) const QUEUE_DEPTH: usize = 4;
+
+/// Options of one run.
+#[derive(Clone, Debug)]
+pub struct SyncOptions {
+    /// Rebuild every target from the whole source, even where an incremental run is
+    /// possible. Mappings without a cursor, and the first run of one with a cursor,
+    /// always sync in full.
+    pub full: bool,
+    /// Rows per batch handed from the reader to the writer; for incremental runs
+    /// also the rows per SQLite transaction (each commits its watermark).
+    pub batch_size: usize,
+    /// After an incremental run, delete the target rows whose key has left the
+    /// source (read from the same snapshot).
+    pub prune: bool,
+    /// How far below the watermark an incremental run reads again, for transactions
+    /// that commit late; `None` is the default: 5 minutes for a time cursor, none
+    /// for other cursors. See `docs/sync.md`.
+    pub overlap: Option<Overlap>,
+    /// An observer of the run's progress (rows so far, the row estimate, the end),
+    /// or `None`; see [`Progress`](crate::Progress).
+    pub progress: Option<Arc<dyn Progress>>,
+    /// How the run retries after a transient source fault (a dropped connection, a
+    /// restarting server); see [`RetryPolicy`](crate::RetryPolicy).
+    pub retry: RetryPolicy,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        SyncOptions {
+            full: false,
+            batch_size: 10_000,
+            prune: false,
+            overlap: None,
+            progress: None,
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+impl SyncOptions {
+    /// The observer these options name, or one that does nothing.
+    pub(crate) fn observer(&self) -> &dyn Progress {
+        /// The observer of a run without one.
+        struct Silent;
+
+        impl Progress for Silent {}
+
+        static SILENT: Silent = Silent;
+        match &self.progress {
+            Some(progress) => progress.as_ref(),
+            None => &SILENT,
+        }
+    }
+}

@@ -1,0 +1,35 @@
+//! The source rows as the mapping's row type: the live column types checked before
+//! the first row is read, each row decoded with an error naming its key and column.
+
+use postgres::types::Type;
+
+use crate::Mapping;
+use crate::error::{Error, Result, decode_error};
+use crate::source::SourceRow;
+
+/// Decodes `row` as `M`, with an error naming the row's key and the column; a NULL
+/// cursor gets its own error, since the field cannot be an `Option`.
+pub(crate) fn decode_row<M: Mapping>(row: &SourceRow<'_>) -> Result<M> {
+    M::decode(row).map_err(|error| decode_error(M::SPEC, row, error))
+}
+
+/// Checks, before reading a row, that each source column's live type is one its
+/// field can decode.
+pub(crate) fn check_types<M: Mapping>(types: &[Type]) -> Result<()> {
+    let spec = M::SPEC;
+    for (index, ty) in types.iter().enumerate() {
+        if !M::accepts(index, ty) {
+            let column = &spec.source.columns[index];
+            return Err(Error::ColumnType {
+                mapping: spec.name.into(),
+                table: spec.source.display_name().into(),
+                column: column.name.into(),
+                field: column.field.into(),
+                rust_type: column.rust_type.replace(' ', "").into(),
+                expected: column.pg_type.into(),
+                actual: ty.name().into(),
+            });
+        }
+    }
+    Ok(())
+}

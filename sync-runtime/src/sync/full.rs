@@ -1,0 +1,223 @@
+//! A full run: the reader thread streams the source snapshot through a bounded
+//! queue, the writer applies it to every target in one SQLite transaction and commits
+//! only once the reader has reached the end of the snapshot without error.
+
+use std::path::Path;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+
+use postgres::types::Type;
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::Mapping;
+use crate::error::{Error, Result};
+use crate::options::{QUEUE_DEPTH, SyncOptions};
+use crate::progress::Progress;
+use crate::source::reader::{self, ReaderClient};
+use crate::source::{self, CopyReader, decode};
+use crate::spec::MappingSpec;
+use crate::sync::batch;
+use crate::sync::incremental;
+use crate::sync::watermark::{RawField, Watermark};
+use crate::target::state::{self, MappingState};
+use crate::target::{self, swap};
+
+/// One full sync; returns the rows read and the rows written (fewer by the rows a
+/// soft-delete column marks deleted).
+pub(crate) fn sync<M: Mapping>(
+    client: &mut ReaderClient,
+    connection: &mut Connection,
+    path: &Path,
+    options: &SyncOptions,
+    started_at: &str,
+) -> Result<(u64, u64)> {
+    let spec = M::SPEC;
+    let target_error = |source| Error::Target {
+        path: path.to_owned(),
+        source: Box::new(source),
+    };
+    // Fast path (issue 7): rollback journal and, where they hold by construction,
+    // no foreign-key checks for the load; see `swap`.
+    let bulk_load = swap::BulkLoad::begin(connection, spec);
+    let result = std::thread::scope(|scope| {
+        let (sender, receiver) = sync_channel(QUEUE_DEPTH);
+        let batch_size = options.batch_size.max(1);
+        let progress = options.observer();
+        let reader = scope.spawn(move || read_source::<M>(client, batch_size, progress, &sender));
+
+        let transaction = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(target_error)?;
+        let written = prepare_full(&transaction, spec)
+            .map_err(target_error)
+            .and_then(|prepared| prepared)
+            .and_then(|()| write_rows::<M>(&transaction, receiver, path, progress));
+        let read = reader.join().unwrap_or_else(|_| {
+            Err(Error::ReaderPanicked {
+                mapping: spec.name.to_owned(),
+            })
+        });
+        // A reader error explains a writer that stopped early, so it comes first.
+        let read = read?;
+        let rows_read = read.rows;
+        let rows_written = written?;
+        debug_assert_eq!(rows_read, rows_written + read.skipped);
+        let watermark = read.watermark.as_ref();
+        swap::drop_set_aside(&transaction, spec).map_err(target_error)?;
+        state::record(
+            &transaction,
+            &MappingState {
+                mapping: spec.name.to_owned(),
+                fingerprint: spec.fingerprint.to_owned(),
+                mode: "full".to_owned(),
+                watermark_cursor: watermark.map(Watermark::display_cursor),
+                watermark_key: watermark.map(Watermark::display_key),
+                watermark_raw: watermark.map(Watermark::to_blob),
+                rows: i64::try_from(rows_read).unwrap_or(i64::MAX),
+                started_at: started_at.to_owned(),
+                finished_at: Some(state::now()),
+                last_attempt_at: state::now(),
+                last_outcome: "ok".to_owned(),
+            },
+        )
+        .map_err(target_error)?;
+        transaction.commit().map_err(target_error)?;
+        Ok((rows_read, rows_written))
+    });
+    bulk_load.end(connection);
+    result
+}
+
+/// Creates or checks the targets, then sets the old ones aside and creates them
+/// afresh (see `swap`).
+fn prepare_full(transaction: &Connection, spec: &MappingSpec) -> rusqlite::Result<Result<()>> {
+    state::ensure(transaction)?;
+    if let Err(error) = target::ensure_tables(transaction, spec)? {
+        return Ok(Err(error));
+    }
+    swap::set_aside(transaction, spec)?;
+    Ok(Ok(()))
+}
+
+/// Writes every row the reader sends into every target; returns the rows written.
+fn write_rows<M: Mapping>(
+    connection: &Connection,
+    receiver: Receiver<batch::RawBatch>,
+    path: &Path,
+    progress: &dyn Progress,
+) -> Result<u64> {
+    // Raw rows bound straight into multi-row INSERTs (issue 7); see `batch`.
+    batch::write::<M>(connection, receiver, path, progress)
+}
+
+/// What the reader of a full sync read.
+struct Read {
+    /// Rows read.
+    rows: u64,
+    /// Rows not sent, since their soft-delete column marks them deleted.
+    skipped: u64,
+    /// The greatest `(cursor, key)` of the snapshot, for a mapping with a cursor.
+    watermark: Option<Watermark>,
+}
+
+/// The reader thread: snapshot, type check, COPY, decode, send in batches. Returns
+/// the rows read; errors are returned, and also stop the writer by closing the queue.
+fn read_source<M: Mapping>(
+    client: &mut ReaderClient,
+    batch_size: usize,
+    progress: &dyn Progress,
+    sender: &SyncSender<batch::RawBatch>,
+) -> Result<Read> {
+    let spec = M::SPEC;
+    let table = spec.source.display_name();
+    let source_error = |source| Error::Source {
+        mapping: spec.name.to_owned(),
+        table: table.clone(),
+        source,
+    };
+    let ReaderClient { driver, client } = client;
+    // Each `block_on` drives the connection too; an error of either is the source's.
+    let transaction = driver.run(reader::snapshot(client)).map_err(source_error)?;
+    if let Some(rows) = driver
+        .run(estimate(&transaction, spec))
+        .map_err(source_error)?
+    {
+        progress.estimate(spec, rows);
+    }
+    let statement = driver
+        .run(transaction.prepare(spec.source.select))
+        .map_err(source_error)?;
+    let types: Vec<Type> = source::column_types(statement.columns());
+    decode::check_types::<M>(&types)?;
+
+    let copy = source::copy_out_sql(spec.source.select);
+    let stream = driver
+        .run(transaction.copy_out(copy.as_str()))
+        .map_err(source_error)?;
+    let stream_error = |source| Error::SourceStream {
+        mapping: spec.name.to_owned(),
+        table: table.clone(),
+        source,
+    };
+    // Many COPY messages (rows) per `block_on`, parsed where they are.
+    let mut reader =
+        CopyReader::new(reader::CopyStream::new(driver, stream), types).map_err(stream_error)?;
+    // Rows checked and sent raw, in recycled batches (issue 7); see `batch`.
+    let batches = batch::read::<M, _>(&mut reader, batch_size, sender, &stream_error)?;
+    let mut read = Read {
+        rows: batches.rows,
+        skipped: batches.skipped,
+        watermark: None,
+    };
+    if batches.writer_stopped {
+        // The writer stopped; its error is the one to report.
+        return Ok(read);
+    }
+    drop(reader);
+    // The watermark comes from the same snapshot: the next run goes on after it.
+    if let Some(incremental) = &spec.source.incremental {
+        let row = driver
+            .run(transaction.query_opt(incremental.watermark, &[]))
+            .map_err(source_error)?;
+        if let Some(row) = row {
+            let types: Vec<Type> = row.columns().iter().map(|c| c.type_().clone()).collect();
+            let fields = (0..row.len())
+                .map(|index| row.try_get::<_, RawField<'_>>(index).map(|field| field.0))
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(source_error)?;
+            read.watermark = Watermark::from_fields(&types, &fields);
+            if read.watermark.is_none() {
+                return Err(driver
+                    .block_on(incremental::null_cursor_error(spec, &transaction))
+                    .map_err(source_error)??);
+            }
+        }
+    }
+    driver.run(transaction.commit()).map_err(source_error)?;
+    Ok(read)
+}
+
+/// The planner's row estimate of the source table (`pg_class.reltuples`), read in
+/// the run's snapshot; `None` when PostgreSQL has not estimated it yet (`-1`, or `0`
+/// before PostgreSQL 14) or the relation is partitioned. On the full sync's reader
+/// connection (see `source::reader`).
+async fn estimate(
+    transaction: &tokio_postgres::Transaction<'_>,
+    spec: &MappingSpec,
+) -> std::result::Result<Option<u64>, postgres::Error> {
+    let quote = |name: &str| format!("\"{}\"", name.replace('"', "\"\""));
+    let name = match spec.source.schema {
+        Some(schema) => format!("{}.{}", quote(schema), quote(spec.source.table)),
+        None => quote(spec.source.table),
+    };
+    let row = transaction
+        .query_opt(
+            "SELECT reltuples::float8 FROM pg_catalog.pg_class WHERE oid = to_regclass($1)",
+            &[&name],
+        )
+        .await?;
+    let reltuples: f64 = match row {
+        Some(row) => row.get(0),
+        None => return Ok(None),
+    };
+    Ok((reltuples >= 1.0).then_some(reltuples.round() as u64))
+}

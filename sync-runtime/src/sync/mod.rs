@@ -1,0 +1,160 @@
+//! Running a mapping: [`sync`] opens the target, picks a full run ([`full`]) or an
+//! incremental one ([`incremental`]), retries it after a transient source fault
+//! ([`retry`]), stops it on a signal ([`signal`]), and records how it ended.
+
+pub(crate) mod batch;
+pub(crate) mod full;
+pub(crate) mod incremental;
+pub(crate) mod retry;
+pub(crate) mod signal;
+pub(crate) mod watermark;
+
+use std::path::Path;
+use std::time::Instant;
+
+use crate::Mapping;
+use crate::error::Result;
+use crate::options::SyncOptions;
+use crate::source::config::SourceConfig;
+use crate::spec::MappingSpec;
+use crate::summary::{Summary, TargetSummary};
+use crate::target::{self, state};
+
+/// Syncs mapping `M` from `source` into the SQLite file `target`: every target table
+/// is replaced by the source's rows in one transaction, so a reader sees the old
+/// contents or the new, never a mix, and a failure leaves the old contents intact.
+///
+/// # Errors
+///
+/// Any [`Error`]: connection, source, type, value or target problems. Nothing of a
+/// failed run is committed.
+pub fn sync<M: Mapping>(
+    source: &SourceConfig,
+    target: &Path,
+    options: &SyncOptions,
+) -> Result<Summary> {
+    let spec = M::SPEC;
+    let started = Instant::now();
+    let started_at = state::now();
+    let progress = options.observer();
+    let mut mode = None;
+    let mut connection = match target::open(target) {
+        Ok(connection) => connection,
+        Err(error) => {
+            let result = Err(error);
+            let seconds = started.elapsed().as_secs_f64();
+            log_run(spec, None, seconds, &result);
+            return result;
+        }
+    };
+    // One attempt. A transient source fault runs it again (see `retry`): an
+    // incremental run resumes from its last committed batch, a full run starts over.
+    let mut attempt = || {
+        signal::check(spec)?;
+        incremental::previous::<M>(&connection, target, options).and_then(|previous| {
+            let run_mode = if previous.is_some() {
+                "incremental"
+            } else {
+                "full"
+            };
+            mode = Some(run_mode);
+            progress.start(spec, run_mode);
+            match previous {
+                Some(previous) => {
+                    let mut client = source.connect()?;
+                    let _cancel = signal::cancel_on_signal(source, &client);
+                    incremental::sync::<M>(
+                        &mut client,
+                        &mut connection,
+                        target,
+                        options,
+                        &previous,
+                        &started_at,
+                    )
+                }
+                None => {
+                    // A `tokio-postgres` connection: the COPY stream without a
+                    // `block_on` per row (issue 7; see `source::reader`).
+                    let mut client = source.connect_reader()?;
+                    let _cancel = signal::cancel_reader_on_signal(source, &client);
+                    full::sync::<M>(&mut client, &mut connection, target, options, &started_at).map(
+                        |(rows_read, rows_written)| Summary {
+                            mapping: spec.name.to_owned(),
+                            mode: "full".to_owned(),
+                            rows_read,
+                            targets: spec
+                                .targets
+                                .iter()
+                                .map(|target| TargetSummary {
+                                    table: target.name.to_owned(),
+                                    rows: rows_written,
+                                    deleted: 0,
+                                })
+                                .collect(),
+                            seconds: 0.0,
+                        },
+                    )
+                }
+            }
+        })
+    };
+    let result = retry::run(spec, &options.retry, &mut attempt);
+    // A run a signal stopped reports that, whatever error the stop caused.
+    let result = signal::classify(spec, result);
+    let seconds = started.elapsed().as_secs_f64();
+    let result = result.map(|mut summary| {
+        summary.seconds = seconds;
+        summary
+    });
+    if let Err(error) = &result {
+        // Best effort: the run's own transaction is gone, and an error here must
+        // not hide the one that stopped the run.
+        let outcome = signal::outcome(error);
+        let _ = state::record_failure(&connection, spec.name, &state::now(), &outcome);
+    }
+    log_run(spec, mode, seconds, &result);
+    progress.finish(spec, result.as_ref());
+    result
+}
+
+/// Logs the run's one line, at `info`: mapping, mode, rows read, rows per target,
+/// duration and outcome. A failure is logged at `info` too, since the caller reports
+/// the error itself (the command line prints it once, as `error: ...`).
+fn log_run(spec: &MappingSpec, mode: Option<&str>, seconds: f64, result: &Result<Summary>) {
+    let mode = mode.unwrap_or("unknown");
+    match result {
+        Ok(summary) => {
+            let targets = summary
+                .targets
+                .iter()
+                .map(|target| {
+                    if target.deleted == 0 {
+                        format!("{}={}", target.table, target.rows)
+                    } else {
+                        format!("{}={}(-{})", target.table, target.rows, target.deleted)
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" ");
+            tracing::info!(
+                mapping = spec.name,
+                mode,
+                rows = summary.rows_read,
+                targets = targets.as_str(),
+                seconds,
+                outcome = "ok",
+                "sync finished"
+            );
+        }
+        Err(error) => {
+            tracing::info!(
+                mapping = spec.name,
+                mode,
+                seconds,
+                outcome = "error",
+                error = %error,
+                "sync failed"
+            );
+        }
+    }
+}
