@@ -693,22 +693,10 @@ fn check_snapshot_key(cx: &Ctxt, mapping: &Mapping, snapshot: &Snapshot) {
 }
 
 /// The integer type that holds every value of `actual`, when `rust_type` is a
-/// narrower integer.
+/// narrower integer (`sync_sql::integer`, the rule `data-sync check` applies too).
 fn narrower_integer(actual: &PgType, rust_type: &str) -> Option<&'static str> {
-    let inner = types::option_inner(rust_type).unwrap_or(rust_type).trim();
-    let width = |name: &str| match name {
-        "i16" => Some(16),
-        "i32" => Some(32),
-        "i64" => Some(64),
-        _ => None,
-    };
-    let (needed, wider) = match actual {
-        PgType::SmallInt => (16, "i16"),
-        PgType::Integer => (32, "i32"),
-        PgType::BigInt => (64, "i64"),
-        _ => return None,
-    };
-    (width(inner)? < needed).then_some(wider)
+    sync_sql::integer::narrower(rust_type, &actual.to_string())
+        .map(|narrower| narrower.wider_type())
 }
 
 /// The first target `target` references, if any.

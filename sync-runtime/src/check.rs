@@ -299,32 +299,11 @@ fn check_target(spec: &MappingSpec, path: &Path) -> Result<Vec<Difference>> {
 
 /// The width of an integer field narrower than its live column when the mapping
 /// did not declare the column's type (a declared wider type is a deliberate choice
-/// to check each value at run time).
+/// to check each value at run time): `sync_sql::integer`, the derive's rule too.
 fn narrower(column: &SourceColumn, live: &Type) -> Option<u32> {
-    let live_width = match *live {
-        Type::INT2 => 16,
-        Type::INT4 => 32,
-        Type::INT8 => 64,
-        _ => return None,
-    };
-    let declared_width = match column.pg_type.trim() {
-        "smallint" | "int2" => 16,
-        "integer" | "int" | "int4" => 32,
-        "bigint" | "int8" => 64,
-        _ => return None,
-    };
-    let rust = compact(column.rust_type);
-    let rust = rust
-        .strip_prefix("Option<")
-        .and_then(|inner| inner.strip_suffix('>'))
-        .unwrap_or(&rust);
-    let field_width = match rust {
-        "i16" => 16,
-        "i32" => 32,
-        "i64" => 64,
-        _ => return None,
-    };
-    (field_width < live_width && declared_width < live_width).then_some(field_width)
+    let narrower = sync_sql::integer::narrower(column.rust_type, live.name())?;
+    let declared_bits = sync_sql::integer::column_bits(column.pg_type)?;
+    (declared_bits < narrower.column_bits).then_some(narrower.field_bits)
 }
 
 /// `Option < String >` as a person writes it.

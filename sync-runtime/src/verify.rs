@@ -21,6 +21,7 @@ use std::path::Path;
 use postgres::types::Type;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, Statement};
+use sync_sql::ident::quote;
 
 use crate::Mapping;
 use crate::error::bind_error;
@@ -327,11 +328,6 @@ fn read_target(
         each(row)?;
     }
     Ok(())
-}
-
-/// A compile-time-checked identifier, quoted.
-fn quote(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// A row's 128-bit hash over its first `width` values.

@@ -29,6 +29,8 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use sync_sql::ident::quote;
+
 use crate::cluster::Cluster;
 pub use crate::error::Error;
 
@@ -156,7 +158,7 @@ impl PgServer {
         client
             .batch_execute(&format!(
                 "CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'",
-                quote_identifier(&name)
+                quote(&name)
             ))
             .unwrap_or_else(|error| panic!("cannot create test database `{name}`: {error}"));
         TestDb {
@@ -198,10 +200,7 @@ impl PgServer {
         let hba = cluster.dir().join("data").join("pg_hba.conf");
         let current = std::fs::read_to_string(&hba)
             .map_err(|error| Error::io("cannot read pg_hba.conf", error))?;
-        let line = format!(
-            "host all {} 127.0.0.1/32 scram-sha-256\n",
-            quote_identifier(user)
-        );
+        let line = format!("host all {} 127.0.0.1/32 scram-sha-256\n", quote(user));
         if !current.contains(&line) {
             std::fs::write(&hba, format!("{line}{current}"))
                 .map_err(|error| Error::io("cannot write pg_hba.conf", error))?;
@@ -213,7 +212,7 @@ impl PgServer {
         client
             .batch_execute(&format!(
                 "DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN SUPERUSER PASSWORD {literal}; SELECT pg_reload_conf();",
-                role = quote_identifier(user)
+                role = quote(user)
             ))
             .map_err(|error| Error::io("cannot create the role", std::io::Error::other(error)))?;
         Ok(())
@@ -283,7 +282,7 @@ impl Drop for TestDb {
         // Errors are ignored: the server may be gone already, and a leftover
         // database on a throwaway cluster goes with the cluster.
         if let Ok(mut client) = connect(&self.admin_url) {
-            let name = quote_identifier(&self.name);
+            let name = quote(&self.name);
             if client
                 .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                 .is_err()
@@ -311,8 +310,4 @@ fn connect(url: &str) -> Result<postgres::Client, postgres::Error> {
         config.connect_timeout(Duration::from_secs(10));
     }
     config.connect(postgres::NoTls)
-}
-
-fn quote_identifier(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }

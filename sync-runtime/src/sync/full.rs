@@ -7,6 +7,7 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use postgres::types::Type;
 use rusqlite::{Connection, TransactionBehavior};
+use sync_sql::ident::quote_qualified;
 
 use crate::Mapping;
 use crate::error::{Error, Result};
@@ -204,11 +205,7 @@ async fn estimate(
     transaction: &tokio_postgres::Transaction<'_>,
     spec: &MappingSpec,
 ) -> std::result::Result<Option<u64>, postgres::Error> {
-    let quote = |name: &str| format!("\"{}\"", name.replace('"', "\"\""));
-    let name = match spec.source.schema {
-        Some(schema) => format!("{}.{}", quote(schema), quote(spec.source.table)),
-        None => quote(spec.source.table),
-    };
+    let name = quote_qualified(spec.source.schema, spec.source.table);
     let row = transaction
         .query_opt(
             "SELECT reltuples::float8 FROM pg_catalog.pg_class WHERE oid = to_regclass($1)",

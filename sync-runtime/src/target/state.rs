@@ -6,6 +6,7 @@
 //! is exactly as far as the committed rows go.
 
 use rusqlite::{Connection, OptionalExtension, params};
+use sync_sql::ident::STATE_TABLE;
 
 use crate::sync::watermark::Watermark;
 
@@ -159,7 +160,7 @@ pub(crate) fn record_failure(
 
 /// Whether the state table exists.
 fn exists(connection: &Connection) -> rusqlite::Result<bool> {
-    crate::target::table_exists(connection, "_data_sync_state")
+    crate::target::table_exists(connection, STATE_TABLE)
 }
 
 fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<MappingState> {

@@ -12,16 +12,12 @@
 //! [`BulkLoad`] switches the connection to that mode for the run, and back.
 
 use rusqlite::Connection;
+use sync_sql::ident::quote;
 
 use crate::spec::MappingSpec;
 
 /// The suffix of a target table while it is set aside during a full sync.
 const SET_ASIDE: &str = "__data_sync_old";
-
-/// A double-quoted SQL identifier.
-fn quote(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
 
 fn set_aside_name(name: &str) -> String {
     format!("{name}{SET_ASIDE}")
