@@ -17,6 +17,7 @@ mod signals;
 mod tls;
 mod types;
 mod ui;
+mod url_secrets;
 mod ux;
 mod verify;
 mod yaml_mapping;

@@ -103,6 +103,7 @@ impl SourceConfig {
     }
 
     fn parse_with_env(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Self> {
+        check_url_credentials(text)?;
         let (text, tls_parameters) = take_parameters(text, &TLS_KEYS)?;
         let tls_parameter = |key: &str| {
             tls_parameters
@@ -129,7 +130,7 @@ impl SourceConfig {
             Config::from_str(&text).map_err(|error| Error::Config {
                 message: format!(
                     "cannot parse the connection string: {}",
-                    redact_error(&error)
+                    redact_error(&error, &text)
                 ),
             })?
         };
@@ -538,9 +539,45 @@ fn default_host() -> String {
     }
 }
 
-/// A parse error of the postgres crate, which does not echo the input.
-fn redact_error(error: &postgres::Error) -> String {
-    error.to_string()
+/// A parse error of the postgres crate with its cause, which names an option but
+/// never repeats a value (`unknown option `x``, `invalid value for option `port``).
+/// A key=value string with a password may have had it split at an unquoted space,
+/// so that a part of it reads as an option name: there the cause is left out.
+fn redact_error(error: &postgres::Error, text: &str) -> String {
+    let is_url = text.starts_with("postgres://") || text.starts_with("postgresql://");
+    match std::error::Error::source(error) {
+        Some(cause) if is_url || !text.contains("password") => format!("{error}: {cause}"),
+        _ => error.to_string(),
+    }
+}
+
+/// Refuses a URL whose user name or password holds an unencoded `@` or `/`: the
+/// postgres crate (like libpq) ends the credentials at the first `@` and the host at
+/// the next `/`, so a part of the password would become the host, port or database
+/// and be named in messages. The message never repeats any part of the string.
+fn check_url_credentials(text: &str) -> Result<()> {
+    let text = text.trim();
+    let Some(rest) = text
+        .strip_prefix("postgresql://")
+        .or_else(|| text.strip_prefix("postgres://"))
+    else {
+        return Ok(());
+    };
+    // The parameters may hold `@` (an application name), the credentials not `?`.
+    let authority_and_path = rest.split('?').next().unwrap_or_default();
+    let ats = authority_and_path.matches('@').count();
+    let slash_before_at = authority_and_path
+        .find('@')
+        .is_some_and(|at| authority_and_path[..at].contains('/'));
+    if ats > 1 || slash_before_at {
+        return Err(Error::Config {
+            message: "the connection URL has an unencoded `@` or `/` in its user name or \
+                      password: percent-encode them (`@` as `%40`, `/` as `%2F`, `:` as \
+                      `%3A`), or give the password with PGPASSWORD or --password-file"
+                .to_owned(),
+        });
+    }
+    Ok(())
 }
 
 /// The password `.pgpass` (or `PGPASSFILE`) gives for this host, port, database and
@@ -652,6 +689,55 @@ mod tests {
             .to_string();
         assert!(!error.contains("hunter2"), "{error}");
         assert!(error.starts_with("source configuration"), "{error}");
+    }
+
+    #[test]
+    fn unencoded_credentials_in_a_url_are_refused_without_echo() {
+        for text in [
+            "postgresql://u:p@ss@h:5432/db",
+            "postgresql://u:pa/ss@h/db",
+            "postgres://u:p@ss:5432/w:rd%S3cr3t@127.0.0.1:5433/db",
+        ] {
+            let error = SourceConfig::parse_with_env(text, &env(&[]))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.starts_with(
+                    "source configuration: the connection URL has an unencoded `@` or `/`"
+                ),
+                "{error}"
+            );
+            assert!(
+                !error.contains("p@ss") && !error.contains("pa/ss") && !error.contains("S3cr3t"),
+                "{error}"
+            );
+        }
+        for text in [
+            "postgresql://u:p%40ss@h/db?application_name=me@host",
+            "postgresql://u:pa:ss@h/db",
+            "postgresql:///db?host=/var/run/postgresql",
+            "host=h password=p@ss/w",
+        ] {
+            assert!(
+                SourceConfig::parse_with_env(text, &env(&[])).is_ok(),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unknown_parameter_is_named() {
+        let error = SourceConfig::parse_with_env("postgresql://u@h/db?bogus=1", &env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            "source configuration: cannot parse the connection string: invalid connection string: unknown option `bogus`"
+        );
+        let error = SourceConfig::parse_with_env("host=h password=two words=x", &env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(!error.contains("words"), "{error}");
     }
 
     #[test]

@@ -70,9 +70,10 @@ pub(crate) fn is_transient(error: &Error) -> bool {
 
 /// SQLSTATE class 08 (connection exception), 57P01..57P03 (admin shutdown, crash
 /// shutdown, cannot connect now), 53300 (too many connections); a connection the
-/// server closed; a timed-out connect; any I/O error of the driver's socket. Never 28xxx
-/// (authentication), 3D000 (no such database), 57014 (cancelled: a signal or
-/// `--statement-timeout`), nor any other server error.
+/// server closed; a timed-out connect; any I/O error of the driver's socket.
+/// Never a host name that does not resolve, 28xxx (authentication), 3D000 (no such
+/// database), 57014 (cancelled: a signal or `--statement-timeout`), nor any other
+/// server error.
 fn is_transient_postgres(error: &postgres::Error) -> bool {
     if let Some(code) = error.code() {
         let code = code.code();
@@ -85,15 +86,41 @@ fn is_transient_postgres(error: &postgres::Error) -> bool {
         return true;
     }
     // The driver's own socket failed (reset, refused, a message cut off by a
-    // close); a malformed COPY row is an error of the COPY decoder, never here.
+    // close); a malformed COPY row is an error of the COPY decoder, never here. A
+    // host name that does not resolve would not resolve again: not retried.
     let mut cause = std::error::Error::source(error);
     while let Some(inner) = cause {
-        if inner.is::<io::Error>() {
-            return true;
+        if let Some(io) = inner.downcast_ref::<io::Error>() {
+            return !is_name_resolution(io);
         }
         cause = inner.source();
     }
     false
+}
+
+/// Whether `error` is the resolver's: the host name has no address (std reports
+/// `getaddrinfo`'s errors with this text and no kind of their own).
+fn is_name_resolution(error: &io::Error) -> bool {
+    error
+        .to_string()
+        .starts_with("failed to lookup address information")
+}
+
+/// An I/O error kind of a connection that broke or could not be made, which a new
+/// attempt may not meet.
+fn is_connection_fault(kind: io::ErrorKind) -> bool {
+    matches!(
+        kind,
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::NotConnected
+            | io::ErrorKind::TimedOut
+            | io::ErrorKind::HostUnreachable
+            | io::ErrorKind::NetworkUnreachable
+            | io::ErrorKind::NetworkDown
+    )
 }
 
 /// An I/O error of the connection; not a malformed stream (`InvalidData`,
@@ -105,18 +132,7 @@ fn is_transient_io(error: &io::Error) -> bool {
     {
         return is_transient_postgres(postgres);
     }
-    matches!(
-        error.kind(),
-        io::ErrorKind::ConnectionReset
-            | io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionRefused
-            | io::ErrorKind::BrokenPipe
-            | io::ErrorKind::NotConnected
-            | io::ErrorKind::TimedOut
-            | io::ErrorKind::HostUnreachable
-            | io::ErrorKind::NetworkUnreachable
-            | io::ErrorKind::NetworkDown
-    )
+    is_connection_fault(error.kind())
 }
 
 /// Runs `attempt`, and again after each transient error, as `policy` allows; each
