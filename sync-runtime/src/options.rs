@@ -18,8 +18,10 @@ pub struct SyncOptions {
     /// possible. Mappings without a cursor, and the first run of one with a cursor,
     /// always sync in full.
     pub full: bool,
-    /// Rows per batch handed from the reader to the writer; for incremental runs
-    /// also the rows per SQLite transaction (each commits its watermark).
+    /// Rows per batch handed from the reader to the writer (a batch also ends at
+    /// 4 MiB of row data, so that memory stays bounded however wide the rows); for
+    /// incremental runs also the rows per SQLite transaction (each commits its
+    /// watermark).
     pub batch_size: usize,
     /// After an incremental run, delete the target rows whose key has left the
     /// source (read from the same snapshot).

@@ -10,6 +10,7 @@ mod full_sync;
 mod r#gen;
 mod hostile;
 mod incremental;
+mod memory;
 mod retry;
 mod schema;
 mod secrets;

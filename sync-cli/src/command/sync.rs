@@ -24,8 +24,9 @@ pub(crate) struct SyncArgs {
     #[arg(long)]
     full: bool,
 
-    /// Rows per batch between the reader and the writer; for incremental runs also
-    /// the rows per SQLite transaction. Example: --batch-size 50000
+    /// Rows per batch between the reader and the writer (a batch also ends at 4 MiB
+    /// of row data); for incremental runs also the rows per SQLite transaction.
+    /// Example: --batch-size 50000
     #[arg(long, default_value_t = 10_000, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     batch_size: u32,
 

@@ -27,6 +27,12 @@ const ROWS_PER_STATEMENT: usize = 32;
 /// SQLite's smallest default limit on a statement's parameters (999 before 3.32).
 const MAX_PARAMETERS: usize = 999;
 
+/// The row data at which a batch ends even before `--batch-size` rows (issue 19):
+/// with the queue's few batches in flight, memory stays within a small multiple of
+/// this plus the largest row, however wide the rows. Rows of the reference table
+/// (about 100 bytes) fill batches of 10,000 rows long before it.
+pub(crate) const BATCH_BYTES: usize = 4 << 20;
+
 /// Rows of the source as they came, checked: one buffer of field bytes, and the
 /// range of every field in it.
 pub(crate) struct RawBatch {
@@ -83,7 +89,8 @@ pub(crate) struct Read {
 }
 
 /// The reader's loop: every row of `reader` checked as `M` and sent in batches of
-/// `batch_size` rows, leaving out those a soft-delete column marks deleted.
+/// `batch_size` rows or [`BATCH_BYTES`] of row data, whichever comes first, leaving
+/// out those a soft-delete column marks deleted.
 ///
 /// # Errors
 ///
@@ -129,7 +136,7 @@ pub(crate) fn read<M: Mapping, R: BufRead>(
             continue;
         }
         rows_in_batch += 1;
-        if rows_in_batch == batch_size {
+        if rows_in_batch == batch_size || batch.buffer.len() >= BATCH_BYTES {
             let next = match recycled.try_recv() {
                 Ok(next) => next,
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => {

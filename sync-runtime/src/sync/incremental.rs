@@ -468,13 +468,19 @@ fn read<M: Mapping>(
     let mut rows = transaction
         .query_raw(&statement, parameters.iter())
         .map_err(source_error)?;
-    let mut batch = Vec::with_capacity(batch_size);
+    let mut batch = Vec::with_capacity(batch_size.min(1024));
+    let mut batch_bytes = 0;
     let mut batch_watermark = None;
     while let Some(row) = rows.next().map_err(source_error)? {
         let values = (0..row.len())
             .map(|index| row.try_get::<_, RawField<'_>>(index).map(|field| field.0))
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(source_error)?;
+        batch_bytes += values
+            .iter()
+            .flatten()
+            .map(|value| value.len())
+            .sum::<usize>();
         let source_row = SourceRow::from_slices(&types, &values);
         let decoded = decode_row::<M>(&source_row)?;
         let deleted = spec
@@ -494,9 +500,12 @@ fn read<M: Mapping>(
             row: decoded,
             deleted,
         });
-        if batch.len() == batch_size {
+        // As a full sync's batches: at most `batch_size` rows or about
+        // `BATCH_BYTES` of row data (see `batch`).
+        if batch.len() == batch_size || batch_bytes >= super::batch::BATCH_BYTES {
+            batch_bytes = 0;
             let message = Message::Rows {
-                rows: std::mem::replace(&mut batch, Vec::with_capacity(batch_size)),
+                rows: std::mem::replace(&mut batch, Vec::with_capacity(batch_size.min(1024))),
                 watermark: batch_watermark.take(),
             };
             if sender.send(message).is_err() {
@@ -562,7 +571,7 @@ fn read_keys<M>(
             }));
         }
         count += 1;
-        if count == batch_size {
+        if count == batch_size || buffer.len() >= super::batch::BATCH_BYTES {
             count = 0;
             let message = Message::Keys {
                 types: types.clone(),
