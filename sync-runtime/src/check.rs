@@ -12,7 +12,7 @@ use std::path::Path;
 
 use postgres::Client;
 use postgres::types::Type;
-use rusqlite::{Connection, OpenFlags};
+
 use serde::Serialize;
 
 use crate::error::{Error, Result};
@@ -277,8 +277,7 @@ fn check_target(spec: &MappingSpec, path: &Path) -> Result<Vec<Difference>> {
         path: path.to_owned(),
         source: Box::new(source),
     };
-    let connection = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .map_err(target_error)?;
+    let connection = crate::target::open_for_reading(path)?;
     let mut differences = Vec::new();
     for target in spec.targets {
         let exists = crate::target::table_exists(&connection, target.name).map_err(target_error)?;

@@ -1,7 +1,7 @@
 //! The one error type of the runtime.
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::__private::BindError;
 use crate::source::{DecodeError, SourceRow, row_key};
@@ -312,6 +312,42 @@ pub(crate) fn decode_error(spec: &MappingSpec, row: &SourceRow<'_>, error: Decod
         column,
         source: error.cause,
     }
+}
+
+impl Error {
+    /// A [`Error::Write`] whose cause is the file's, not the row's (read-only, full,
+    /// corrupt, locked, an I/O error), as the [`Error::Target`] of `path` it is;
+    /// any other error as it is.
+    pub(crate) fn with_file_faults_of(self, path: &Path) -> Error {
+        match self {
+            Error::Write { source, .. } if is_file_fault(&source) => Error::Target {
+                path: path.to_owned(),
+                source,
+            },
+            other => other,
+        }
+    }
+}
+
+/// Whether SQLite's `error` is about the file rather than the row written.
+fn is_file_fault(error: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode;
+
+    matches!(
+        error.sqlite_error_code(),
+        Some(
+            ErrorCode::ReadOnly
+                | ErrorCode::DiskFull
+                | ErrorCode::SystemIoFailure
+                | ErrorCode::DatabaseCorrupt
+                | ErrorCode::NotADatabase
+                | ErrorCode::CannotOpen
+                | ErrorCode::DatabaseBusy
+                | ErrorCode::DatabaseLocked
+                | ErrorCode::PermissionDenied
+                | ErrorCode::OutOfMemory
+        )
+    )
 }
 
 /// A PostgreSQL error as one line: the server's message with its detail and hint, or

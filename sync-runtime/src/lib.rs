@@ -87,7 +87,7 @@ pub use crate::sync::retry::RetryPolicy;
 pub use crate::sync::signal::{cancel_running_queries, interrupt};
 pub use crate::sync::sync;
 pub use crate::sync::watermark::Overlap;
-pub use crate::target::state::{MappingState, RUNNING, load_states};
+pub use crate::target::state::{MappingState, NEVER_SYNCED, RUNNING, load_states};
 pub use crate::verify::{KeyDifference, TargetVerification, Verification, verify};
 
 /// A row type that syncs one PostgreSQL table into SQLite tables: implemented by

@@ -20,7 +20,7 @@ use std::path::Path;
 
 use postgres::types::Type;
 use rusqlite::types::ValueRef;
-use rusqlite::{Connection, OpenFlags, Statement};
+use rusqlite::{Connection, Statement};
 use sync_sql::ident::quote;
 
 use crate::Mapping;
@@ -100,14 +100,7 @@ pub fn verify<M: Mapping>(
         path: target.to_owned(),
         source: Box::new(source),
     };
-    let connection = Connection::open_with_flags(
-        target,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(target_error)?;
-    connection
-        .busy_timeout(std::time::Duration::from_secs(5))
-        .map_err(target_error)?;
+    let connection = crate::target::open_for_reading(target)?;
     // One read transaction: both passes see the same target contents.
     connection.execute_batch("BEGIN").map_err(target_error)?;
     let encoder = Connection::open_in_memory().map_err(target_error)?;

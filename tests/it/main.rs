@@ -9,6 +9,7 @@ mod faults;
 mod full_sync;
 mod r#gen;
 mod hostile;
+mod hot_journal;
 mod incremental;
 mod memory;
 mod retry;

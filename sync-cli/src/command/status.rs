@@ -57,6 +57,15 @@ fn status_json(
     let Some(state) = state else {
         return serde_json::json!({ "mapping": name, "synced": false });
     };
+    if state.mode == sync_runtime::NEVER_SYNCED {
+        // Runs were attempted, but none committed.
+        return serde_json::json!({
+            "mapping": name,
+            "synced": false,
+            "last_attempt_at": state.last_attempt_at,
+            "last_outcome": state.last_outcome,
+        });
+    }
     let watermark = state.watermark_cursor.as_ref().map(|cursor| {
         let key = state
             .watermark_key
@@ -83,7 +92,14 @@ fn status_json(
 fn print_status(row: &serde_json::Value) {
     let name = row["mapping"].as_str().unwrap_or_default();
     if row["synced"] != true {
-        println!("{name}: never synced");
+        match row["last_outcome"].as_str() {
+            Some(outcome) => println!(
+                "{name}: never synced; last attempt {}: {}",
+                row["last_attempt_at"].as_str().unwrap_or_default(),
+                describe_outcome(outcome)
+            ),
+            None => println!("{name}: never synced"),
+        }
         return;
     }
     let watermark = match &row["watermark"] {
@@ -94,12 +110,7 @@ fn print_status(row: &serde_json::Value) {
             watermark["key"]
         ),
     };
-    let outcome = row["last_outcome"].as_str().unwrap_or_default();
-    let outcome = if outcome == sync_runtime::RUNNING {
-        "running, or interrupted (the next run resumes)"
-    } else {
-        outcome
-    };
+    let outcome = describe_outcome(row["last_outcome"].as_str().unwrap_or_default());
     println!(
         "{name}: last {} sync started {}, finished {}, {} rows, watermark {watermark}, last attempt {}: {outcome}{}",
         row["mode"].as_str().unwrap_or_default(),
@@ -113,4 +124,13 @@ fn print_status(row: &serde_json::Value) {
             ""
         },
     );
+}
+
+/// A run's outcome as `status` prints it.
+fn describe_outcome(outcome: &str) -> &str {
+    if outcome == sync_runtime::RUNNING {
+        "running, or killed (the next run starts from the last committed state)"
+    } else {
+        outcome
+    }
 }

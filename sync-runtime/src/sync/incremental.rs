@@ -77,6 +77,9 @@ pub(crate) fn previous<M: Mapping>(
     let Some(previous) = state::load(connection, spec.name).map_err(target_error)? else {
         return Ok(None);
     };
+    if previous.mode == state::NEVER_SYNCED {
+        return Ok(None);
+    }
     if previous.fingerprint != spec.fingerprint {
         return Err(Error::MappingChanged {
             mapping: spec.name.to_owned(),

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use crate::Mapping;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::options::SyncOptions;
 use crate::source::config::SourceConfig;
 use crate::spec::MappingSpec;
@@ -47,6 +47,16 @@ pub fn sync<M: Mapping>(
             return result;
         }
     };
+    // The attempt is on record before its own transaction begins, so that a run
+    // killed before it commits shows as `running` (issue 19).
+    if let Err(source) = state::record_attempt(&mut connection, spec.name, &started_at) {
+        let result = Err(Error::Target {
+            path: target.to_owned(),
+            source: Box::new(source),
+        });
+        log_run(spec, None, started.elapsed().as_secs_f64(), &result);
+        return result;
+    }
     // One attempt. A transient source fault runs it again (see `retry`): an
     // incremental run resumes from its last committed batch, a full run starts over.
     let mut attempt = || {
@@ -101,6 +111,8 @@ pub fn sync<M: Mapping>(
     let result = retry::run(spec, &options.retry, &mut attempt);
     // A run a signal stopped reports that, whatever error the stop caused.
     let result = signal::classify(spec, result);
+    // A read-only, full or broken file refuses every row: a fault of the target.
+    let result = result.map_err(|error| error.with_file_faults_of(target));
     let seconds = started.elapsed().as_secs_f64();
     let result = result.map(|mut summary| {
         summary.seconds = seconds;

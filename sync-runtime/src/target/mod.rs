@@ -37,6 +37,51 @@ pub(crate) fn open(path: &Path) -> Result<Connection> {
     Ok(connection)
 }
 
+/// Opens an existing target file for reading (`status`, `check`, `verify`).
+///
+/// A run killed in the middle of a transaction leaves a hot journal, which the next
+/// connection to the file must roll back before it can read; a connection opened
+/// read-only cannot, and fails with `attempt to write a readonly database`. So the
+/// file is opened read-write where the user may write it (the rollback restores the
+/// contents the killed run started from), with `query_only` so that nothing else is
+/// ever written, and read-only where not.
+///
+/// # Errors
+///
+/// [`Error::Target`] when the file cannot be opened.
+pub(crate) fn open_for_reading(path: &Path) -> Result<Connection> {
+    use rusqlite::OpenFlags;
+
+    let target_error = |source| Error::Target {
+        path: path.to_owned(),
+        source: Box::new(source),
+    };
+    let flags = OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let connection = match Connection::open_with_flags(
+        path,
+        flags | OpenFlags::SQLITE_OPEN_READ_WRITE,
+    )
+    .and_then(|connection| {
+        // SQLite opens a file it may not write read-only without saying so.
+        if connection.is_readonly(rusqlite::MAIN_DB)? {
+            Err(rusqlite::Error::InvalidPath(path.to_owned()))
+        } else {
+            Ok(connection)
+        }
+    }) {
+        Ok(connection) => connection,
+        Err(_) => Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(target_error)?,
+    };
+    connection
+        .pragma_update(None, "query_only", true)
+        .map_err(target_error)?;
+    connection
+        .busy_timeout(Duration::from_secs(5))
+        .map_err(target_error)?;
+    Ok(connection)
+}
+
 /// Whether the file has a table named `name`.
 pub(crate) fn table_exists(connection: &Connection, name: &str) -> rusqlite::Result<bool> {
     connection

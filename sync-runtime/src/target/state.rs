@@ -32,6 +32,10 @@ const COLUMNS: &str = "\"mapping\", \"fingerprint\", \"mode\", \"watermark_curso
 /// The outcome of a run that is going on, or was killed.
 pub const RUNNING: &str = "running";
 
+/// The `mode` of a mapping whose runs into this file were all killed or failed
+/// before one committed: it was never synced, and its next run is a full one.
+pub const NEVER_SYNCED: &str = "none";
+
 /// What the state table holds for one mapping.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct MappingState {
@@ -143,6 +147,30 @@ pub(crate) fn record_progress(
     record(connection, &state)
 }
 
+/// Records that a run of `mapping` starts, as `running`, in a transaction of its
+/// own before the run's: a run killed before it commits then stays recorded as
+/// `running`, whichever journal mode the file is in. The last committed run's fields
+/// stay as they were; a mapping never synced into the file gets a row of mode
+/// [`NEVER_SYNCED`].
+pub(crate) fn record_attempt(
+    connection: &mut Connection,
+    mapping: &str,
+    at: &str,
+) -> rusqlite::Result<()> {
+    let transaction =
+        connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    ensure(&transaction)?;
+    transaction.execute(
+        "INSERT INTO \"_data_sync_state\" (\"mapping\", \"fingerprint\", \"mode\", \"rows\",
+             \"started_at\", \"last_attempt_at\", \"last_outcome\")
+         VALUES (?1, '', ?2, 0, ?3, ?3, ?4)
+         ON CONFLICT (\"mapping\") DO UPDATE SET \"last_attempt_at\" = excluded.\"last_attempt_at\",
+             \"last_outcome\" = excluded.\"last_outcome\"",
+        params![mapping, NEVER_SYNCED, at, RUNNING],
+    )?;
+    transaction.commit()
+}
+
 /// Records that a run failed, after its transaction rolled back; the last
 /// committed run's fields stay as they were.
 pub(crate) fn record_failure(
@@ -217,8 +245,9 @@ pub(crate) fn load_all(connection: &Connection) -> rusqlite::Result<Vec<MappingS
     statement.query_map([], from_row)?.collect()
 }
 
-/// The state of every mapping in the target file at `path`, read-only; empty when
-/// the file does not exist.
+/// The state of every mapping in the target file at `path`, writing nothing (the
+/// journal a killed run left is rolled back first, where the user may write the
+/// file); empty when the file does not exist.
 ///
 /// # Errors
 ///
@@ -227,16 +256,11 @@ pub fn load_states(path: &std::path::Path) -> crate::Result<Vec<MappingState>> {
     if !path.exists() {
         return Ok(Vec::new());
     }
-    let target_error = |source| crate::Error::Target {
+    let connection = crate::target::open_for_reading(path)?;
+    load_all(&connection).map_err(|source| crate::Error::Target {
         path: path.to_owned(),
         source: Box::new(source),
-    };
-    let connection = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .map_err(target_error)?;
-    connection
-        .busy_timeout(std::time::Duration::from_secs(5))
-        .map_err(target_error)?;
-    load_all(&connection).map_err(target_error)
+    })
 }
 
 /// Now, as RFC 3339 UTC with microseconds.
