@@ -18,6 +18,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::registered::Registered;
 use crate::source::config::SourceConfig;
+use crate::source::guard;
 use crate::spec::{MappingSpec, SourceColumn};
 use crate::target;
 
@@ -168,13 +169,17 @@ pub struct Difference {
 /// # Errors
 ///
 /// A failed query on either side; differences are not errors.
+///
+/// With `assume_unique_key`, a key without a unique index or constraint in the
+/// source is not reported (as `sync --assume-unique-key` does not refuse it).
 pub fn check_mapping(
     mapping: &Registered,
     client: &mut Client,
     target: &Path,
+    assume_unique_key: bool,
 ) -> Result<CheckReport> {
     let spec = mapping.spec;
-    let mut differences = check_source(mapping, client)?;
+    let mut differences = check_source(mapping, client, assume_unique_key)?;
     differences.extend(check_target(spec, target)?);
     Ok(CheckReport {
         mapping: spec.name.to_owned(),
@@ -182,7 +187,11 @@ pub fn check_mapping(
     })
 }
 
-fn check_source(mapping: &Registered, client: &mut Client) -> Result<Vec<Difference>> {
+fn check_source(
+    mapping: &Registered,
+    client: &mut Client,
+    assume_unique_key: bool,
+) -> Result<Vec<Difference>> {
     let spec = mapping.spec;
     let table = spec.source.display_name();
     let source_error = |source| Error::Source {
@@ -224,9 +233,45 @@ fn check_source(mapping: &Registered, client: &mut Client) -> Result<Vec<Differe
         // The SELECT names a missing column: PostgreSQL would only repeat it.
         return Ok(differences);
     }
+    // A key no unique index backs lets two rows collapse into one target row.
+    let unique: bool = client
+        .query_one(
+            guard::KEY_IS_UNIQUE,
+            &[
+                &spec.source.schema,
+                &spec.source.table,
+                &guard::key_columns(spec),
+            ],
+        )
+        .map_err(source_error)?
+        .get(0);
+    if !unique && !assume_unique_key {
+        let error = guard::key_not_unique(spec).to_string();
+        let message = error
+            .split_once(": ")
+            .map_or(error.as_str(), |(_, rest)| rest);
+        differences.push(difference(message.to_owned()));
+    }
     // The types PostgreSQL reports for the mapping's own SELECT are exactly those a
-    // run decodes (casts included).
-    let statement = client.prepare(spec.source.select).map_err(source_error)?;
+    // run decodes (casts included). They are asked as a run asks, with row-level
+    // security off: a role a policy would filter gets the run's error.
+    let mut transaction = client.transaction().map_err(source_error)?;
+    transaction
+        .batch_execute(guard::ROW_SECURITY_OFF)
+        .map_err(source_error)?;
+    let statement = match transaction.prepare(spec.source.select) {
+        Ok(statement) => statement,
+        Err(error) if guard::is_row_security(&error) => {
+            let error = guard::classify(spec, source_error(error)).to_string();
+            let message = error
+                .split_once(": ")
+                .map_or(error.as_str(), |(_, rest)| rest);
+            differences.push(difference(message.to_owned()));
+            return Ok(differences);
+        }
+        Err(error) => return Err(source_error(error)),
+    };
+    drop(transaction);
     for (index, (column, live_column)) in statement
         .columns()
         .iter()
@@ -322,10 +367,11 @@ pub fn check(
     mappings: &[&Registered],
     source: &SourceConfig,
     target: &Path,
+    assume_unique_key: bool,
 ) -> Result<Vec<CheckReport>> {
     let mut client = source.connect()?;
     mappings
         .iter()
-        .map(|mapping| check_mapping(mapping, &mut client, target))
+        .map(|mapping| check_mapping(mapping, &mut client, target, assume_unique_key))
         .collect()
 }

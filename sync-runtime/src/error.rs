@@ -193,6 +193,76 @@ pub enum Error {
         key: String,
     },
 
+    /// A source row's cursor is `infinity`: the watermark would stop there, and no
+    /// later change would ever be read.
+    #[error(
+        "mapping `{mapping}`: cursor column `{column}` of `{table}` is infinity at key {key}: the watermark would stop there and incremental sync would never read a later change; give it a finite value"
+    )]
+    InfiniteCursor {
+        /// The mapping being run.
+        mapping: String,
+        /// The source table.
+        table: String,
+        /// The cursor column.
+        column: String,
+        /// The row's key, as text.
+        key: String,
+    },
+
+    /// Row-level security would hide rows of the source table from this role, so a
+    /// run would sync a subset (and delete the rest from the targets).
+    #[error(
+        "mapping `{mapping}`: row-level security hides rows of `{table}` from this role, and a sync reads every row (with `row_security = off`, as pg_dump does): run it as a role that bypasses the policies (the table's owner, or one given `ALTER ROLE ... BYPASSRLS`)"
+    )]
+    RowSecurity {
+        /// The mapping being run.
+        mapping: String,
+        /// The source table.
+        table: String,
+    },
+
+    /// The target was synced from another source (server, database or table) than
+    /// the one this run reads: continuing would mix the two.
+    #[error(
+        "mapping `{mapping}`: the target was synced from another source ({stored}), not from this one ({current}): rerun with `--full` to rebuild it from this source"
+    )]
+    OtherSource {
+        /// The mapping being run.
+        mapping: String,
+        /// The source the stored state names.
+        stored: String,
+        /// The source this run reads.
+        current: String,
+    },
+
+    /// The mapping's key is not backed by a unique index or constraint of the source,
+    /// so duplicate keys would silently collapse into one target row.
+    #[error(
+        "mapping `{mapping}`: the key ({key}) of `{table}` is not backed by a unique index or constraint, so rows with the same key would be merged silently: add a primary key or unique constraint on it, or pass `--assume-unique-key` if it is unique anyway"
+    )]
+    KeyNotUnique {
+        /// The mapping being run.
+        mapping: String,
+        /// The source table.
+        table: String,
+        /// The key columns, each in backticks.
+        key: String,
+    },
+
+    /// A run would leave targets that hold rows empty (a full sync of an empty
+    /// source, or a `--prune` of every row), and `--allow-empty` was not given.
+    #[error(
+        "mapping `{mapping}`: {run} would delete every row of the targets: the source `{table}` has no rows to write; rerun with `--allow-empty` to empty them"
+    )]
+    WouldEmpty {
+        /// The mapping being run.
+        mapping: String,
+        /// The source table.
+        table: String,
+        /// `a full sync` or `` `--prune` ``.
+        run: &'static str,
+    },
+
     /// Incremental sync cannot go on from the stored state as asked (an overlap the
     /// cursor's type has no arithmetic for, a watermark of another type).
     #[error("mapping `{mapping}`: {message}")]
@@ -253,6 +323,11 @@ impl Error {
             Error::ConcurrentRun { .. } => "concurrent_run",
             Error::ReaderPanicked { .. } => "reader_panicked",
             Error::Interrupted { .. } => "interrupted",
+            Error::InfiniteCursor { .. } => "infinite_cursor",
+            Error::RowSecurity { .. } => "row_security",
+            Error::OtherSource { .. } => "other_source",
+            Error::KeyNotUnique { .. } => "key_not_unique",
+            Error::WouldEmpty { .. } => "would_empty",
         }
     }
 }

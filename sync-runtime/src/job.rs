@@ -85,6 +85,22 @@ impl SyncJob {
         self
     }
 
+    /// Lets a run empty targets that hold rows (`--allow-empty`): a full sync of a
+    /// source with no rows to write, or a `--prune` of every row.
+    #[must_use]
+    pub fn allow_empty(mut self, allow_empty: bool) -> Self {
+        self.options.allow_empty = allow_empty;
+        self
+    }
+
+    /// Syncs although the mapping's key is not backed by a unique index or
+    /// constraint of the source (`--assume-unique-key`).
+    #[must_use]
+    pub fn assume_unique_key(mut self, assume_unique_key: bool) -> Self {
+        self.options.assume_unique_key = assume_unique_key;
+        self
+    }
+
     /// How far below the watermark incremental runs read again (`--overlap`).
     #[must_use]
     pub fn overlap(mut self, overlap: Overlap) -> Self {

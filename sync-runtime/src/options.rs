@@ -36,6 +36,16 @@ pub struct SyncOptions {
     /// How the run retries after a transient source fault (a dropped connection, a
     /// restarting server); see [`RetryPolicy`](crate::RetryPolicy).
     pub retry: RetryPolicy,
+    /// Let a run empty targets that hold rows: a full sync of a source with no rows
+    /// to write, or a `--prune` that deletes every row. Without it such a run stops
+    /// with [`Error::WouldEmpty`](crate::Error::WouldEmpty) and the targets stay as
+    /// they were.
+    pub allow_empty: bool,
+    /// Sync although the mapping's key is not backed by a unique index or
+    /// constraint of the source (a view, say): the user vouches that it is unique.
+    /// Without it such a run stops with
+    /// [`Error::KeyNotUnique`](crate::Error::KeyNotUnique).
+    pub assume_unique_key: bool,
 }
 
 impl Default for SyncOptions {
@@ -47,6 +57,8 @@ impl Default for SyncOptions {
             overlap: None,
             progress: None,
             retry: RetryPolicy::default(),
+            allow_empty: false,
+            assume_unique_key: false,
         }
     }
 }

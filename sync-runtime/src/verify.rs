@@ -221,11 +221,14 @@ struct Differences {
 }
 
 fn source_error(spec: &MappingSpec, source: postgres::Error) -> Error {
-    Error::Source {
-        mapping: spec.name.to_owned(),
-        table: spec.source.display_name(),
-        source,
-    }
+    crate::source::guard::classify(
+        spec,
+        Error::Source {
+            mapping: spec.name.to_owned(),
+            table: spec.source.display_name(),
+            source,
+        },
+    )
 }
 
 /// `SELECT ?1, ?2, .., ?count`: binding a row for a target and reading it back gives

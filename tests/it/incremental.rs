@@ -499,26 +499,35 @@ fn a_changed_mapping_needs_full() {
         error.ends_with("): rerun with `--full` to rebuild its targets"),
         "{error}"
     );
-    // `--full` rebuilds; the targets of the old definition do not match the new one,
-    // which says what differs.
+    // `--full` rebuilds the targets in the new definition's shape (issue 18).
     let full = SyncOptions {
         full: true,
         ..options(100)
     };
-    let error = run::<EventsChanged>(&db, &target.path, &full)
-        .unwrap_err()
-        .to_string();
-    assert!(
-        error.contains("column `body` is not in the mapping"),
-        "{error}"
+    let summary = run::<EventsChanged>(&db, &target.path, &full).unwrap();
+    assert_eq!((summary.mode.as_str(), summary.rows_read), ("full", 10));
+    assert_eq!(
+        support::sqlite_rows(
+            &target.path,
+            "SELECT name FROM pragma_table_info('event_detail') ORDER BY cid"
+        ),
+        vec![vec![Value::Text("id".into())]]
     );
-    // Back to the original definition: incremental again.
+    // Back to the original definition: that is a change too, and `--full` again
+    // rebuilds, then runs are incremental.
+    let error = run::<Events>(&db, &target.path, &options(100)).unwrap_err();
+    assert!(error.to_string().contains("rerun with `--full`"), "{error}");
+    assert_eq!(
+        run::<Events>(&db, &target.path, &full).unwrap().mode,
+        "full"
+    );
     assert_eq!(
         run::<Events>(&db, &target.path, &options(100))
             .unwrap()
             .mode,
         "incremental"
     );
+    assert_events_equal(&db, &target.path);
 }
 
 #[test]

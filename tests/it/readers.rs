@@ -63,9 +63,17 @@ fn a_reader_polling_through_a_full_sync_is_never_locked_out() {
         "{}",
         String::from_utf8_lossy(&child.stderr)
     );
-    let slowest = polls.iter().map(|(_, took)| *took).max().unwrap_or_default();
+    let slowest = polls
+        .iter()
+        .map(|(_, took)| *took)
+        .max()
+        .unwrap_or_default();
     eprintln!("{} polls, the slowest took {slowest:?}", polls.len());
-    assert!(polls.len() >= 3, "the reader polled during the run: {}", polls.len());
+    assert!(
+        polls.len() >= 3,
+        "the reader polled during the run: {}",
+        polls.len()
+    );
     let new = ROWS + 1000;
     for (result, _) in &polls {
         match result {

@@ -25,7 +25,8 @@ fn user_indexes_views_triggers_and_references_survive_full_syncs() {
     create_users(&db, 50);
     let target = support::target_file();
     let sync_full = || {
-        let output = support::data_sync(&db, &target.path, &["sync", "--mapping", "users", "--full"]);
+        let output =
+            support::data_sync(&db, &target.path, &["sync", "--mapping", "users", "--full"]);
         assert_eq!(
             output.status.code(),
             Some(0),
@@ -55,22 +56,38 @@ fn user_indexes_views_triggers_and_references_survive_full_syncs() {
     sync_full();
     sync_full();
 
-    assert_eq!(schema(&target.path), before, "every object as the user made it");
-    assert_eq!(support::target_users(&target.path), support::source_users(&db));
+    assert_eq!(
+        schema(&target.path),
+        before,
+        "every object as the user made it"
+    );
+    assert_eq!(
+        support::target_users(&target.path),
+        support::source_users(&db)
+    );
     assert_eq!(
         support::sqlite_rows(&target.path, "SELECT count(*), max(username) FROM v_users"),
         vec![vec![Value::Integer(50), Value::Text("user_9".into())]]
     );
     assert_eq!(
-        support::sqlite_rows(&target.path, "SELECT user_id, note FROM app_fav ORDER BY user_id"),
+        support::sqlite_rows(
+            &target.path,
+            "SELECT user_id, note FROM app_fav ORDER BY user_id"
+        ),
         vec![
             vec![Value::Integer(1), Value::Text("first".into())],
             vec![Value::Integer(2), Value::Text("second".into())],
         ]
     );
     assert_eq!(
-        support::sqlite_rows(&target.path, "SELECT \"table\", \"to\" FROM pragma_foreign_key_list('app_fav')"),
-        vec![vec![Value::Text("user_main".into()), Value::Text("id".into())]]
+        support::sqlite_rows(
+            &target.path,
+            "SELECT \"table\", \"to\" FROM pragma_foreign_key_list('app_fav')"
+        ),
+        vec![vec![
+            Value::Text("user_main".into()),
+            Value::Text("id".into())
+        ]]
     );
     assert!(support::sqlite_rows(&target.path, "PRAGMA foreign_key_check").is_empty());
     // The index serves queries, and the trigger fires on the new table.

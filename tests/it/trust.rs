@@ -95,7 +95,11 @@ fn row_level_security_is_an_error_not_a_subset() {
         .unwrap();
     let target = support::target_file();
     // The owner (a superuser here) is not under the policy: every row.
-    assert_ok(&support::data_sync(&db, &target.path, &["sync", "--mapping", "users"]));
+    assert_ok(&support::data_sync(
+        &db,
+        &target.path,
+        &["sync", "--mapping", "users"],
+    ));
     let all = target_ids(&target.path);
     assert_eq!(all.len(), 20);
 
@@ -108,7 +112,11 @@ fn row_level_security_is_an_error_not_a_subset() {
         assert!(error.contains("row-level security"), "{args:?}: {error}");
         assert!(error.contains("`public.users`"), "{args:?}: {error}");
         assert!(error.contains("BYPASSRLS"), "{args:?}: {error}");
-        assert_eq!(target_ids(&target.path), all, "{args:?}: the target is kept");
+        assert_eq!(
+            target_ids(&target.path),
+            all,
+            "{args:?}: the target is kept"
+        );
     }
 
     let output = data_sync_at(&role_url, &target.path, &["verify", "--mapping", "users"]);
@@ -129,7 +137,11 @@ fn an_infinity_cursor_is_refused_naming_the_key() {
     let db = support::source_db();
     create_users(&db, 10);
     let target = support::target_file();
-    assert_ok(&support::data_sync(&db, &target.path, &["sync", "--mapping", "users"]));
+    assert_ok(&support::data_sync(
+        &db,
+        &target.path,
+        &["sync", "--mapping", "users"],
+    ));
 
     let mut client = db.client();
     client
@@ -160,8 +172,15 @@ fn an_infinity_cursor_is_refused_naming_the_key() {
              UPDATE public.users SET username = 'later', updated_at = now() WHERE id = 4;",
         )
         .unwrap();
-    assert_ok(&support::data_sync(&db, &target.path, &["sync", "--mapping", "users"]));
-    assert_eq!(support::target_users(&target.path), support::source_users(&db));
+    assert_ok(&support::data_sync(
+        &db,
+        &target.path,
+        &["sync", "--mapping", "users"],
+    ));
+    assert_eq!(
+        support::target_users(&target.path),
+        support::source_users(&db)
+    );
 }
 
 #[test]
@@ -169,7 +188,11 @@ fn a_cursor_far_in_the_future_is_a_warning_naming_the_key() {
     let db = support::source_db();
     create_users(&db, 10);
     let target = support::target_file();
-    assert_ok(&support::data_sync(&db, &target.path, &["sync", "--mapping", "users"]));
+    assert_ok(&support::data_sync(
+        &db,
+        &target.path,
+        &["sync", "--mapping", "users"],
+    ));
     db.client()
         .batch_execute(
             "UPDATE public.users SET updated_at = now() + interval '10 years' WHERE id = 5",
@@ -194,7 +217,11 @@ fn another_source_database_is_refused_without_full() {
         .batch_execute("UPDATE public.users SET username = 'second_' || id")
         .unwrap();
     let target = support::target_file();
-    assert_ok(&support::data_sync(&first, &target.path, &["sync", "--mapping", "users"]));
+    assert_ok(&support::data_sync(
+        &first,
+        &target.path,
+        &["sync", "--mapping", "users"],
+    ));
     let before = support::target_users(&target.path);
 
     let error = assert_fails(&support::data_sync(
@@ -213,9 +240,16 @@ fn another_source_database_is_refused_without_full() {
         &target.path,
         &["sync", "--mapping", "users", "--full"],
     ));
-    assert_eq!(support::target_users(&target.path), support::source_users(&second));
+    assert_eq!(
+        support::target_users(&target.path),
+        support::source_users(&second)
+    );
     // The rebuilt target belongs to the second database now.
-    assert_ok(&support::data_sync(&second, &target.path, &["sync", "--mapping", "users"]));
+    assert_ok(&support::data_sync(
+        &second,
+        &target.path,
+        &["sync", "--mapping", "users"],
+    ));
     let error = assert_fails(&support::data_sync(
         &first,
         &target.path,
@@ -239,7 +273,11 @@ fn a_key_without_a_unique_index_is_refused_unless_assumed() {
         "{}",
         stdout(&output)
     );
-    assert!(stdout(&output).contains("--assume-unique-key"), "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains("--assume-unique-key"),
+        "{}",
+        stdout(&output)
+    );
 
     let error = assert_fails(&support::data_sync(
         &db,
@@ -273,7 +311,11 @@ fn a_key_without_a_unique_index_is_refused_unless_assumed() {
     db.client()
         .batch_execute("CREATE UNIQUE INDEX users_id ON public.users (id)")
         .unwrap();
-    assert_ok(&support::data_sync(&db, &target.path, &["sync", "--mapping", "users"]));
+    assert_ok(&support::data_sync(
+        &db,
+        &target.path,
+        &["sync", "--mapping", "users"],
+    ));
     let output = support::data_sync(&db, &target.path, &["check", "--mapping", "users"]);
     assert!(
         !stdout(&output).contains("unique index or constraint"),
@@ -287,11 +329,13 @@ fn a_full_sync_of_an_empty_source_keeps_a_populated_target() {
     let db = support::source_db();
     create_users(&db, 10);
     let target = support::target_file();
-    assert_ok(&support::data_sync(&db, &target.path, &["sync", "--mapping", "users"]));
+    assert_ok(&support::data_sync(
+        &db,
+        &target.path,
+        &["sync", "--mapping", "users"],
+    ));
     let before = target_ids(&target.path);
-    db.client()
-        .batch_execute("TRUNCATE public.users")
-        .unwrap();
+    db.client().batch_execute("TRUNCATE public.users").unwrap();
 
     let error = assert_fails(&support::data_sync(
         &db,
@@ -321,7 +365,11 @@ fn a_prune_that_would_delete_every_row_is_refused() {
     let db = support::source_db();
     create_users(&db, 10);
     let target = support::target_file();
-    assert_ok(&support::data_sync(&db, &target.path, &["sync", "--mapping", "users"]));
+    assert_ok(&support::data_sync(
+        &db,
+        &target.path,
+        &["sync", "--mapping", "users"],
+    ));
     let before = target_ids(&target.path);
     db.client()
         .batch_execute("DELETE FROM public.users")

@@ -15,6 +15,11 @@ pub(crate) struct CheckArgs {
     #[command(flatten)]
     pub(crate) selection: MappingArgs,
 
+    /// Do not report a key without a unique index or constraint in the source (as
+    /// `sync --assume-unique-key`). Example: --assume-unique-key
+    #[arg(long)]
+    assume_unique_key: bool,
+
     #[command(flatten)]
     output: JsonArgs,
 }
@@ -27,7 +32,7 @@ pub(crate) fn run(
     target: &Path,
     args: &CheckArgs,
 ) -> Result<()> {
-    let reports = sync_runtime::check(mappings, source, target)?;
+    let reports = sync_runtime::check(mappings, source, target, args.assume_unique_key)?;
     let count: usize = reports.iter().map(|report| report.differences.len()).sum();
     let result = if count == 0 {
         Ok(())

@@ -42,6 +42,17 @@ pub(crate) struct SyncArgs {
     #[arg(long, value_name = "WINDOW")]
     overlap: Option<Overlap>,
 
+    /// Let a run empty targets that hold rows: a full sync of a source with no rows
+    /// to write, or a `--prune` that deletes every row. Example: --full --allow-empty
+    #[arg(long)]
+    allow_empty: bool,
+
+    /// Sync although the mapping's key is not backed by a unique index or
+    /// constraint of the source (a view, say): you vouch that it is unique.
+    /// Example: --assume-unique-key
+    #[arg(long)]
+    assume_unique_key: bool,
+
     #[command(flatten)]
     retry: RetryArgs,
 
@@ -67,6 +78,8 @@ pub(crate) fn run(
         overlap: args.overlap,
         progress: bars.map(|bars| Arc::new(TerminalProgress::new(bars)) as Arc<dyn Progress>),
         retry: args.retry.policy(),
+        allow_empty: args.allow_empty,
+        assume_unique_key: args.assume_unique_key,
     };
     let json = args.output.json;
     let mut summaries = Vec::new();

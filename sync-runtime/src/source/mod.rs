@@ -13,10 +13,14 @@ use crate::value::{BoxError, Decode};
 
 pub(crate) mod config;
 pub(crate) mod decode;
+pub(crate) mod guard;
 pub(crate) mod reader;
 
 /// Starts the one read-only snapshot a run reads everything through (a full sync's
 /// reader: [`reader::snapshot`], the same).
+///
+/// Row-level security is off for it (as pg_dump reads): a role that a policy would
+/// filter gets an error, never a subset of the rows (see [`guard`]).
 ///
 /// The session settings that decide a text form are pinned for it, so that a server,
 /// database or role default cannot change what is written: `IntervalStyle` decides
@@ -33,7 +37,10 @@ pub(crate) fn snapshot(
         .isolation_level(IsolationLevel::RepeatableRead)
         .read_only(true)
         .start()?;
-    transaction.batch_execute("SET LOCAL IntervalStyle = 'postgres'")?;
+    transaction.batch_execute(&format!(
+        "SET LOCAL IntervalStyle = 'postgres'; {}",
+        guard::ROW_SECURITY_OFF
+    ))?;
     let encoding: String = transaction
         .query_one("SELECT current_setting('server_encoding')", &[])?
         .get(0);

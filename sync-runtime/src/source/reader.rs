@@ -160,7 +160,10 @@ pub(crate) async fn snapshot(
         .start()
         .await?;
     transaction
-        .batch_execute("SET LOCAL IntervalStyle = 'postgres'")
+        .batch_execute(&format!(
+            "SET LOCAL IntervalStyle = 'postgres'; {}",
+            super::guard::ROW_SECURITY_OFF
+        ))
         .await?;
     let encoding: String = transaction
         .query_one("SELECT current_setting('server_encoding')", &[])

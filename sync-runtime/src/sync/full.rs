@@ -13,14 +13,15 @@ use crate::Mapping;
 use crate::error::{Error, Result};
 use crate::options::{QUEUE_DEPTH, SyncOptions};
 use crate::progress::Progress;
+use crate::source::guard::{self, SourceIdentity};
 use crate::source::reader::{self, ReaderClient};
-use crate::source::{self, CopyReader, decode};
+use crate::source::{self, CopyReader, SourceRow, decode};
 use crate::spec::MappingSpec;
 use crate::sync::batch;
 use crate::sync::incremental;
 use crate::sync::watermark::{RawField, Watermark};
 use crate::target::state::{self, MappingState};
-use crate::target::{self, swap};
+use crate::target::swap;
 
 /// One full sync; returns the rows read and the rows written (fewer by the rows a
 /// soft-delete column marks deleted).
@@ -36,22 +37,28 @@ pub(crate) fn sync<M: Mapping>(
         path: path.to_owned(),
         source: Box::new(source),
     };
-    // Fast path (issue 7): rollback journal and, where they hold by construction,
-    // no foreign-key checks for the load; see `swap`.
+    // No foreign-key checks for the load where they hold by construction; see `swap`.
     let bulk_load = swap::BulkLoad::begin(connection, spec);
     let result = std::thread::scope(|scope| {
         let (sender, receiver) = sync_channel(QUEUE_DEPTH);
         let batch_size = options.batch_size.max(1);
         let progress = options.observer();
-        let reader = scope.spawn(move || read_source::<M>(client, batch_size, progress, &sender));
+        let assume_unique_key = options.assume_unique_key;
+        let reader = scope.spawn(move || {
+            read_source::<M>(client, batch_size, assume_unique_key, progress, &sender)
+        });
 
         let transaction = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(target_error)?;
+        let mut replaced = None;
         let written = prepare_full(&transaction, spec)
             .map_err(target_error)
             .and_then(|prepared| prepared)
-            .and_then(|()| write_rows::<M>(&transaction, receiver, path, progress));
+            .and_then(|prepared| {
+                replaced = Some(prepared);
+                write_rows::<M>(&transaction, receiver, path, progress)
+            });
         let read = reader.join().unwrap_or_else(|_| {
             Err(Error::ReaderPanicked {
                 mapping: spec.name.to_owned(),
@@ -62,8 +69,16 @@ pub(crate) fn sync<M: Mapping>(
         let rows_read = read.rows;
         let rows_written = written?;
         debug_assert_eq!(rows_read, rows_written + read.skipped);
+        let replaced = replaced.expect("the writer ran");
+        if rows_written == 0 && replaced.had_rows && !options.allow_empty {
+            return Err(Error::WouldEmpty {
+                mapping: spec.name.to_owned(),
+                table: spec.source.display_name(),
+                run: "a full sync",
+            });
+        }
+        replaced.restore(&transaction, spec).map_err(target_error)?;
         let watermark = read.watermark.as_ref();
-        swap::drop_set_aside(&transaction, spec).map_err(target_error)?;
         state::record(
             &transaction,
             &MappingState {
@@ -81,6 +96,8 @@ pub(crate) fn sync<M: Mapping>(
             },
         )
         .map_err(target_error)?;
+        state::record_source(&transaction, spec.name, &read.identity.to_json())
+            .map_err(target_error)?;
         transaction.commit().map_err(target_error)?;
         Ok((rows_read, rows_written))
     });
@@ -88,15 +105,17 @@ pub(crate) fn sync<M: Mapping>(
     result
 }
 
-/// Creates or checks the targets, then sets the old ones aside and creates them
-/// afresh (see `swap`).
-fn prepare_full(transaction: &Connection, spec: &MappingSpec) -> rusqlite::Result<Result<()>> {
+/// Replaces the targets with empty ones (see `swap`): a table of another shape is
+/// rebuilt when this mapping built it (its state row is there), and refused when
+/// something else did.
+fn prepare_full(
+    transaction: &Connection,
+    spec: &MappingSpec,
+) -> rusqlite::Result<Result<swap::Replaced>> {
     state::ensure(transaction)?;
-    if let Err(error) = target::ensure_tables(transaction, spec)? {
-        return Ok(Err(error));
-    }
-    swap::set_aside(transaction, spec)?;
-    Ok(Ok(()))
+    let rebuild =
+        state::load(transaction, spec.name)?.is_some_and(|state| state.mode != state::NEVER_SYNCED);
+    swap::replace(transaction, spec, rebuild)
 }
 
 /// Writes every row the reader sends into every target; returns the rows written.
@@ -118,6 +137,8 @@ struct Read {
     skipped: u64,
     /// The greatest `(cursor, key)` of the snapshot, for a mapping with a cursor.
     watermark: Option<Watermark>,
+    /// The source read.
+    identity: SourceIdentity,
 }
 
 /// The reader thread: snapshot, type check, COPY, decode, send in batches. Returns
@@ -125,6 +146,7 @@ struct Read {
 fn read_source<M: Mapping>(
     client: &mut ReaderClient,
     batch_size: usize,
+    assume_unique_key: bool,
     progress: &dyn Progress,
     sender: &SyncSender<batch::RawBatch>,
 ) -> Result<Read> {
@@ -138,6 +160,30 @@ fn read_source<M: Mapping>(
     let ReaderClient { driver, client } = client;
     // Each `block_on` drives the connection too; an error of either is the source's.
     let transaction = driver.run(reader::snapshot(client)).map_err(source_error)?;
+    let (schema, table_name) = (spec.source.schema, spec.source.table);
+    let identity = driver
+        .run(transaction.query_one(guard::IDENTITY, &[&schema, &table_name]))
+        .map_err(source_error)?;
+    let system = if identity.get::<_, bool>(0) {
+        driver
+            .run(transaction.query_one(guard::SYSTEM_IDENTIFIER, &[]))
+            .map_err(source_error)?
+            .get(0)
+    } else {
+        None
+    };
+    let identity = SourceIdentity::new(spec, system, identity.get(1), identity.get(2));
+    // A missing table is left to the SELECT, whose error names it.
+    if !assume_unique_key && identity.oid.is_some() {
+        let key = guard::key_columns(spec);
+        let unique: bool = driver
+            .run(transaction.query_one(guard::KEY_IS_UNIQUE, &[&schema, &table_name, &key]))
+            .map_err(source_error)?
+            .get(0);
+        if !unique {
+            return Err(guard::key_not_unique(spec));
+        }
+    }
     if let Some(rows) = driver
         .run(estimate(&transaction, spec))
         .map_err(source_error)?
@@ -168,6 +214,7 @@ fn read_source<M: Mapping>(
         rows: batches.rows,
         skipped: batches.skipped,
         watermark: None,
+        identity,
     };
     if batches.writer_stopped {
         // The writer stopped; its error is the one to report.
@@ -186,11 +233,27 @@ fn read_source<M: Mapping>(
                 .collect::<std::result::Result<Vec<_>, _>>()
                 .map_err(source_error)?;
             read.watermark = Watermark::from_fields(&types, &fields);
-            if read.watermark.is_none() {
+            let Some(watermark) = &read.watermark else {
                 return Err(driver
                     .block_on(incremental::null_cursor_error(spec, &transaction))
                     .map_err(source_error)??);
-            }
+            };
+            // The greatest cursor: `infinity` would freeze every later run there.
+            let key_row = SourceRow::from_slices(&types[1..], &fields[1..]);
+            let key = || {
+                (0..key_row.len())
+                    .map(|index| key_row.display(index))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            guard::check_cursor(
+                spec,
+                &types[0],
+                fields[0].unwrap_or_default(),
+                &watermark.display_cursor(),
+                &key,
+                &mut false,
+            )?;
         }
     }
     driver.run(transaction.commit()).map_err(source_error)?;

@@ -24,6 +24,7 @@ use crate::error::{Error, Result, bind_error};
 use crate::options::{QUEUE_DEPTH, SyncOptions};
 use crate::progress::Progress;
 use crate::source::decode::{check_types, decode_row};
+use crate::source::guard::{self, SourceIdentity};
 use crate::source::{self, CopyReader, SourceRow};
 use crate::spec::{IncrementalSpec, MappingSpec};
 use crate::summary::{Summary, TargetSummary};
@@ -55,7 +56,8 @@ struct Change<M> {
 }
 
 /// The previous state of `M` in the target file when this run can be incremental,
-/// `None` when it must be full (asked for, no cursor, never synced, a target missing).
+/// `None` when it must be full (asked for, no cursor, never synced, a target missing:
+/// a missing target is rebuilt by a full run even after the mapping changed).
 ///
 /// # Errors
 ///
@@ -80,18 +82,19 @@ pub(crate) fn previous<M: Mapping>(
     if previous.mode == state::NEVER_SYNCED {
         return Ok(None);
     }
+    // A missing target is rebuilt by a full run, whatever built the others.
+    for target in spec.targets {
+        let exists = crate::target::table_exists(connection, target.name).map_err(target_error)?;
+        if !exists {
+            return Ok(None);
+        }
+    }
     if previous.fingerprint != spec.fingerprint {
         return Err(Error::MappingChanged {
             mapping: spec.name.to_owned(),
             stored: previous.fingerprint,
             current: spec.fingerprint.to_owned(),
         });
-    }
-    for target in spec.targets {
-        let exists = crate::target::table_exists(connection, target.name).map_err(target_error)?;
-        if !exists {
-            return Ok(None);
-        }
     }
     Ok(Some(previous))
 }
@@ -117,6 +120,20 @@ pub(crate) fn sync<M: Mapping>(
             message: "the stored watermark is unreadable; rerun with `--full`".to_owned(),
         });
     }
+    if let Some(start) = &start
+        && guard::is_infinity(
+            &Type::from_oid(start.values[0].oid).unwrap_or(Type::UNKNOWN),
+            &start.values[0].bytes,
+        )
+    {
+        return Err(Error::Incremental {
+            mapping: spec.name.to_owned(),
+            message: format!(
+                "the stored watermark is infinity (at key {}), so no later change would be read; give that row a finite cursor and rerun with `--full`",
+                start.display_key()
+            ),
+        });
+    }
     {
         let transaction = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -125,13 +142,14 @@ pub(crate) fn sync<M: Mapping>(
         target::ensure_tables(&transaction, spec).map_err(target_error)??;
         transaction.commit().map_err(target_error)?;
     }
+    let identity = check_source(client, spec, options, connection, path)?;
     let batch_size = options.batch_size.max(1);
     std::thread::scope(|scope| {
         let (sender, receiver) = sync_channel(QUEUE_DEPTH);
         let reader_start = start.clone();
         let reader =
             scope.spawn(move || read::<M>(client, options, reader_start, batch_size, &sender));
-        let mut writer = Writer::<M>::new(connection, path, start, started_at);
+        let mut writer = Writer::<M>::new(connection, path, start, started_at, identity);
         let progress = options.observer();
         let written = writer.write(receiver, progress);
         let read = reader.join().unwrap_or_else(|_| {
@@ -142,8 +160,60 @@ pub(crate) fn sync<M: Mapping>(
         // A reader error explains a writer that stopped early, so it comes first.
         read?;
         written?;
-        writer.finish(options.prune)
+        writer.finish(options.prune, options.allow_empty)
     })
+}
+
+/// Reads the source's identity and checks it against the one the targets were
+/// built from, and that the key is unique, before anything is read.
+fn check_source(
+    client: &mut Client,
+    spec: &MappingSpec,
+    options: &SyncOptions,
+    connection: &Connection,
+    path: &Path,
+) -> Result<SourceIdentity> {
+    let source_error = |source| Error::Source {
+        mapping: spec.name.to_owned(),
+        table: spec.source.display_name(),
+        source,
+    };
+    let (schema, table) = (spec.source.schema, spec.source.table);
+    let row = client
+        .query_one(guard::IDENTITY, &[&schema, &table])
+        .map_err(source_error)?;
+    let system = if row.get::<_, bool>(0) {
+        client
+            .query_one(guard::SYSTEM_IDENTIFIER, &[])
+            .map_err(source_error)?
+            .get(0)
+    } else {
+        None
+    };
+    let identity = SourceIdentity::new(spec, system, row.get(1), row.get(2));
+    let stored = state::load_source(connection, spec.name).map_err(|source| Error::Target {
+        path: path.to_owned(),
+        source: Box::new(source),
+    })?;
+    if let Some(stored) = stored.as_deref().and_then(SourceIdentity::from_json)
+        && identity.differs(&stored)
+    {
+        return Err(identity.other_source_error(spec, &stored));
+    }
+    // A missing table is left to the row query, whose error names it.
+    if !options.assume_unique_key && identity.oid.is_some() {
+        let unique: bool = client
+            .query_one(
+                guard::KEY_IS_UNIQUE,
+                &[&schema, &table, &guard::key_columns(spec)],
+            )
+            .map_err(source_error)?
+            .get(0);
+        if !unique {
+            return Err(guard::key_not_unique(spec));
+        }
+    }
+    Ok(identity)
 }
 
 /// The writer: one SQLite transaction per batch, and a last one for `--prune` and
@@ -160,6 +230,8 @@ struct Writer<'a, M> {
     claimed: bool,
     /// The open transaction of `--prune`, once the first keys arrived.
     prune: Option<Transaction<'a>>,
+    /// The source read, recorded with the final state.
+    identity: SourceIdentity,
     _mapping: std::marker::PhantomData<M>,
 }
 
@@ -169,6 +241,7 @@ impl<'a, M: Mapping> Writer<'a, M> {
         path: &'a Path,
         watermark: Option<Watermark>,
         started_at: &'a str,
+        identity: SourceIdentity,
     ) -> Self {
         let targets = M::SPEC.targets.len();
         Writer {
@@ -181,6 +254,7 @@ impl<'a, M: Mapping> Writer<'a, M> {
             deleted: vec![0; targets],
             claimed: false,
             prune: None,
+            identity,
             _mapping: std::marker::PhantomData,
         }
     }
@@ -352,7 +426,7 @@ impl<'a, M: Mapping> Writer<'a, M> {
 
     /// Prunes (children first) if asked, and records the finished run, in one
     /// transaction.
-    fn finish(mut self, prune: bool) -> Result<Summary> {
+    fn finish(mut self, prune: bool, allow_empty: bool) -> Result<Summary> {
         let spec = M::SPEC;
         let incremental = incremental_spec(spec);
         if prune {
@@ -365,11 +439,33 @@ impl<'a, M: Mapping> Writer<'a, M> {
         };
         self.check_claim(&transaction)?;
         if prune {
+            let mut pruned = 0;
             for (index, statement) in incremental.prune.iter().enumerate().rev() {
-                self.deleted[index] += transaction
+                let deleted = transaction
                     .execute(statement, [])
                     .map_err(|source| self.target_error(source))?
                     as u64;
+                self.deleted[index] += deleted;
+                pruned += deleted;
+            }
+            // A source that came back empty (truncated, or the wrong one) is no
+            // reason to empty the targets; the transaction rolls back on return.
+            if pruned > 0 && !allow_empty {
+                let parent = sync_sql::ident::quote(spec.targets[0].name);
+                let left: bool = transaction
+                    .query_row(
+                        &format!("SELECT EXISTS (SELECT 1 FROM {parent})"),
+                        [],
+                        |row| row.get(0),
+                    )
+                    .map_err(|source| self.target_error(source))?;
+                if !left {
+                    return Err(Error::WouldEmpty {
+                        mapping: spec.name.to_owned(),
+                        table: spec.source.display_name(),
+                        run: "`--prune`",
+                    });
+                }
             }
             transaction
                 .execute_batch(incremental.prune_keys_drop)
@@ -393,6 +489,8 @@ impl<'a, M: Mapping> Writer<'a, M> {
             },
         )
         .map_err(|source| self.target_error(source))?;
+        state::record_source(&transaction, spec.name, &self.identity.to_json())
+            .map_err(|source| self.target_error(source))?;
         transaction
             .commit()
             .map_err(|source| self.target_error(source))?;
@@ -474,6 +572,7 @@ fn read<M: Mapping>(
     let mut batch = Vec::with_capacity(batch_size.min(1024));
     let mut batch_bytes = 0;
     let mut batch_watermark = None;
+    let mut warned = false;
     while let Some(row) = rows.next().map_err(source_error)? {
         let values = (0..row.len())
             .map(|index| row.try_get::<_, RawField<'_>>(index).map(|field| field.0))
@@ -498,6 +597,16 @@ fn read<M: Mapping>(
                 &types[watermark_fields.clone()],
                 &values[watermark_fields.clone()],
             );
+            if let Some(watermark) = &batch_watermark {
+                guard::check_cursor(
+                    spec,
+                    &types[fields],
+                    values[fields].unwrap_or_default(),
+                    &watermark.display_cursor(),
+                    &|| crate::source::row_key(spec, &source_row),
+                    &mut warned,
+                )?;
+            }
         }
         batch.push(Change {
             row: decoded,

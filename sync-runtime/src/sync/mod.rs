@@ -108,7 +108,8 @@ pub fn sync<M: Mapping>(
             }
         })
     };
-    let result = retry::run(spec, &options.retry, &mut attempt);
+    let result = retry::run(spec, &options.retry, &mut attempt)
+        .map_err(|error| crate::source::guard::classify(spec, error));
     // A run a signal stopped reports that, whatever error the stop caused.
     let result = signal::classify(spec, result);
     // A read-only, full or broken file refuses every row: a fault of the target.

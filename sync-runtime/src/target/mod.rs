@@ -14,19 +14,55 @@ use rusqlite::{Connection, OptionalExtension};
 use crate::error::{Error, Result};
 use crate::spec::{MappingSpec, TargetSpec};
 
-/// Opens (creating if needed) the target file: WAL journal so readers never see a
-/// half-written run, foreign keys enforced, a busy timeout for concurrent readers.
+/// How long a statement waits for another connection's lock on the target file
+/// before it fails with `database is locked`.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The wait between two attempts at a lock.
+const BUSY_STEP: Duration = Duration::from_millis(10);
+
+/// SQLite's busy handler for the target: waits [`BUSY_STEP`] per attempt, up to
+/// [`BUSY_TIMEOUT`], and reports a wait longer than a tenth of a second once.
+///
+/// In WAL mode a run never waits for a reader (readers and the one writer do not
+/// block each other, and the automatic checkpoint skips what readers still use);
+/// what can hold it is another writer, or a reader of a file another tool left in a
+/// rollback journal, while `journal_mode` is switched to WAL.
+fn busy(attempts: i32) -> bool {
+    let waited = BUSY_STEP * u32::try_from(attempts).unwrap_or(0);
+    if waited >= BUSY_TIMEOUT {
+        return false;
+    }
+    if attempts == 10 {
+        tracing::warn!(
+            "another connection holds a lock on the target file; waiting up to {} s for it",
+            BUSY_TIMEOUT.as_secs()
+        );
+    }
+    std::thread::sleep(BUSY_STEP);
+    true
+}
+
+/// How much of a WAL file is kept once a checkpoint has copied it back: a full sync
+/// writes its whole data through the WAL, which would otherwise stay that large.
+const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
+
+/// Opens (creating if needed) the target file: WAL journal, so that readers keep
+/// reading the previous contents during every run and never see a half-written
+/// one; foreign keys enforced; a bounded, reported wait for other connections'
+/// locks (see [`busy`]).
 pub(crate) fn open(path: &Path) -> Result<Connection> {
     let target_error = |source| Error::Target {
         path: path.to_owned(),
         source: Box::new(source),
     };
-    let connection = Connection::open(path).map_err(target_error)?;
-    connection
-        .busy_timeout(Duration::from_secs(5))
-        .map_err(target_error)?;
+    let mut connection = Connection::open(path).map_err(target_error)?;
+    connection.busy_handler(Some(busy)).map_err(target_error)?;
     connection
         .pragma_update(None, "journal_mode", "wal")
+        .map_err(target_error)?;
+    connection
+        .pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)
         .map_err(target_error)?;
     connection
         .pragma_update(None, "synchronous", "normal")

@@ -22,7 +22,8 @@ const CREATE: &str = "CREATE TABLE IF NOT EXISTS \"_data_sync_state\" (
     \"started_at\" TEXT NOT NULL,
     \"finished_at\" TEXT,
     \"last_attempt_at\" TEXT NOT NULL,
-    \"last_outcome\" TEXT NOT NULL
+    \"last_outcome\" TEXT NOT NULL,
+    \"source\" TEXT
 ) STRICT";
 
 /// Every column, in [`CREATE`] order.
@@ -85,7 +86,54 @@ pub(crate) fn ensure(connection: &Connection) -> rusqlite::Result<()> {
     if !current {
         connection.execute_batch("DROP TABLE \"_data_sync_state\"")?;
     }
-    connection.execute_batch(CREATE)
+    connection.execute_batch(CREATE)?;
+    // A state table from before source identities gains the column; its rows name
+    // no source yet, and take the one their next run reads.
+    if !has_source_column(connection)? {
+        connection.execute_batch("ALTER TABLE \"_data_sync_state\" ADD COLUMN \"source\" TEXT")?;
+    }
+    Ok(())
+}
+
+/// Whether the state table has the `source` column.
+fn has_source_column(connection: &Connection) -> rusqlite::Result<bool> {
+    connection.query_row(
+        "SELECT count(*) = 1 FROM pragma_table_info('_data_sync_state') WHERE name = 'source'",
+        [],
+        |row| row.get(0),
+    )
+}
+
+/// Records which source (server, database, table; see `source::guard`) the targets
+/// of `mapping` now hold; call inside the transaction that records the run.
+pub(crate) fn record_source(
+    connection: &Connection,
+    mapping: &str,
+    source: &str,
+) -> rusqlite::Result<()> {
+    connection.execute(
+        "UPDATE \"_data_sync_state\" SET \"source\" = ?2 WHERE \"mapping\" = ?1",
+        params![mapping, source],
+    )?;
+    Ok(())
+}
+
+/// The source the targets of `mapping` were synced from, if recorded.
+pub(crate) fn load_source(
+    connection: &Connection,
+    mapping: &str,
+) -> rusqlite::Result<Option<String>> {
+    if !exists(connection)? || !has_source_column(connection)? {
+        return Ok(None);
+    }
+    connection
+        .query_row(
+            "SELECT \"source\" FROM \"_data_sync_state\" WHERE \"mapping\" = ?1",
+            [mapping],
+            |row| row.get(0),
+        )
+        .optional()
+        .map(Option::flatten)
 }
 
 /// Records a run's state as given; call inside the run's (last) transaction.

@@ -1,62 +1,148 @@
-//! The full sync's fast, atomic replacement of the target tables.
+//! The full sync's atomic replacement of the target tables, in place.
 //!
-//! Inside the run's one transaction, each existing target is renamed aside, a fresh
-//! table is created under its name and filled, and the old one is dropped just
-//! before the commit. The fresh tables take pages the file does not use yet (its
-//! freelist from earlier runs, or new pages at its end), so in rollback-journal mode
-//! SQLite journals almost nothing: only pages that existed at the start of the
-//! transaction are copied to the journal, and the old tables' pages are never
-//! overwritten. A reader sees the old tables or the new, and a failure rolls back to
-//! the old ones.
+//! Inside the run's one transaction, each existing target is dropped and created
+//! afresh under its own name, then filled; the user's own indexes and triggers on it
+//! are created again after the load, from the SQL `sqlite_schema` kept for them. No
+//! table is ever renamed, so SQLite rewrites nothing that names a target: the user's
+//! views, triggers and other tables' foreign keys keep naming it, and work on the new
+//! table. (A rename-aside swap made SQLite point them at the set-aside table.)
 //!
-//! [`BulkLoad`] switches the connection to that mode for the run, and back.
+//! In WAL mode (see `target::open`) readers keep reading the old tables until the
+//! commit, and a failure rolls back to them. The dropped tables' pages go to the
+//! freelist and the fresh tables reuse them, so the file does not grow by a copy.
+//!
+//! [`BulkLoad`] turns foreign-key enforcement off for the run where the mapping's
+//! foreign keys hold by construction: then no check runs per row, and dropping a
+//! parent that a user's table references neither fails nor cascades into it.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 use sync_sql::ident::quote;
 
+use crate::error::Error;
 use crate::spec::MappingSpec;
 
-/// The suffix of a target table while it is set aside during a full sync.
+/// The suffix earlier versions gave a target set aside during a full sync; a table
+/// so named is a leftover and is dropped.
 const SET_ASIDE: &str = "__data_sync_old";
 
-fn set_aside_name(name: &str) -> String {
-    format!("{name}{SET_ASIDE}")
+/// An index or trigger the user created on a target table, kept across a rebuild.
+#[derive(Debug)]
+struct UserObject {
+    /// `index` or `trigger`.
+    kind: String,
+    name: String,
+    table: String,
+    sql: String,
 }
 
-/// Renames every existing target of `spec` aside and creates it afresh, parents
-/// first; call inside the run's transaction, after the existing tables were checked
-/// against the mapping.
-pub(crate) fn set_aside(transaction: &Connection, spec: &MappingSpec) -> rusqlite::Result<()> {
-    for target in spec.targets {
-        let aside = set_aside_name(target.name);
-        // A table of that name can only be left by a tool that crashed outside a
-        // transaction; it holds nothing the mapping needs.
-        transaction.execute_batch(&format!("DROP TABLE IF EXISTS {}", quote(&aside)))?;
-        let exists = crate::target::table_exists(transaction, target.name)?;
-        if exists {
-            transaction.execute_batch(&format!(
-                "ALTER TABLE {} RENAME TO {}",
-                quote(target.name),
-                quote(&aside)
-            ))?;
+/// What [`replace`] found before it dropped the old tables.
+#[derive(Debug)]
+pub(crate) struct Replaced {
+    /// Whether the first (parent) target held rows.
+    pub(crate) had_rows: bool,
+    user_objects: Vec<UserObject>,
+}
+
+/// Drops every existing target of `spec` and creates it afresh, empty; call inside
+/// the run's transaction. An existing table that does not match the mapping is an
+/// [`Error::SchemaMismatch`] unless `rebuild` (this mapping built the table, by its
+/// state row): then it is rebuilt in the mapping's shape.
+pub(crate) fn replace(
+    transaction: &Connection,
+    spec: &MappingSpec,
+    rebuild: bool,
+) -> rusqlite::Result<Result<Replaced, Error>> {
+    let mut had_rows = false;
+    let mut user_objects = Vec::new();
+    for (index, target) in spec.targets.iter().enumerate() {
+        // A table of that name can only be left by an earlier version that crashed
+        // outside a transaction; it holds nothing the mapping needs.
+        transaction.execute_batch(&format!(
+            "DROP TABLE IF EXISTS {}",
+            quote(&format!("{}{SET_ASIDE}", target.name))
+        ))?;
+        if !crate::target::table_exists(transaction, target.name)? {
+            continue;
         }
+        let differences = crate::target::differences(transaction, target)?;
+        if !differences.is_empty() && !rebuild {
+            return Ok(Err(Error::SchemaMismatch {
+                mapping: spec.name.to_owned(),
+                table: target.name.to_owned(),
+                differences,
+            }));
+        }
+        if index == 0 {
+            had_rows = transaction
+                .query_row(
+                    &format!("SELECT 1 FROM {} LIMIT 1", quote(target.name)),
+                    [],
+                    |_| Ok(()),
+                )
+                .optional()?
+                .is_some();
+        }
+        let mut statement = transaction.prepare(
+            "SELECT type, name, tbl_name, sql FROM sqlite_schema
+             WHERE tbl_name = ?1 AND type IN ('index', 'trigger') AND sql IS NOT NULL
+             ORDER BY rowid",
+        )?;
+        let objects = statement.query_map([target.name], |row| {
+            Ok(UserObject {
+                kind: row.get(0)?,
+                name: row.get(1)?,
+                table: row.get(2)?,
+                sql: row.get(3)?,
+            })
+        })?;
+        for object in objects {
+            user_objects.push(object?);
+        }
+    }
+    // Children first: with foreign keys enforced (see `BulkLoad`) a parent dropped
+    // before its child would fail.
+    for target in spec.targets.iter().rev() {
+        transaction.execute_batch(&format!("DROP TABLE IF EXISTS {}", quote(target.name)))?;
     }
     for target in spec.targets {
         transaction.execute_batch(target.create)?;
     }
-    Ok(())
+    Ok(Ok(Replaced {
+        had_rows,
+        user_objects,
+    }))
 }
 
-/// Drops the tables [`set_aside`] renamed, children first; call inside the run's
-/// transaction, once every row is written.
-pub(crate) fn drop_set_aside(transaction: &Connection, spec: &MappingSpec) -> rusqlite::Result<()> {
-    for target in spec.targets.iter().rev() {
-        transaction.execute_batch(&format!(
-            "DROP TABLE IF EXISTS {}",
-            quote(&set_aside_name(target.name))
-        ))?;
+impl Replaced {
+    /// Creates the user's indexes and triggers again on the filled tables; call
+    /// inside the run's transaction, once every row is written. One that no longer
+    /// applies (it names a column the mapping dropped) is left out, with a warning.
+    pub(crate) fn restore(
+        &self,
+        transaction: &Connection,
+        spec: &MappingSpec,
+    ) -> rusqlite::Result<()> {
+        for object in &self.user_objects {
+            transaction.execute_batch("SAVEPOINT data_sync_user_object")?;
+            match transaction.execute_batch(&object.sql) {
+                Ok(()) => transaction.execute_batch("RELEASE data_sync_user_object")?,
+                Err(error) => {
+                    transaction.execute_batch(
+                        "ROLLBACK TO data_sync_user_object; RELEASE data_sync_user_object",
+                    )?;
+                    tracing::warn!(
+                        mapping = spec.name,
+                        "mapping `{}`: the {} `{}` on `{}` no longer applies to the rebuilt table and was dropped: {error}",
+                        spec.name,
+                        object.kind,
+                        object.name,
+                        object.table
+                    );
+                }
+            }
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Whether every foreign key of `spec` holds by construction: each referencing
@@ -85,36 +171,17 @@ pub(crate) fn references_hold_by_construction(spec: &MappingSpec) -> bool {
 /// The connection settings of a full sync's bulk load, and what to restore after.
 #[derive(Debug)]
 pub(crate) struct BulkLoad {
-    journal_mode: Option<String>,
     foreign_keys: bool,
 }
 
 impl BulkLoad {
-    /// Prepares `connection`, outside any transaction, for a full sync: a rollback
-    /// journal (with `synchronous = FULL`, which that journal needs to be safe on a
-    /// power loss) instead of WAL, where every page would be written twice, and no
-    /// foreign-key enforcement when `spec`'s foreign keys hold by construction.
-    /// Where another connection keeps the file in WAL mode, WAL stays: slower, just
-    /// as atomic.
+    /// Prepares `connection`, outside any transaction, for a full sync: no
+    /// foreign-key enforcement when `spec`'s foreign keys hold by construction. The
+    /// journal stays WAL, so readers keep reading the old contents meanwhile.
     pub(crate) fn begin(connection: &Connection, spec: &MappingSpec) -> BulkLoad {
         let mut bulk = BulkLoad {
-            journal_mode: None,
             foreign_keys: false,
         };
-        let current: Option<String> = connection
-            .pragma_query_value(None, "journal_mode", |row| row.get(0))
-            .ok();
-        if let Some(current) = current
-            && !current.eq_ignore_ascii_case("delete")
-        {
-            let switched: Option<String> = connection
-                .pragma_update_and_check(None, "journal_mode", "delete", |row| row.get(0))
-                .ok();
-            if switched.is_some_and(|mode| mode.eq_ignore_ascii_case("delete")) {
-                let _ = connection.pragma_update(None, "synchronous", "full");
-                bulk.journal_mode = Some(current);
-            }
-        }
         if references_hold_by_construction(spec) {
             let enforced: bool = connection
                 .pragma_query_value(None, "foreign_keys", |row| row.get(0))
@@ -132,12 +199,8 @@ impl BulkLoad {
 
     /// Restores what [`BulkLoad::begin`] changed; call after the transaction ended.
     pub(crate) fn end(self, connection: &Connection) {
-        // Best effort: the run's outcome is decided, and the settings only matter to
+        // Best effort: the run's outcome is decided, and the setting only matters to
         // later statements on this connection, which `target::open` sets up anew.
-        if let Some(mode) = &self.journal_mode {
-            let _ = connection.pragma_update(None, "journal_mode", mode);
-            let _ = connection.pragma_update(None, "synchronous", "normal");
-        }
         if self.foreign_keys {
             let _ = connection.pragma_update(None, "foreign_keys", "on");
         }
