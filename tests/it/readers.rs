@@ -86,3 +86,66 @@ fn a_reader_polling_through_a_full_sync_is_never_locked_out() {
     }
     assert_eq!(poll(&target.path).unwrap(), (new, new));
 }
+
+#[test]
+fn a_reader_holding_a_snapshot_neither_stalls_a_full_sync_nor_sees_it() {
+    let db = support::source_db();
+    create_users(&db, 2_000);
+    let target = support::target_file();
+    let output = support::data_sync(&db, &target.path, &["sync", "--mapping", "users"]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    db.client()
+        .batch_execute(
+            "INSERT INTO public.users (id, username, email)
+             SELECT g, 'new_' || g, 'n' || g || '@example.org' FROM generate_series(2001, 2100) AS g",
+        )
+        .unwrap();
+
+    let reader =
+        Connection::open_with_flags(&target.path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    reader.execute_batch("BEGIN").unwrap();
+    let count = |connection: &Connection| -> i64 {
+        connection
+            .query_row("SELECT count(*) FROM user_main", [], |row| row.get(0))
+            .unwrap()
+    };
+    assert_eq!(count(&reader), 2_000);
+    // The reader's read transaction stays open for the whole run.
+    let output = support::data_sync(&db, &target.path, &["sync", "--mapping", "users", "--full"]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(count(&reader), 2_000, "the reader keeps its snapshot");
+    reader.execute_batch("COMMIT").unwrap();
+    assert_eq!(count(&reader), 2_100, "and sees the new contents after it");
+}
+
+#[test]
+fn a_wait_for_another_writer_is_bounded_and_reported() {
+    let db = support::source_db();
+    create_users(&db, 10);
+    let target = support::target_file();
+    let output = support::data_sync(&db, &target.path, &["sync", "--mapping", "users"]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+
+    let writer = Connection::open(&target.path).unwrap();
+    writer.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let started = Instant::now();
+    let output = support::data_sync(&db, &target.path, &["sync", "--mapping", "users", "--full"]);
+    let waited = started.elapsed();
+    writer.execute_batch("ROLLBACK").unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("database is locked"), "{stderr}");
+    assert!(
+        stderr.contains("another connection holds a lock on the target file; waiting up to 5 s"),
+        "{stderr}"
+    );
+    assert!(waited < Duration::from_secs(60), "bounded: {waited:?}");
+    // Once the lock is gone, the run goes through.
+    let output = support::data_sync(&db, &target.path, &["sync", "--mapping", "users", "--full"]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+}
