@@ -278,6 +278,16 @@ fn a_key_without_a_unique_index_is_refused_unless_assumed() {
         "{}",
         stdout(&output)
     );
+    let output = support::data_sync(
+        &db,
+        &target.path,
+        &["check", "--mapping", "users", "--assume-unique-key"],
+    );
+    assert!(
+        !stdout(&output).contains("unique index or constraint"),
+        "{}",
+        stdout(&output)
+    );
 
     let error = assert_fails(&support::data_sync(
         &db,
