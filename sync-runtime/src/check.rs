@@ -164,14 +164,14 @@ pub struct Difference {
 }
 
 /// Compares `mapping` with the source behind `client` and the SQLite file `target`
-/// (which is not created when missing).
+/// (which is not created when missing). The source side is asked as a run asks:
+/// with row-level security off, so a role a policy would filter is reported; and a
+/// key without a unique index or constraint is reported unless `assume_unique_key`
+/// (as `sync --assume-unique-key` does not refuse it).
 ///
 /// # Errors
 ///
 /// A failed query on either side; differences are not errors.
-///
-/// With `assume_unique_key`, a key without a unique index or constraint in the
-/// source is not reported (as `sync --assume-unique-key` does not refuse it).
 pub fn check_mapping(
     mapping: &Registered,
     client: &mut Client,
@@ -357,7 +357,7 @@ fn compact(rust_type: &str) -> String {
 
 /// Compares each of `mappings` with the live source table and the SQLite file
 /// `target` (which is not created when missing), over one source connection: the
-/// engine of `data-sync check`.
+/// engine of `data-sync check`. `assume_unique_key` as in [`check_mapping`].
 ///
 /// # Errors
 ///
