@@ -34,6 +34,10 @@ pub enum Error {
         count: usize,
     },
 
+    /// Stdout refused the results (a full disk, a closed pipe).
+    #[error("cannot write to stdout: {0}")]
+    Stdout(#[source] std::io::Error),
+
     /// `data-sync verify` found target tables that differ from the source.
     #[error("{count} target table{} differ{} from the source", if *count == 1 { "" } else { "s" }, if *count == 1 { "s" } else { "" })]
     Differs {
@@ -52,6 +56,7 @@ impl Error {
             Error::UnknownMapping { .. } => "unknown_mapping",
             Error::Drift { .. } => "drift",
             Error::Differs { .. } => "differs",
+            Error::Stdout(_) => "stdout",
         }
     }
 }

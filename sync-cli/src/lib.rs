@@ -186,6 +186,11 @@ where
     log::init(cli.verbose, cli.quiet, cli.log_format, bars.clone());
     match run(cli, catalogue, show_progress.then_some(bars)) {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader of the output went away (`data-sync explain | head`): nothing
+        // more to say, as Unix tools end.
+        Err(Error::Stdout(error)) if error.kind() == std::io::ErrorKind::BrokenPipe => {
+            ExitCode::SUCCESS
+        }
         Err(error) => {
             eprintln!("error: {error}");
             signal::exit_code(&error)
@@ -202,18 +207,14 @@ fn run(cli: Cli, catalogue: &[Registered], bars: Option<MultiProgress>) -> Resul
             command::sync::run(&selected, &source()?, target()?, args, bars)
         }
         Command::Status(args) => command::status::run(catalogue, target()?, args),
-        Command::List(args) => {
-            command::list::run(catalogue, args);
-            Ok(())
-        }
+        Command::List(args) => command::list::run(catalogue, args),
         Command::Check(args) => {
             let selected = select(catalogue, &args.selection.mappings)?;
             command::check::run(&selected, &source()?, target()?, args)
         }
         Command::Explain(args) => {
             let selected = select(catalogue, &args.selection.mappings)?;
-            command::explain::run(&selected, args);
-            Ok(())
+            command::explain::run(&selected, args)
         }
         Command::Verify(args) => {
             let selected = select(catalogue, &args.selection.mappings)?;

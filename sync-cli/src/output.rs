@@ -1,11 +1,35 @@
-//! The one JSON document every `--json` command prints on stdout: the same
-//! envelope for all of them, documented in `docs/cli.md`.
+//! What the commands print on stdout: text lines ([`outln!`]) or the one JSON
+//! document every `--json` command prints, the same envelope for all of them,
+//! documented in `docs/cli.md`. A write that fails (a full disk, a closed pipe) is an
+//! [`Error::Stdout`], never a panic.
 
 use std::io::Write;
 
 use serde::Serialize;
 
-use crate::error::Error;
+use crate::error::{Error, Result};
+
+/// Writes `text` on stdout and flushes it.
+///
+/// # Errors
+///
+/// [`Error::Stdout`] when stdout refuses it.
+pub(crate) fn write_stdout(text: std::fmt::Arguments<'_>) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_fmt(text)
+        .and_then(|()| stdout.flush())
+        .map_err(Error::Stdout)
+}
+
+/// `println!` for results: a line on stdout, or the [`Error::Stdout`] that kept it
+/// from being written.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::output::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+pub(crate) use outln;
 
 /// The `version` field of every `--json` output; it changes only when a field is
 /// removed or changes meaning (fields may be added within a version).
@@ -33,7 +57,14 @@ struct ErrorJson<'a> {
 
 /// Prints the envelope with `mappings` and, for a failed command, its `error` and the
 /// mapping it stopped at.
-pub(crate) fn print_json<T: Serialize>(mappings: &T, error: Option<(Option<&str>, &Error)>) {
+///
+/// # Errors
+///
+/// [`Error::Stdout`] when stdout refuses it.
+pub(crate) fn print_json<T: Serialize>(
+    mappings: &T,
+    error: Option<(Option<&str>, &Error)>,
+) -> Result<()> {
     let envelope = Envelope {
         version: JSON_VERSION,
         ok: error.is_none(),
@@ -47,7 +78,6 @@ pub(crate) fn print_json<T: Serialize>(mappings: &T, error: Option<(Option<&str>
     // Through a `Value`, whose objects keep their keys sorted: every document lists
     // its keys in alphabetical order, as `docs/cli.md` says.
     let value = serde_json::to_value(&envelope).unwrap_or_default();
-    let mut stdout = std::io::stdout().lock();
-    let _ = serde_json::to_writer_pretty(&mut stdout, &value);
-    let _ = writeln!(stdout);
+    let text = serde_json::to_string_pretty(&value).unwrap_or_default();
+    write_stdout(format_args!("{text}\n"))
 }

@@ -7,7 +7,7 @@ use sync_runtime::{Registered, SourceConfig};
 
 use crate::args::{JsonArgs, MappingArgs};
 use crate::error::{Error, Result};
-use crate::output::print_json;
+use crate::output::{outln, print_json};
 
 /// The options of `data-sync check`.
 #[derive(Debug, clap::Args)]
@@ -40,15 +40,15 @@ pub(crate) fn run(
         Err(Error::Drift { count })
     };
     if args.output.json {
-        print_json(&reports, result.as_ref().err().map(|error| (None, error)));
+        print_json(&reports, result.as_ref().err().map(|error| (None, error)))?;
         return result;
     }
     for report in &reports {
         if report.differences.is_empty() {
-            println!("{}: ok", report.mapping);
+            outln!("{}: ok", report.mapping)?;
             continue;
         }
-        println!(
+        outln!(
             "{}: {} difference{}",
             report.mapping,
             report.differences.len(),
@@ -57,12 +57,14 @@ pub(crate) fn run(
             } else {
                 "s"
             }
-        );
+        )?;
         for difference in &report.differences {
-            println!(
+            outln!(
                 "  {} `{}`: {}",
-                difference.side, difference.table, difference.message
-            );
+                difference.side,
+                difference.table,
+                difference.message
+            )?;
         }
     }
     result

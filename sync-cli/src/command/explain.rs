@@ -3,7 +3,8 @@
 use sync_runtime::{MappingSpec, Registered};
 
 use crate::args::{JsonArgs, MappingArgs};
-use crate::output::print_json;
+use crate::error::Result;
+use crate::output::{print_json, write_stdout};
 
 /// The options of `data-sync explain`.
 #[derive(Debug, clap::Args)]
@@ -16,19 +17,19 @@ pub(crate) struct ExplainArgs {
 }
 
 /// Prints the SQL of each of `mappings`.
-pub(crate) fn run(mappings: &[&Registered], args: &ExplainArgs) {
+pub(crate) fn run(mappings: &[&Registered], args: &ExplainArgs) -> Result<()> {
     if args.output.json {
         let mappings: Vec<_> = mappings
             .iter()
             .map(|mapping| explain_json(mapping.spec))
             .collect();
-        print_json(&mappings, None);
+        print_json(&mappings, None)
     } else {
         let texts: Vec<String> = mappings
             .iter()
             .map(|mapping| explain_text(mapping.spec))
             .collect();
-        print!("{}", texts.join("\n"));
+        write_stdout(format_args!("{}", texts.join("\n")))
     }
 }
 

@@ -3,7 +3,8 @@
 use sync_runtime::{MappingSpec, Registered};
 
 use crate::args::JsonArgs;
-use crate::output::print_json;
+use crate::error::Result;
+use crate::output::{outln, print_json};
 
 /// The options of `data-sync list`.
 #[derive(Debug, clap::Args)]
@@ -13,14 +14,13 @@ pub(crate) struct ListArgs {
 }
 
 /// Prints every mapping of `catalogue`.
-pub(crate) fn run(catalogue: &[Registered], args: &ListArgs) {
+pub(crate) fn run(catalogue: &[Registered], args: &ListArgs) -> Result<()> {
     if args.output.json {
         let mappings: Vec<_> = catalogue
             .iter()
             .map(|mapping| list_json(mapping.spec))
             .collect();
-        print_json(&mappings, None);
-        return;
+        return print_json(&mappings, None);
     }
     for mapping in catalogue {
         let targets: Vec<&str> = mapping
@@ -29,13 +29,14 @@ pub(crate) fn run(catalogue: &[Registered], args: &ListArgs) {
             .iter()
             .map(|target| target.name)
             .collect();
-        println!(
+        outln!(
             "{}: {} -> {}",
             mapping.spec.name,
             mapping.spec.source.display_name(),
             targets.join(", ")
-        );
+        )?;
     }
+    Ok(())
 }
 
 /// One mapping of `list --json`.

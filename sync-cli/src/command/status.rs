@@ -6,7 +6,7 @@ use sync_runtime::{MappingState, Registered};
 
 use crate::args::JsonArgs;
 use crate::error::Result;
-use crate::output::print_json;
+use crate::output::{outln, print_json};
 
 /// The options of `data-sync status`.
 #[derive(Debug, clap::Args)]
@@ -38,10 +38,10 @@ pub(crate) fn run(catalogue: &[Registered], target: &Path, args: &StatusArgs) ->
         })
         .collect();
     if args.output.json {
-        print_json(&rows, None);
+        print_json(&rows, None)?;
     } else {
         for row in &rows {
-            print_status(row);
+            print_status(row)?;
         }
     }
     Ok(())
@@ -89,18 +89,17 @@ fn status_json(
     })
 }
 
-fn print_status(row: &serde_json::Value) {
+fn print_status(row: &serde_json::Value) -> Result<()> {
     let name = row["mapping"].as_str().unwrap_or_default();
     if row["synced"] != true {
-        match row["last_outcome"].as_str() {
-            Some(outcome) => println!(
+        return match row["last_outcome"].as_str() {
+            Some(outcome) => outln!(
                 "{name}: never synced; last attempt {}: {}",
                 row["last_attempt_at"].as_str().unwrap_or_default(),
                 describe_outcome(outcome)
             ),
-            None => println!("{name}: never synced"),
-        }
-        return;
+            None => outln!("{name}: never synced"),
+        };
     }
     let watermark = match &row["watermark"] {
         serde_json::Value::Null => "none".to_owned(),
@@ -111,7 +110,7 @@ fn print_status(row: &serde_json::Value) {
         ),
     };
     let outcome = describe_outcome(row["last_outcome"].as_str().unwrap_or_default());
-    println!(
+    outln!(
         "{name}: last {} sync started {}, finished {}, {} rows, watermark {watermark}, last attempt {}: {outcome}{}",
         row["mode"].as_str().unwrap_or_default(),
         row["started_at"].as_str().unwrap_or_default(),
@@ -123,7 +122,7 @@ fn print_status(row: &serde_json::Value) {
         } else {
             ""
         },
-    );
+    )
 }
 
 /// A run's outcome as `status` prints it.

@@ -10,7 +10,7 @@ use sync_runtime::{Overlap, Progress, Registered, SourceConfig, Summary, SyncOpt
 
 use crate::args::{JsonArgs, MappingArgs, RetryArgs};
 use crate::error::{Error, Result};
-use crate::output::print_json;
+use crate::output::{outln, print_json};
 use crate::progress::TerminalProgress;
 
 /// The options of `data-sync sync`.
@@ -87,37 +87,39 @@ pub(crate) fn run(
         match mapping.sync(source, target, &options) {
             Ok(summary) => {
                 if !json && summary_on_stdout {
-                    print_summary(&summary);
+                    print_summary(&summary)?;
                 }
                 summaries.push(summary);
             }
             Err(error) => {
                 let error = Error::Engine(error);
                 if json {
-                    print_json(&summaries, Some((Some(mapping.spec.name), &error)));
+                    // The run's error is the one to report, whatever becomes of
+                    // the document.
+                    let _ = print_json(&summaries, Some((Some(mapping.spec.name), &error)));
                 }
                 return Err(error);
             }
         }
     }
     if json {
-        print_json(&summaries, None);
+        print_json(&summaries, None)?;
     }
     Ok(())
 }
 
-fn print_summary(summary: &Summary) {
+fn print_summary(summary: &Summary) -> Result<()> {
     let targets: Vec<String> = summary
         .targets
         .iter()
         .map(|target| format!("{} {}", target.table, target.rows))
         .collect();
-    println!(
+    outln!(
         "{}: {} sync, {} rows read ({}) in {:.2} s",
         summary.mapping,
         summary.mode,
         summary.rows_read,
         targets.join(", "),
         summary.seconds
-    );
+    )
 }

@@ -7,7 +7,7 @@ use sync_runtime::{Registered, SourceConfig, TargetVerification};
 
 use crate::args::{JsonArgs, MappingArgs};
 use crate::error::{Error, Result};
-use crate::output::print_json;
+use crate::output::{outln, print_json};
 
 /// The options of `data-sync verify`.
 #[derive(Debug, clap::Args)]
@@ -49,26 +49,27 @@ pub(crate) fn run(
         print_json(
             &verifications,
             result.as_ref().err().map(|error| (None, error)),
-        );
+        )?;
     } else {
         for verification in &verifications {
             for table in &verification.targets {
-                print_table(&verification.mapping, table);
+                print_table(&verification.mapping, table)?;
             }
         }
     }
     result
 }
 
-fn print_table(mapping: &str, table: &TargetVerification) {
+fn print_table(mapping: &str, table: &TargetVerification) -> Result<()> {
     if table.equal {
-        println!(
+        return outln!(
             "{mapping}: `{}` equals the source: {} rows, checksum {}",
-            table.table, table.target_rows, table.target_checksum
+            table.table,
+            table.target_rows,
+            table.target_checksum
         );
-        return;
     }
-    println!(
+    outln!(
         "{mapping}: `{}` differs from the source: {} rows in the source, {} in the target; {} missing, {} extra, {} changed",
         table.table,
         table.source_rows,
@@ -76,13 +77,14 @@ fn print_table(mapping: &str, table: &TargetVerification) {
         table.missing,
         table.extra,
         table.changed
-    );
+    )?;
     for difference in &table.differences {
-        println!("  {} key {}", difference.kind, difference.key);
+        outln!("  {} key {}", difference.kind, difference.key)?;
     }
     let listed = table.differences.len() as u64;
     let total = table.missing + table.extra + table.changed;
     if total > listed {
-        println!("  ... and {} more (--max-keys)", total - listed);
+        outln!("  ... and {} more (--max-keys)", total - listed)?;
     }
+    Ok(())
 }
