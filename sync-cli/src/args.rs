@@ -46,6 +46,12 @@ pub(crate) struct SourceArgs {
     /// limit; default: the server's). Example: --statement-timeout 30m
     #[arg(long, global = true, value_parser = parse_duration, value_name = "DURATION")]
     statement_timeout: Option<Duration>,
+
+    /// Give up on the source when it sends nothing for this long while a run waits
+    /// for it: a stopped server, a network that drops packets (default: 10m; a run so
+    /// stopped is retried on a new connection). Example: --read-timeout 2m
+    #[arg(long, global = true, value_parser = parse_duration, value_name = "DURATION")]
+    read_timeout: Option<Duration>,
 }
 
 impl SourceArgs {
@@ -64,6 +70,9 @@ impl SourceArgs {
         }
         if let Some(timeout) = self.statement_timeout {
             source = source.with_statement_timeout(timeout);
+        }
+        if let Some(timeout) = self.read_timeout {
+            source = source.with_read_timeout(timeout);
         }
         Ok(source)
     }

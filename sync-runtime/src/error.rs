@@ -2,6 +2,7 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::__private::BindError;
 use crate::source::{DecodeError, SourceRow, row_key};
@@ -60,6 +61,22 @@ pub enum Error {
         /// What went wrong in the stream.
         #[source]
         source: io::Error,
+    },
+
+    /// The source took too long: PostgreSQL cancelled a statement (SQLSTATE 57014,
+    /// as `--statement-timeout` does; 55P03, `lock_timeout`), or sent nothing for
+    /// the read timeout (`--read-timeout`).
+    #[error("reading `{table}` for mapping `{mapping}`: {message}")]
+    Timeout {
+        /// The mapping being run.
+        mapping: String,
+        /// The source table.
+        table: String,
+        /// PostgreSQL's message with its SQLSTATE, or the read timeout that passed.
+        message: String,
+        /// The driver's error.
+        #[source]
+        source: postgres::Error,
     },
 
     /// A source column has a type the field cannot be read from.
@@ -310,6 +327,7 @@ impl Error {
             Error::Connect { .. } => "connect",
             Error::Source { .. } => "source",
             Error::SourceStream { .. } => "source_stream",
+            Error::Timeout { .. } => "timeout",
             Error::ColumnType { .. } => "column_type",
             Error::Decode { .. } => "decode",
             Error::Encode { .. } => "encode",
@@ -390,6 +408,58 @@ pub(crate) fn decode_error(spec: &MappingSpec, row: &SourceRow<'_>, error: Decod
 }
 
 impl Error {
+    /// A [`Error::Source`] or [`Error::SourceStream`] that is a timeout (see
+    /// [`Error::Timeout`]) as that; any other error as it is.
+    pub(crate) fn with_timeouts(self, read_timeout: Duration) -> Error {
+        match self {
+            Error::Source {
+                mapping,
+                table,
+                source,
+            } => match timeout_message(&source, read_timeout) {
+                Some(message) => Error::Timeout {
+                    mapping,
+                    table,
+                    message,
+                    source,
+                },
+                None => Error::Source {
+                    mapping,
+                    table,
+                    source,
+                },
+            },
+            Error::SourceStream {
+                mapping,
+                table,
+                source,
+            } => {
+                let message = source
+                    .get_ref()
+                    .and_then(|inner| inner.downcast_ref::<postgres::Error>())
+                    .and_then(|inner| timeout_message(inner, read_timeout));
+                let Some(message) = message else {
+                    return Error::SourceStream {
+                        mapping,
+                        table,
+                        source,
+                    };
+                };
+                let source = source
+                    .into_inner()
+                    .and_then(|inner| inner.downcast::<postgres::Error>().ok())
+                    .expect("the inner error was just read as a postgres::Error");
+                Error::Timeout {
+                    mapping,
+                    table,
+                    message,
+                    source: *source,
+                }
+            }
+            other => other,
+        }
+    }
+
     /// A [`Error::Write`] whose cause is the file's, not the row's (read-only, full,
     /// corrupt, locked, an I/O error), as the [`Error::Target`] of `path` it is;
     /// any other error as it is.
@@ -401,6 +471,33 @@ impl Error {
             },
             other => other,
         }
+    }
+}
+
+/// What timed out, when `error` is a timeout: PostgreSQL's message with its
+/// SQLSTATE for a cancelled statement, the read timeout for a server that sent
+/// nothing.
+fn timeout_message(error: &postgres::Error, read_timeout: Duration) -> Option<String> {
+    if crate::source::reader::is_read_timeout(error) {
+        return Some(format!(
+            "the source sent nothing for {} (--read-timeout): the server or the network is stuck",
+            display_duration(read_timeout)
+        ));
+    }
+    let db = error.as_db_error()?;
+    let code = db.code().code();
+    matches!(code, "57014" | "55P03").then(|| format!("{} {code}: {}", db.severity(), db.message()))
+}
+
+/// A duration as the command line takes it: `3s`, `10m`, `1500ms`.
+fn display_duration(duration: Duration) -> String {
+    let milliseconds = duration.as_millis();
+    if milliseconds.is_multiple_of(60_000) && milliseconds > 0 {
+        format!("{}m", milliseconds / 60_000)
+    } else if milliseconds.is_multiple_of(1000) {
+        format!("{}s", milliseconds / 1000)
+    } else {
+        format!("{milliseconds}ms")
     }
 }
 

@@ -69,6 +69,7 @@ impl Registered {
         max_keys: usize,
     ) -> Result<Verification> {
         (self.verify)(source, target, max_keys)
+            .map_err(|error| error.with_timeouts(source.read_timeout()))
     }
 }
 

@@ -113,8 +113,8 @@ pub fn verify<M: Mapping>(
 
     let mut client = source.connect()?;
     let _cancel = crate::sync::signal::cancel_on_signal(source, &client);
-    let mut transaction =
-        source::snapshot(&mut client).map_err(|error| source_error(spec, error))?;
+    let mut transaction = source::snapshot(&mut client, source.statement_timeout())
+        .map_err(|error| source_error(spec, error))?;
 
     let count = spec.targets.len();
     let mut source_sides = vec![Side::default(); count];

@@ -6,6 +6,7 @@ mod support;
 mod bad_input;
 mod cli;
 mod faults;
+mod frozen_source;
 mod full_sync;
 mod r#gen;
 mod hostile;

@@ -24,9 +24,22 @@ use crate::error::{Error, Result};
 pub struct SourceConfig {
     config: Config,
     tls: Tls,
-    /// `statement_timeout` of the run's session, whole milliseconds.
+    /// `statement_timeout` of the run's snapshot transaction, whole milliseconds.
     statement_timeout: Option<u64>,
+    /// How long the source may send nothing while the run waits for it.
+    read_timeout: Duration,
 }
+
+/// The read timeout unless `--read-timeout` says otherwise: longer than any query of
+/// a run should take to send its first row, short of a stalled run going unnoticed.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+
+/// TCP keepalives unless the connection string sets them (`keepalives_idle`,
+/// `keepalives_interval`, `keepalives_retries`): a peer that is gone is noticed
+/// within about a minute, not the two hours of the system default.
+const KEEPALIVES_IDLE: Duration = Duration::from_secs(30);
+const KEEPALIVES_INTERVAL: Duration = Duration::from_secs(10);
+const KEEPALIVES_RETRIES: u32 = 3;
 
 /// libpq's `sslmode`, all five of them (the postgres crate knows only three).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -168,6 +181,16 @@ impl SourceConfig {
                 .unwrap_or(30);
             config.connect_timeout(Duration::from_secs(seconds));
         }
+        // The driver's own default idle time is the system's two hours.
+        if config.get_keepalives_idle() == Duration::from_secs(2 * 60 * 60) {
+            config.keepalives_idle(KEEPALIVES_IDLE);
+        }
+        if config.get_keepalives_interval().is_none() {
+            config.keepalives_interval(KEEPALIVES_INTERVAL);
+        }
+        if config.get_keepalives_retries().is_none() {
+            config.keepalives_retries(KEEPALIVES_RETRIES);
+        }
         if config.get_password().is_none() {
             if let Some(password) = env("PGPASSWORD") {
                 config.password(password);
@@ -179,6 +202,7 @@ impl SourceConfig {
             config,
             tls,
             statement_timeout: None,
+            read_timeout: DEFAULT_READ_TIMEOUT,
         })
     }
 
@@ -212,10 +236,33 @@ impl SourceConfig {
 
     /// Has PostgreSQL cancel any statement of a run that takes longer than `timeout`
     /// (`--statement-timeout`; whole milliseconds, 0 for none; default: the server's
-    /// `statement_timeout`). A run stopped so is not retried.
+    /// `statement_timeout`). It is set with `SET LOCAL` inside the run's snapshot
+    /// transaction, which also holds behind a transaction-pooling proxy. A run
+    /// stopped so is not retried.
     pub fn with_statement_timeout(mut self, timeout: Duration) -> Self {
         self.statement_timeout = Some(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
         self
+    }
+
+    /// The statement timeout of [`SourceConfig::with_statement_timeout`], whole
+    /// milliseconds.
+    pub(crate) fn statement_timeout(&self) -> Option<u64> {
+        self.statement_timeout
+    }
+
+    /// Gives up on the source when it sends nothing for `timeout` while a run waits
+    /// for it (`--read-timeout`; default [`DEFAULT_READ_TIMEOUT`]): a server whose
+    /// backend is stopped, a network that drops packets without a reset. Unlike the
+    /// statement timeout it is measured here, so it holds when the server cannot act.
+    /// A run stopped so is retried, on a new connection, like a dropped one.
+    pub fn with_read_timeout(mut self, timeout: Duration) -> Self {
+        self.read_timeout = timeout;
+        self
+    }
+
+    /// The read timeout in force (see [`SourceConfig::with_read_timeout`]).
+    pub fn read_timeout(&self) -> Duration {
+        self.read_timeout
     }
 
     /// The `sslmode` in force.
@@ -245,17 +292,7 @@ impl SourceConfig {
     ///
     /// [`Error::Connect`] when PostgreSQL cannot be reached or refuses the login.
     pub fn connect(&self) -> Result<Client> {
-        let mut client = self.connect_client()?;
-        if let Some(milliseconds) = self.statement_timeout {
-            // An integer, never text from the user: nothing to quote.
-            client
-                .batch_execute(&format!("SET statement_timeout = {milliseconds}"))
-                .map_err(|source| Error::Connect {
-                    endpoint: self.endpoint(),
-                    source,
-                })?;
-        }
-        Ok(client)
+        self.connect_client()
     }
 
     /// Opens a connection for the reader of a full sync: as [`SourceConfig::connect`]
@@ -281,13 +318,13 @@ impl SourceConfig {
                 message: format!("cannot start the source connection's runtime: {error}"),
             })?;
         let mut config = self.config.clone();
-        let mut client = match self.tls.mode {
+        let client = match self.tls.mode {
             SslMode::Disable => {
                 config.ssl_mode(SslMode::Disable.for_driver());
                 let (client, connection) = runtime
                     .block_on(config.connect(NoTls))
                     .map_err(connect_error)?;
-                ReaderClient::new(runtime, client, Box::pin(connection))
+                ReaderClient::new(runtime, client, Box::pin(connection), self)
             }
             mode => {
                 config.ssl_mode(mode.for_driver());
@@ -295,17 +332,9 @@ impl SourceConfig {
                 let (client, connection) = runtime
                     .block_on(config.connect(connector))
                     .map_err(connect_error)?;
-                ReaderClient::new(runtime, client, Box::pin(connection))
+                ReaderClient::new(runtime, client, Box::pin(connection), self)
             }
         };
-        if let Some(milliseconds) = self.statement_timeout {
-            // An integer, never text from the user: nothing to quote.
-            let statement = format!("SET statement_timeout = {milliseconds}");
-            client
-                .driver
-                .run(client.client.batch_execute(&statement))
-                .map_err(connect_error)?;
-        }
         Ok(client)
     }
 
@@ -667,6 +696,35 @@ mod tests {
         .unwrap();
         assert_eq!(config.endpoint(), "db.internal:6543/app");
         assert_eq!(config.config.get_user(), Some("sync"));
+    }
+
+    #[test]
+    fn keepalives_are_short_unless_the_string_sets_them() {
+        let config = SourceConfig::parse_with_env("host=h", &env(&[])).unwrap();
+        assert!(config.config.get_keepalives());
+        assert_eq!(config.config.get_keepalives_idle(), KEEPALIVES_IDLE);
+        assert_eq!(
+            config.config.get_keepalives_interval(),
+            Some(KEEPALIVES_INTERVAL)
+        );
+        assert_eq!(
+            config.config.get_keepalives_retries(),
+            Some(KEEPALIVES_RETRIES)
+        );
+        let config = SourceConfig::parse_with_env(
+            "postgresql://u@h/d?keepalives_idle=120&keepalives_interval=5&keepalives_retries=9",
+            &env(&[]),
+        )
+        .unwrap();
+        assert_eq!(
+            config.config.get_keepalives_idle(),
+            Duration::from_secs(120)
+        );
+        assert_eq!(
+            config.config.get_keepalives_interval(),
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(config.config.get_keepalives_retries(), Some(9));
     }
 
     #[test]

@@ -29,18 +29,21 @@ pub(crate) mod reader;
 /// client without naming the row or column; such a database is read with
 /// `client_encoding = SQL_ASCII`, so the bytes arrive as stored and the decoder
 /// names the key and column of a value that is not UTF-8.
+///
+/// `--statement-timeout` (`statement_timeout`, whole milliseconds) is set here too,
+/// with `SET LOCAL`: it then holds for every statement of the run, also behind a
+/// transaction-pooling proxy, where a session setting could land on another
+/// client's connection.
 pub(crate) fn snapshot(
     client: &mut Client,
+    statement_timeout: Option<u64>,
 ) -> std::result::Result<Transaction<'_>, postgres::Error> {
     let mut transaction = client
         .build_transaction()
         .isolation_level(IsolationLevel::RepeatableRead)
         .read_only(true)
         .start()?;
-    transaction.batch_execute(&format!(
-        "SET LOCAL IntervalStyle = 'postgres'; {}",
-        guard::ROW_SECURITY_OFF
-    ))?;
+    transaction.batch_execute(&snapshot_settings(statement_timeout))?;
     let encoding: String = transaction
         .query_one("SELECT current_setting('server_encoding')", &[])?
         .get(0);
@@ -48,6 +51,19 @@ pub(crate) fn snapshot(
         transaction.batch_execute("SET LOCAL client_encoding = 'SQL_ASCII'")?;
     }
     Ok(transaction)
+}
+
+/// The `SET LOCAL` statements of [`snapshot`]. The timeout is an integer, never
+/// text from the user: nothing to quote.
+fn snapshot_settings(statement_timeout: Option<u64>) -> String {
+    let mut settings = format!(
+        "SET LOCAL IntervalStyle = 'postgres'; {}",
+        guard::ROW_SECURITY_OFF
+    );
+    if let Some(milliseconds) = statement_timeout {
+        settings.push_str(&format!("; SET LOCAL statement_timeout = {milliseconds}"));
+    }
+    settings
 }
 
 /// `COPY (select) TO STDOUT (FORMAT binary)`: how every run streams rows (and what

@@ -15,11 +15,14 @@ use std::future::{Future, poll_fn};
 use std::io::{self, BufRead, Read};
 use std::pin::{Pin, pin};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::{Buf, Bytes};
 use futures_util::Stream;
 use tokio::runtime::Runtime;
 use tokio_postgres::{CopyOutStream, Error, IsolationLevel, Transaction};
+
+use crate::source::config::SourceConfig;
 
 /// A connection's I/O task: it reads the socket and hands messages to the client.
 type ConnectionTask = Pin<Box<dyn Future<Output = Result<(), Error>> + Send>>;
@@ -34,6 +37,8 @@ pub(crate) struct ReaderClient {
     pub(crate) driver: Driver,
     /// Queries; they make progress only inside [`Driver::block_on`].
     pub(crate) client: tokio_postgres::Client,
+    /// The `statement_timeout` of [`snapshot`], whole milliseconds.
+    pub(crate) statement_timeout: Option<u64>,
 }
 
 impl ReaderClient {
@@ -41,14 +46,17 @@ impl ReaderClient {
         runtime: Runtime,
         client: tokio_postgres::Client,
         connection: ConnectionTask,
+        source: &SourceConfig,
     ) -> ReaderClient {
         ReaderClient {
             driver: Driver {
                 runtime,
                 connection,
                 closed: false,
+                read_timeout: source.read_timeout(),
             },
             client,
+            statement_timeout: source.statement_timeout(),
         }
     }
 }
@@ -59,24 +67,51 @@ pub(crate) struct Driver {
     connection: ConnectionTask,
     /// Whether the connection's task has ended (it is not polled again).
     closed: bool,
+    /// How long a `block_on` may wait with nothing from the server (see
+    /// [`SourceConfig::with_read_timeout`]).
+    read_timeout: Duration,
+}
+
+/// The error of a wait that reached the read timeout: the driver's own timeout
+/// error, as the `postgres` crate makes it for its timeouts (see
+/// [`is_read_timeout`]).
+fn read_timeout_error() -> Error {
+    Error::__private_api_timeout()
+}
+
+/// Whether `error` is a wait that reached the read timeout.
+pub(crate) fn is_read_timeout(error: &Error) -> bool {
+    error.as_db_error().is_none() && error.to_string() == read_timeout_error().to_string()
 }
 
 impl Driver {
     /// Runs `future` to completion, driving the connection meanwhile; a connection
-    /// that fails first returns its error.
+    /// that fails first returns its error, and a server that sends nothing for the
+    /// read timeout a timeout error.
     pub(crate) fn block_on<F: Future>(&mut self, future: F) -> Result<F::Output, Error> {
         let mut future = pin!(future);
         let Driver {
             runtime,
             connection,
             closed,
+            read_timeout,
         } = self;
-        runtime.block_on(poll_fn(|cx| {
-            if let Poll::Ready(Err(error)) = poll_connection(connection, closed, cx) {
-                return Poll::Ready(Err(error));
-            }
-            future.as_mut().poll(cx).map(Ok)
-        }))
+        runtime.block_on(async {
+            let mut deadline = pin!(tokio::time::sleep(*read_timeout));
+            poll_fn(|cx| {
+                if let Poll::Ready(Err(error)) = poll_connection(connection, closed, cx) {
+                    return Poll::Ready(Err(error));
+                }
+                if let Poll::Ready(output) = future.as_mut().poll(cx) {
+                    return Poll::Ready(Ok(output));
+                }
+                deadline
+                    .as_mut()
+                    .poll(cx)
+                    .map(|()| Err(read_timeout_error()))
+            })
+            .await
+        })
     }
 
     /// [`Driver::block_on`] for a future of the client: its error or the
@@ -99,36 +134,48 @@ impl Driver {
             runtime,
             connection,
             closed,
+            read_timeout,
         } = self;
         let mut filled = 0;
-        runtime.block_on(poll_fn(|cx| {
-            loop {
-                if let Poll::Ready(Err(error)) = poll_connection(connection, closed, cx) {
-                    return Poll::Ready(Err(error));
-                }
-                let mut progress = false;
+        runtime.block_on(async {
+            let mut deadline = pin!(tokio::time::sleep(*read_timeout));
+            poll_fn(|cx| {
                 loop {
-                    match stream.as_mut().poll_next(cx) {
-                        Poll::Ready(Some(Ok(bytes))) => {
-                            progress = true;
-                            filled += bytes.len();
-                            queue.push_back(bytes);
-                            if filled >= FILL_BYTES {
-                                return Poll::Ready(Ok(false));
+                    if let Poll::Ready(Err(error)) = poll_connection(connection, closed, cx) {
+                        return Poll::Ready(Err(error));
+                    }
+                    let mut progress = false;
+                    loop {
+                        match stream.as_mut().poll_next(cx) {
+                            Poll::Ready(Some(Ok(bytes))) => {
+                                progress = true;
+                                filled += bytes.len();
+                                queue.push_back(bytes);
+                                if filled >= FILL_BYTES {
+                                    return Poll::Ready(Ok(false));
+                                }
                             }
+                            Poll::Ready(Some(Err(error))) => return Poll::Ready(Err(error)),
+                            Poll::Ready(None) => return Poll::Ready(Ok(true)),
+                            Poll::Pending => break,
                         }
-                        Poll::Ready(Some(Err(error))) => return Poll::Ready(Err(error)),
-                        Poll::Ready(None) => return Poll::Ready(Ok(true)),
-                        Poll::Pending => break,
+                    }
+                    // The connection may have more decoded already: poll it again while
+                    // that gives rows, wait for the socket otherwise, as long as the
+                    // read timeout allows.
+                    if progress {
+                        let now = tokio::time::Instant::now();
+                        deadline.as_mut().reset(now + *read_timeout);
+                    } else {
+                        return deadline
+                            .as_mut()
+                            .poll(cx)
+                            .map(|()| Err(read_timeout_error()));
                     }
                 }
-                // The connection may have more decoded already: poll it again while
-                // that gives rows, wait for the socket otherwise.
-                if !progress {
-                    return Poll::Pending;
-                }
-            }
-        }))
+            })
+            .await
+        })
     }
 }
 
@@ -152,6 +199,7 @@ fn poll_connection(
 /// settings.
 pub(crate) async fn snapshot(
     client: &mut tokio_postgres::Client,
+    statement_timeout: Option<u64>,
 ) -> Result<Transaction<'_>, Error> {
     let transaction = client
         .build_transaction()
@@ -160,10 +208,7 @@ pub(crate) async fn snapshot(
         .start()
         .await?;
     transaction
-        .batch_execute(&format!(
-            "SET LOCAL IntervalStyle = 'postgres'; {}",
-            super::guard::ROW_SECURITY_OFF
-        ))
+        .batch_execute(&super::snapshot_settings(statement_timeout))
         .await?;
     let encoding: String = transaction
         .query_one("SELECT current_setting('server_encoding')", &[])

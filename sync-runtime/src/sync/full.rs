@@ -157,9 +157,15 @@ fn read_source<M: Mapping>(
         table: table.clone(),
         source,
     };
-    let ReaderClient { driver, client } = client;
+    let ReaderClient {
+        driver,
+        client,
+        statement_timeout,
+    } = client;
     // Each `block_on` drives the connection too; an error of either is the source's.
-    let transaction = driver.run(reader::snapshot(client)).map_err(source_error)?;
+    let transaction = driver
+        .run(reader::snapshot(client, *statement_timeout))
+        .map_err(source_error)?;
     let (schema, table_name) = (spec.source.schema, spec.source.table);
     let identity = driver
         .run(transaction.query_one(guard::IDENTITY, &[&schema, &table_name]))

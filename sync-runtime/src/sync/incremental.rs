@@ -107,6 +107,7 @@ pub(crate) fn sync<M: Mapping>(
     options: &SyncOptions,
     previous: &MappingState,
     started_at: &str,
+    statement_timeout: Option<u64>,
 ) -> Result<Summary> {
     let spec = M::SPEC;
     let target_error = |source| Error::Target {
@@ -147,8 +148,16 @@ pub(crate) fn sync<M: Mapping>(
     std::thread::scope(|scope| {
         let (sender, receiver) = sync_channel(QUEUE_DEPTH);
         let reader_start = start.clone();
-        let reader =
-            scope.spawn(move || read::<M>(client, options, reader_start, batch_size, &sender));
+        let reader = scope.spawn(move || {
+            read::<M>(
+                client,
+                options,
+                reader_start,
+                batch_size,
+                statement_timeout,
+                &sender,
+            )
+        });
         let mut writer = Writer::<M>::new(connection, path, start, started_at, identity);
         let progress = options.observer();
         let written = writer.write(receiver, progress);
@@ -541,6 +550,7 @@ fn read<M: Mapping>(
     options: &SyncOptions,
     start: Option<Watermark>,
     batch_size: usize,
+    statement_timeout: Option<u64>,
     sender: &SyncSender<Message<M>>,
 ) -> Result<()> {
     let spec = M::SPEC;
@@ -550,7 +560,7 @@ fn read<M: Mapping>(
         table: spec.source.display_name(),
         source,
     };
-    let mut transaction = source::snapshot(client).map_err(source_error)?;
+    let mut transaction = source::snapshot(client, statement_timeout).map_err(source_error)?;
     // The row query skips NULL cursors silently (no comparison holds for NULL), so
     // they are looked for first.
     let null_cursor = transaction

@@ -80,6 +80,7 @@ pub fn sync<M: Mapping>(
                         options,
                         &previous,
                         &started_at,
+                        source.statement_timeout(),
                     )
                 }
                 None => {
@@ -108,8 +109,12 @@ pub fn sync<M: Mapping>(
             }
         })
     };
-    let result = retry::run(spec, &options.retry, &mut attempt)
-        .map_err(|error| crate::source::guard::classify(spec, error));
+    // A timeout is told apart from other source errors before retry sees it.
+    let read_timeout = source.read_timeout();
+    let result = retry::run(spec, &options.retry, &mut || {
+        attempt().map_err(|error| error.with_timeouts(read_timeout))
+    })
+    .map_err(|error| crate::source::guard::classify(spec, error));
     // A run a signal stopped reports that, whatever error the stop caused.
     let result = signal::classify(spec, result);
     // A read-only, full or broken file refuses every row: a fault of the target.

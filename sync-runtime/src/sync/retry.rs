@@ -64,6 +64,9 @@ pub(crate) fn is_transient(error: &Error) -> bool {
             is_transient_postgres(source)
         }
         Error::SourceStream { source, .. } => is_transient_io(source),
+        // A server that sent nothing for the read timeout may answer on a new
+        // connection; a statement it cancelled would be cancelled again.
+        Error::Timeout { source, .. } => crate::source::reader::is_read_timeout(source),
         _ => false,
     }
 }
