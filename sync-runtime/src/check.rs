@@ -252,6 +252,38 @@ fn check_source(
             .map_or(error.as_str(), |(_, rest)| rest);
         differences.push(difference(message.to_owned()));
     }
+    // A run reads every mapped column; PostgreSQL checks the rights only when a
+    // statement runs, so preparing the SELECT below would not notice.
+    let names: Vec<&str> = spec
+        .source
+        .columns
+        .iter()
+        .map(|column| column.name)
+        .collect();
+    let rights = client
+        .query_one(
+            "SELECT current_user::text, has_schema_privilege(n.oid, 'USAGE'),
+                    array(SELECT a.attname::text FROM pg_attribute a
+                          WHERE a.attrelid = c.oid AND a.attname::text = ANY($3)
+                            AND NOT has_column_privilege(c.oid, a.attnum, 'SELECT')
+                          ORDER BY a.attnum)
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname::text = $1 AND c.relname::text = $2",
+            &[&live.schema, &spec.source.table, &names],
+        )
+        .map_err(source_error)?;
+    let role: String = rights.get(0);
+    if !rights.get::<_, bool>(1) {
+        differences.push(difference(format!(
+            "role `{role}` has no USAGE privilege on schema `{}`",
+            live.schema
+        )));
+    }
+    for column in rights.get::<_, Vec<String>>(2) {
+        differences.push(difference(format!(
+            "role `{role}` has no SELECT privilege on column `{column}`"
+        )));
+    }
     // The types PostgreSQL reports for the mapping's own SELECT are exactly those a
     // run decodes (casts included). They are asked as a run asks, with row-level
     // security off: a role a policy would filter gets the run's error.

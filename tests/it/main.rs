@@ -5,6 +5,7 @@ mod support;
 
 mod bad_input;
 mod cli;
+mod error_reports;
 mod faults;
 mod frozen_source;
 mod full_sync;
