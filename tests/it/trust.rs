@@ -401,3 +401,47 @@ fn a_prune_that_would_delete_every_row_is_refused() {
     ));
     assert!(target_ids(&target.path).is_empty());
 }
+
+#[test]
+fn a_role_that_may_not_read_the_system_identifier_still_records_its_source() {
+    let db = support::source_db();
+    create_users(&db, 5);
+    let role = reader_role(&db);
+    // Managed services often revoke it; the identity is then database and table.
+    db.client()
+        .batch_execute("REVOKE EXECUTE ON FUNCTION pg_catalog.pg_control_system() FROM PUBLIC")
+        .unwrap();
+    let role_url = url_as(&db.url(), &role);
+    let target = support::target_file();
+    assert_ok(&data_sync_at(
+        &role_url,
+        &target.path,
+        &["sync", "--mapping", "users"],
+    ));
+    assert_ok(&data_sync_at(
+        &role_url,
+        &target.path,
+        &["sync", "--mapping", "users"],
+    ));
+    let source = support::sqlite_rows(
+        &target.path,
+        "SELECT json_extract(source, '$.system'), json_extract(source, '$.database'),
+                json_extract(source, '$.table'), json_extract(source, '$.oid') > 0
+         FROM _data_sync_state WHERE mapping = 'users'",
+    );
+    assert_eq!(
+        source,
+        vec![vec![
+            Value::Null,
+            Value::Text(db.name().to_owned()),
+            Value::Text("public.users".to_owned()),
+            Value::Integer(1),
+        ]]
+    );
+    // The owner may read it: the same database and table are the same source.
+    assert_ok(&support::data_sync(
+        &db,
+        &target.path,
+        &["sync", "--mapping", "users"],
+    ));
+}
