@@ -109,6 +109,8 @@ impl Container {
         let mut key: Option<Vec<Name>> = None;
         let mut cursor = None;
         let mut soft_delete = None;
+        let mut capture = None;
+        let mut publication = None;
         let mut snapshot = None;
         for attr in input.attrs.iter().filter(|attr| attr.path().is_ident(SYNC)) {
             let parsed = attr.parse_nested_meta(|meta| {
@@ -150,6 +152,22 @@ impl Container {
                     CURSOR => set_once(cx, &meta, &mut cursor, name_value(&meta)?),
                     // #[sync(soft_delete = "deleted_at")]
                     SOFT_DELETE => set_once(cx, &meta, &mut soft_delete, name_value(&meta)?),
+                    // #[sync(capture = "log")]
+                    CAPTURE => {
+                        let value = name_value(&meta)?;
+                        if value.value != CAPTURE_LOG {
+                            cx.error(
+                                &value.origin,
+                                format!(
+                                    "unknown `capture` value `{}`: the one value is `log`",
+                                    value.value
+                                ),
+                            );
+                        }
+                        set_once(cx, &meta, &mut capture, value);
+                    }
+                    // #[sync(publication = "app_changes")]
+                    PUBLICATION => set_once(cx, &meta, &mut publication, name_value(&meta)?),
                     // #[sync(snapshot = "../schema")]
                     SNAPSHOT => set_once(cx, &meta, &mut snapshot, name_value(&meta)?),
                     _ => {
@@ -192,6 +210,8 @@ impl Container {
                 key,
                 cursor,
                 soft_delete,
+                capture,
+                publication,
                 snapshot,
                 origin,
             },

@@ -39,6 +39,7 @@ fn check_rules(cx: &Ctxt, mapping: &Mapping) {
     check_duplicate_source_columns(cx, mapping);
     check_key(cx, mapping);
     check_cursor(cx, mapping);
+    check_capture(cx, mapping);
     check_soft_delete(cx, mapping);
     check_unused_fields(cx, mapping);
     check_has_targets(cx, mapping);
@@ -247,6 +248,25 @@ fn check_cursor(cx: &Ctxt, mapping: &Mapping) {
                 );
             }
         }
+    }
+}
+
+// Change capture sees every change in the log, so a cursor has nothing to add, and
+// the two would disagree on what a run has applied.
+fn check_capture(cx: &Ctxt, mapping: &Mapping) {
+    let source = &mapping.source;
+    if let (Some(capture), Some(_)) = (&source.capture, &source.cursor) {
+        cx.error(
+            &capture.origin,
+            "a mapping has either a `cursor` or `capture = \"log\"`, not both: remove `cursor` \
+             (the log sees every change) or `capture`",
+        );
+    }
+    if let (Some(publication), None) = (&source.publication, &source.capture) {
+        cx.error(
+            &publication.origin,
+            "`publication` is read by change capture only: add `capture = \"log\"` or remove it",
+        );
     }
 }
 

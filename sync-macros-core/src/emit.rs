@@ -134,7 +134,12 @@ fn emit_container(mapping: &Mapping) -> TokenStream {
         quote!(#from_keyword = #from),
         key,
     ];
-    for (word, column) in [(CURSOR, &source.cursor), (SOFT_DELETE, &source.soft_delete)] {
+    for (word, column) in [
+        (CURSOR, &source.cursor),
+        (SOFT_DELETE, &source.soft_delete),
+        (CAPTURE, &source.capture),
+        (PUBLICATION, &source.publication),
+    ] {
         if let Some(column) = column {
             let word = keyword(word);
             let column = string(&column.value);

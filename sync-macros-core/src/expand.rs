@@ -135,6 +135,23 @@ fn expand_spec(mapping: &Checked) -> TokenStream {
     });
     let fingerprint = sql::fingerprint(mapping);
     let incremental = expand_incremental(mapping);
+    let capture = match &mapping.source.capture {
+        None => quote!(::core::option::Option::None),
+        Some(_) => {
+            let publication = option_str(
+                mapping
+                    .source
+                    .publication
+                    .as_ref()
+                    .map(|name| name.value.as_str()),
+            );
+            quote! {
+                ::core::option::Option::Some(::sync_runtime::CaptureSpec {
+                    publication: #publication,
+                })
+            }
+        }
+    };
     quote! {
         ::sync_runtime::MappingSpec {
             name: #name,
@@ -148,6 +165,7 @@ fn expand_spec(mapping: &Checked) -> TokenStream {
                 soft_delete: #soft_delete,
                 select: #select,
                 incremental: #incremental,
+                capture: #capture,
             },
             targets: &[#(#targets),*],
             fingerprint: #fingerprint,
@@ -260,6 +278,16 @@ fn expand_bind(mapping: &Checked) -> TokenStream {
             }
         }
     });
+    let field_binds = mapping
+        .typed_fields()
+        .enumerate()
+        .map(|(index, (field, types))| {
+            let span = field.rust_type.origin.span();
+            let ty = respan(types.rust_type.to_token_stream(), span);
+            quote_spanned! {span=>
+                #index => ::sync_runtime::__private::bind_raw::<#ty>(statement, parameter, column, row, #index),
+            }
+        });
     let checks = mapping
         .typed_fields()
         .enumerate()
@@ -308,6 +336,19 @@ fn expand_bind(mapping: &Checked) -> TokenStream {
                 _ => ::core::panic!("no target {} in mapping", target),
             }
             ::core::result::Result::Ok(())
+        }
+
+        fn bind_row_field(
+            row: &::sync_runtime::__private::SourceRow<'_>,
+            field: usize,
+            statement: &mut ::sync_runtime::__private::Statement<'_>,
+            parameter: usize,
+            column: usize,
+        ) -> ::core::result::Result<(), ::sync_runtime::__private::BindError> {
+            match field {
+                #(#field_binds)*
+                _ => ::core::panic!("no field {} in mapping", field),
+            }
         }
     }
 }

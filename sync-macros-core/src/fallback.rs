@@ -74,6 +74,16 @@ pub fn expand(input: &DeriveInput, diagnostics: Vec<Diagnostic>) -> TokenStream 
                 ) -> ::core::result::Result<(), ::sync_runtime::__private::BindError> {
                     ::core::unreachable!("a mapping with compile errors never runs")
                 }
+
+                fn bind_row_field(
+                    _: &::sync_runtime::__private::SourceRow<'_>,
+                    _: usize,
+                    _: &mut ::sync_runtime::__private::Statement<'_>,
+                    _: usize,
+                    _: usize,
+                ) -> ::core::result::Result<(), ::sync_runtime::__private::BindError> {
+                    ::core::unreachable!("a mapping with compile errors never runs")
+                }
             }
         };
     }

@@ -111,6 +111,11 @@ pub struct Source {
     pub cursor: Option<Name>,
     /// The source column whose non-NULL value deletes a row from the targets.
     pub soft_delete: Option<Name>,
+    /// `capture: log`: the changes come from the source's write-ahead log (the value
+    /// as written; the front-ends accept only `log`).
+    pub capture: Option<Name>,
+    /// The publication change capture reads, when the operator created it.
+    pub publication: Option<Name>,
     /// `#[sync(snapshot = "dir")]`: the directory of the schema snapshot, relative to
     /// the file holding the struct.
     pub snapshot: Option<Name>,

@@ -170,6 +170,14 @@ pub fn fingerprint(mapping: &Checked) -> String {
             text.push_str(&quote(&name.value));
         }
     }
+    // Only a capture mapping has these lines, so other fingerprints stay as they were.
+    if source.capture.is_some() {
+        text.push_str("\ncapture log");
+        if let Some(publication) = &source.publication {
+            text.push_str("\npublication ");
+            text.push_str(&quote(&publication.value));
+        }
+    }
     // FNV-1a, 64 bits: stable across Rust versions, unlike `DefaultHasher`.
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in text.bytes() {

@@ -13,6 +13,13 @@ pub const KEY: &str = "key";
 pub const CURSOR: &str = "cursor";
 /// `#[sync(soft_delete = "deleted_at")]` on the struct.
 pub const SOFT_DELETE: &str = "soft_delete";
+/// `#[sync(capture = "log")]` on the struct: changes come from the source's WAL.
+pub const CAPTURE: &str = "capture";
+/// `#[sync(publication = "app_changes")]` on the struct: the publication change
+/// capture reads, created by the operator.
+pub const PUBLICATION: &str = "publication";
+/// The one value of `capture`.
+pub const CAPTURE_LOG: &str = "log";
 /// `#[sync(type = "bigint")]` on a field: the PostgreSQL type of its source column.
 pub const TYPE: &str = "type";
 /// `#[sync(to = "user_main")]` on a field: one placement into a target table.

@@ -174,7 +174,15 @@ impl<'n> Reader<'_, 'n> {
             cx,
             node,
             "`source`",
-            &[TABLE, KEY, CURSOR, SOFT_DELETE, COLUMNS],
+            &[
+                TABLE,
+                KEY,
+                CURSOR,
+                SOFT_DELETE,
+                CAPTURE,
+                PUBLICATION,
+                COLUMNS,
+            ],
         )?;
         let table_node = required(cx, &entries, node, TABLE, "`source`").map(|(_, value)| value);
         let table = table_node
@@ -187,6 +195,24 @@ impl<'n> Reader<'_, 'n> {
         let soft_delete = entries
             .get(SOFT_DELETE)
             .and_then(|(_, value)| name(cx, value, SOFT_DELETE, "a column name"));
+        // capture: log
+        let capture = entries
+            .get(CAPTURE)
+            .and_then(|(_, value)| name(cx, value, CAPTURE, "`log`"));
+        if let Some(capture) = &capture
+            && capture.value != CAPTURE_LOG
+        {
+            cx.error(
+                &capture.origin,
+                format!(
+                    "unknown `capture` value `{}`: the one value is `log`",
+                    capture.value
+                ),
+            );
+        }
+        let publication = entries
+            .get(PUBLICATION)
+            .and_then(|(_, value)| name(cx, value, PUBLICATION, "a publication name"));
         if let Some((_, columns)) = entries.get(COLUMNS) {
             self.source_columns(columns);
         }
@@ -204,6 +230,8 @@ impl<'n> Reader<'_, 'n> {
             key: key?,
             cursor,
             soft_delete,
+            capture,
+            publication,
             snapshot: None,
             origin: source_key.origin(),
         })

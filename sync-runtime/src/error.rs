@@ -316,6 +316,17 @@ pub enum Error {
         /// `SIGINT` or `SIGTERM`.
         signal: &'static str,
     },
+
+    /// Change capture cannot go on: a prerequisite of the source is missing (the
+    /// message says what to change), the slot is gone or busy, or the source table
+    /// changed so that the mapping no longer matches it.
+    #[error("mapping `{mapping}`: {message}")]
+    Capture {
+        /// The mapping being run.
+        mapping: String,
+        /// What is wrong and what to change.
+        message: String,
+    },
 }
 
 impl Error {
@@ -346,6 +357,7 @@ impl Error {
             Error::OtherSource { .. } => "other_source",
             Error::KeyNotUnique { .. } => "key_not_unique",
             Error::WouldEmpty { .. } => "would_empty",
+            Error::Capture { .. } => "capture",
         }
     }
 }

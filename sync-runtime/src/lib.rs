@@ -80,13 +80,16 @@ pub use crate::registered::Registered;
 pub use crate::source::config::{SourceConfig, SslMode};
 pub use crate::source::copy_out_sql;
 pub use crate::spec::{
-    ForeignKey, IncrementalSpec, MappingSpec, SourceColumn, SourceSpec, TargetColumn, TargetSpec,
+    CaptureSpec, ForeignKey, IncrementalSpec, MappingSpec, SourceColumn, SourceSpec, TargetColumn,
+    TargetSpec,
 };
 pub use crate::summary::{Summary, TargetSummary};
+pub use crate::sync::capture::SlotStatus;
+pub use crate::sync::capture::lsn::{Lsn, ParseLsnError};
 pub use crate::sync::retry::RetryPolicy;
 pub use crate::sync::signal::{cancel_running_queries, interrupt};
-pub use crate::sync::sync;
 pub use crate::sync::watermark::Overlap;
+pub use crate::sync::{drop_slot, follow, sync};
 pub use crate::target::state::{MappingState, NEVER_SYNCED, RUNNING, load_states};
 pub use crate::verify::{KeyDifference, TargetVerification, Verification, verify};
 
@@ -172,6 +175,17 @@ pub trait Mapping: Sized + Send + 'static {
         target: usize,
         statement: &mut __private::Statement<'_>,
         first: usize,
+    ) -> std::result::Result<(), __private::BindError>;
+
+    /// Binds field `field` of `row`, which passed [`Mapping::check`], as parameter
+    /// `parameter` for column `column` of a target (change capture's partial updates).
+    #[doc(hidden)]
+    fn bind_row_field(
+        row: &__private::SourceRow<'_>,
+        field: usize,
+        statement: &mut __private::Statement<'_>,
+        parameter: usize,
+        column: usize,
     ) -> std::result::Result<(), __private::BindError>;
 
     #[doc(hidden)]
@@ -303,6 +317,7 @@ pub mod __private {
             soft_delete: None,
             select: "",
             incremental: None,
+            capture: None,
         },
         targets: &[],
         fingerprint: "",

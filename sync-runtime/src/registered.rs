@@ -12,7 +12,8 @@ use crate::options::SyncOptions;
 use crate::source::config::SourceConfig;
 use crate::spec::MappingSpec;
 use crate::summary::Summary;
-use crate::sync::sync;
+use crate::sync::capture::SlotStatus;
+use crate::sync::{drop_slot, follow, sync};
 use crate::verify::{Verification, verify};
 
 /// A compiled-in mapping, as the catalogue registers it for the command line.
@@ -21,6 +22,9 @@ pub struct Registered {
     /// The mapping's static description.
     pub spec: &'static MappingSpec,
     sync: fn(&SourceConfig, &Path, &SyncOptions) -> Result<Summary>,
+    follow: fn(&SourceConfig, &Path, &SyncOptions) -> Result<Summary>,
+    drop_slot: fn(&SourceConfig, &Path) -> Result<bool>,
+    slot_status: fn(&SourceConfig, &Path) -> Result<Option<SlotStatus>>,
     accepts: fn(usize, &Type) -> bool,
     verify: fn(&SourceConfig, &Path, usize) -> Result<Verification>,
 }
@@ -31,6 +35,9 @@ impl Registered {
         Registered {
             spec: M::SPEC,
             sync: sync::<M>,
+            follow: follow::<M>,
+            drop_slot: drop_slot::<M>,
+            slot_status: crate::sync::capture::slot_status::<M>,
             accepts: M::accepts,
             verify: verify::<M>,
         }
@@ -54,6 +61,40 @@ impl Registered {
         options: &SyncOptions,
     ) -> Result<Summary> {
         (self.sync)(source, target, options)
+    }
+
+    /// Follows a capture mapping's changes until a signal; see [`follow`].
+    ///
+    /// # Errors
+    ///
+    /// As [`follow`].
+    pub fn follow(
+        &self,
+        source: &SourceConfig,
+        target: &Path,
+        options: &SyncOptions,
+    ) -> Result<Summary> {
+        (self.follow)(source, target, options)
+    }
+
+    /// Drops a capture mapping's replication slot (and the publication data-sync
+    /// created for it); see [`drop_slot`].
+    ///
+    /// # Errors
+    ///
+    /// As [`drop_slot`].
+    pub fn drop_slot(&self, source: &SourceConfig, target: &Path) -> Result<bool> {
+        (self.drop_slot)(source, target)
+    }
+
+    /// A capture mapping's slot as the source reports it; `None` for a mapping
+    /// without one in `target`.
+    ///
+    /// # Errors
+    ///
+    /// The target file cannot be read, or the source cannot be reached.
+    pub fn slot_status(&self, source: &SourceConfig, target: &Path) -> Result<Option<SlotStatus>> {
+        (self.slot_status)(source, target)
     }
 
     /// Compares the mapping's targets with the source; see

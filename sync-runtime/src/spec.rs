@@ -36,6 +36,17 @@ pub struct SourceSpec {
     pub select: &'static str,
     /// The SQL of incremental sync, for a mapping with a cursor.
     pub incremental: Option<IncrementalSpec>,
+    /// Change capture from the source's write-ahead log (`capture: log`), for a
+    /// mapping without a cursor.
+    pub capture: Option<CaptureSpec>,
+}
+
+/// How a mapping with `capture: log` reads the source's changes.
+#[derive(Debug)]
+pub struct CaptureSpec {
+    /// The publication the operator created (`publication: NAME`), or `None`: the
+    /// first run creates one for the source table.
+    pub publication: Option<&'static str>,
 }
 
 /// The SQL of incremental sync and `--prune`, generated for a mapping with a cursor.

@@ -282,7 +282,20 @@ impl Drop for TestDb {
         // Errors are ignored: the server may be gone already, and a leftover
         // database on a throwaway cluster goes with the cluster.
         if let Ok(mut client) = connect(&self.admin_url) {
+            // A replication slot of the database (change capture's) keeps it from
+            // being dropped; its session goes first, then the slot.
+            let _ = client.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                 WHERE datname = $1 AND pid <> pg_backend_pid()",
+                &[&self.name],
+            );
+            let _ = client.execute(
+                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
+                 WHERE database = $1 AND NOT active",
+                &[&self.name],
+            );
             let name = quote(&self.name);
+
             if client
                 .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                 .is_err()

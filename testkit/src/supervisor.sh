@@ -33,6 +33,7 @@ start() {
             -c listen_addresses=127.0.0.1 -c wal_level=logical \
             -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
             -c max_connections=200 -c shared_buffers=128MB \
+            -c max_replication_slots=100 \
             </dev/null >>"$dir/server.log" 2>&1 &
         pid=$!
         [ -z "$stopping" ] || kill -INT "$pid" 2>/dev/null

@@ -4,6 +4,8 @@
 mod support;
 
 mod bad_input;
+mod capture;
+mod capture_faults;
 mod cli;
 mod error_reports;
 mod faults;

@@ -2,12 +2,15 @@
 
 mod odd_names;
 mod users;
+mod users_log;
 
 pub use self::odd_names::OddNames;
 pub use self::users::Users;
+pub use self::users_log::UsersLog;
 
 /// Every compiled-in mapping, in name order.
 pub static CATALOGUE: &[::sync_runtime::Registered] = &[
     ::sync_runtime::Registered::of::<OddNames>(),
     ::sync_runtime::Registered::of::<Users>(),
+    ::sync_runtime::Registered::of::<UsersLog>(),
 ];

@@ -232,7 +232,7 @@ fn unknown_key() {
     assert_eq!(
         errors("unknown-key"),
         [
-            "tests/fixtures/yaml/unknown-key.yaml:2:3: unknown key `tabel` in `source`; expected `table`, `key`, `cursor`, `soft_delete`, `columns`",
+            "tests/fixtures/yaml/unknown-key.yaml:2:3: unknown key `tabel` in `source`; expected `table`, `key`, `cursor`, `soft_delete`, `capture`, `publication`, `columns`",
             "tests/fixtures/yaml/unknown-key.yaml:2:3: missing key `table` in `source`",
         ]
     );

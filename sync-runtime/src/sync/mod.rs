@@ -3,6 +3,7 @@
 //! ([`retry`]), stops it on a signal ([`signal`]), and records how it ended.
 
 pub(crate) mod batch;
+pub(crate) mod capture;
 pub(crate) mod full;
 pub(crate) mod incremental;
 pub(crate) mod retry;
@@ -61,6 +62,11 @@ pub fn sync<M: Mapping>(
     // incremental run resumes from its last committed batch, a full run starts over.
     let mut attempt = || {
         signal::check(spec)?;
+        if spec.source.capture.is_some() {
+            mode = Some("capture");
+            progress.start(spec, "capture");
+            return capture::sync::<M>(source, &mut connection, target, options, &started_at);
+        }
         incremental::previous::<M>(&connection, target, options).and_then(|previous| {
             let run_mode = if previous.is_some() {
                 "incremental"
@@ -133,6 +139,64 @@ pub fn sync<M: Mapping>(
     log_run(spec, mode, seconds, &result);
     progress.finish(spec, result.as_ref());
     result
+}
+
+/// Follows the changes of capture mapping `M` (`capture: log`) into `target` until
+/// SIGINT or SIGTERM: a first copy when the target has none, then every change as
+/// it commits (polled every 200 ms), each source transaction applied once. A signal
+/// ends it cleanly; the position of the last applied transaction is recorded. A
+/// dropped connection or a restarting server is retried with `options.retry`.
+///
+/// # Errors
+///
+/// [`Error::Capture`] for a mapping without `capture: log`, a missing prerequisite,
+/// a busy or invalidated slot, or a source table that no longer matches; any error
+/// of [`sync`].
+pub fn follow<M: Mapping>(
+    source: &SourceConfig,
+    target: &Path,
+    options: &SyncOptions,
+) -> Result<Summary> {
+    let spec = M::SPEC;
+    if spec.source.capture.is_none() {
+        return Err(Error::Capture {
+            mapping: spec.name.to_owned(),
+            message: "`follow` needs a mapping with `capture: log`".to_owned(),
+        });
+    }
+    let started = Instant::now();
+    let started_at = state::now();
+    let mut connection = target::open(target)?;
+    let result = capture::follow::<M>(source, &mut connection, target, options, &started_at).map(
+        |mut summary| {
+            summary.seconds = started.elapsed().as_secs_f64();
+            summary
+        },
+    );
+    if let Err(error) = &result {
+        let outcome = signal::outcome(error);
+        let _ = state::record_failure(&connection, spec.name, &state::now(), &outcome);
+    }
+    log_run(
+        spec,
+        Some("follow"),
+        started.elapsed().as_secs_f64(),
+        &result,
+    );
+    result
+}
+
+/// Drops the replication slot of capture mapping `M` for the target file `target`
+/// (and the publication data-sync created for it), so that an abandoned target no
+/// longer holds WAL on the source; the next `sync` copies again. Returns whether a
+/// slot was dropped.
+///
+/// # Errors
+///
+/// The target file cannot be read, the source cannot be reached, or the slot is
+/// in use ([`Error::Capture`]).
+pub fn drop_slot<M: Mapping>(source: &SourceConfig, target: &Path) -> Result<bool> {
+    capture::drop_slot::<M>(source, target)
 }
 
 /// Logs the run's one line, at `info`: mapping, mode, rows read, rows per target,

@@ -1,0 +1,756 @@
+//! Change capture from PostgreSQL's write-ahead log (`capture: log`): logical
+//! decoding with the built-in `pgoutput` plugin, read through the SQL interface of a
+//! replication slot over the ordinary connection.
+//!
+//! The first run creates the slot, then copies the table from a snapshot taken after
+//! it, and in the same SQLite transaction replays the slot's changes up to the WAL
+//! position `P` read inside that snapshot; it stores `P`. Later runs apply the
+//! changes committed between the stored position and the WAL position at their
+//! start, whole source transactions per SQLite transaction, each storing the
+//! position it reaches; the slot is advanced only after the SQLite commit. Why that
+//! is exact is argued in `docs/capture.md`.
+
+pub(crate) mod apply;
+pub(crate) mod lsn;
+pub(crate) mod pgoutput;
+pub(crate) mod position;
+pub(crate) mod slot;
+
+#[cfg(test)]
+mod tests;
+
+use std::hash::{BuildHasher, Hasher};
+use std::io::BufReader;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use postgres::Client;
+use postgres::types::Type;
+use rusqlite::Connection;
+
+use self::apply::Applier;
+use self::lsn::Lsn;
+use self::pgoutput::Message;
+use self::position::CaptureState;
+use crate::Mapping;
+use crate::error::{Error, Result};
+use crate::options::SyncOptions;
+use crate::source::CopyReader;
+use crate::source::config::SourceConfig;
+use crate::spec::MappingSpec;
+use crate::summary::{Summary, TargetSummary};
+use crate::target::state::{self, MappingState};
+
+/// Messages per `pg_logical_slot_peek_binary_changes` call of a drain (whole
+/// transactions: the server stops at the first commit past it).
+const PEEK_CHANGES: i32 = 100_000;
+
+/// How often `follow` asks the slot for new changes.
+pub(crate) const FOLLOW_POLL: Duration = Duration::from_millis(200);
+
+/// A SQLite transaction begun with `BEGIN IMMEDIATE`, rolled back unless committed.
+struct Open<'c> {
+    connection: &'c Connection,
+    open: bool,
+}
+
+impl<'c> Open<'c> {
+    fn begin(connection: &'c Connection) -> rusqlite::Result<Self> {
+        connection.execute_batch("BEGIN IMMEDIATE")?;
+        Ok(Open {
+            connection,
+            open: true,
+        })
+    }
+
+    fn commit(mut self) -> rusqlite::Result<()> {
+        self.open = false;
+        self.connection.execute_batch("COMMIT")
+    }
+}
+
+impl Drop for Open<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            let _ = self.connection.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+/// A connection to the source that holds the slot of one capture mapping.
+struct Session {
+    client: Client,
+    /// The source table's OID.
+    table: u32,
+    /// The live types of the mapping's source columns.
+    types: Vec<Type>,
+    _cancel: crate::sync::signal::CancelOnSignal,
+}
+
+/// Connects, checks the prerequisites and the source table, and takes the slot's
+/// lock.
+fn open_session<M: Mapping>(source: &SourceConfig, slot_name: &str) -> Result<Session> {
+    let spec = M::SPEC;
+    let mut client = source.connect()?;
+    let cancel = crate::sync::signal::cancel_on_signal(source, &client);
+    slot::check_prerequisites(&mut client, spec)?;
+    let (table, identity, identity_columns) = slot::table_identity(&mut client, spec)?;
+    slot::check_identity(spec, &identity, &identity_columns)?;
+    let statement = client
+        .prepare(spec.source.select)
+        .map_err(slot::source_error(spec))?;
+    let types = crate::source::column_types(statement.columns());
+    crate::source::decode::check_types::<M>(&types)?;
+    slot::lock_slot(&mut client, spec, slot_name)?;
+    Ok(Session {
+        client,
+        table,
+        types,
+        _cancel: cancel,
+    })
+}
+
+/// One `sync` of a capture mapping: the first copy, or a drain up to the WAL
+/// position at the start.
+pub(crate) fn sync<M: Mapping>(
+    source: &SourceConfig,
+    connection: &mut Connection,
+    path: &Path,
+    options: &SyncOptions,
+    started_at: &str,
+) -> Result<Summary> {
+    let spec = M::SPEC;
+    let stored = prepare::<M>(connection, path, options)?;
+    match stored {
+        Some(stored) if stored.position.is_some() && !options.full => {
+            let mut session = open_session::<M>(source, &stored.slot)?;
+            let upto = slot::current_position(&mut session.client, spec)?;
+            drain::<M>(
+                &mut session,
+                connection,
+                path,
+                &stored,
+                upto,
+                options,
+                started_at,
+            )
+        }
+        stored => first_copy::<M>(source, connection, path, stored, started_at)
+            .map(|(summary, _)| summary),
+    }
+}
+
+/// `follow`: the first copy if there is none yet, then drains every
+/// [`FOLLOW_POLL`] until a signal; reconnects after a dropped connection with the
+/// run's retry policy. A signal ends it cleanly, with the position of the last
+/// committed source transaction recorded.
+pub(crate) fn follow<M: Mapping>(
+    source: &SourceConfig,
+    connection: &mut Connection,
+    path: &Path,
+    options: &SyncOptions,
+    started_at: &str,
+) -> Result<Summary> {
+    let spec = M::SPEC;
+    let mut total = empty_summary(spec, "follow");
+    let mut attempt = || -> Result<()> {
+        let stored = prepare::<M>(connection, path, options)?;
+        let stored = match stored {
+            Some(stored) if stored.position.is_some() => stored,
+            stored => {
+                let (summary, state) =
+                    first_copy::<M>(source, connection, path, stored, started_at)?;
+                add(&mut total, &summary);
+                state
+            }
+        };
+        let mut session = open_session::<M>(source, &stored.slot)?;
+        let mut stored = stored;
+        loop {
+            let upto = slot::current_position(&mut session.client, spec)?;
+            let summary = drain::<M>(
+                &mut session,
+                connection,
+                path,
+                &stored,
+                upto,
+                options,
+                started_at,
+            )?;
+            add(&mut total, &summary);
+            if let Some(reached) = load_position(connection, path, spec)? {
+                stored.position = Some(reached);
+            }
+            crate::sync::signal::sleep(spec, FOLLOW_POLL)?;
+        }
+    };
+    // A dropped connection or a restarting server: again, with the usual backoff.
+    let result = loop {
+        match crate::sync::retry::run(spec, &options.retry, &mut attempt) {
+            Err(Error::Interrupted { .. }) => break Ok(()),
+            Err(error) if crate::sync::signal::received().is_some() => {
+                tracing::debug!(error = %error, "follow stopped by a signal");
+                break Ok(());
+            }
+            Err(error) => break Err(error),
+            Ok(()) => {}
+        }
+    };
+    result.map(|()| total)
+}
+
+/// Releases mapping `M`'s slot (and the publication data-sync created for it), and
+/// forgets it in the target file, so the next `sync` copies again; whether there
+/// was a slot.
+pub(crate) fn drop_slot<M: Mapping>(source: &SourceConfig, path: &Path) -> Result<bool> {
+    let spec = M::SPEC;
+    let connection = crate::target::open(path)?;
+    let target_error = target_error(path);
+    state::ensure(&connection).map_err(&target_error)?;
+    position::ensure(&connection).map_err(&target_error)?;
+    let Some(stored) = position::load(&connection, spec.name).map_err(&target_error)? else {
+        return Ok(false);
+    };
+    let mut client = source.connect()?;
+    slot::lock_slot(&mut client, spec, &stored.slot)?;
+    let dropped = slot::drop_slot(&mut client, spec, &stored.slot)?;
+    if stored.owns_publication {
+        slot::drop_publication(&mut client, spec, &stored.publication)?;
+    }
+    position::clear(&connection, spec.name).map_err(&target_error)?;
+    Ok(dropped)
+}
+
+/// What `status` shows of a capture mapping's slot.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct SlotStatus {
+    /// The mapping.
+    pub mapping: String,
+    /// The slot's name.
+    pub slot: String,
+    /// The position the target's rows reach.
+    pub position: Option<String>,
+    /// The position the server has as confirmed; `None` when the slot is gone.
+    pub confirmed: Option<String>,
+    /// Bytes of WAL the slot keeps on the source's disk.
+    pub retained_bytes: Option<i64>,
+    /// `reserved`, `extended`, `unreserved` or `lost`; `missing` when the slot is gone.
+    pub wal_status: String,
+}
+
+/// The slot of mapping `M` in the target file `path`, as the server reports it;
+/// `None` when the mapping has no slot there.
+pub(crate) fn slot_status<M: Mapping>(
+    source: &SourceConfig,
+    path: &Path,
+) -> Result<Option<SlotStatus>> {
+    let spec = M::SPEC;
+    let connection = crate::target::open(path)?;
+    let target_error = target_error(path);
+    state::ensure(&connection).map_err(&target_error)?;
+    position::ensure(&connection).map_err(&target_error)?;
+    let Some(stored) = position::load(&connection, spec.name).map_err(&target_error)? else {
+        return Ok(None);
+    };
+    let mut client = source.connect()?;
+    let info = slot::slot_info(&mut client, spec, &stored.slot)?;
+    Ok(Some(SlotStatus {
+        mapping: spec.name.to_owned(),
+        slot: stored.slot,
+        position: stored.position.map(|lsn| lsn.to_string()),
+        confirmed: info
+            .as_ref()
+            .and_then(|info| info.confirmed)
+            .map(|lsn| lsn.to_string()),
+        retained_bytes: info.as_ref().and_then(|info| info.retained_bytes),
+        wal_status: info
+            .and_then(|info| info.wal_status)
+            .unwrap_or_else(|| "missing".to_owned()),
+    }))
+}
+
+fn target_error(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
+    move |source| Error::Target {
+        path: path.to_owned(),
+        source: Box::new(source),
+    }
+}
+
+/// Creates the state and target tables where missing, and loads the mapping's
+/// capture state.
+///
+/// # Errors
+///
+/// [`Error::MappingChanged`] when the targets were built by another definition of
+/// the mapping and `--full` was not given.
+fn prepare<M: Mapping>(
+    connection: &Connection,
+    path: &Path,
+    options: &SyncOptions,
+) -> Result<Option<CaptureState>> {
+    let spec = M::SPEC;
+    let target_error = target_error(path);
+    let transaction = Open::begin(connection).map_err(&target_error)?;
+    state::ensure(connection).map_err(&target_error)?;
+    position::ensure(connection).map_err(&target_error)?;
+    crate::target::ensure_tables(connection, spec).map_err(&target_error)??;
+    transaction.commit().map_err(&target_error)?;
+    let previous = state::load(connection, spec.name).map_err(&target_error)?;
+    let stored = position::load(connection, spec.name).map_err(&target_error)?;
+    if let (Some(previous), Some(stored)) = (&previous, &stored)
+        && stored.position.is_some()
+        && previous.fingerprint != spec.fingerprint
+        && !options.full
+    {
+        return Err(Error::MappingChanged {
+            mapping: spec.name.to_owned(),
+            stored: previous.fingerprint.clone(),
+            current: spec.fingerprint.to_owned(),
+        });
+    }
+    Ok(stored)
+}
+
+fn load_position(connection: &Connection, path: &Path, spec: &MappingSpec) -> Result<Option<Lsn>> {
+    Ok(position::load(connection, spec.name)
+        .map_err(target_error(path))?
+        .and_then(|stored| stored.position))
+}
+
+/// A slot name for `spec` in a new target file: `data_sync_`, the mapping name
+/// (letters and digits, lowercase), and a random id.
+fn new_slot_name(spec: &MappingSpec) -> String {
+    let mapping: String = spec
+        .name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .take(32)
+        .collect();
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_nanos()),
+    );
+    hasher.write_u32(std::process::id());
+    format!("data_sync_{mapping}_{:016x}", hasher.finish())
+}
+
+/// The first run: a slot, a copy from a snapshot taken after it, and the slot's
+/// changes up to the snapshot's WAL position, in one SQLite transaction.
+fn first_copy<M: Mapping>(
+    source: &SourceConfig,
+    connection: &mut Connection,
+    path: &Path,
+    stored: Option<CaptureState>,
+    started_at: &str,
+) -> Result<(Summary, CaptureState)> {
+    let spec = M::SPEC;
+    let target_error = target_error(path);
+    let slot_name = stored
+        .as_ref()
+        .map_or_else(|| new_slot_name(spec), |stored| stored.slot.clone());
+    let mut session = open_session::<M>(source, &slot_name)?;
+    let client = &mut session.client;
+    // A slot left by a first copy that did not commit (killed, failed) starts over.
+    slot::drop_slot(client, spec, &slot_name)?;
+    let (publication, owns_publication) =
+        match spec.source.capture.as_ref().and_then(|c| c.publication) {
+            Some(publication) => {
+                slot::check_publication(client, spec, publication)?;
+                (publication.to_owned(), false)
+            }
+            None => {
+                slot::create_publication(client, spec, &slot_name)?;
+                (slot_name.clone(), true)
+            }
+        };
+    let mut capture = CaptureState {
+        slot: slot_name.clone(),
+        publication,
+        owns_publication,
+        position: None,
+    };
+    // The slot's name is in the target file before the slot exists, so that a
+    // killed run's slot is found and dropped by the next one.
+    {
+        let transaction = Open::begin(connection).map_err(&target_error)?;
+        state::record(connection, &running_state(spec, started_at, 0)).map_err(&target_error)?;
+        position::record_slot(connection, spec.name, &capture).map_err(&target_error)?;
+        transaction.commit().map_err(&target_error)?;
+    }
+    // (1) The slot, in its own transaction: every transaction that commits after
+    // its consistent point is decoded.
+    slot::create_slot(client, spec, &slot_name)?;
+
+    let transaction = Open::begin(connection).map_err(&target_error)?;
+    // (2) The snapshot, and P inside it.
+    let (rows_read, skipped, upto) = {
+        let mut snapshot = crate::source::snapshot(client).map_err(slot::source_error(spec))?;
+        let upto: String = snapshot
+            .query_one("SELECT pg_current_wal_insert_lsn()::text", &[])
+            .map_err(slot::source_error(spec))?
+            .get(0);
+        let upto: Lsn = upto
+            .parse()
+            .map_err(|error: lsn::ParseLsnError| Error::Capture {
+                mapping: spec.name.to_owned(),
+                message: error.to_string(),
+            })?;
+        // (3) The copy.
+        let (rows_read, skipped) = copy::<M>(&mut snapshot, connection, path, &session.types)?;
+        snapshot.commit().map_err(slot::source_error(spec))?;
+        (rows_read, skipped, upto)
+    };
+    // (4) The slot's changes committed before P, in the same SQLite transaction.
+    slot::wait_flushed(&mut session.client, spec, upto)?;
+    let mut applier = Applier::<M>::new(connection, session.table, session.types.clone());
+    let mut position = Lsn::ZERO;
+    peek_apply(
+        &mut session.client,
+        spec,
+        &capture,
+        &mut position,
+        upto,
+        None,
+        &mut applier,
+        &mut |_, _, _| Ok(()),
+    )?;
+    refetch(&mut session.client, spec, &mut applier)?;
+    capture.position = Some(upto);
+    position::record_position(connection, spec.name, upto).map_err(&target_error)?;
+    let mut done = running_state(spec, started_at, rows_read);
+    done.finished_at = Some(crate::target::state::now());
+    done.last_outcome = "ok".to_owned();
+    state::record(connection, &done).map_err(&target_error)?;
+    let written = applier.written.clone();
+    let deleted = applier.deleted.clone();
+    drop(applier);
+    transaction.commit().map_err(&target_error)?;
+    // Only now the slot may let go of what came before P.
+    slot::advance(&mut session.client, spec, &slot_name, upto)?;
+    let summary = Summary {
+        mapping: spec.name.to_owned(),
+        mode: "full".to_owned(),
+        rows_read,
+        targets: spec
+            .targets
+            .iter()
+            .enumerate()
+            .map(|(index, target)| TargetSummary {
+                table: target.name.to_owned(),
+                rows: rows_read - skipped + written[index],
+                deleted: deleted[index],
+            })
+            .collect(),
+        seconds: 0.0,
+    };
+    Ok((summary, capture))
+}
+
+/// The state row of a capture run in progress.
+fn running_state(spec: &MappingSpec, started_at: &str, rows: u64) -> MappingState {
+    MappingState {
+        mapping: spec.name.to_owned(),
+        fingerprint: spec.fingerprint.to_owned(),
+        mode: "capture".to_owned(),
+        watermark_cursor: None,
+        watermark_key: None,
+        watermark_raw: None,
+        rows: i64::try_from(rows).unwrap_or(i64::MAX),
+        started_at: started_at.to_owned(),
+        finished_at: None,
+        last_attempt_at: crate::target::state::now(),
+        last_outcome: crate::target::state::RUNNING.to_owned(),
+    }
+}
+
+/// Replaces every target's rows by the snapshot's (in the caller's transaction);
+/// returns the rows read and those a soft-delete column left out.
+fn copy<M: Mapping>(
+    snapshot: &mut postgres::Transaction<'_>,
+    connection: &Connection,
+    path: &Path,
+    types: &[Type],
+) -> Result<(u64, u64)> {
+    let spec = M::SPEC;
+    let target_error = target_error(path);
+    for target in spec.targets.iter().rev() {
+        connection
+            .execute(target.delete_all, [])
+            .map_err(&target_error)?;
+    }
+    let table = spec.source.display_name();
+    let stream_error = |source| Error::SourceStream {
+        mapping: spec.name.to_owned(),
+        table: table.clone(),
+        source,
+    };
+    let copy = crate::source::copy_out_sql(spec.source.select);
+    let stream = snapshot
+        .copy_out(copy.as_str())
+        .map_err(slot::source_error(spec))?;
+    let mut reader = CopyReader::new(BufReader::with_capacity(256 * 1024, stream), types.to_vec())
+        .map_err(stream_error)?;
+    let mut statements = spec
+        .targets
+        .iter()
+        .map(|target| connection.prepare_cached(target.insert))
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(&target_error)?;
+    let (mut rows, mut skipped) = (0u64, 0u64);
+    while let Some(row) = reader.next_row().map_err(stream_error)? {
+        rows += 1;
+        if rows % 4096 == 0 {
+            crate::sync::signal::check(spec)?;
+        }
+        M::check(&row).map_err(|error| crate::error::decode_error(spec, &row, error))?;
+        if spec
+            .source
+            .soft_delete
+            .is_some_and(|index| row.raw(index).is_some())
+        {
+            skipped += 1;
+            continue;
+        }
+        for (index, statement) in statements.iter_mut().enumerate() {
+            M::bind_row(&row, index, statement, 0).map_err(|error| {
+                crate::error::bind_error(spec, index, &|| crate::source::row_key(spec, &row), error)
+            })?;
+            statement.raw_execute().map_err(|source| Error::Write {
+                mapping: spec.name.to_owned(),
+                table: spec.targets[index].name.to_owned(),
+                key: crate::source::row_key(spec, &row),
+                source: Box::new(source),
+            })?;
+        }
+    }
+    Ok((rows, skipped))
+}
+
+/// Reads the slot's changes of transactions that commit at or after `position` and
+/// before `upto`, applies those of the mapping's table with `applier`, and calls
+/// `committed` with the end of each applied transaction (after `position` moved
+/// there); returns the transactions applied. `changes` bounds the messages read (the
+/// server ends at a transaction's end).
+#[allow(clippy::too_many_arguments)]
+fn peek_apply<M: Mapping>(
+    client: &mut Client,
+    spec: &MappingSpec,
+    capture: &CaptureState,
+    position: &mut Lsn,
+    upto: Lsn,
+    changes: Option<i32>,
+    applier: &mut Applier<'_, M>,
+    committed: &mut dyn FnMut(Lsn, u64, bool) -> Result<()>,
+) -> Result<u64> {
+    let mut skip = true;
+    let mut applied = 0;
+    let protocol_error = |error: pgoutput::ProtocolError| Error::Capture {
+        mapping: spec.name.to_owned(),
+        message: error.to_string(),
+    };
+    slot::peek(
+        client,
+        spec,
+        &capture.slot,
+        &capture.publication,
+        upto,
+        changes.unwrap_or(i32::MAX),
+        &mut |bytes| {
+            match pgoutput::decode(bytes).map_err(protocol_error)? {
+                Message::Begin { final_lsn, .. } => {
+                    // Committed before the position: applied already. At or after
+                    // `upto`: the next run's.
+                    skip = final_lsn < *position || final_lsn >= upto;
+                }
+                // A shape that no longer matches stops the run at the first change it
+                // would apply, not in a transaction applied already.
+                Message::Relation(relation) if applier.is_table(relation.id) => {
+                    applier.relation(&relation, skip)?;
+                }
+                Message::Insert { relation, new } if !skip && applier.is_table(relation) => {
+                    applier.insert(&new)?;
+                }
+                Message::Update { relation, old, new } if !skip && applier.is_table(relation) => {
+                    applier.update(old.as_ref(), &new)?;
+                }
+                Message::Delete { relation, old } if !skip && applier.is_table(relation) => {
+                    applier.delete(&old)?;
+                }
+                Message::Truncate { relations, .. }
+                    if !skip && relations.iter().any(|&relation| applier.is_table(relation)) =>
+                {
+                    applier.truncate()?;
+                }
+                Message::Commit { end_lsn, .. } if !skip => {
+                    applied += 1;
+                    *position = end_lsn;
+                    committed(end_lsn, applier.changes, applier.refetch.is_empty())?;
+                    skip = true;
+                }
+                _ => {}
+            }
+            Ok(())
+        },
+    )?;
+    Ok(applied)
+}
+
+/// Applies the changes committed from the stored position up to `upto`, whole source
+/// transactions per SQLite transaction (at least `options.batch_size` changes each,
+/// where there are that many), each storing the position it reaches; advances the
+/// slot after each commit.
+fn drain<M: Mapping>(
+    session: &mut Session,
+    connection: &Connection,
+    path: &Path,
+    stored: &CaptureState,
+    upto: Lsn,
+    options: &SyncOptions,
+    started_at: &str,
+) -> Result<Summary> {
+    let spec = M::SPEC;
+    let target_error = target_error(path);
+    let started = Instant::now();
+    let start = stored.position.unwrap_or(Lsn::ZERO);
+    match slot::slot_info(&mut session.client, spec, &stored.slot)? {
+        None => {
+            return Err(Error::Capture {
+                mapping: spec.name.to_owned(),
+                message: format!(
+                    "the replication slot `{}` no longer exists on the source; rerun with \
+                     `data-sync sync --full` to copy again",
+                    stored.slot
+                ),
+            });
+        }
+        Some(info) if info.wal_status.as_deref() == Some("lost") => {
+            return Err(Error::Capture {
+                mapping: spec.name.to_owned(),
+                message: format!(
+                    "the replication slot `{}` was invalidated: the source removed WAL it still \
+                     needed (`max_slot_wal_keep_size`); rerun with `data-sync sync --full` to \
+                     copy again",
+                    stored.slot
+                ),
+            });
+        }
+        Some(info) => {
+            // A run killed between its SQLite commit and the slot's advance.
+            if info.confirmed.is_some_and(|confirmed| confirmed < start) {
+                slot::advance(&mut session.client, spec, &stored.slot, start)?;
+            }
+        }
+    }
+    slot::wait_flushed(&mut session.client, spec, upto)?;
+    let batch_size = options.batch_size.max(1) as u64;
+    let mut position = start;
+    let mut total = empty_summary(spec, "capture");
+    loop {
+        let mut applier = Applier::<M>::new(connection, session.table, session.types.clone());
+        let mut group = Some(Open::begin(connection).map_err(&target_error)?);
+        let mut group_start = 0u64;
+        let mut committed_at = position;
+        let applied = peek_apply(
+            &mut session.client,
+            spec,
+            stored,
+            &mut position,
+            upto,
+            Some(PEEK_CHANGES),
+            &mut applier,
+            &mut |end, changes, whole| {
+                // Rows waiting to be read again keep the group open until they are.
+                if whole && changes - group_start >= batch_size {
+                    // Whole source transactions, with the position they reach.
+                    position::record_position(connection, spec.name, end).map_err(&target_error)?;
+                    if let Some(transaction) = group.take() {
+                        transaction.commit().map_err(&target_error)?;
+                    }
+                    committed_at = end;
+                    group_start = changes;
+                    crate::sync::signal::check(spec)?;
+                    group = Some(Open::begin(connection).map_err(&target_error)?);
+                }
+                Ok(())
+            },
+        )?;
+        refetch(&mut session.client, spec, &mut applier)?;
+        if let Some(transaction) = group.take()
+            && position > committed_at
+        {
+            position::record_position(connection, spec.name, position).map_err(&target_error)?;
+            transaction.commit().map_err(&target_error)?;
+            committed_at = position;
+        }
+        for (index, summary) in total.targets.iter_mut().enumerate() {
+            summary.rows += applier.written[index];
+            summary.deleted += applier.deleted[index];
+        }
+        total.rows_read += applier.changes;
+        drop(applier);
+        // Only after the SQLite commit: the server may now let go of those changes.
+        if committed_at > start {
+            slot::advance(&mut session.client, spec, &stored.slot, committed_at)?;
+        }
+        if applied == 0 {
+            break;
+        }
+        crate::sync::signal::check(spec)?;
+    }
+    let mut done = running_state(spec, started_at, total.rows_read);
+    done.finished_at = Some(crate::target::state::now());
+    done.last_outcome = "ok".to_owned();
+    state::record(connection, &done).map_err(&target_error)?;
+    total.seconds = started.elapsed().as_secs_f64();
+    Ok(total)
+}
+
+/// Reads again from the source the rows `applier` found absent for an update with
+/// unchanged values, and writes them.
+fn refetch<M: Mapping>(
+    client: &mut Client,
+    spec: &MappingSpec,
+    applier: &mut Applier<'_, M>,
+) -> Result<()> {
+    if applier.refetch.is_empty() {
+        return Ok(());
+    }
+    let key_types = applier.key_types().to_vec();
+    applier.refetch(&mut |key, each| slot::fetch_row(client, spec, &key_types, key, each))
+}
+
+/// A summary with nothing done yet.
+fn empty_summary(spec: &MappingSpec, mode: &str) -> Summary {
+    Summary {
+        mapping: spec.name.to_owned(),
+        mode: mode.to_owned(),
+        rows_read: 0,
+        targets: spec
+            .targets
+            .iter()
+            .map(|target| TargetSummary {
+                table: target.name.to_owned(),
+                rows: 0,
+                deleted: 0,
+            })
+            .collect(),
+        seconds: 0.0,
+    }
+}
+
+/// Adds what `summary` did to `total`.
+fn add(total: &mut Summary, summary: &Summary) {
+    total.rows_read += summary.rows_read;
+    for (total, summary) in total.targets.iter_mut().zip(&summary.targets) {
+        total.rows += summary.rows;
+        total.deleted += summary.deleted;
+    }
+}

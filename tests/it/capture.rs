@@ -1,0 +1,240 @@
+//! Change capture (`capture: log`) against the throwaway PostgreSQL's logical
+//! decoding: the first copy, drains of every kind of change, exactly once.
+
+use std::path::Path;
+
+use mappings::UsersLog;
+use rusqlite::types::Value;
+use sync_runtime::{SourceConfig, Summary, SyncOptions};
+
+use crate::support::{self, TestDb};
+
+/// A source database with the reference `users` table and `rows` rows; every third
+/// row's `bio` is large and incompressible, so PostgreSQL stores it out of line
+/// (TOAST) and an update of another column sends it as "unchanged".
+pub fn users_source(rows: i64) -> TestDb {
+    let db = support::source_db();
+    let mut client = db.client();
+    client.batch_execute(testkit::reference::USERS_DDL).unwrap();
+    client.batch_execute(BIG_TEXT).unwrap();
+    client
+        .execute(
+            "INSERT INTO public.users (id, username, email, bio, avatar_url)
+             SELECT i, 'user' || i, 'user' || i || '@example.com',
+                    CASE WHEN i % 3 = 0 THEN big_text(i) ELSE 'bio ' || i END,
+                    CASE WHEN i % 2 = 0 THEN 'https://example.com/' || i END
+             FROM generate_series(1, $1::bigint) AS i",
+            &[&rows],
+        )
+        .unwrap();
+    db
+}
+
+/// `big_text(seed)`: 32 KiB of hex digits that do not compress below TOAST's
+/// threshold.
+pub const BIG_TEXT: &str = "CREATE FUNCTION big_text(seed bigint) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    AS $$ SELECT string_agg(md5(seed::text || ':' || i::text), '') FROM generate_series(1, 1000) AS i $$";
+
+/// One run of `users_log` through the library, as `data-sync sync` runs it.
+pub fn sync_log(db: &TestDb, target: &Path) -> sync_runtime::Result<Summary> {
+    let source = SourceConfig::parse(&db.url()).expect("test URL parses");
+    sync_runtime::sync::<UsersLog>(&source, target, &SyncOptions::default())
+}
+
+/// The target's users, both tables joined, by key.
+pub fn target_live_users(target: &Path) -> Vec<Vec<Value>> {
+    let counts = support::sqlite_rows(
+        target,
+        "SELECT (SELECT count(*) FROM live_user), (SELECT count(*) FROM live_user_profile)",
+    );
+    assert_eq!(
+        counts[0][0], counts[0][1],
+        "both targets hold the same rows"
+    );
+    support::sqlite_rows(
+        target,
+        "SELECT m.id, m.username, m.email, p.bio, p.avatar_url
+         FROM live_user AS m JOIN live_user_profile AS p ON p.id = m.id ORDER BY m.id",
+    )
+}
+
+/// Asserts that the target's users equal the source's (not soft-deleted) exactly,
+/// naming the keys that differ (values abbreviated) when they do not.
+#[track_caller]
+pub fn assert_same_users(db: &TestDb, target: &Path) {
+    let source = support::source_users(db);
+    let target = target_live_users(target);
+    if source == target {
+        return;
+    }
+    let short = |row: &Vec<Value>| {
+        row.iter()
+            .map(|value| {
+                let text = format!("{value:?}");
+                if text.len() > 40 {
+                    format!("{}..", &text[..40])
+                } else {
+                    text
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut differences = Vec::new();
+    for row in &source {
+        if !target.contains(row) {
+            differences.push(format!("source only: {}", short(row)));
+        }
+    }
+    for row in &target {
+        if !source.contains(row) {
+            differences.push(format!("target only: {}", short(row)));
+        }
+    }
+    panic!(
+        "target differs from the source ({} vs {} rows):\n{}",
+        source.len(),
+        target.len(),
+        differences.join("\n")
+    );
+}
+
+/// The stored capture position of `users_log`.
+pub fn stored_position(target: &Path) -> Option<String> {
+    support::sqlite_rows(
+        target,
+        "SELECT capture_position FROM _data_sync_state WHERE mapping = 'users_log'",
+    )
+    .into_iter()
+    .next()
+    .and_then(|row| match &row[0] {
+        Value::Text(text) => Some(text.clone()),
+        _ => None,
+    })
+}
+
+/// The names of the replication slots on the test database.
+pub fn slots(db: &TestDb) -> Vec<String> {
+    db.client()
+        .query(
+            "SELECT slot_name::text FROM pg_replication_slots WHERE database = current_database()
+             ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .into_iter()
+        .map(|row| row.get(0))
+        .collect()
+}
+
+#[test]
+fn first_run_copies_and_later_runs_apply_every_kind_of_change() {
+    let db = users_source(300);
+    let target = support::target_file();
+    let summary = sync_log(&db, &target.path).unwrap();
+    assert_eq!(summary.mode, "full");
+    assert_eq!(summary.rows_read, 300);
+    assert_same_users(&db, &target.path);
+    let first = stored_position(&target.path).expect("a position is stored");
+    assert_eq!(slots(&db).len(), 1, "one slot for the target file");
+
+    let mut client = db.client();
+    client
+        .batch_execute(
+            "INSERT INTO public.users (id, username, email) VALUES (1001, 'new', 'new@example.com');
+             UPDATE public.users SET username = 'renamed' || id WHERE id IN (3, 6, 7);
+             UPDATE public.users SET email = 'moved@example.com', id = 2001 WHERE id = 9;
+             UPDATE public.users SET id = 2002 WHERE id = 10;
+             DELETE FROM public.users WHERE id IN (1, 2);
+             UPDATE public.users SET deleted_at = now() WHERE id = 4;
+             BEGIN; UPDATE public.users SET username = 'rolled back'; ROLLBACK;
+             BEGIN;
+             INSERT INTO public.users (id, username, email, bio) VALUES (1002, 'x', 'y', big_text(7));
+             UPDATE public.users SET avatar_url = 'changed' WHERE id = 1002;
+             DELETE FROM public.users WHERE id = 5;
+             COMMIT;",
+        )
+        .unwrap();
+    let summary = sync_log(&db, &target.path).unwrap();
+    assert_eq!(summary.mode, "capture");
+    assert_same_users(&db, &target.path);
+    let after = support::source_users(&db);
+    // Row 6 kept its out-of-line bio through the update of its username.
+    let six = after
+        .iter()
+        .find(|row| row[0] == Value::Integer(6))
+        .unwrap();
+    assert!(
+        matches!(&six[3], Value::Text(bio) if bio.len() == 32_000),
+        "{:?}",
+        &six[3]
+    );
+    let second = stored_position(&target.path).unwrap();
+    assert_ne!(first, second, "the position moved");
+
+    // Nothing new: the run applies nothing and the position stays.
+    let summary = sync_log(&db, &target.path).unwrap();
+    assert_eq!(summary.rows_read, 0);
+    assert_eq!(stored_position(&target.path).unwrap(), second);
+
+    // A TRUNCATE empties the targets; what comes after it arrives.
+    client
+        .batch_execute(
+            "TRUNCATE public.users;
+             INSERT INTO public.users (id, username, email) VALUES (7, 'seven', 's@example.com');",
+        )
+        .unwrap();
+    sync_log(&db, &target.path).unwrap();
+    assert_eq!(
+        target_live_users(&target.path),
+        vec![vec![
+            Value::Integer(7),
+            Value::Text("seven".into()),
+            Value::Text("s@example.com".into()),
+            Value::Null,
+            Value::Null,
+        ]]
+    );
+    let confirmed: String = client
+        .query_one(
+            "SELECT confirmed_flush_lsn::text FROM pg_replication_slots
+             WHERE database = current_database()",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        Some(confirmed),
+        stored_position(&target.path),
+        "the slot is confirmed up to the stored position"
+    );
+}
+
+#[test]
+fn undoing_a_soft_delete_brings_back_the_value_the_update_did_not_send() {
+    let db = users_source(6);
+    let target = support::target_file();
+    sync_log(&db, &target.path).unwrap();
+    let mut client = db.client();
+    // Row 3's bio is stored out of line: neither update sends it.
+    client
+        .batch_execute("UPDATE public.users SET deleted_at = now() WHERE id = 3")
+        .unwrap();
+    sync_log(&db, &target.path).unwrap();
+    assert_eq!(
+        support::sqlite_rows(&target.path, "SELECT count(*) FROM live_user WHERE id = 3")[0][0],
+        Value::Integer(0),
+        "the soft-deleted row left the targets"
+    );
+    client
+        .batch_execute("UPDATE public.users SET deleted_at = NULL, username = 'back' WHERE id = 3")
+        .unwrap();
+    sync_log(&db, &target.path).unwrap();
+    assert_same_users(&db, &target.path);
+    let bio = support::sqlite_rows(
+        &target.path,
+        "SELECT length(bio) FROM live_user_profile WHERE id = 3",
+    );
+    assert_eq!(bio, vec![vec![Value::Integer(32_000)]]);
+}
