@@ -95,6 +95,19 @@ enum Command {
   data-sync sync --mapping events --prune --overlap 10m   # incremental, then remove deleted keys
   data-sync -q sync --json > run.json                     # for scripts: no progress, JSON on stdout")]
     Sync(command::sync::SyncArgs),
+    /// Apply the changes of mappings with `capture: log` as they commit (a first copy
+    /// if the target has none), until SIGINT or SIGTERM; then exit 0 with the
+    /// position of the last applied transaction recorded.
+    #[command(after_help = "Examples:
+  data-sync follow --target app.sqlite                    # every capture mapping
+  data-sync follow --mapping users_log --target app.sqlite")]
+    Follow(command::follow::FollowArgs),
+    /// Drop the replication slot of capture mappings for the target file (and the
+    /// publication data-sync created), so an abandoned target holds no WAL on the
+    /// source; the next sync copies the table again.
+    #[command(after_help = "Examples:
+  data-sync drop-slot --mapping users_log --target app.sqlite")]
+    DropSlot(command::drop_slot::DropSlotArgs),
     /// Show, per mapping, the last run recorded in the target file: mode, rows,
     /// watermark and outcome.
     #[command(after_help = "Examples:
@@ -206,7 +219,23 @@ fn run(cli: Cli, catalogue: &[Registered], bars: Option<MultiProgress>) -> Resul
             let selected = select(catalogue, &args.selection.mappings)?;
             command::sync::run(&selected, &source()?, target()?, args, bars)
         }
-        Command::Status(args) => command::status::run(catalogue, target()?, args),
+        Command::Follow(args) => {
+            let selected = select(catalogue, &args.selection.mappings)?;
+            command::follow::run(&selected, &source()?, target()?, args)
+        }
+        Command::DropSlot(args) => {
+            let selected = select(catalogue, &args.selection.mappings)?;
+            command::drop_slot::run(&selected, &source()?, target()?, args)
+        }
+        Command::Status(args) => {
+            // The source is asked only about replication slots, and only when given.
+            let source = if cli.source.is_some() {
+                Some(source()?)
+            } else {
+                None
+            };
+            command::status::run(catalogue, target()?, source.as_ref(), args)
+        }
         Command::List(args) => command::list::run(catalogue, args),
         Command::Check(args) => {
             let selected = select(catalogue, &args.selection.mappings)?;

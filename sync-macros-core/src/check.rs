@@ -258,14 +258,14 @@ fn check_capture(cx: &Ctxt, mapping: &Mapping) {
     if let (Some(capture), Some(_)) = (&source.capture, &source.cursor) {
         cx.error(
             &capture.origin,
-            "a mapping has either a `cursor` or `capture = \"log\"`, not both: remove `cursor` \
+            "a mapping has either a `cursor` or `capture`, not both: remove `cursor` \
              (the log sees every change) or `capture`",
         );
     }
     if let (Some(publication), None) = (&source.publication, &source.capture) {
         cx.error(
             &publication.origin,
-            "`publication` is read by change capture only: add `capture = \"log\"` or remove it",
+            "`publication` is read by change capture only: add `capture` (its value is `log`) or remove it",
         );
     }
 }

@@ -1,8 +1,10 @@
-//! `data-sync status`: per mapping, the last run recorded in the target file.
+//! `data-sync status`: per mapping, the last run recorded in the target file; for a
+//! capture mapping, when the source is given, its replication slot as the source
+//! reports it: the confirmed position and the WAL it holds back.
 
 use std::path::Path;
 
-use sync_runtime::{MappingState, Registered};
+use sync_runtime::{MappingState, Registered, SlotStatus, SourceConfig};
 
 use crate::args::JsonArgs;
 use crate::error::Result;
@@ -11,13 +13,23 @@ use crate::output::{outln, print_json};
 /// The options of `data-sync status`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct StatusArgs {
+    /// Warn when a replication slot holds back more WAL than this many bytes (a
+    /// stopped `follow` or an abandoned target). Example: --wal-warning 10000000000
+    #[arg(long, default_value_t = 1 << 30, value_name = "BYTES")]
+    wal_warning: i64,
+
     #[command(flatten)]
     output: JsonArgs,
 }
 
 /// Prints the state of every mapping of `catalogue` and every mapping the file knows,
 /// by name.
-pub(crate) fn run(catalogue: &[Registered], target: &Path, args: &StatusArgs) -> Result<()> {
+pub(crate) fn run(
+    catalogue: &[Registered],
+    target: &Path,
+    source: Option<&SourceConfig>,
+    args: &StatusArgs,
+) -> Result<()> {
     let states = sync_runtime::load_states(target)?;
     let mut names: Vec<&str> = catalogue.iter().map(|mapping| mapping.spec.name).collect();
     for state in &states {
@@ -26,17 +38,19 @@ pub(crate) fn run(catalogue: &[Registered], target: &Path, args: &StatusArgs) ->
         }
     }
     names.sort_unstable();
-    let rows: Vec<serde_json::Value> = names
-        .iter()
-        .map(|name| {
-            let state = states.iter().find(|state| state.mapping == *name);
-            let spec = catalogue
-                .iter()
-                .find(|mapping| mapping.spec.name == *name)
-                .map(|mapping| mapping.spec);
-            status_json(name, spec.map(|spec| spec.fingerprint), state)
-        })
-        .collect();
+    let mut rows = Vec::new();
+    for name in &names {
+        let state = states.iter().find(|state| state.mapping == *name);
+        let mapping = catalogue.iter().find(|mapping| mapping.spec.name == *name);
+        let mut row = status_json(name, mapping.map(|mapping| mapping.spec.fingerprint), state);
+        if let (Some(mapping), Some(source), Some(_)) = (mapping, source, state)
+            && mapping.spec.source.capture.is_some()
+            && let Some(slot) = mapping.slot_status(source, target)?
+        {
+            row["capture"] = capture_json(&slot, args.wal_warning);
+        }
+        rows.push(row);
+    }
     if args.output.json {
         print_json(&rows, None)?;
     } else {
@@ -89,6 +103,36 @@ fn status_json(
     })
 }
 
+/// A capture mapping's slot as JSON, with a warning when it holds back more than
+/// `threshold` bytes of WAL or is gone.
+fn capture_json(slot: &SlotStatus, threshold: i64) -> serde_json::Value {
+    let warning = match (slot.wal_status.as_str(), slot.retained_bytes) {
+        ("missing", _) => Some(format!(
+            "replication slot `{}` no longer exists on the source; run `data-sync sync --full`",
+            slot.slot
+        )),
+        ("lost", _) => Some(format!(
+            "replication slot `{}` was invalidated; run `data-sync sync --full`",
+            slot.slot
+        )),
+        (_, Some(bytes)) if bytes > threshold => Some(format!(
+            "replication slot `{}` holds back {bytes} bytes of WAL on the source; run \
+             `data-sync sync` (or keep `data-sync follow` running), or release it with \
+             `data-sync drop-slot --mapping {}`",
+            slot.slot, slot.mapping
+        )),
+        _ => None,
+    };
+    serde_json::json!({
+        "slot": slot.slot,
+        "position": slot.position,
+        "confirmed": slot.confirmed,
+        "retained_bytes": slot.retained_bytes,
+        "wal_status": slot.wal_status,
+        "warning": warning,
+    })
+}
+
 fn print_status(row: &serde_json::Value) -> Result<()> {
     let name = row["mapping"].as_str().unwrap_or_default();
     if row["synced"] != true {
@@ -122,7 +166,22 @@ fn print_status(row: &serde_json::Value) -> Result<()> {
         } else {
             ""
         },
-    )
+    )?;
+    let capture = &row["capture"];
+    if capture.is_object() {
+        outln!(
+            "{name}: slot {}, position {}, confirmed {}, {} bytes of WAL retained ({})",
+            capture["slot"].as_str().unwrap_or_default(),
+            capture["position"].as_str().unwrap_or("none"),
+            capture["confirmed"].as_str().unwrap_or("none"),
+            capture["retained_bytes"],
+            capture["wal_status"].as_str().unwrap_or_default(),
+        )?;
+        if let Some(warning) = capture["warning"].as_str() {
+            eprintln!("warning: {name}: {warning}");
+        }
+    }
+    Ok(())
 }
 
 /// A run's outcome as `status` prints it.

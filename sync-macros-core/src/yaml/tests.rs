@@ -27,6 +27,36 @@ fn cursor_not_read() {
 }
 
 #[test]
+fn cursor_and_capture() {
+    assert_eq!(
+        errors("cursor-and-capture"),
+        [
+            "tests/fixtures/yaml/cursor-and-capture.yaml:5:12: a mapping has either a `cursor` or `capture`, not both: remove `cursor` (the log sees every change) or `capture`",
+        ]
+    );
+}
+
+#[test]
+fn capture_unknown_value() {
+    assert_eq!(
+        errors("capture-unknown-value"),
+        [
+            "tests/fixtures/yaml/capture-unknown-value.yaml:4:12: unknown `capture` value `trigger`: the one value is `log`",
+        ]
+    );
+}
+
+#[test]
+fn publication_without_capture() {
+    assert_eq!(
+        errors("publication-without-capture"),
+        [
+            "tests/fixtures/yaml/publication-without-capture.yaml:4:16: `publication` is read by change capture only: add `capture` (its value is `log`) or remove it",
+        ]
+    );
+}
+
+#[test]
 fn duplicate_column() {
     assert_eq!(
         errors("duplicate-column"),

@@ -25,7 +25,11 @@ pub(crate) struct Applier<'c, M> {
     /// The source table's OID: changes of other tables in the publication are not
     /// this mapping's.
     table: u32,
-    /// The live type of each source column of the mapping, in field order.
+    /// The type of each field's column when the run started, if the table could
+    /// be read then: a relation message with the same type OID takes it (with what
+    /// the OID alone does not say, such as an enum's labels).
+    live: Option<Vec<Type>>,
+    /// The type of each field's column as the last relation message describes it.
     types: Vec<Type>,
     /// Per field, its column's position in the relation the server last described;
     /// `None` until a relation message for the table arrives.
@@ -47,17 +51,22 @@ pub(crate) struct Applier<'c, M> {
 }
 
 impl<'c, M: Mapping> Applier<'c, M> {
-    pub(crate) fn new(connection: &'c Connection, table: u32, types: Vec<Type>) -> Self {
+    pub(crate) fn new(connection: &'c Connection, table: u32, live: Option<Vec<Type>>) -> Self {
         let spec = M::SPEC;
-        let key_types = spec
-            .source
-            .key
-            .iter()
-            .map(|&index| types[index].clone())
-            .collect();
+        let types = live.clone().unwrap_or_default();
+        let key_types = if types.is_empty() {
+            Vec::new()
+        } else {
+            spec.source
+                .key
+                .iter()
+                .map(|&index| types[index].clone())
+                .collect()
+        };
         Applier {
             connection,
             table,
+            live,
             types,
             positions: None,
             pending: None,
@@ -92,17 +101,31 @@ impl<'c, M: Mapping> Applier<'c, M> {
         self.positions = None;
         self.pending = None;
         match self.match_relation(relation) {
-            Ok(positions) => self.positions = Some(positions),
+            Ok((positions, types)) => {
+                self.key_types = M::SPEC
+                    .source
+                    .key
+                    .iter()
+                    .map(|&index| types[index].clone())
+                    .collect();
+                self.types = types;
+                self.positions = Some(positions);
+            }
             Err(what) if defer => self.pending = Some(what),
             Err(what) => return Err(self.altered(&what)),
         }
         Ok(())
     }
 
-    /// The position of each field in `relation`, or what no longer matches.
-    fn match_relation(&self, relation: &Relation<'_>) -> std::result::Result<Vec<usize>, String> {
+    /// The position and type of each field in `relation`, or what no longer
+    /// matches.
+    fn match_relation(
+        &self,
+        relation: &Relation<'_>,
+    ) -> std::result::Result<(Vec<usize>, Vec<Type>), String> {
         let spec = M::SPEC;
         let mut positions = Vec::with_capacity(spec.source.columns.len());
+        let mut types = Vec::with_capacity(spec.source.columns.len());
         for (index, column) in spec.source.columns.iter().enumerate() {
             let Some(position) = relation
                 .columns
@@ -111,18 +134,34 @@ impl<'c, M: Mapping> Applier<'c, M> {
             else {
                 return Err(format!("column `{}` was dropped or renamed", column.name));
             };
-            let live = &self.types[index];
             let sent = relation.columns[position].type_id;
-            if sent != live.oid() {
+            let live = self
+                .live
+                .as_ref()
+                .map(|live| &live[index])
+                .filter(|live| live.oid() == sent);
+            let ty = match live {
+                Some(live) => live.clone(),
+                None => Type::from_oid(sent).ok_or_else(|| {
+                    format!(
+                        "column `{}` is now of the type with OID {sent}",
+                        column.name
+                    )
+                })?,
+            };
+            if !M::accepts(index, &ty) {
                 return Err(format!(
-                    "column `{}` changed type from `{}` to the type with OID {sent}",
+                    "column `{}` is now `{}`, which field `{}: {}` cannot read",
                     column.name,
-                    live.name()
+                    ty.name(),
+                    column.field,
+                    column.rust_type.replace(' ', "")
                 ));
             }
             positions.push(position);
+            types.push(ty);
         }
-        Ok(positions)
+        Ok((positions, types))
     }
 
     fn altered(&self, what: &str) -> Error {

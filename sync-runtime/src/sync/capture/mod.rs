@@ -82,8 +82,9 @@ struct Session {
     client: Client,
     /// The source table's OID.
     table: u32,
-    /// The live types of the mapping's source columns.
-    types: Vec<Type>,
+    /// The live types of the mapping's source columns, `None` when the table no
+    /// longer has them (a drain then stops at the change that altered it).
+    types: Option<Vec<Type>>,
     _cancel: crate::sync::signal::CancelOnSignal,
 }
 
@@ -96,11 +97,24 @@ fn open_session<M: Mapping>(source: &SourceConfig, slot_name: &str) -> Result<Se
     slot::check_prerequisites(&mut client, spec)?;
     let (table, identity, identity_columns) = slot::table_identity(&mut client, spec)?;
     slot::check_identity(spec, &identity, &identity_columns)?;
-    let statement = client
-        .prepare(spec.source.select)
-        .map_err(slot::source_error(spec))?;
-    let types = crate::source::column_types(statement.columns());
-    crate::source::decode::check_types::<M>(&types)?;
+    // The changes before an ALTER TABLE are applied, and the first after it stops
+    // the run (see `apply`): a table that no longer reads is no error yet.
+    let types = match client.prepare(spec.source.select) {
+        Ok(statement) => {
+            let types = crate::source::column_types(statement.columns());
+            crate::source::decode::check_types::<M>(&types)
+                .map(|()| types)
+                .ok()
+        }
+        Err(error)
+            if error
+                .code()
+                .is_some_and(|code| code.code().starts_with("42")) =>
+        {
+            None
+        }
+        Err(error) => return Err(slot::source_error(spec)(error)),
+    };
     slot::lock_slot(&mut client, spec, slot_name)?;
     Ok(Session {
         client,
@@ -392,7 +406,8 @@ fn first_copy<M: Mapping>(
     let transaction = Open::begin(connection).map_err(&target_error)?;
     // (2) The snapshot, and P inside it.
     let (rows_read, skipped, upto) = {
-        let mut snapshot = crate::source::snapshot(client).map_err(slot::source_error(spec))?;
+        let mut snapshot = crate::source::snapshot(client, source.statement_timeout())
+            .map_err(slot::source_error(spec))?;
         let upto: String = snapshot
             .query_one("SELECT pg_current_wal_insert_lsn()::text", &[])
             .map_err(slot::source_error(spec))?
@@ -404,7 +419,19 @@ fn first_copy<M: Mapping>(
                 message: error.to_string(),
             })?;
         // (3) The copy.
-        let (rows_read, skipped) = copy::<M>(&mut snapshot, connection, path, &session.types)?;
+        let types = match &session.types {
+            Some(types) => types.clone(),
+            None => {
+                // The copy reads the table as it is: its error says what is wrong.
+                let statement = snapshot
+                    .prepare(spec.source.select)
+                    .map_err(slot::source_error(spec))?;
+                let types = crate::source::column_types(statement.columns());
+                crate::source::decode::check_types::<M>(&types)?;
+                types
+            }
+        };
+        let (rows_read, skipped) = copy::<M>(&mut snapshot, connection, path, &types)?;
         snapshot.commit().map_err(slot::source_error(spec))?;
         (rows_read, skipped, upto)
     };

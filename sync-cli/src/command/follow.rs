@@ -1,0 +1,92 @@
+//! `data-sync follow`: applies the changes of capture mappings (`capture: log`) as
+//! they commit, until SIGINT or SIGTERM.
+
+use std::path::Path;
+
+use sync_runtime::{Registered, SourceConfig, Summary, SyncOptions};
+
+use crate::args::{MappingArgs, RetryArgs};
+use crate::error::{Error, Result};
+use crate::output::outln;
+
+/// The options of `data-sync follow`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct FollowArgs {
+    #[command(flatten)]
+    pub(crate) selection: MappingArgs,
+
+    /// Changes per SQLite transaction at most, in whole source transactions.
+    /// Example: --batch-size 1000
+    #[arg(long, default_value_t = 10_000, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    batch_size: u32,
+
+    #[command(flatten)]
+    retry: RetryArgs,
+}
+
+/// The capture mappings among `mappings`: all of them when none was named, else an
+/// error for a named one without `capture: log`.
+pub(crate) fn capture_mappings<'a>(
+    mappings: &[&'a Registered],
+    named: bool,
+) -> Result<Vec<&'a Registered>> {
+    let mut selected = Vec::new();
+    for mapping in mappings {
+        if mapping.spec.source.capture.is_some() {
+            selected.push(*mapping);
+        } else if named {
+            return Err(Error::Engine(sync_runtime::Error::Capture {
+                mapping: mapping.spec.name.to_owned(),
+                message: "the mapping reads no change log: `follow` and `drop-slot` work on \
+                          mappings with `capture: log`"
+                    .to_owned(),
+            }));
+        }
+    }
+    Ok(selected)
+}
+
+/// Follows every mapping of `mappings` (each on its own thread) until a signal; a
+/// summary line per mapping when they stop.
+pub(crate) fn run(
+    mappings: &[&Registered],
+    source: &SourceConfig,
+    target: &Path,
+    args: &FollowArgs,
+) -> Result<()> {
+    let mappings = capture_mappings(mappings, !args.selection.mappings.is_empty())?;
+    if mappings.is_empty() {
+        return Err(Error::Engine(sync_runtime::Error::Capture {
+            mapping: String::new(),
+            message: "no mapping with `capture: log` to follow".to_owned(),
+        }));
+    }
+    let options = SyncOptions {
+        batch_size: args.batch_size as usize,
+        retry: args.retry.policy(),
+        ..SyncOptions::default()
+    };
+    let results: Vec<sync_runtime::Result<Summary>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = mappings
+            .iter()
+            .map(|mapping| {
+                let options = &options;
+                scope.spawn(move || mapping.follow(source, target, options))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| handle.join().expect("a follow thread does not panic"))
+            .collect()
+    });
+    for result in results {
+        let summary = result?;
+        outln!(
+            "{}: followed, {} changes applied in {:.1} s",
+            summary.mapping,
+            summary.rows_read,
+            summary.seconds
+        )?;
+    }
+    Ok(())
+}
