@@ -133,10 +133,12 @@ enum Command {
   data-sync explain --mapping users --json")]
     Explain(command::explain::ExplainArgs),
     /// Compare the targets with the source: row counts and a checksum per target
-    /// table, and the keys that differ; exit non-zero on any difference.
+    /// table, and the keys that differ; exit non-zero on any difference, or with
+    /// --repair copy just the differing rows from the source.
     #[command(after_help = "Examples:
   data-sync verify --target app.sqlite
-  data-sync verify --mapping users --target app.sqlite --json")]
+  data-sync verify --mapping users --target app.sqlite --json
+  data-sync verify --mapping users --target app.sqlite --repair   # copy just the differing rows")]
     Verify(command::verify::VerifyArgs),
 }
 

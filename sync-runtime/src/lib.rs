@@ -91,7 +91,9 @@ pub use crate::sync::signal::{cancel_running_queries, interrupt};
 pub use crate::sync::watermark::Overlap;
 pub use crate::sync::{drop_slot, follow, sync};
 pub use crate::target::state::{MappingState, NEVER_SYNCED, RUNNING, load_states};
-pub use crate::verify::{KeyDifference, TargetVerification, Verification, verify};
+pub use crate::verify::{
+    KeyDifference, Repaired, TargetVerification, Verification, repair, verify,
+};
 
 /// A row type that syncs one PostgreSQL table into SQLite tables: implemented by
 /// `#[derive(Mapping)]`, never by hand.

@@ -1,5 +1,5 @@
 //! [`Registered`]: a compiled-in mapping as a catalogue lists it, its generic
-//! entry points (sync, verify, the type check of `check`) behind plain function
+//! entry points (sync, verify, repair, the type check of `check`) behind plain function
 //! pointers.
 
 use std::path::Path;
@@ -14,7 +14,7 @@ use crate::spec::MappingSpec;
 use crate::summary::Summary;
 use crate::sync::capture::SlotStatus;
 use crate::sync::{drop_slot, follow, sync};
-use crate::verify::{Verification, verify};
+use crate::verify::{Verification, repair, verify};
 
 /// A compiled-in mapping, as the catalogue registers it for the command line.
 #[derive(Clone, Copy)]
@@ -27,6 +27,7 @@ pub struct Registered {
     slot_status: fn(&SourceConfig, &Path) -> Result<Option<SlotStatus>>,
     accepts: fn(usize, &Type) -> bool,
     verify: fn(&SourceConfig, &Path, usize) -> Result<Verification>,
+    repair: fn(&SourceConfig, &Path, usize) -> Result<Verification>,
 }
 
 impl Registered {
@@ -40,6 +41,7 @@ impl Registered {
             slot_status: crate::sync::capture::slot_status::<M>,
             accepts: M::accepts,
             verify: verify::<M>,
+            repair: repair::<M>,
         }
     }
 
@@ -110,6 +112,22 @@ impl Registered {
         max_keys: usize,
     ) -> Result<Verification> {
         (self.verify)(source, target, max_keys)
+            .map_err(|error| error.with_timeouts(source.read_timeout()))
+    }
+
+    /// Compares the mapping's targets with the source and repairs what differs; see
+    /// [`repair`](crate::repair()).
+    ///
+    /// # Errors
+    ///
+    /// As [`repair`](crate::repair()).
+    pub fn repair(
+        &self,
+        source: &SourceConfig,
+        target: &Path,
+        max_keys: usize,
+    ) -> Result<Verification> {
+        (self.repair)(source, target, max_keys)
             .map_err(|error| error.with_timeouts(source.read_timeout()))
     }
 }

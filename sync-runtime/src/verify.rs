@@ -12,6 +12,12 @@
 //! (same source snapshot, same SQLite read transaction), into a temporary SQLite
 //! file of `(key, row hash)` on each side, where SQL joins find the missing, extra
 //! and changed keys: memory stays flat, and keys compare as SQLite compares them.
+//!
+//! [`repair`] goes on from there, in the same source snapshot and in one SQLite
+//! write transaction held from the first read: it deletes the extra keys (children
+//! first) and reads the source a third time, upserting (parents first) just the rows
+//! whose key is missing or changed, so a target a cursor missed changes of heals at
+//! the cost of the difference.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::Hasher;
@@ -71,6 +77,18 @@ pub struct TargetVerification {
     /// Up to the asked-for number of differing keys: missing, extra, then changed,
     /// each in key order.
     pub differences: Vec<KeyDifference>,
+    /// What [`repair`] did to the table; `None` for [`verify`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repaired: Option<Repaired>,
+}
+
+/// What [`repair`] did to one target table.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Repaired {
+    /// Rows copied from the source: the missing and changed keys.
+    pub copied: u64,
+    /// Rows deleted: the extra keys.
+    pub deleted: u64,
 }
 
 /// One key that differs.
@@ -95,14 +113,55 @@ pub fn verify<M: Mapping>(
     target: &Path,
     max_keys: usize,
 ) -> Result<Verification> {
+    compare::<M>(source, target, max_keys, false)
+}
+
+/// Compares as [`verify`] does, then repairs every differing target table: the rows
+/// of the missing and changed keys are copied from the same source snapshot
+/// (upserted, parents first) and the extra keys deleted (children first), all in one
+/// SQLite transaction, held from the first read of the target, so no run can
+/// interleave. The stored state (watermark, last run) is left as it is. Each
+/// [`TargetVerification`] says what differed and, in `repaired`, what was done.
+///
+/// # Errors
+///
+/// As [`verify`], and a target table that does not match the mapping
+/// ([`Error::SchemaMismatch`]) or a row SQLite refuses; nothing is repaired then.
+pub fn repair<M: Mapping>(
+    source: &SourceConfig,
+    target: &Path,
+    max_keys: usize,
+) -> Result<Verification> {
+    compare::<M>(source, target, max_keys, true).map_err(|error| error.with_file_faults_of(target))
+}
+
+/// [`verify`], and with `repair` [`repair`].
+fn compare<M: Mapping>(
+    source: &SourceConfig,
+    target: &Path,
+    max_keys: usize,
+    repair: bool,
+) -> Result<Verification> {
     let spec = M::SPEC;
     let target_error = |source| Error::Target {
         path: target.to_owned(),
         source: Box::new(source),
     };
-    let connection = crate::target::open_for_reading(target)?;
-    // One read transaction: both passes see the same target contents.
-    connection.execute_batch("BEGIN").map_err(target_error)?;
+    let connection = if repair {
+        let connection = crate::target::open(target)?;
+        // One write transaction from the first read: what is compared is what is
+        // repaired, and no run writes in between.
+        connection
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(target_error)?;
+        crate::target::ensure_tables(&connection, spec).map_err(target_error)??;
+        connection
+    } else {
+        let connection = crate::target::open_for_reading(target)?;
+        // One read transaction: both passes see the same target contents.
+        connection.execute_batch("BEGIN").map_err(target_error)?;
+        connection
+    };
     let encoder = Connection::open_in_memory().map_err(target_error)?;
     let mut encoders = spec
         .targets
@@ -122,7 +181,7 @@ pub fn verify<M: Mapping>(
         &mut transaction,
         target,
         &mut encoders,
-        &mut |index, row| {
+        &mut |_, index, row| {
             let hash = row_hash(row, spec.targets[index].columns.len()).map_err(target_error)?;
             source_sides[index].add(hash);
             Ok(())
@@ -142,13 +201,14 @@ pub fn verify<M: Mapping>(
         .filter(|&index| source_sides[index] != target_sides[index])
         .collect();
     let mut differences = vec![Differences::default(); count];
+    let mut repaired = vec![Repaired::default(); count];
     if !differing.is_empty() {
         let scratch = Scratch::new(spec, &differing).map_err(target_error)?;
         read_source::<M>(
             &mut transaction,
             target,
             &mut encoders,
-            &mut |index, row| {
+            &mut |_, index, row| {
                 if !differing.contains(&index) {
                     return Ok(());
                 }
@@ -165,6 +225,16 @@ pub fn verify<M: Mapping>(
             })?;
             differences[index] = scratch.compare(index, max_keys).map_err(target_error)?;
         }
+        if repair {
+            repaired = repair_rows::<M>(
+                &connection,
+                &mut transaction,
+                target,
+                &mut encoders,
+                &scratch,
+                &differing,
+            )?;
+        }
     }
     transaction
         .commit()
@@ -176,8 +246,9 @@ pub fn verify<M: Mapping>(
         .iter()
         .zip(source_sides.iter().zip(&target_sides))
         .zip(differences)
+        .zip(repaired)
         .map(
-            |((table, (source_side, target_side)), differences)| TargetVerification {
+            |(((table, (source_side, target_side)), differences), repaired)| TargetVerification {
                 table: table.name.to_owned(),
                 equal: source_side == target_side,
                 source_rows: source_side.rows,
@@ -188,6 +259,7 @@ pub fn verify<M: Mapping>(
                 extra: differences.extra,
                 changed: differences.changed,
                 differences: differences.keys,
+                repaired: repair.then_some(repaired),
             },
         )
         .collect();
@@ -239,12 +311,12 @@ fn select_parameters(count: usize) -> String {
 }
 
 /// Streams the source snapshot with the mapping's COPY and decoder, and hands each
-/// row not soft-deleted, encoded for each target, to `each(target, values)`.
+/// row not soft-deleted, encoded for each target, to `each(row, target, values)`.
 fn read_source<M: Mapping>(
     transaction: &mut postgres::Transaction<'_>,
     path: &Path,
     encoders: &mut [Statement<'_>],
-    each: &mut dyn FnMut(usize, &rusqlite::Row<'_>) -> Result<()>,
+    each: &mut dyn FnMut(&M, usize, &rusqlite::Row<'_>) -> Result<()>,
 ) -> Result<()> {
     let spec = M::SPEC;
     let statement = transaction
@@ -290,10 +362,87 @@ fn read_source<M: Mapping>(
                     source: Box::new(source),
                 })?
                 .expect("a SELECT without FROM returns one row");
-            each(index, values)?;
+            each(&decoded, index, values)?;
         }
     }
     Ok(())
+}
+
+/// The repair of [`repair`], once the differing keys of the targets `differing` are in
+/// `scratch`: deletes the extra keys (children first), then copies the rows of the
+/// missing and changed keys from a third read of the source snapshot (parents
+/// first). Runs inside the target's write transaction; returns what it did per
+/// target.
+fn repair_rows<M: Mapping>(
+    connection: &Connection,
+    transaction: &mut postgres::Transaction<'_>,
+    path: &Path,
+    encoders: &mut [Statement<'_>],
+    scratch: &Scratch,
+    differing: &[usize],
+) -> Result<Vec<Repaired>> {
+    let spec = M::SPEC;
+    let target_error = |source| Error::Target {
+        path: path.to_owned(),
+        source: Box::new(source),
+    };
+    let write_error = |index: usize, key: String, source| Error::Write {
+        mapping: spec.name.to_owned(),
+        table: spec.targets[index].name.to_owned(),
+        key,
+        source: Box::new(source),
+    };
+    let mut repaired = vec![Repaired::default(); spec.targets.len()];
+    for &index in differing.iter().rev() {
+        let table = &spec.targets[index];
+        let condition: Vec<String> = scratch.keys[index]
+            .iter()
+            .enumerate()
+            .map(|(position, &column)| {
+                format!("{} IS ?{}", quote(table.columns[column].name), position + 1)
+            })
+            .collect();
+        let mut delete = connection
+            .prepare(&format!(
+                "DELETE FROM {} WHERE {}",
+                quote(table.name),
+                condition.join(" AND ")
+            ))
+            .map_err(target_error)?;
+        for key in scratch.extra_keys(index).map_err(target_error)? {
+            let display = || {
+                key.iter()
+                    .map(|value| crate::value::display_value(value.into()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            repaired[index].deleted += delete
+                .execute(rusqlite::params_from_iter(&key))
+                .map_err(|source| write_error(index, display(), source))?
+                as u64;
+        }
+        scratch.collect_copies(index).map_err(target_error)?;
+    }
+    let mut upserts = spec
+        .targets
+        .iter()
+        .map(|table| connection.prepare(table.upsert))
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(target_error)?;
+    read_source::<M>(transaction, path, encoders, &mut |row, index, values| {
+        if !differing.contains(&index) || !scratch.copies(index, values).map_err(target_error)? {
+            return Ok(());
+        }
+        let upsert = &mut upserts[index];
+        row.bind(index, upsert)
+            .map_err(|error| bind_error(spec, index, &|| row.key(), error))?;
+        repaired[index].copied += upsert
+            .raw_execute()
+            .map_err(|source| write_error(index, row.key(), source))?
+            as u64;
+        Ok(())
+    })?;
+    Ok(repaired)
 }
 
 /// Hands each row of target table `table` (its columns in table order) to `each`;
@@ -499,6 +648,80 @@ impl Scratch {
         }
         Ok(differences)
     }
+}
+
+impl Scratch {
+    /// The keys of target `index` in the table but not in the source.
+    fn extra_keys(&self, index: usize) -> rusqlite::Result<Vec<Vec<rusqlite::types::Value>>> {
+        let width = self.keys[index].len();
+        let mut statement = self.connection.prepare(&format!(
+            "SELECT {} FROM t{index} AS a
+             WHERE NOT EXISTS (SELECT 1 FROM s{index} AS b WHERE {})",
+            prefixed_key_columns("a", width),
+            same_key("a", "b", width)
+        ))?;
+        let rows = statement.query_map([], |row| {
+            (0..width)
+                .map(|column| row.get::<_, rusqlite::types::Value>(column))
+                .collect()
+        })?;
+        rows.collect()
+    }
+
+    /// Fills `c{index}` with the keys of target `index` whose source row is to be
+    /// copied: missing from the table, or changed.
+    fn collect_copies(&self, index: usize) -> rusqlite::Result<()> {
+        let width = self.keys[index].len();
+        let columns = key_columns(width);
+        self.connection.execute_batch(&format!(
+            "CREATE TABLE c{index} ({columns});
+             INSERT INTO c{index} SELECT {} FROM s{index} AS a
+                 LEFT JOIN t{index} AS b ON {}
+                 WHERE b.h IS NULL OR b.h IS NOT a.h;
+             CREATE INDEX c{index}_k ON c{index} ({columns});",
+            prefixed_key_columns("a", width),
+            same_key("a", "b", width)
+        ))
+    }
+
+    /// Whether the source row `values` (encoded for target `index`) is one to copy.
+    fn copies(&self, index: usize, values: &rusqlite::Row<'_>) -> rusqlite::Result<bool> {
+        let keys = &self.keys[index];
+        let condition = (0..keys.len())
+            .map(|column| format!("k{column} IS ?{}", column + 1))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let mut statement = self.connection.prepare_cached(&format!(
+            "SELECT EXISTS (SELECT 1 FROM c{index} WHERE {condition})"
+        ))?;
+        for (position, &column) in keys.iter().enumerate() {
+            statement.raw_bind_parameter(
+                position + 1,
+                rusqlite::types::ToSqlOutput::Borrowed(values.get_ref(column)?),
+            )?;
+        }
+        let mut rows = statement.raw_query();
+        match rows.next()? {
+            Some(row) => row.get(0),
+            None => Ok(false),
+        }
+    }
+}
+
+/// `{prefix}.k0, {prefix}.k1, ..`.
+fn prefixed_key_columns(prefix: &str, width: usize) -> String {
+    (0..width)
+        .map(|column| format!("{prefix}.k{column}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `{right}.k0 IS {left}.k0 AND ..`: the two scratch rows have the same key.
+fn same_key(left: &str, right: &str, width: usize) -> String {
+    (0..width)
+        .map(|column| format!("{right}.k{column} IS {left}.k{column}"))
+        .collect::<Vec<_>>()
+        .join(" AND ")
 }
 
 /// `k0, k1, ..`.

@@ -18,6 +18,7 @@ mod incremental;
 mod memory;
 mod readers;
 mod rebuild;
+mod repair;
 mod retry;
 mod schema;
 mod secrets;

@@ -19,6 +19,12 @@ pub(crate) struct VerifyArgs {
     #[arg(long, default_value_t = 20, value_name = "N")]
     max_keys: usize,
 
+    /// Repair what differs: copy the rows of the missing and changed keys from the
+    /// same source snapshot and delete the extra keys, in one SQLite transaction;
+    /// exit 0 once repaired. Example: --repair
+    #[arg(long)]
+    repair: bool,
+
     #[command(flatten)]
     output: JsonArgs,
 }
@@ -33,14 +39,19 @@ pub(crate) fn run(
 ) -> Result<()> {
     let mut verifications = Vec::new();
     for mapping in mappings {
-        verifications.push(mapping.verify(source, target, args.max_keys)?);
+        verifications.push(if args.repair {
+            mapping.repair(source, target, args.max_keys)?
+        } else {
+            mapping.verify(source, target, args.max_keys)?
+        });
     }
     let count = verifications
         .iter()
         .flat_map(|verification| &verification.targets)
         .filter(|target| !target.equal)
         .count();
-    let result = if count == 0 {
+    // Repaired differences are not a failure.
+    let result = if count == 0 || args.repair {
         Ok(())
     } else {
         Err(Error::Differs { count })
@@ -85,6 +96,15 @@ fn print_table(mapping: &str, table: &TargetVerification) -> Result<()> {
     let total = table.missing + table.extra + table.changed;
     if total > listed {
         outln!("  ... and {} more (--max-keys)", total - listed)?;
+    }
+    if table.repaired.is_some() {
+        outln!(
+            "{mapping}: `{}` repaired: {} missing copied, {} extra deleted, {} changed copied",
+            table.table,
+            table.missing,
+            table.extra,
+            table.changed
+        )?;
     }
     Ok(())
 }
