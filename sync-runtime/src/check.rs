@@ -369,8 +369,43 @@ fn check_target(spec: &MappingSpec, path: &Path) -> Result<Vec<Difference>> {
                 message,
             });
         }
+        // A run reads and writes only the pages it needs, so a damaged page
+        // elsewhere in a table goes unnoticed until something reads it: here the
+        // whole table and its indexes are read.
+        if let Some(problem) = integrity_problem(&connection, target.name).map_err(target_error)? {
+            differences.push(Difference {
+                side: "target",
+                table: target.name.to_owned(),
+                message: format!(
+                    "the table fails SQLite's integrity check ({problem}): sync into a new file with `data-sync sync --full --target NEW.sqlite`"
+                ),
+            });
+        }
     }
     Ok(differences)
+}
+
+/// The first problem `PRAGMA quick_check` finds in table `table` and its indexes
+/// (or the damage that stops it), or `None` when it finds none.
+fn integrity_problem(
+    connection: &rusqlite::Connection,
+    table: &str,
+) -> rusqlite::Result<Option<String>> {
+    let mut problem = None;
+    let checked = connection.pragma(None, "quick_check", table, |row| {
+        let line: String = row.get(0)?;
+        if line != "ok" && problem.is_none() {
+            problem = Some(line);
+        }
+        Ok(())
+    });
+    match checked {
+        Err(error) if error.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseCorrupt) => {
+            Ok(Some(error.to_string()))
+        }
+        Err(error) => Err(error),
+        Ok(()) => Ok(problem),
+    }
 }
 
 /// The width of an integer field narrower than its live column when the mapping

@@ -137,7 +137,7 @@ pub enum Error {
     },
 
     /// SQLite refused an operation on the target file.
-    #[error("target {}: {source}", path.display())]
+    #[error("target {}: {}", path.display(), describe_sqlite(source))]
     Target {
         /// The target file.
         path: PathBuf,
@@ -511,6 +511,16 @@ fn display_duration(duration: Duration) -> String {
     } else {
         format!("{milliseconds}ms")
     }
+}
+
+/// SQLite's error as one line; for a damaged file, with what to do.
+fn describe_sqlite(error: &rusqlite::Error) -> String {
+    if error.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseCorrupt) {
+        return format!(
+            "{error}: the file is damaged; `data-sync check` runs SQLite's integrity check on the targets, and `data-sync sync --full --target NEW.sqlite` builds a sound copy"
+        );
+    }
+    error.to_string()
 }
 
 /// Whether SQLite's `error` is about the file rather than the row written.

@@ -211,3 +211,76 @@ fn check_on_a_file_that_is_not_a_database_is_not_ok() {
         "{text}"
     );
 }
+
+/// Overwrites the header of page `page` (1-based) of the SQLite file at `path` with
+/// bytes no page type has, as a bad sector or a stray write would.
+fn damage_page(path: &std::path::Path, page: i64) {
+    use std::io::{Seek, SeekFrom, Write};
+
+    let page_size: i64 = rusqlite::Connection::open(path)
+        .unwrap()
+        .query_row("PRAGMA page_size", [], |row| row.get(0))
+        .unwrap();
+    let mut file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    file.seek(SeekFrom::Start(((page - 1) * page_size) as u64))
+        .unwrap();
+    file.write_all(&[0x77; 16]).unwrap();
+}
+
+#[test]
+fn a_damaged_target_is_named_by_a_run_check_and_verify() {
+    let db = support::source_db();
+    create_users(&db, 20_000);
+    let target = support::target_file();
+    support::sync::<mappings::Users>(&db, &target.path).unwrap();
+    // The root page of `user_profile`, which every reader of the table reads.
+    let page: i64 = {
+        let connection = rusqlite::Connection::open(&target.path).unwrap();
+        connection
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+            .unwrap();
+        connection
+            .query_row(
+                "SELECT rootpage FROM sqlite_schema WHERE name = 'user_profile'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap()
+    };
+    damage_page(&target.path, page);
+    let damaged = format!(
+        "target {}: database disk image is malformed: the file is damaged; `data-sync check` runs SQLite's integrity check on the targets, and `data-sync sync --full --target NEW.sqlite` builds a sound copy",
+        target.path.display()
+    );
+
+    // A run that reads the damage names it, and the way out.
+    db.client()
+        .batch_execute(
+            "UPDATE public.users SET username = 'changed', updated_at = now() + interval '1 hour' WHERE id = 1",
+        )
+        .unwrap();
+    let output = support::data_sync(&db, &target.path, &["sync", "--mapping", "users", "--json"]);
+    let text = printed(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(text.contains(&format!("error: {damaged}")), "{text}");
+    assert!(text.contains("\"kind\": \"target\""), "{text}");
+
+    // `check` reads every page of the targets.
+    let output = support::data_sync(&db, &target.path, &["check", "--mapping", "users"]);
+    let text = printed(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("target `user_profile`: the table fails SQLite's integrity check ("),
+        "{text}"
+    );
+    assert!(
+        text.contains("sync into a new file with `data-sync sync --full --target NEW.sqlite`"),
+        "{text}"
+    );
+
+    // So does `verify`.
+    let output = support::data_sync(&db, &target.path, &["verify", "--mapping", "users"]);
+    let text = printed(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(text.contains(&format!("error: {damaged}")), "{text}");
+}
