@@ -20,6 +20,9 @@ if ! "$bindir/initdb" -D "$dir/data" -A trust -U postgres -E UTF8 --locale=C --n
     rm -rf "$dir"
     exit 1
 fi
+# In postgresql.conf rather than on the command line, so that a test can change
+# them with ALTER SYSTEM and a restart (change capture's prerequisite errors).
+printf "wal_level = logical\nmax_replication_slots = 100\n" >>"$dir/data/postgresql.conf"
 echo initialized
 
 # Runs postgres under a watcher subshell that reports its pid and exit status
@@ -30,10 +33,9 @@ start() {
         stopping=
         trap 'stopping=1; [ -z "$pid" ] || kill -INT "$pid" 2>/dev/null' TERM
         "$bindir/postgres" -D "$dir/data" -p "$1" -k "$dir" \
-            -c listen_addresses=127.0.0.1 -c wal_level=logical \
+            -c listen_addresses=127.0.0.1 \
             -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
             -c max_connections=200 -c shared_buffers=128MB \
-            -c max_replication_slots=100 \
             </dev/null >>"$dir/server.log" 2>&1 &
         pid=$!
         [ -z "$stopping" ] || kill -INT "$pid" 2>/dev/null

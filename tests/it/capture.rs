@@ -101,17 +101,17 @@ pub fn assert_same_users(db: &TestDb, target: &Path) {
 }
 
 /// The stored capture position of `users_log`.
+/// `None` also while the file or its state table does not exist yet.
 pub fn stored_position(target: &Path) -> Option<String> {
-    support::sqlite_rows(
-        target,
-        "SELECT capture_position FROM _data_sync_state WHERE mapping = 'users_log'",
-    )
-    .into_iter()
-    .next()
-    .and_then(|row| match &row[0] {
-        Value::Text(text) => Some(text.clone()),
-        _ => None,
-    })
+    let connection = rusqlite::Connection::open(target).ok()?;
+    connection
+        .query_row(
+            "SELECT capture_position FROM _data_sync_state WHERE mapping = 'users_log'",
+            [],
+            |row| row.get::<_, Option<String>>(0),
+        )
+        .ok()
+        .flatten()
 }
 
 /// The names of the replication slots on the test database.

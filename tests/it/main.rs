@@ -5,6 +5,7 @@ mod support;
 
 mod bad_input;
 mod capture;
+mod capture_cli;
 mod capture_faults;
 mod cli;
 mod error_reports;

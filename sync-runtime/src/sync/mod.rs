@@ -143,7 +143,7 @@ pub fn sync<M: Mapping>(
 
 /// Follows the changes of capture mapping `M` (`capture: log`) into `target` until
 /// SIGINT or SIGTERM: a first copy when the target has none, then every change as
-/// it commits (polled every 200 ms), each source transaction applied once. A signal
+/// it commits (polled every 100 ms), each source transaction applied once. A signal
 /// ends it cleanly; the position of the last applied transaction is recorded. A
 /// dropped connection or a restarting server is retried with `options.retry`.
 ///

@@ -46,7 +46,7 @@ use crate::target::state::{self, MappingState};
 const PEEK_CHANGES: i32 = 100_000;
 
 /// How often `follow` asks the slot for new changes.
-pub(crate) const FOLLOW_POLL: Duration = Duration::from_millis(200);
+pub(crate) const FOLLOW_POLL: Duration = Duration::from_millis(100);
 
 /// A SQLite transaction begun with `BEGIN IMMEDIATE`, rolled back unless committed.
 struct Open<'c> {
@@ -149,8 +149,19 @@ pub(crate) fn sync<M: Mapping>(
                 started_at,
             )
         }
-        stored => first_copy::<M>(source, connection, path, stored, started_at)
-            .map(|(summary, _)| summary),
+        stored => {
+            let slot_name = slot_name_of(spec, stored.as_ref());
+            let mut session = open_session::<M>(source, &slot_name)?;
+            first_copy::<M>(
+                source,
+                &mut session,
+                connection,
+                path,
+                &slot_name,
+                started_at,
+            )
+            .map(|(summary, _)| summary)
+        }
     }
 }
 
@@ -169,19 +180,27 @@ pub(crate) fn follow<M: Mapping>(
     let mut total = empty_summary(spec, "follow");
     let mut attempt = || -> Result<()> {
         let stored = prepare::<M>(connection, path, options)?;
-        let stored = match stored {
+        // One session, and so one hold on the slot, from the first copy to the end.
+        let slot_name = slot_name_of(spec, stored.as_ref());
+        let mut session = open_session::<M>(source, &slot_name)?;
+        let mut stored = match stored {
             Some(stored) if stored.position.is_some() => stored,
-            stored => {
-                let (summary, state) =
-                    first_copy::<M>(source, connection, path, stored, started_at)?;
+            _ => {
+                let (summary, state) = first_copy::<M>(
+                    source,
+                    &mut session,
+                    connection,
+                    path,
+                    &slot_name,
+                    started_at,
+                )?;
                 add(&mut total, &summary);
                 state
             }
         };
-        let mut session = open_session::<M>(source, &stored.slot)?;
-        let mut stored = stored;
         loop {
-            let upto = slot::current_position(&mut session.client, spec)?;
+            // What the server has flushed: decodable now, without a wait.
+            let upto = slot::flushed_position(&mut session.client, spec)?;
             let summary = drain::<M>(
                 &mut session,
                 connection,
@@ -331,6 +350,11 @@ fn load_position(connection: &Connection, path: &Path, spec: &MappingSpec) -> Re
         .and_then(|stored| stored.position))
 }
 
+/// The slot of `stored`, or a new name when the target file has none.
+fn slot_name_of(spec: &MappingSpec, stored: Option<&CaptureState>) -> String {
+    stored.map_or_else(|| new_slot_name(spec), |stored| stored.slot.clone())
+}
+
 /// A slot name for `spec` in a new target file: `data_sync_`, the mapping name
 /// (letters and digits, lowercase), and a random id.
 fn new_slot_name(spec: &MappingSpec) -> String {
@@ -360,17 +384,15 @@ fn new_slot_name(spec: &MappingSpec) -> String {
 /// changes up to the snapshot's WAL position, in one SQLite transaction.
 fn first_copy<M: Mapping>(
     source: &SourceConfig,
+    session: &mut Session,
     connection: &mut Connection,
     path: &Path,
-    stored: Option<CaptureState>,
+    slot_name: &str,
     started_at: &str,
 ) -> Result<(Summary, CaptureState)> {
     let spec = M::SPEC;
     let target_error = target_error(path);
-    let slot_name = stored
-        .as_ref()
-        .map_or_else(|| new_slot_name(spec), |stored| stored.slot.clone());
-    let mut session = open_session::<M>(source, &slot_name)?;
+    let slot_name = slot_name.to_owned();
     let client = &mut session.client;
     // A slot left by a first copy that did not commit (killed, failed) starts over.
     slot::drop_slot(client, spec, &slot_name)?;
@@ -685,6 +707,8 @@ fn drain<M: Mapping>(
         let mut group = Some(Open::begin(connection).map_err(&target_error)?);
         let mut group_start = 0u64;
         let mut committed_at = position;
+        // The changes applied when the last source transaction ended.
+        let mut whole_changes = 0u64;
         let applied = peek_apply(
             &mut session.client,
             spec,
@@ -694,6 +718,7 @@ fn drain<M: Mapping>(
             Some(PEEK_CHANGES),
             &mut applier,
             &mut |end, changes, whole| {
+                whole_changes = changes;
                 // Rows waiting to be read again keep the group open until they are.
                 if whole && changes - group_start >= batch_size {
                     // Whole source transactions, with the position they reach.
@@ -708,8 +733,29 @@ fn drain<M: Mapping>(
                 }
                 Ok(())
             },
-        )?;
-        refetch(&mut session.client, spec, &mut applier)?;
+        )
+        .and_then(|applied| {
+            refetch(&mut session.client, spec, &mut applier)?;
+            Ok(applied)
+        });
+        let applied = match applied {
+            Ok(applied) => applied,
+            Err(error) => {
+                // The whole source transactions before the one that failed (a table
+                // altered, a value that does not decode, a dropped connection) are
+                // kept, with their position; nothing of that one is.
+                if applier.changes == whole_changes
+                    && applier.refetch.is_empty()
+                    && position > committed_at
+                    && let Some(transaction) = group.take()
+                    && position::record_position(connection, spec.name, position).is_ok()
+                    && transaction.commit().is_ok()
+                {
+                    let _ = slot::advance(&mut session.client, spec, &stored.slot, position);
+                }
+                return Err(error);
+            }
+        };
         if let Some(transaction) = group.take()
             && position > committed_at
         {

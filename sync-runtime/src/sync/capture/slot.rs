@@ -78,14 +78,7 @@ fn classify(spec: &MappingSpec, source: postgres::Error) -> Error {
              `ALTER ROLE <role> REPLICATION` as a superuser"
         ));
     }
-    if code == "42501" && message.contains("publication") || message.contains("must be owner") {
-        return capture(format!(
-            "the source role cannot create the publication ({message}); have the table's \
-             owner run `CREATE PUBLICATION <name> FOR TABLE {}` and name it with \
-             `publication: <name>` in the mapping",
-            spec.source.display_name()
-        ));
-    }
+
     if code == "55000" && message.contains("can no longer get changes") {
         return capture(format!(
             "the replication slot was invalidated ({message}); rerun with `data-sync sync --full`"
@@ -228,7 +221,20 @@ pub(crate) fn create_publication(
                 quote(name),
                 qualified_name(spec)
             ))
-            .map_err(source_error(spec))?;
+            .map_err(|error| match error.as_db_error() {
+                // Not the owner of the table, or no CREATE on the database.
+                Some(db) if db.code().code() == "42501" => Error::Capture {
+                    mapping: spec.name.to_owned(),
+                    message: format!(
+                        "the source role cannot create the publication ({}); have the table's \
+                         owner run `CREATE PUBLICATION <name> FOR TABLE {}` and name it with \
+                         `publication: <name>` in the mapping",
+                        db.message(),
+                        spec.source.display_name()
+                    ),
+                },
+                _ => source_error(spec)(error),
+            })?;
     }
     Ok(())
 }
@@ -326,6 +332,15 @@ pub(crate) fn slot_info(
 pub(crate) fn current_position(client: &mut Client, spec: &MappingSpec) -> Result<Lsn> {
     let row = client
         .query_one("SELECT pg_current_wal_insert_lsn()::text", &[])
+        .map_err(source_error(spec))?;
+    parse_lsn(spec, row.get(0))
+}
+
+/// The source's WAL position flushed to disk: the end of what logical decoding can
+/// read now.
+pub(crate) fn flushed_position(client: &mut Client, spec: &MappingSpec) -> Result<Lsn> {
+    let row = client
+        .query_one("SELECT pg_current_wal_flush_lsn()::text", &[])
         .map_err(source_error(spec))?;
     parse_lsn(spec, row.get(0))
 }
