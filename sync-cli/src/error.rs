@@ -15,16 +15,25 @@ pub enum Error {
     Engine(#[from] sync_runtime::Error),
 
     /// No `--target` and no `DATA_SYNC_TARGET`.
-    #[error("source configuration: no target: pass --target PATH or set DATA_SYNC_TARGET")]
+    #[error("no target file: pass `--target PATH` or set `DATA_SYNC_TARGET`")]
     NoTarget,
 
     /// `--mapping` names no compiled-in mapping.
-    #[error("no mapping `{name}`; compiled-in mappings: {}", known.join(", "))]
+    #[error("no mapping `{name}`; compiled-in mappings: {}; a mapping added to `mappings/` is compiled in by `cargo xtask gen` and a rebuild", known.join(", "))]
     UnknownMapping {
         /// The name asked for.
         name: String,
         /// The names there are.
         known: Vec<String>,
+    },
+
+    /// Some of several mappings failed; the command went on with the others.
+    #[error("{} of {total} mappings failed: {}", failures.len(), list(failures))]
+    Failed {
+        /// How many mappings the command worked on.
+        total: usize,
+        /// Each failed mapping and its error, in order.
+        failures: Vec<(String, Error)>,
     },
 
     /// `data-sync check` found mappings that do not match the live source or target.
@@ -57,6 +66,18 @@ impl Error {
             Error::Drift { .. } => "drift",
             Error::Differs { .. } => "differs",
             Error::Stdout(_) => "stdout",
+            Error::Failed { failures, .. } => {
+                failures.first().map_or("failed", |(_, error)| error.kind())
+            }
         }
     }
+}
+
+/// `` `orders`: message; `items`: message ``.
+fn list(failures: &[(String, Error)]) -> String {
+    failures
+        .iter()
+        .map(|(mapping, error)| format!("`{mapping}`: {error}"))
+        .collect::<Vec<_>>()
+        .join("; ")
 }

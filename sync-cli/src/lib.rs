@@ -214,19 +214,27 @@ where
 }
 
 fn run(cli: Cli, catalogue: &[Registered], bars: Option<MultiProgress>) -> Result<()> {
-    let source = || cli.source_args.source_config(cli.source.as_deref());
-    let target = || cli.target.as_deref().ok_or(Error::NoTarget);
+    // An error before a command starts its work still gets the `--json` document.
+    let json = cli.command.json();
+    let early = |error: Error| output::early_error(json, error);
+    let source = || {
+        cli.source_args
+            .source_config(cli.source.as_deref())
+            .map_err(|error| early(error.into()))
+    };
+    let target = || cli.target.as_deref().ok_or_else(|| early(Error::NoTarget));
+    let select = |names: &[String]| select(catalogue, names).map_err(early);
     match &cli.command {
         Command::Sync(args) => {
-            let selected = select(catalogue, &args.selection.mappings)?;
+            let selected = select(&args.selection.mappings)?;
             command::sync::run(&selected, &source()?, target()?, args, bars)
         }
         Command::Follow(args) => {
-            let selected = select(catalogue, &args.selection.mappings)?;
+            let selected = select(&args.selection.mappings)?;
             command::follow::run(&selected, &source()?, target()?, args)
         }
         Command::DropSlot(args) => {
-            let selected = select(catalogue, &args.selection.mappings)?;
+            let selected = select(&args.selection.mappings)?;
             command::drop_slot::run(&selected, &source()?, target()?, args)
         }
         Command::Status(args) => {
@@ -236,20 +244,36 @@ fn run(cli: Cli, catalogue: &[Registered], bars: Option<MultiProgress>) -> Resul
             } else {
                 None
             };
-            command::status::run(catalogue, target()?, source.as_ref(), args)
+            command::status::run(catalogue, target()?, source.as_ref(), args).map_err(early)
         }
         Command::List(args) => command::list::run(catalogue, args),
         Command::Check(args) => {
-            let selected = select(catalogue, &args.selection.mappings)?;
-            command::check::run(&selected, &source()?, target()?, args)
+            let selected = select(&args.selection.mappings)?;
+            let (source, target) = (source()?, target()?);
+            command::check::run(&selected, &source, target, args)
         }
         Command::Explain(args) => {
-            let selected = select(catalogue, &args.selection.mappings)?;
+            let selected = select(&args.selection.mappings)?;
             command::explain::run(&selected, args)
         }
         Command::Verify(args) => {
-            let selected = select(catalogue, &args.selection.mappings)?;
+            let selected = select(&args.selection.mappings)?;
             command::verify::run(&selected, &source()?, target()?, args)
+        }
+    }
+}
+
+impl Command {
+    /// Whether the command was asked for `--json`.
+    fn json(&self) -> bool {
+        match self {
+            Command::Sync(args) => args.output.json,
+            Command::Follow(_) | Command::DropSlot(_) => false,
+            Command::Status(args) => args.output.json,
+            Command::List(args) => args.output.json,
+            Command::Check(args) => args.output.json,
+            Command::Explain(args) => args.output.json,
+            Command::Verify(args) => args.output.json,
         }
     }
 }

@@ -92,9 +92,15 @@ impl Progress for TerminalProgress {
         bar.finish_and_clear();
         self.bars.remove(&bar);
         if let Ok(summary) = outcome {
-            for line in summary_lines(summary) {
-                let _ = self.bars.println(line);
-            }
+            // Written by `eprintln!` with the bars suspended, not `bars.println`, whose
+            // redraw assumes the terminal's width: under `script` or after a resize
+            // its lines ran together.
+            let lines = summary_lines(summary);
+            self.bars.suspend(|| {
+                for line in &lines {
+                    eprintln!("{line}");
+                }
+            });
         }
     }
 }

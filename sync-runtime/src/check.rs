@@ -150,6 +150,9 @@ pub struct CheckReport {
     pub mapping: String,
     /// Every difference; empty when the mapping matches both sides.
     pub differences: Vec<Difference>,
+    /// The target tables that do not exist yet, parents first: not a difference,
+    /// the next sync creates them (before the first sync, all of them).
+    pub to_create: Vec<String>,
 }
 
 /// One difference between a mapping and a live table.
@@ -164,7 +167,8 @@ pub struct Difference {
 }
 
 /// Compares `mapping` with the source behind `client` and the SQLite file `target`
-/// (which is not created when missing). The source side is asked as a run asks:
+/// (which is not created when missing; a target table that does not exist is no
+/// difference but listed in [`CheckReport::to_create`]). The source side is asked as a run asks:
 /// with row-level security off, so a role a policy would filter is reported; and a
 /// key without a unique index or constraint is reported unless `assume_unique_key`
 /// (as `sync --assume-unique-key` does not refuse it).
@@ -180,10 +184,12 @@ pub fn check_mapping(
 ) -> Result<CheckReport> {
     let spec = mapping.spec;
     let mut differences = check_source(mapping, client, assume_unique_key)?;
-    differences.extend(check_target(spec, target)?);
+    let (target_differences, to_create) = check_target(spec, target)?;
+    differences.extend(target_differences);
     Ok(CheckReport {
         mapping: spec.name.to_owned(),
         differences,
+        to_create,
     })
 }
 
@@ -337,18 +343,12 @@ fn check_source(
     Ok(differences)
 }
 
-fn check_target(spec: &MappingSpec, path: &Path) -> Result<Vec<Difference>> {
-    let missing = |target: &str| Difference {
-        side: "target",
-        table: target.to_owned(),
-        message: format!("table `{target}` does not exist (the next sync creates it)"),
-    };
+/// The differences of the target tables that exist, and the names of those that do
+/// not.
+fn check_target(spec: &MappingSpec, path: &Path) -> Result<(Vec<Difference>, Vec<String>)> {
     if !path.exists() {
-        return Ok(spec
-            .targets
-            .iter()
-            .map(|target| missing(target.name))
-            .collect());
+        let missing = spec.targets.iter().map(|target| target.name.to_owned());
+        return Ok((Vec::new(), missing.collect()));
     }
     let target_error = |source| Error::Target {
         path: path.to_owned(),
@@ -356,10 +356,11 @@ fn check_target(spec: &MappingSpec, path: &Path) -> Result<Vec<Difference>> {
     };
     let connection = crate::target::open_for_reading(path)?;
     let mut differences = Vec::new();
+    let mut missing = Vec::new();
     for target in spec.targets {
         let exists = crate::target::table_exists(&connection, target.name).map_err(target_error)?;
         if !exists {
-            differences.push(missing(target.name));
+            missing.push(target.name.to_owned());
             continue;
         }
         for message in target::differences(&connection, target).map_err(target_error)? {
@@ -382,7 +383,7 @@ fn check_target(spec: &MappingSpec, path: &Path) -> Result<Vec<Difference>> {
             });
         }
     }
-    Ok(differences)
+    Ok((differences, missing))
 }
 
 /// The first problem `PRAGMA quick_check` finds in table `table` and its indexes

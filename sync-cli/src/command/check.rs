@@ -3,11 +3,11 @@
 
 use std::path::Path;
 
-use sync_runtime::{Registered, SourceConfig};
+use sync_runtime::{CheckReport, Registered, SourceConfig};
 
 use crate::args::{JsonArgs, MappingArgs};
 use crate::error::{Error, Result};
-use crate::output::{outln, print_json};
+use crate::output::{Outcome, Outcomes, early_error, outln};
 
 /// The options of `data-sync check`.
 #[derive(Debug, clap::Args)]
@@ -21,51 +21,73 @@ pub(crate) struct CheckArgs {
     assume_unique_key: bool,
 
     #[command(flatten)]
-    output: JsonArgs,
+    pub(crate) output: JsonArgs,
 }
 
-/// Checks `mappings`, prints every difference (as JSON on stdout with `--json`), and
-/// fails with [`Error::Drift`] when there is any.
+/// Checks `mappings` over one source connection, each whatever became of the ones
+/// before, prints every difference (as JSON on stdout with `--json`), and fails
+/// listing the mappings that failed, or with [`Error::Drift`] when there is any
+/// difference. Target tables that do not exist yet are no difference.
 pub(crate) fn run(
     mappings: &[&Registered],
     source: &SourceConfig,
     target: &Path,
     args: &CheckArgs,
 ) -> Result<()> {
-    let reports = sync_runtime::check(mappings, source, target, args.assume_unique_key)?;
-    let count: usize = reports.iter().map(|report| report.differences.len()).sum();
-    let result = if count == 0 {
+    let mut client = source
+        .connect()
+        .map_err(|error| early_error(args.output.json, error.into()))?;
+    let mut outcomes = Outcomes::new(mappings.len());
+    for mapping in mappings {
+        let outcome =
+            match sync_runtime::check_mapping(mapping, &mut client, target, args.assume_unique_key)
+            {
+                Ok(report) => Outcome::Done(report),
+                Err(error) => Outcome::Failed(error.into()),
+            };
+        outcomes.push(mapping.spec.name, outcome);
+    }
+    let count: usize = outcomes.done().map(|report| report.differences.len()).sum();
+    let drift = if count == 0 {
         Ok(())
     } else {
         Err(Error::Drift { count })
     };
-    if args.output.json {
-        print_json(&reports, result.as_ref().err().map(|error| (None, error)))?;
-        return result;
+    if !args.output.json {
+        outcomes.print_text(print_report)?;
     }
-    for report in &reports {
-        if report.differences.is_empty() {
-            outln!("{}: ok", report.mapping)?;
-            continue;
-        }
+    outcomes.finish(args.output.json, drift)
+}
+
+/// `users: ok`, or the differences of one mapping, one per line; the tables the next
+/// sync creates in parentheses.
+fn print_report(report: &CheckReport) -> Result<()> {
+    let to_create = if report.to_create.is_empty() {
+        String::new()
+    } else {
+        let tables: Vec<String> = report
+            .to_create
+            .iter()
+            .map(|table| format!("`{table}`"))
+            .collect();
+        format!(" (the next sync creates {})", tables.join(", "))
+    };
+    let count = report.differences.len();
+    if count == 0 {
+        return outln!("{}: ok{to_create}", report.mapping);
+    }
+    outln!(
+        "{}: {count} difference{}{to_create}",
+        report.mapping,
+        if count == 1 { "" } else { "s" }
+    )?;
+    for difference in &report.differences {
         outln!(
-            "{}: {} difference{}",
-            report.mapping,
-            report.differences.len(),
-            if report.differences.len() == 1 {
-                ""
-            } else {
-                "s"
-            }
+            "  {} `{}`: {}",
+            difference.side,
+            difference.table,
+            difference.message
         )?;
-        for difference in &report.differences {
-            outln!(
-                "  {} `{}`: {}",
-                difference.side,
-                difference.table,
-                difference.message
-            )?;
-        }
     }
-    result
+    Ok(())
 }

@@ -13,7 +13,7 @@ pub(crate) struct ExplainArgs {
     pub(crate) selection: MappingArgs,
 
     #[command(flatten)]
-    output: JsonArgs,
+    pub(crate) output: JsonArgs,
 }
 
 /// Prints the SQL of each of `mappings`.

@@ -10,7 +10,7 @@ use crate::output::{outln, print_json};
 #[derive(Debug, clap::Args)]
 pub(crate) struct ListArgs {
     #[command(flatten)]
-    output: JsonArgs,
+    pub(crate) output: JsonArgs,
 }
 
 /// Prints every mapping of `catalogue`.

@@ -19,7 +19,7 @@ pub(crate) struct StatusArgs {
     wal_warning: i64,
 
     #[command(flatten)]
-    output: JsonArgs,
+    pub(crate) output: JsonArgs,
 }
 
 /// Prints the state of every mapping of `catalogue` and every mapping the file knows,

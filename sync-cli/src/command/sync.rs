@@ -1,5 +1,5 @@
-//! `data-sync sync`: runs mappings into the target file, one after the other,
-//! stopping at the first that fails.
+//! `data-sync sync`: runs mappings into the target file, one after the other; a
+//! mapping that fails does not stop the others, an interrupt does.
 
 use std::io::IsTerminal;
 use std::path::Path;
@@ -9,8 +9,8 @@ use indicatif::MultiProgress;
 use sync_runtime::{Overlap, Progress, Registered, SourceConfig, Summary, SyncOptions};
 
 use crate::args::{JsonArgs, MappingArgs, RetryArgs};
-use crate::error::{Error, Result};
-use crate::output::{outln, print_json};
+use crate::error::Result;
+use crate::output::{Outcome, Outcomes, outln};
 use crate::progress::TerminalProgress;
 
 /// The options of `data-sync sync`.
@@ -57,10 +57,11 @@ pub(crate) struct SyncArgs {
     retry: RetryArgs,
 
     #[command(flatten)]
-    output: JsonArgs,
+    pub(crate) output: JsonArgs,
 }
 
-/// Syncs `mappings` in turn; `bars` draws the progress on a terminal, `None`
+/// Syncs `mappings` in turn, each whatever became of the ones before (but none after
+/// an interrupt), printing each outcome; `bars` draws the progress on a terminal, `None`
 /// elsewhere.
 pub(crate) fn run(
     mappings: &[&Registered],
@@ -82,37 +83,42 @@ pub(crate) fn run(
         assume_unique_key: args.assume_unique_key,
     };
     let json = args.output.json;
-    let mut summaries = Vec::new();
+    let mut outcomes = Outcomes::new(mappings.len());
     for mapping in mappings {
-        match mapping.sync(source, target, &options) {
-            Ok(summary) => {
-                if !json && summary_on_stdout {
-                    print_summary(&summary)?;
+        if outcomes.interrupted() {
+            outcomes.push(mapping.spec.name, Outcome::Skipped);
+        } else {
+            match mapping.sync(source, target, &options) {
+                Ok(summary) => {
+                    if !json && summary_on_stdout {
+                        print_summary(&summary)?;
+                    }
+                    outcomes.push(mapping.spec.name, Outcome::Done(summary));
                 }
-                summaries.push(summary);
-            }
-            Err(error) => {
-                let error = Error::Engine(error);
-                if json {
-                    // The run's error is the one to report, whatever becomes of
-                    // the document.
-                    let _ = print_json(&summaries, Some((Some(mapping.spec.name), &error)));
-                }
-                return Err(error);
+                Err(error) => outcomes.push(mapping.spec.name, Outcome::Failed(error.into())),
             }
         }
+        if !json {
+            outcomes.print_last()?;
+        }
     }
-    if json {
-        print_json(&summaries, None)?;
-    }
-    Ok(())
+    outcomes.finish(json, Ok(()))
 }
 
 fn print_summary(summary: &Summary) -> Result<()> {
     let targets: Vec<String> = summary
         .targets
         .iter()
-        .map(|target| format!("{} {}", target.table, target.rows))
+        .map(|target| {
+            if target.deleted == 0 {
+                format!("{} {}", target.table, target.rows)
+            } else {
+                format!(
+                    "{} {} ({} deleted)",
+                    target.table, target.rows, target.deleted
+                )
+            }
+        })
         .collect();
     outln!(
         "{}: {} sync, {} rows read ({}) in {:.2} s",

@@ -1,5 +1,5 @@
 //! `data-sync verify`: the targets against the source, by row count, checksum and
-//! differing keys; fails when any target table differs.
+//! differing keys; fails when any target table differs or any mapping failed.
 
 use std::path::Path;
 
@@ -7,7 +7,7 @@ use sync_runtime::{Registered, SourceConfig, TargetVerification};
 
 use crate::args::{JsonArgs, MappingArgs};
 use crate::error::{Error, Result};
-use crate::output::{outln, print_json};
+use crate::output::{Outcome, Outcomes, outln};
 
 /// The options of `data-sync verify`.
 #[derive(Debug, clap::Args)]
@@ -26,49 +26,55 @@ pub(crate) struct VerifyArgs {
     repair: bool,
 
     #[command(flatten)]
-    output: JsonArgs,
+    pub(crate) output: JsonArgs,
 }
 
-/// Verifies `mappings`, prints what it found (as JSON on stdout with `--json`), and
-/// fails with [`Error::Differs`] when any target table differs.
+/// Verifies `mappings`, each whatever became of the ones before, prints what it found
+/// (as JSON on stdout with `--json`), and fails listing the mappings that failed, or
+/// with [`Error::Differs`] when any target table differs.
 pub(crate) fn run(
     mappings: &[&Registered],
     source: &SourceConfig,
     target: &Path,
     args: &VerifyArgs,
 ) -> Result<()> {
-    let mut verifications = Vec::new();
+    let mut outcomes = Outcomes::new(mappings.len());
     for mapping in mappings {
-        verifications.push(if args.repair {
-            mapping.repair(source, target, args.max_keys)?
+        let outcome = if outcomes.interrupted() {
+            Outcome::Skipped
         } else {
-            mapping.verify(source, target, args.max_keys)?
-        });
+            let verified = if args.repair {
+                mapping.repair(source, target, args.max_keys)
+            } else {
+                mapping.verify(source, target, args.max_keys)
+            };
+            match verified {
+                Ok(verification) => Outcome::Done(verification),
+                Err(error) => Outcome::Failed(error.into()),
+            }
+        };
+        outcomes.push(mapping.spec.name, outcome);
     }
-    let count = verifications
-        .iter()
+    let count = outcomes
+        .done()
         .flat_map(|verification| &verification.targets)
         .filter(|target| !target.equal)
         .count();
     // Repaired differences are not a failure.
-    let result = if count == 0 || args.repair {
+    let differs = if count == 0 || args.repair {
         Ok(())
     } else {
         Err(Error::Differs { count })
     };
-    if args.output.json {
-        print_json(
-            &verifications,
-            result.as_ref().err().map(|error| (None, error)),
-        )?;
-    } else {
-        for verification in &verifications {
+    if !args.output.json {
+        outcomes.print_text(|verification| {
             for table in &verification.targets {
                 print_table(&verification.mapping, table)?;
             }
-        }
+            Ok(())
+        })?;
     }
-    result
+    outcomes.finish(args.output.json, differs)
 }
 
 fn print_table(mapping: &str, table: &TargetVerification) -> Result<()> {
