@@ -17,6 +17,7 @@ mod hostile;
 mod hot_journal;
 mod incremental;
 mod memory;
+mod outcomes;
 mod readers;
 mod rebuild;
 mod repair;

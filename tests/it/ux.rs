@@ -191,7 +191,10 @@ fn sync_json_reports_a_failure_too() {
     let json = parse_json(&output);
     assert_eq!(json["version"], 1);
     assert_eq!(json["ok"], false);
-    assert_eq!(json["mappings"], serde_json::json!([]));
+    assert_eq!(json["mappings"][0]["mapping"], "users");
+    assert_eq!(json["mappings"][0]["outcome"], "error");
+    assert_eq!(json["mappings"][0]["error"]["kind"], "source");
+    assert_eq!(json["mappings"].as_array().unwrap().len(), 1);
     assert_eq!(json["error"]["mapping"], "users");
     assert_eq!(json["error"]["kind"], "source");
     assert!(
@@ -257,25 +260,22 @@ fn check_json_schema() {
         serde_json::json!({
             "version": 1,
             "ok": true,
-            "mappings": [{ "mapping": "users", "differences": [] }],
+            "mappings": [{ "mapping": "users", "outcome": "ok", "differences": [], "to_create": [] }],
             "error": null,
         })
     );
 
-    // A missing target table is a difference, with its side and table.
+    // A missing target table is no difference: before the first sync, check passes
+    // and lists what the sync creates.
     let other = support::target_file();
     let output = support::data_sync(&db, &other.path, &["check", "--mapping", "users", "--json"]);
-    assert_eq!(output.status.code(), Some(1));
+    assert_success(&output);
     let json = parse_json(&output);
-    assert_eq!(json["ok"], false);
-    let difference = &json["mappings"][0]["differences"][0];
-    assert_eq!(difference["side"], "target");
-    assert_eq!(difference["table"], "user_main");
-    assert!(
-        difference["message"]
-            .as_str()
-            .unwrap()
-            .contains("does not exist")
+    assert_eq!(json["ok"], true);
+    assert_eq!(json["mappings"][0]["differences"], serde_json::json!([]));
+    assert_eq!(
+        json["mappings"][0]["to_create"],
+        serde_json::json!(["user_main", "user_profile"])
     );
 }
 
