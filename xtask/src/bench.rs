@@ -1,8 +1,13 @@
-//! `cargo xtask bench [--rows N] [--runs K] [--peers]`: data-sync's full and
-//! incremental sync side by side with the source and sink ceilings, the plain
-//! approach and (with `--peers`) DuckDB, on one throwaway PostgreSQL, medians of
-//! `K` runs, every run's output checked against the source. Writes the table into
-//! `BENCHMARKS.md`, one section per table size.
+//! `cargo xtask bench [--rows N] [--runs K] [--peers] [--capture] [--debug]`:
+//! data-sync's full and incremental sync side by side with the source and sink
+//! ceilings, the plain approach and (with `--peers`) DuckDB, on one throwaway
+//! PostgreSQL, medians of `K` runs, every run's output checked against the source.
+//! With `--capture`, also change capture (`users_log`): the first copy, a drain of
+//! `N` changed rows (updates and deletes) against an incremental run with `--prune`
+//! over the same changes, and `follow`'s latency from commit to visible in SQLite at
+//! 1,000 commits/s. Writes the table into `BENCHMARKS.md`, one section per table
+//! size. `--debug` runs the debug binaries instead of building release ones: a smoke
+//! run of this code, whose timings mean nothing (it writes no BENCHMARKS.md).
 //!
 //! Every measurement runs in its own child process so that its peak RSS is its own:
 //! the release `data-sync` binary, the release build of this crate (`bench --child
@@ -41,6 +46,8 @@ struct Options {
     rows: i64,
     runs: usize,
     peers: bool,
+    capture: bool,
+    debug: bool,
     child: Option<String>,
     source: String,
     target: PathBuf,
@@ -52,6 +59,8 @@ impl Options {
             rows: 1_000_000,
             runs: 3,
             peers: false,
+            capture: false,
+            debug: false,
             child: None,
             source: String::new(),
             target: PathBuf::new(),
@@ -76,11 +85,13 @@ impl Options {
                         .context("`--runs` takes a number")?;
                 }
                 "--peers" => options.peers = true,
+                "--capture" => options.capture = true,
+                "--debug" => options.debug = true,
                 "--child" => options.child = Some(value("--child")?),
                 "--source" => options.source = value("--source")?,
                 "--target" => options.target = PathBuf::from(value("--target")?),
                 other => bail!(
-                    "unknown argument `{other}`\n\nusage: cargo xtask bench [--rows N] [--runs K] [--peers]"
+                    "unknown argument `{other}`\n\nusage: cargo xtask bench [--rows N] [--runs K] [--peers] [--capture] [--debug]"
                 ),
             }
         }
@@ -126,15 +137,19 @@ fn run(options: &Options) -> Result<()> {
     let work = root.join("target/bench");
     std::fs::create_dir_all(&work)?;
 
-    eprintln!("building release binaries (data-sync, xtask)...");
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
+    let profile = if options.debug { "debug" } else { "release" };
+    eprintln!("building {profile} binaries (data-sync, xtask)...");
+    let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
+    build
         .current_dir(&root)
-        .args(["build", "--release", "-p", "data-sync", "-p", "xtask"])
-        .status()
-        .context("running cargo build")?;
-    ensure!(status.success(), "cargo build --release failed");
-    let data_sync = root.join("target/release/data-sync");
-    let xtask = root.join("target/release/xtask");
+        .args(["build", "-p", "data-sync", "-p", "xtask"]);
+    if !options.debug {
+        build.arg("--release");
+    }
+    let status = build.status().context("running cargo build")?;
+    ensure!(status.success(), "cargo build failed");
+    let data_sync = root.join(format!("target/{profile}/data-sync"));
+    let xtask = root.join(format!("target/{profile}/xtask"));
 
     let python = if options.peers {
         Some(duckdb_venv(&work)?)
@@ -297,12 +312,233 @@ fn run(options: &Options) -> Result<()> {
     }
     lines.push(line);
 
+    if options.capture {
+        lines.extend(capture_lines(
+            options,
+            &data_sync,
+            &url,
+            &mut client,
+            &work,
+        )?);
+    }
+
     let machine = Machine::describe(&mut client, python.as_deref())?;
     let section = render(options, &machine, &lines, duckdb_rows_per_second);
     println!("{section}");
+    if options.debug {
+        eprintln!("a --debug run: BENCHMARKS.md left as it was");
+        return Ok(());
+    }
     write_section(&root.join("BENCHMARKS.md"), options.rows, &section)?;
     eprintln!("wrote BENCHMARKS.md");
     Ok(())
+}
+
+/// Rows per source transaction of the capture benchmark's changes.
+const CHANGES_PER_TRANSACTION: i64 = 10_000;
+
+/// Commits per second of the `follow` latency measurement, and for how long.
+const FOLLOW_RATE: u64 = 1_000;
+const FOLLOW_SECONDS: u64 = 10;
+
+/// Change capture (`users_log`): its first copy; a drain of `options.rows` changed
+/// rows against an incremental run (`users`, `--prune`) over the same changes; and
+/// `follow`'s latency. Every result is checked against the source.
+fn capture_lines(
+    options: &Options,
+    data_sync: &Path,
+    url: &str,
+    client: &mut postgres::Client,
+    work: &Path,
+) -> Result<Vec<Line>> {
+    let mut lines = Vec::new();
+    let capture = fresh(&work.join("capture.sqlite"))?;
+    let incremental = fresh(&work.join("capture-incremental.sqlite"))?;
+    let live = Tables::LIVE;
+    let expected = Checksum::of_source(client)?;
+
+    let mut line = Line::new("**data-sync change capture**, first copy (slot, snapshot, copy)");
+    let sample = measure(
+        sync_command(data_sync, "users_log", url, &capture, &[]),
+        expected.rows,
+        "capture first copy",
+        0,
+    )?;
+    expected.verify_tables(&capture, live)?;
+    line.samples.push(sample);
+    lines.push(line);
+    let status = sync_command(data_sync, "users", url, &incremental, &["--full"])
+        .stdout(Stdio::null())
+        .status()?;
+    ensure!(
+        status.success(),
+        "the full sync before the incremental run failed"
+    );
+
+    // The changes: every row of `options.rows` ids, in transactions of
+    // CHANGES_PER_TRANSACTION ids: nine in ten updated, one in ten deleted.
+    eprintln!("changing {} rows...", options.rows);
+    let mut changed = 0;
+    let mut low = 1;
+    while low <= options.rows {
+        let high = low + CHANGES_PER_TRANSACTION;
+        let mut transaction = client.transaction()?;
+        changed += transaction.execute(
+            "UPDATE public.users SET username = username || '+', updated_at = clock_timestamp()
+             WHERE id >= $1 AND id < $2 AND id % 10 <> 0",
+            &[&low, &high],
+        )?;
+        changed += transaction.execute(
+            "DELETE FROM public.users WHERE id >= $1 AND id < $2 AND id % 10 = 0",
+            &[&low, &high],
+        )?;
+        transaction.commit()?;
+        low = high;
+    }
+    let changed = i64::try_from(changed)?;
+    let expected = Checksum::of_source(client)?;
+
+    let mut line = Line::new(&format!(
+        "**data-sync change capture**, drain of {changed} changed rows (90% updates, 10% deletes)"
+    ));
+    line.note =
+        format!("rows/s are changes/s; {CHANGES_PER_TRANSACTION} changes per source transaction");
+    let sample = measure(
+        sync_command(data_sync, "users_log", url, &capture, &[]),
+        changed,
+        "capture drain",
+        0,
+    )?;
+    expected.verify_tables(&capture, live)?;
+    line.samples.push(sample);
+    lines.push(line);
+
+    let mut line = Line::new("data-sync incremental sync with `--prune`, the same changes");
+    line.note = "updates by the cursor, deletes by `--prune`".to_owned();
+    let sample = measure(
+        sync_command(data_sync, "users", url, &incremental, &["--prune"]),
+        changed,
+        "incremental over the same changes",
+        0,
+    )?;
+    expected.verify(&incremental)?;
+    line.samples.push(sample);
+    lines.push(line);
+
+    lines.push(follow_latency(
+        data_sync,
+        url,
+        client,
+        &capture,
+        options.rows,
+    )?);
+    Ok(lines)
+}
+
+/// `data-sync follow` on `target` while one writer commits one new row at a time,
+/// FOLLOW_RATE commits a second for FOLLOW_SECONDS: the time from each commit to
+/// its row being visible in SQLite (rows arrive in commit order, so the newest
+/// visible id covers every older one).
+fn follow_latency(
+    data_sync: &Path,
+    url: &str,
+    client: &mut postgres::Client,
+    target: &Path,
+    rows: i64,
+) -> Result<Line> {
+    let mut follow = Command::new(data_sync)
+        .args([
+            "follow",
+            "--mapping",
+            "users_log",
+            "--source",
+            url,
+            "--target",
+        ])
+        .arg(target)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("starting data-sync follow")?;
+    // Until it holds the slot: the first poll has run.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let base = rows + 1_000_000;
+    let count = FOLLOW_RATE * FOLLOW_SECONDS;
+    let committed: Vec<std::sync::OnceLock<Instant>> =
+        (0..count).map(|_| std::sync::OnceLock::new()).collect();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let latencies = std::thread::scope(|scope| -> Result<Vec<f64>> {
+        let watcher = scope.spawn(|| -> Result<Vec<f64>> {
+            let connection = rusqlite::Connection::open_with_flags(
+                target,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+            )?;
+            let mut statement =
+                connection.prepare("SELECT max(\"id\") FROM \"live_user\" WHERE \"id\" >= ?1")?;
+            let mut latencies = Vec::with_capacity(committed.len());
+            let mut seen = 0u64;
+            let deadline = Instant::now() + std::time::Duration::from_secs(FOLLOW_SECONDS + 30);
+            while seen < count && Instant::now() < deadline {
+                let newest: Option<i64> = statement.query_row([base], |row| row.get(0))?;
+                let now = Instant::now();
+                if let Some(newest) = newest {
+                    let visible = u64::try_from(newest - base + 1)?;
+                    while seen < visible.min(count) {
+                        let at = committed[seen as usize].get().copied().unwrap_or(now);
+                        latencies.push(now.duration_since(at).as_secs_f64() * 1000.0);
+                        seen += 1;
+                    }
+                }
+                if done.load(std::sync::atomic::Ordering::SeqCst) && seen == count {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            Ok(latencies)
+        });
+        let started = Instant::now();
+        for index in 0..count {
+            let due = started + std::time::Duration::from_micros(index * 1_000_000 / FOLLOW_RATE);
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            let id = base + i64::try_from(index)?;
+            client.execute(
+                "INSERT INTO public.users (id, username, email, created_at, updated_at, balance, settings, external_id)
+                 VALUES ($1, 'follow', 'follow@example.org', now(), now(), 0, '{}', gen_random_uuid())",
+                &[&id],
+            )?;
+            let _ = committed[index as usize].set(Instant::now());
+        }
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        watcher.join().expect("the watcher does not panic")
+    })?;
+    let _ = Command::new("kill")
+        .args(["-TERM", &follow.id().to_string()])
+        .status();
+    let status = follow.wait()?;
+    ensure!(status.success(), "data-sync follow failed: {status}");
+    let expected = Checksum::of_source(client)?;
+    expected.verify_tables(target, Tables::LIVE)?;
+    let mut line = Line::new(&format!(
+        "**data-sync follow**, commit to visible in SQLite at {FOLLOW_RATE} commits/s"
+    ));
+    let mut sorted = latencies;
+    sorted.sort_by(f64::total_cmp);
+    ensure!(
+        sorted.len() == usize::try_from(count)?,
+        "{} of {count} commits arrived",
+        sorted.len()
+    );
+    let percentile = |p: f64| sorted[((sorted.len() - 1) as f64 * p).round() as usize];
+    line.note = format!(
+        "p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms over {count} one-row commits",
+        percentile(0.50),
+        percentile(0.99),
+        percentile(1.0)
+    );
+    eprintln!("  follow: {}", line.note);
+    Ok(line)
 }
 
 impl Line {
@@ -383,6 +619,26 @@ struct Checksum {
     profile: u64,
 }
 
+/// The two target tables of a mapping over `public.users`.
+#[derive(Clone, Copy, Debug)]
+struct Tables {
+    main: &'static str,
+    profile: &'static str,
+}
+
+impl Tables {
+    /// The `users` mapping's.
+    const USERS: Tables = Tables {
+        main: "user_main",
+        profile: "user_profile",
+    };
+    /// The `users_log` mapping's (change capture).
+    const LIVE: Tables = Tables {
+        main: "live_user",
+        profile: "live_user_profile",
+    };
+}
+
 /// Hashes one value with a tag, so that NULL, an integer and a text never collide.
 fn feed(hasher: &mut impl Hasher, value: rusqlite::types::ValueRef<'_>) {
     use rusqlite::types::ValueRef;
@@ -441,8 +697,8 @@ impl Checksum {
         })
     }
 
-    /// What the targets in `path` hold.
-    fn of_target(path: &Path) -> Result<Checksum> {
+    /// What the tables `tables` in `path` hold.
+    fn of_tables(path: &Path, tables: Tables) -> Result<Checksum> {
         let connection = rusqlite::Connection::open_with_flags(
             path,
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
@@ -460,14 +716,20 @@ impl Checksum {
             }
             Ok((count, hasher.finish()))
         };
-        let (rows, main) =
-            hash("SELECT \"id\", \"username\", \"email\" FROM \"user_main\" ORDER BY \"id\"")?;
-        let (profile_rows, profile) =
-            hash("SELECT \"id\", \"bio\", \"avatar_url\" FROM \"user_profile\" ORDER BY \"id\"")?;
+        let (rows, main) = hash(&format!(
+            "SELECT \"id\", \"username\", \"email\" FROM \"{}\" ORDER BY \"id\"",
+            tables.main
+        ))?;
+        let (profile_rows, profile) = hash(&format!(
+            "SELECT \"id\", \"bio\", \"avatar_url\" FROM \"{}\" ORDER BY \"id\"",
+            tables.profile
+        ))?;
         ensure!(
             rows == profile_rows,
-            "{}: user_main has {rows} rows, user_profile {profile_rows}",
-            path.display()
+            "{}: {} has {rows} rows, {} {profile_rows}",
+            path.display(),
+            tables.main,
+            tables.profile
         );
         Ok(Checksum {
             rows,
@@ -478,7 +740,12 @@ impl Checksum {
 
     /// Fails unless the targets in `path` hold exactly what the source does.
     fn verify(&self, path: &Path) -> Result<()> {
-        let actual = Checksum::of_target(path)?;
+        self.verify_tables(path, Tables::USERS)
+    }
+
+    /// [`Checksum::verify`] for the tables `tables`.
+    fn verify_tables(&self, path: &Path, tables: Tables) -> Result<()> {
+        let actual = Checksum::of_tables(path, tables)?;
         ensure!(
             actual == *self,
             "{}: wrong result: expected {self:?}, found {actual:?}",
@@ -553,9 +820,13 @@ fn create_targets(sql: &UsersSql, path: &Path) -> Result<()> {
 }
 
 fn data_sync_command(binary: &Path, url: &str, target: &Path, flags: &[&str]) -> Command {
+    sync_command(binary, "users", url, target, flags)
+}
+
+fn sync_command(binary: &Path, mapping: &str, url: &str, target: &Path, flags: &[&str]) -> Command {
     let mut command = Command::new(binary);
     command
-        .args(["sync", "--mapping", "users", "--json"])
+        .args(["sync", "--mapping", mapping, "--json"])
         .args(flags)
         .arg("--source")
         .arg(url)
@@ -631,7 +902,12 @@ fn measure(mut command: Command, rows: i64, what: &str, run: usize) -> Result<Sa
 
 /// The release build of this crate, run by [`run`] for the Rust measurements.
 fn run_child(kind: &str, options: &Options) -> Result<()> {
-    let sql = UsersSql::of(&crate::project_root().join("target/release/data-sync"))?;
+    // The data-sync binary of the same build (release, or debug for `--debug`).
+    let binaries = std::env::current_exe()?
+        .parent()
+        .context("the xtask binary has a directory")?
+        .to_owned();
+    let sql = UsersSql::of(&binaries.join("data-sync"))?;
     let mut client = postgres::Client::connect(&options.source, postgres::NoTls)?;
     match kind {
         "copy" => {
@@ -798,11 +1074,12 @@ fn render(options: &Options, machine: &Machine, lines: &[Line], duckdb: Option<f
     let _ = writeln!(text, "{}\n", heading(options.rows));
     let _ = writeln!(
         text,
-        "Medians of {} runs, measured in one run of `cargo xtask bench --rows {} --runs {}{}`.\n",
+        "Medians of {} runs, measured in one run of `cargo xtask bench --rows {} --runs {}{}{}`.\n",
         options.runs,
         options.rows,
         options.runs,
-        if options.peers { " --peers" } else { "" }
+        if options.peers { " --peers" } else { "" },
+        if options.capture { " --capture" } else { "" }
     );
     let _ = writeln!(
         text,

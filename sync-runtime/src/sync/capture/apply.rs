@@ -11,6 +11,7 @@
 
 use postgres::types::Type;
 use rusqlite::Connection;
+use sync_sql::ident::quote;
 
 use super::pgoutput::{OldTuple, Relation, Tuple, Value};
 use crate::Mapping;
@@ -568,11 +569,6 @@ fn moved_insert(target: &TargetSpec, unchanged: &[bool]) -> Option<String> {
         keys.join(", "),
         table = quote(target.name),
     ))
-}
-
-/// Double-quotes an identifier for SQLite.
-fn quote(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// A key row as text, for messages.

@@ -6,6 +6,7 @@
 //! The columns are added to the state table of earlier versions in place.
 
 use rusqlite::{Connection, OptionalExtension, params};
+use sync_sql::ident::{STATE_TABLE, quote};
 
 use super::lsn::Lsn;
 
@@ -37,8 +38,8 @@ pub(crate) struct CaptureState {
 pub(crate) fn ensure(connection: &Connection) -> rusqlite::Result<()> {
     for column in COLUMNS {
         let present: bool = connection.query_row(
-            "SELECT count(*) = 1 FROM pragma_table_info('_data_sync_state') WHERE name = ?1",
-            [column],
+            "SELECT count(*) = 1 FROM pragma_table_info(?1) WHERE name = ?2",
+            [STATE_TABLE, column],
             |row| row.get(0),
         )?;
         if !present {
@@ -47,9 +48,11 @@ pub(crate) fn ensure(connection: &Connection) -> rusqlite::Result<()> {
             } else {
                 "TEXT"
             };
-            // A constant name and type: nothing from outside in the statement.
+            // Constant names and types: nothing from outside in the statement.
             connection.execute_batch(&format!(
-                "ALTER TABLE \"_data_sync_state\" ADD COLUMN \"{column}\" {ty}"
+                "ALTER TABLE {} ADD COLUMN {} {ty}",
+                quote(STATE_TABLE),
+                quote(column)
             ))?;
         }
     }
@@ -62,10 +65,10 @@ pub(crate) fn load(
     mapping: &str,
 ) -> rusqlite::Result<Option<CaptureState>> {
     let has_columns: bool = connection.query_row(
-        "SELECT count(*) = 4 FROM pragma_table_info('_data_sync_state')
+        "SELECT count(*) = 4 FROM pragma_table_info(?1)
          WHERE name IN ('capture_slot', 'capture_publication', 'capture_owns_publication',
                         'capture_position')",
-        [],
+        [STATE_TABLE],
         |row| row.get(0),
     )?;
     if !has_columns {
@@ -73,9 +76,12 @@ pub(crate) fn load(
     }
     let row = connection
         .query_row(
-            "SELECT \"capture_slot\", \"capture_publication\", \"capture_owns_publication\",
-                    \"capture_position\"
-             FROM \"_data_sync_state\" WHERE \"mapping\" = ?1 AND \"capture_slot\" IS NOT NULL",
+            &format!(
+                "SELECT \"capture_slot\", \"capture_publication\", \"capture_owns_publication\",
+                        \"capture_position\"
+                 FROM {} WHERE \"mapping\" = ?1 AND \"capture_slot\" IS NOT NULL",
+                quote(STATE_TABLE)
+            ),
             [mapping],
             |row| {
                 Ok((
@@ -103,9 +109,12 @@ pub(crate) fn record_slot(
     state: &CaptureState,
 ) -> rusqlite::Result<()> {
     connection.execute(
-        "UPDATE \"_data_sync_state\" SET \"capture_slot\" = ?2, \"capture_publication\" = ?3,
-             \"capture_owns_publication\" = ?4, \"capture_position\" = ?5
-         WHERE \"mapping\" = ?1",
+        &format!(
+            "UPDATE {} SET \"capture_slot\" = ?2, \"capture_publication\" = ?3,
+                 \"capture_owns_publication\" = ?4, \"capture_position\" = ?5
+             WHERE \"mapping\" = ?1",
+            quote(STATE_TABLE)
+        ),
         params![
             mapping,
             state.slot,
@@ -125,7 +134,10 @@ pub(crate) fn record_position(
     position: Lsn,
 ) -> rusqlite::Result<()> {
     connection.execute(
-        "UPDATE \"_data_sync_state\" SET \"capture_position\" = ?2 WHERE \"mapping\" = ?1",
+        &format!(
+            "UPDATE {} SET \"capture_position\" = ?2 WHERE \"mapping\" = ?1",
+            quote(STATE_TABLE)
+        ),
         params![mapping, position.to_string()],
     )?;
     Ok(())
@@ -137,9 +149,12 @@ pub(crate) fn clear(connection: &Connection, mapping: &str) -> rusqlite::Result<
         return Ok(());
     }
     connection.execute(
-        "UPDATE \"_data_sync_state\" SET \"capture_slot\" = NULL, \"capture_publication\" = NULL,
-             \"capture_owns_publication\" = NULL, \"capture_position\" = NULL
-         WHERE \"mapping\" = ?1",
+        &format!(
+            "UPDATE {} SET \"capture_slot\" = NULL, \"capture_publication\" = NULL,
+                 \"capture_owns_publication\" = NULL, \"capture_position\" = NULL
+             WHERE \"mapping\" = ?1",
+            quote(STATE_TABLE)
+        ),
         [mapping],
     )?;
     Ok(())

@@ -8,6 +8,8 @@
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, Row};
 
+use sync_sql::ident::{quote, quote_qualified};
+
 use super::lsn::Lsn;
 use crate::error::{Error, Result};
 use crate::spec::MappingSpec;
@@ -192,15 +194,7 @@ pub(crate) fn check_identity(spec: &MappingSpec, identity: &str, columns: &[Stri
 
 /// The table as SQL names it: each part double-quoted.
 pub(crate) fn qualified_name(spec: &MappingSpec) -> String {
-    match spec.source.schema {
-        Some(schema) => format!("{}.{}", quote(schema), quote(spec.source.table)),
-        None => quote(spec.source.table),
-    }
-}
-
-/// Double-quotes an identifier for PostgreSQL.
-fn quote(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
+    quote_qualified(spec.source.schema, spec.source.table)
 }
 
 /// Creates the publication `name` for the source table, unless it exists.
