@@ -5,6 +5,9 @@
 //! hand-written modules in `src/custom/`. See `docs/mapping.md`.
 #![warn(missing_docs)]
 
+// Empty, or a `compile_error!` when the generated code is stale (see `build.rs`).
+include!(concat!(env!("OUT_DIR"), "/fresh.rs"));
+
 mod generated;
 
 pub use crate::generated::*;

@@ -25,6 +25,7 @@ mod retry;
 mod schema;
 mod secrets;
 mod signals;
+mod stale;
 mod tls;
 mod trust;
 mod types;

@@ -158,6 +158,12 @@ pub fn run(root: &Path, mode: Mode) -> Result<()> {
         );
     }
 
+    let inputs = inputs::hashes(&root.join(MAPPINGS))
+        .with_context(|| format!("reading the files of {MAPPINGS}/"))?;
+    outputs.insert(
+        format!("{MAPPINGS}/{}", inputs::RECORD),
+        inputs::record(&inputs),
+    );
     outputs.insert(
         format!("{GENERATED}/mod.rs"),
         emit::emit_catalogue(&entries, "mappings/*.yaml and mappings/src/custom/*.rs"),
@@ -290,6 +296,11 @@ pub(crate) fn list(dir: &Path, extensions: &[&str]) -> Result<Vec<String>> {
     files.sort();
     Ok(files)
 }
+
+/// The record of `gen`'s inputs that the `mappings` crate's build script checks.
+#[path = "../../mappings/build/inputs.rs"]
+#[allow(dead_code)] // `stale` is for the build script.
+mod inputs;
 
 #[cfg(test)]
 mod tests;
