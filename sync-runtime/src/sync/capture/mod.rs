@@ -90,13 +90,34 @@ struct Session {
 
 /// Connects, checks the prerequisites and the source table, and takes the slot's
 /// lock.
-fn open_session<M: Mapping>(source: &SourceConfig, slot_name: &str) -> Result<Session> {
+fn open_session<M: Mapping>(
+    source: &SourceConfig,
+    slot_name: &str,
+    options: &SyncOptions,
+) -> Result<Session> {
     let spec = M::SPEC;
     let mut client = source.connect()?;
     let cancel = crate::sync::signal::cancel_on_signal(source, &client);
     slot::check_prerequisites(&mut client, spec)?;
     let (table, identity, identity_columns) = slot::table_identity(&mut client, spec)?;
     slot::check_identity(spec, &identity, &identity_columns)?;
+    // Rows sharing a key would be merged silently, as in any other run.
+    if !options.assume_unique_key {
+        let unique: bool = client
+            .query_one(
+                crate::source::guard::KEY_IS_UNIQUE,
+                &[
+                    &spec.source.schema,
+                    &spec.source.table,
+                    &crate::source::guard::key_columns(spec),
+                ],
+            )
+            .map_err(slot::source_error(spec))?
+            .get(0);
+        if !unique {
+            return Err(crate::source::guard::key_not_unique(spec));
+        }
+    }
     // The changes before an ALTER TABLE are applied, and the first after it stops
     // the run (see `apply`): a table that no longer reads is no error yet.
     let types = match client.prepare(spec.source.select) {
@@ -137,7 +158,7 @@ pub(crate) fn sync<M: Mapping>(
     let stored = prepare::<M>(connection, path, options)?;
     match stored {
         Some(stored) if stored.position.is_some() && !options.full => {
-            let mut session = open_session::<M>(source, &stored.slot)?;
+            let mut session = open_session::<M>(source, &stored.slot, options)?;
             let upto = slot::current_position(&mut session.client, spec)?;
             drain::<M>(
                 &mut session,
@@ -151,7 +172,7 @@ pub(crate) fn sync<M: Mapping>(
         }
         stored => {
             let slot_name = slot_name_of(spec, stored.as_ref());
-            let mut session = open_session::<M>(source, &slot_name)?;
+            let mut session = open_session::<M>(source, &slot_name, options)?;
             first_copy::<M>(
                 source,
                 &mut session,
@@ -182,7 +203,7 @@ pub(crate) fn follow<M: Mapping>(
         let stored = prepare::<M>(connection, path, options)?;
         // One session, and so one hold on the slot, from the first copy to the end.
         let slot_name = slot_name_of(spec, stored.as_ref());
-        let mut session = open_session::<M>(source, &slot_name)?;
+        let mut session = open_session::<M>(source, &slot_name, options)?;
         let mut stored = match stored {
             Some(stored) if stored.position.is_some() => stored,
             _ => {
