@@ -224,6 +224,9 @@ fn run(cli: Cli, catalogue: &[Registered], bars: Option<MultiProgress>) -> Resul
     };
     let target = || cli.target.as_deref().ok_or_else(|| early(Error::NoTarget));
     let select = |names: &[String]| select(catalogue, names).map_err(early);
+    // References between mappings are checked when the catalogue is registered:
+    // YAML mappings by `cargo xtask gen` already, derives only here.
+    sync_runtime::check_catalogue(catalogue).map_err(|error| early(error.into()))?;
     match &cli.command {
         Command::Sync(args) => {
             let selected = select(&args.selection.mappings)?;

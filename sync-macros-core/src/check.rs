@@ -413,9 +413,10 @@ fn check_target_primary_key(cx: &Ctxt, mapping: &Mapping) {
     }
 }
 
-// Foreign keys hold during a sync only when the parent row is written from the same
-// source row first: a reference must name another target's primary key column fed by
-// the same field.
+// Foreign keys within a mapping hold during a sync only when the parent row is
+// written from the same source row first: a reference must name another target's
+// primary key column fed by the same field. A reference to another mapping's target
+// is checked by `check_catalogue`.
 fn check_references(cx: &Ctxt, mapping: &Mapping) {
     for target in &mapping.targets {
         for column in &target.columns {
@@ -429,11 +430,9 @@ fn check_references(cx: &Ctxt, mapping: &Mapping) {
                 );
                 continue;
             }
+            // A table no target of this mapping names belongs to another mapping:
+            // `check_catalogue` checks it once the whole catalogue is known.
             let Some(parent) = mapping.target(&reference.table.value) else {
-                cx.error(
-                    &reference.table.origin,
-                    format!("`references` names no target `{}`", reference.table.value),
-                );
                 continue;
             };
             let Some(parent_column) = parent
@@ -846,4 +845,156 @@ fn compact(rust_type: &str) -> String {
         .replace(" >", ">")
         .replace(" :: ", "::")
         .replace(":: ", "::")
+}
+
+/// Runs the rules that span mappings on a whole catalogue (`cargo xtask gen` calls
+/// it on every YAML mapping): each reference to a table no target of its own mapping
+/// names must name another mapping's target and its whole primary key, of the same
+/// SQLite type, and the references between mappings form no cycle.
+pub fn check_catalogue(cx: &Ctxt, catalogue: &[&Checked]) {
+    for mapping in catalogue {
+        check_foreign_references(cx, mapping, catalogue);
+    }
+    check_mapping_cycles(cx, catalogue);
+}
+
+// Two mappings are synced together when one references the other (one snapshot, one
+// SQLite transaction); the child's foreign key must then point at a row the parent
+// mapping writes: its whole primary key, stored with the same type.
+fn check_foreign_references(cx: &Ctxt, mapping: &Checked, catalogue: &[&Checked]) {
+    for (target_index, target) in mapping.targets.iter().enumerate() {
+        for (column, field) in mapping.columns(target_index) {
+            let Some(reference) = &column.references else {
+                continue;
+            };
+            if mapping.target(&reference.table.value).is_some() {
+                continue;
+            }
+            let Some((parent_mapping, parent_index)) =
+                owner_of(catalogue, &reference.table.value)
+            else {
+                cx.error(
+                    &reference.table.origin,
+                    format!(
+                        "`references` names no target `{}` of this mapping or of another mapping of the catalogue",
+                        reference.table.value
+                    ),
+                );
+                continue;
+            };
+            let parent = parent_mapping.target_at(parent_index);
+            let Some((parent_column, parent_field)) = parent_mapping
+                .columns(parent_index)
+                .find(|(candidate, _)| candidate.name.value == reference.column.value)
+            else {
+                cx.error(
+                    &reference.column.origin,
+                    format!(
+                        "`references` names no column `{}` in target `{}` of mapping `{}`",
+                        reference.column.value, parent.name.value, parent_mapping.name.value
+                    ),
+                );
+                continue;
+            };
+            if !parent_column.primary_key
+                || parent.columns.iter().filter(|c| c.primary_key).count() != 1
+            {
+                cx.error(
+                    &reference.origin,
+                    format!(
+                        "`references` must name the whole primary key of `{}` (mapping `{}`), not `{}`",
+                        parent.name.value, parent_mapping.name.value, reference.column.value
+                    ),
+                );
+                continue;
+            }
+            let child_type = mapping.field_type(field).sqlite_type;
+            let parent_type = parent_mapping.field_type(parent_field).sqlite_type;
+            if child_type != parent_type {
+                cx.error(
+                    &reference.origin,
+                    format!(
+                        "`{}.{}` is {child_type} but `{}.{}` (mapping `{}`) is {parent_type}: a reference must link columns of one type",
+                        target.name.value,
+                        column.name.value,
+                        parent.name.value,
+                        parent_column.name.value,
+                        parent_mapping.name.value
+                    ),
+                );
+            }
+        }
+    }
+}
+
+// Linked mappings are synced parents first; a cycle between mappings has no such
+// order.
+fn check_mapping_cycles(cx: &Ctxt, catalogue: &[&Checked]) {
+    let parents = |mapping: &Checked| -> Vec<usize> {
+        let mut parents = Vec::new();
+        for target in &mapping.targets {
+            for reference in target.columns.iter().filter_map(|c| c.references.as_ref()) {
+                if mapping.target(&reference.table.value).is_some() {
+                    continue;
+                }
+                if let Some(index) = catalogue.iter().position(|other| {
+                    other.name.value != mapping.name.value
+                        && other.target(&reference.table.value).is_some()
+                }) && !parents.contains(&index)
+                {
+                    parents.push(index);
+                }
+            }
+        }
+        parents
+    };
+    for (start, mapping) in catalogue.iter().enumerate() {
+        // A path from `start` back to itself through parents, depth first.
+        let mut stack = vec![(start, vec![start])];
+        let mut seen = BTreeSet::new();
+        'search: while let Some((node, path)) = stack.pop() {
+            for parent in parents(catalogue[node]) {
+                if parent == start {
+                    // Each cycle is reported once, at its first member in the catalogue.
+                    if path.iter().all(|&member| member >= start) {
+                        let names: Vec<&str> = path
+                            .iter()
+                            .chain(std::iter::once(&start))
+                            .map(|&member| catalogue[member].name.value.as_str())
+                            .collect();
+                        let origin = mapping
+                            .targets
+                            .iter()
+                            .flat_map(|target| &target.columns)
+                            .find_map(|column| column.references.as_ref())
+                            .map_or(&mapping.origin, |reference| &reference.origin);
+                        cx.error(
+                            origin,
+                            format!(
+                                "`references` form a cycle between mappings: {}",
+                                names.join(" -> ")
+                            ),
+                        );
+                    }
+                    break 'search;
+                }
+                if seen.insert(parent) {
+                    let mut longer = path.clone();
+                    longer.push(parent);
+                    stack.push((parent, longer));
+                }
+            }
+        }
+    }
+}
+
+/// The mapping of `catalogue` that has target `table`, and the target's index.
+fn owner_of<'a>(catalogue: &[&'a Checked], table: &str) -> Option<(&'a Checked, usize)> {
+    catalogue.iter().find_map(|mapping| {
+        mapping
+            .targets
+            .iter()
+            .position(|target| target.name.value == table)
+            .map(|index| (*mapping, index))
+    })
 }

@@ -327,6 +327,25 @@ pub enum Error {
         /// What is wrong and what to change.
         message: String,
     },
+
+    /// The catalogue's mappings do not fit together: a reference to another
+    /// mapping's target names no table, a column that is not its whole primary key,
+    /// or one of another type, or references between mappings form a cycle.
+    #[error("catalogue: {message}")]
+    Catalogue {
+        /// Every problem found, `; `-separated.
+        message: String,
+    },
+
+    /// Mappings synced together (one references the other) would commit a target
+    /// row whose foreign key finds no parent row; nothing of the run was committed.
+    #[error("mappings {mappings}: {message}")]
+    ForeignKey {
+        /// The mappings synced together, in backticks.
+        mappings: String,
+        /// The table and row that would break its foreign key.
+        message: String,
+    },
 }
 
 impl Error {
@@ -358,6 +377,8 @@ impl Error {
             Error::KeyNotUnique { .. } => "key_not_unique",
             Error::WouldEmpty { .. } => "would_empty",
             Error::Capture { .. } => "capture",
+            Error::Catalogue { .. } => "catalogue",
+            Error::ForeignKey { .. } => "foreign_key",
         }
     }
 }

@@ -53,6 +53,7 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod catalogue;
 mod check;
 mod error;
 mod job;
@@ -69,6 +70,7 @@ mod verify;
 
 pub use sync_macros::Mapping;
 
+pub use crate::catalogue::{check_catalogue, plan};
 pub use crate::check::{
     CheckReport, ColumnSchema, Difference, TableSchema, check, check_mapping, describe_table,
 };

@@ -140,7 +140,8 @@ pub struct TargetColumn {
     pub field: usize,
 }
 
-/// A foreign key to another target of the same mapping.
+/// A foreign key to another target of the same mapping, or to another mapping's
+/// target (checked by [`check_catalogue`](crate::check_catalogue)).
 #[derive(Debug)]
 pub struct ForeignKey {
     /// The parent table.

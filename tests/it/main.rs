@@ -17,6 +17,7 @@ mod hostile;
 mod hot_journal;
 mod incremental;
 mod memory;
+mod multi;
 mod outcomes;
 mod readers;
 mod rebuild;

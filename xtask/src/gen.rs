@@ -54,6 +54,8 @@ pub fn run(root: &Path, mode: Mode) -> Result<()> {
     let mut entries: Vec<CatalogueEntry> = Vec::new();
     // Module name -> the file that defines it, to report clashes.
     let mut modules: BTreeMap<String, String> = BTreeMap::new();
+    // Every checked YAML mapping, for the rules that span mappings.
+    let mut checked_mappings = Vec::new();
 
     for file in list(&root.join(MAPPINGS), &["yaml", "yml"])? {
         let shown = format!("{MAPPINGS}/{file}");
@@ -97,6 +99,14 @@ pub fn run(root: &Path, mode: Mode) -> Result<()> {
             struct_ident: mapping.ident.value.clone(),
             name: mapping.name.value.clone(),
         });
+        checked_mappings.push(mapping);
+    }
+    // References between mappings (`references: other_target.id`), checked once
+    // every YAML mapping is; a derive's are checked when the binary registers it.
+    let cx = Ctxt::new();
+    check::check_catalogue(&cx, &checked_mappings.iter().collect::<Vec<_>>());
+    if let Err(diagnostics) = cx.check() {
+        errors.extend(diagnostics.iter().map(ToString::to_string));
     }
 
     for file in list(&root.join(CUSTOM), &["rs"])? {

@@ -268,12 +268,70 @@ fn unknown_key() {
     );
 }
 
+/// The errors of `check_catalogue` over the YAML fixtures `names`, each of which
+/// passes `check` on its own.
+fn catalogue_errors(names: &[&str]) -> Vec<String> {
+    let checked: Vec<_> = names
+        .iter()
+        .map(|name| {
+            let file = format!("tests/fixtures/yaml/{name}.yaml");
+            let text =
+                std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(&file)).unwrap();
+            let cx = Ctxt::new();
+            let checked = Mapping::from_yaml(&cx, &file, &text)
+                .and_then(|mapping| check::check(&cx, mapping));
+            cx.check().unwrap();
+            checked.unwrap()
+        })
+        .collect();
+    let cx = Ctxt::new();
+    check::check_catalogue(&cx, &checked.iter().collect::<Vec<_>>());
+    match cx.check() {
+        Ok(()) => Vec::new(),
+        Err(diagnostics) => diagnostics.iter().map(ToString::to_string).collect(),
+    }
+}
+
 #[test]
 fn unknown_references() {
+    // On its own the mapping may reference another mapping's target.
+    assert_eq!(errors("unknown-references"), Vec::<String>::new());
     assert_eq!(
-        errors("unknown-references"),
+        catalogue_errors(&["unknown-references"]),
         [
-            "tests/fixtures/yaml/unknown-references.yaml:10:58: `references` names no target `user_mian`",
+            "tests/fixtures/yaml/unknown-references.yaml:10:58: `references` names no target `user_mian` of this mapping or of another mapping of the catalogue",
+        ]
+    );
+}
+
+#[test]
+fn references_across_mappings() {
+    assert_eq!(
+        catalogue_errors(&["catalogue-customers", "catalogue-orders"]),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        catalogue_errors(&["catalogue-orders"]),
+        [
+            "tests/fixtures/yaml/catalogue-orders.yaml:8:48: `references` names no target `g_customer` of this mapping or of another mapping of the catalogue",
+        ]
+    );
+    assert_eq!(
+        catalogue_errors(&["catalogue-customers", "catalogue-non-key"]),
+        [
+            "tests/fixtures/yaml/catalogue-non-key.yaml:8:48: `references` must name the whole primary key of `g_customer` (mapping `catalogue-customers`), not `name`",
+        ]
+    );
+    assert_eq!(
+        catalogue_errors(&["catalogue-customers", "catalogue-mismatched-type"]),
+        [
+            "tests/fixtures/yaml/catalogue-mismatched-type.yaml:8:46: `g_order.customer_id` is TEXT but `g_customer.id` (mapping `catalogue-customers`) is INTEGER: a reference must link columns of one type",
+        ]
+    );
+    assert_eq!(
+        catalogue_errors(&["catalogue-cycle-a", "catalogue-cycle-b"]),
+        [
+            "tests/fixtures/yaml/catalogue-cycle-a.yaml:8:41: `references` form a cycle between mappings: catalogue-cycle-a -> catalogue-cycle-b -> catalogue-cycle-a",
         ]
     );
 }
