@@ -870,8 +870,7 @@ fn check_foreign_references(cx: &Ctxt, mapping: &Checked, catalogue: &[&Checked]
             if mapping.target(&reference.table.value).is_some() {
                 continue;
             }
-            let Some((parent_mapping, parent_index)) =
-                owner_of(catalogue, &reference.table.value)
+            let Some((parent_mapping, parent_index)) = owner_of(catalogue, &reference.table.value)
             else {
                 cx.error(
                     &reference.table.origin,

@@ -113,7 +113,10 @@ pub fn plan(
     while index < wanted.len() {
         let (mapping, _) = wanted[index];
         for parent in parents(catalogue, mapping.spec) {
-            if !wanted.iter().any(|(known, _)| known.spec.name == parent.spec.name) {
+            if !wanted
+                .iter()
+                .any(|(known, _)| known.spec.name == parent.spec.name)
+            {
                 wanted.push((*parent, Some(mapping.spec.name)));
             }
         }
@@ -153,9 +156,12 @@ pub(crate) fn parents<'a>(catalogue: &'a [Registered], spec: &MappingSpec) -> Ve
         if own_target(spec, reference.table) {
             continue;
         }
-        if let Some(parent) = catalogue.iter().find(|other| {
-            other.spec.name != spec.name && own_target(other.spec, reference.table)
-        }) && !parents.iter().any(|known| known.spec.name == parent.spec.name)
+        if let Some(parent) = catalogue
+            .iter()
+            .find(|other| other.spec.name != spec.name && own_target(other.spec, reference.table))
+            && !parents
+                .iter()
+                .any(|known| known.spec.name == parent.spec.name)
         {
             parents.push(parent);
         }

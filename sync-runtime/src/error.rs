@@ -336,16 +336,6 @@ pub enum Error {
         /// Every problem found, `; `-separated.
         message: String,
     },
-
-    /// Mappings synced together (one references the other) would commit a target
-    /// row whose foreign key finds no parent row; nothing of the run was committed.
-    #[error("mappings {mappings}: {message}")]
-    ForeignKey {
-        /// The mappings synced together, in backticks.
-        mappings: String,
-        /// The table and row that would break its foreign key.
-        message: String,
-    },
 }
 
 impl Error {
@@ -378,7 +368,6 @@ impl Error {
             Error::WouldEmpty { .. } => "would_empty",
             Error::Capture { .. } => "capture",
             Error::Catalogue { .. } => "catalogue",
-            Error::ForeignKey { .. } => "foreign_key",
         }
     }
 }

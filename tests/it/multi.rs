@@ -22,7 +22,12 @@ pub struct Customers {
 
 /// `public.orders`, whose target references `g_customer` of [`Customers`].
 #[derive(Debug, Clone, PartialEq, Mapping)]
-#[sync(from = "public.orders", name = "orders", key = "id", cursor = "version")]
+#[sync(
+    from = "public.orders",
+    name = "orders",
+    key = "id",
+    cursor = "version"
+)]
 pub struct Orders {
     #[sync(to = "g_order", primary_key)]
     pub id: i64,
@@ -115,7 +120,10 @@ fn the_catalogue_check_finds_each_broken_reference() {
         "catalogue catalogue: mapping `orders_non_key`: `g_order_non_key.customer_name` references `g_customer.name`, which is not the whole primary key of `g_customer` (mapping `customers`)"
     );
     assert_eq!(
-        catalogue_error(&[Registered::of::<Customers>(), Registered::of::<OrdersText>()]),
+        catalogue_error(&[
+            Registered::of::<Customers>(),
+            Registered::of::<OrdersText>()
+        ]),
         "catalogue catalogue: mapping `orders_text`: `g_order_text.customer_id` is TEXT but `g_customer.id` (mapping `customers`) is INTEGER: a reference must link columns of one type"
     );
     assert_eq!(
@@ -131,7 +139,10 @@ fn the_command_line_refuses_a_broken_catalogue() {
         ["data-sync", "list"],
     );
     assert_eq!(code, std::process::ExitCode::FAILURE);
-    assert_eq!(sync_cli::main_from(CATALOGUE, ["data-sync", "list"]), std::process::ExitCode::SUCCESS);
+    assert_eq!(
+        sync_cli::main_from(CATALOGUE, ["data-sync", "list"]),
+        std::process::ExitCode::SUCCESS
+    );
 }
 
 #[test]
