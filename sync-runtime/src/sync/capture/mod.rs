@@ -42,8 +42,11 @@ use crate::summary::{Summary, TargetSummary};
 use crate::target::state::{self, MappingState};
 
 /// Messages per `pg_logical_slot_peek_binary_changes` call of a drain (whole
-/// transactions: the server stops at the first commit past it).
-const PEEK_CHANGES: i32 = 100_000;
+/// transactions: the server stops at the first commit past it). Each call decodes
+/// the WAL again from the slot's restart point, which moves only now and then, so a
+/// drain makes few large calls: the server keeps a call's result in a tuplestore
+/// (on disk past `work_mem`) and the client streams it, applying as it goes.
+const PEEK_CHANGES: i32 = 5_000_000;
 
 /// How often `follow` asks the slot for new changes.
 pub(crate) const FOLLOW_POLL: Duration = Duration::from_millis(100);
