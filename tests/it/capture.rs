@@ -238,3 +238,31 @@ fn undoing_a_soft_delete_brings_back_the_value_the_update_did_not_send() {
     );
     assert_eq!(bio, vec![vec![Value::Integer(32_000)]]);
 }
+
+#[test]
+fn two_target_files_of_one_mapping_get_two_slots() {
+    let db = users_source(30);
+    let first = support::target_file();
+    let second = support::target_file();
+    sync_log(&db, &first.path).unwrap();
+    sync_log(&db, &second.path).unwrap();
+    let names = slots(&db);
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(
+        names
+            .iter()
+            .all(|name| name.starts_with("data_sync_users_log_"))
+    );
+    db.client()
+        .batch_execute("DELETE FROM public.users WHERE id <= 10")
+        .unwrap();
+    // Each file reads its own slot: the first one's drain takes nothing from the other.
+    sync_log(&db, &first.path).unwrap();
+    assert_same_users(&db, &first.path);
+    assert_eq!(
+        support::sqlite_rows(&second.path, "SELECT count(*) FROM live_user")[0][0],
+        Value::Integer(30)
+    );
+    sync_log(&db, &second.path).unwrap();
+    assert_same_users(&db, &second.path);
+}
