@@ -10,7 +10,7 @@ use syn::{Data, DeriveInput, Fields, LitStr};
 
 use crate::ctxt::Ctxt;
 use crate::ident::{snake_case, split_qualified, unraw};
-use crate::model::{Column, Field, Mapping, Name, Origin, Reference, Source, Target};
+use crate::model::{Column, Field, Filter, Mapping, Name, Origin, Reference, Source, Target};
 use crate::symbol::*;
 
 impl Mapping {
@@ -112,6 +112,7 @@ impl Container {
         let mut capture = None;
         let mut publication = None;
         let mut snapshot = None;
+        let mut filter = None;
         for attr in input.attrs.iter().filter(|attr| attr.path().is_ident(SYNC)) {
             let parsed = attr.parse_nested_meta(|meta| {
                 let Some(word) = keyword(&meta) else {
@@ -170,6 +171,8 @@ impl Container {
                     PUBLICATION => set_once(cx, &meta, &mut publication, name_value(&meta)?),
                     // #[sync(snapshot = "../schema")]
                     SNAPSHOT => set_once(cx, &meta, &mut snapshot, name_value(&meta)?),
+                    // #[sync(filter = "tenant_id = $tenant AND status <> 'void'")]
+                    FILTER => set_once(cx, &meta, &mut filter, name_value(&meta)?),
                     _ => {
                         cx.error(
                             &Origin::Span(meta.path.span()),
@@ -213,6 +216,7 @@ impl Container {
                 capture,
                 publication,
                 snapshot,
+                filter: filter.map(|text| Filter { text, start: None }),
                 origin,
             },
         })

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::checked::Checked;
 use crate::ctxt::Ctxt;
+use crate::filter;
 use crate::ident::{identifier_problem, target_table_problem};
 use crate::model::{Field, Mapping, Name, Origin, Target};
 use crate::snapshot::{Column as SnapshotColumn, Snapshot};
@@ -20,10 +21,11 @@ use crate::types::{self, PgType, Resolved};
 pub fn check(cx: &Ctxt, mapping: Mapping) -> Option<Checked> {
     let errors_before = cx.error_count();
     check_rules(cx, &mapping);
+    let filter = check_filter(cx, &mapping);
     if cx.error_count() > errors_before {
         return None;
     }
-    match Checked::resolve(mapping) {
+    match Checked::resolve(mapping, filter) {
         Ok(checked) => Some(checked),
         Err((origin, message)) => {
             cx.error(&origin, message);
@@ -53,6 +55,22 @@ fn check_rules(cx: &Ctxt, mapping: &Mapping) {
         check_snapshot_nullability(cx, mapping, snapshot);
         check_snapshot_key(cx, mapping, snapshot);
     }
+}
+
+// A filter decides which rows the targets hold; a mistake in it would only show when
+// PostgreSQL runs it, or worse, select other rows than meant. Its columns must be
+// read by fields (so that every mode can evaluate it), of types it can compare.
+fn check_filter(cx: &Ctxt, mapping: &Mapping) -> Option<filter::CheckedFilter> {
+    let written = mapping.source.filter.as_ref()?;
+    let types: Vec<Option<PgType>> = mapping
+        .fields
+        .iter()
+        .map(|field| match field_type(mapping, field) {
+            Resolved::Type(ty) => Some(ty),
+            _ => None,
+        })
+        .collect();
+    filter::check_filter(cx, mapping, written, &filter::FieldTypes { types: &types })
 }
 
 // The mapping name is how the command line (`--mapping NAME`) and the state table
@@ -304,12 +322,21 @@ fn check_soft_delete(cx: &Ctxt, mapping: &Mapping) {
 // read for nothing: most likely a forgotten `to`.
 fn check_unused_fields(cx: &Ctxt, mapping: &Mapping) {
     let source = &mapping.source;
+    let filtered = match &source.filter {
+        Some(written) => match filter::columns(written) {
+            Some(columns) => columns,
+            // The filter's own error says what is wrong; its columns are unknown.
+            None => return,
+        },
+        None => Vec::new(),
+    };
     let special: BTreeSet<&str> = source
         .key
         .iter()
         .chain(&source.cursor)
         .chain(&source.soft_delete)
         .map(|name| name.value.as_str())
+        .chain(filtered.iter().map(String::as_str))
         .collect();
     for field in &mapping.fields {
         let placed = mapping.targets.iter().any(|target| {

@@ -6,6 +6,7 @@
 
 use std::ops::Deref;
 
+use crate::filter::CheckedFilter;
 use crate::model::{Column, Field, Mapping, Origin, Target};
 use crate::snapshot::Column as SnapshotColumn;
 use crate::types::{self, PgType, Resolved, SqliteType};
@@ -21,6 +22,7 @@ pub struct Checked {
     soft_delete: Option<usize>,
     targets: Vec<TargetFields>,
     write_order: Vec<usize>,
+    filter: Option<CheckedFilter>,
 }
 
 /// What a checked field reads and writes.
@@ -57,7 +59,16 @@ impl Deref for Checked {
 impl Checked {
     /// Resolves the lookups of a mapping on which `check` found nothing wrong. An
     /// `Err` is a rule `check` lacks: a bug, reported at what it concerns.
-    pub(crate) fn resolve(mapping: Mapping) -> Result<Checked, (Origin, String)> {
+    pub(crate) fn resolve(
+        mapping: Mapping,
+        filter: Option<CheckedFilter>,
+    ) -> Result<Checked, (Origin, String)> {
+        if let (Some(written), None) = (&mapping.source.filter, &filter) {
+            return Err((
+                written.text.origin.clone(),
+                bug("the filter was not checked".to_owned()),
+            ));
+        }
         let fields = mapping
             .fields
             .iter()
@@ -93,6 +104,7 @@ impl Checked {
             soft_delete,
             targets,
             write_order,
+            filter,
         })
     }
 
@@ -152,6 +164,11 @@ impl Checked {
     /// declaration order.
     pub fn write_order(&self) -> &[usize] {
         &self.write_order
+    }
+
+    /// The checked row filter, for a mapping with one.
+    pub fn filter(&self) -> Option<&CheckedFilter> {
+        self.filter.as_ref()
     }
 
     /// The target at `index`.

@@ -146,6 +146,11 @@ fn emit_container(mapping: &Mapping) -> TokenStream {
             arguments.push(quote!(#word = #column));
         }
     }
+    if let Some(filter) = &source.filter {
+        let word = keyword(FILTER);
+        let text = string(&filter.text.value);
+        arguments.push(quote!(#word = #text));
+    }
     quote!(#[sync(#(#arguments),*)])
 }
 

@@ -6,6 +6,7 @@ use proc_macro2::{Group, Span, TokenStream, TokenTree};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 
 use crate::checked::Checked;
+use crate::filter::{Operand, Predicate, SlotValue};
 use crate::sql;
 
 /// `const _: () = { impl ::sync_runtime::Mapping for .. };`
@@ -152,6 +153,7 @@ fn expand_spec(mapping: &Checked) -> TokenStream {
             }
         }
     };
+    let filter = expand_filter(mapping);
     quote! {
         ::sync_runtime::MappingSpec {
             name: #name,
@@ -166,6 +168,7 @@ fn expand_spec(mapping: &Checked) -> TokenStream {
                 select: #select,
                 incremental: #incremental,
                 capture: #capture,
+                filter: #filter,
             },
             targets: &[#(#targets),*],
             fingerprint: #fingerprint,
@@ -350,6 +353,127 @@ fn expand_bind(mapping: &Checked) -> TokenStream {
                 _ => ::core::panic!("no field {} in mapping", field),
             }
         }
+    }
+}
+
+/// `Some(FilterSpec { .. })` for a mapping with a filter.
+fn expand_filter(mapping: &Checked) -> TokenStream {
+    let (Some(filter), Some(condition)) = (mapping.filter(), sql::filter_condition(mapping)) else {
+        return quote!(::core::option::Option::None);
+    };
+    let text = &filter.text;
+    let slots = filter.slots.iter().enumerate().map(|(index, slot)| {
+        let setting = sql::filter_setting(index);
+        let value = match &slot.value {
+            SlotValue::Literal(text) => quote!(::sync_runtime::SlotValue::Literal(#text)),
+            SlotValue::Parameter(name) => quote!(::sync_runtime::SlotValue::Parameter(#name)),
+        };
+        let ty = format_ident!("{}", slot.ty.variant());
+        let field = slot.field;
+        quote! {
+            ::sync_runtime::FilterSlot {
+                setting: #setting,
+                value: #value,
+                ty: ::sync_runtime::FilterType::#ty,
+                field: #field,
+            }
+        }
+    });
+    let predicate = expand_predicate(&filter.predicate);
+    quote! {
+        ::core::option::Option::Some(::sync_runtime::FilterSpec {
+            text: #text,
+            condition: #condition,
+            slots: &[#(#slots),*],
+            predicate: &#predicate,
+        })
+    }
+}
+
+fn expand_predicate(predicate: &Predicate) -> TokenStream {
+    match predicate {
+        Predicate::And(left, right) | Predicate::Or(left, right) => {
+            let variant = format_ident!(
+                "{}",
+                if matches!(predicate, Predicate::And(..)) {
+                    "And"
+                } else {
+                    "Or"
+                }
+            );
+            let (left, right) = (expand_predicate(left), expand_predicate(right));
+            quote!(::sync_runtime::Predicate::#variant(&#left, &#right))
+        }
+        Predicate::Not(inner) => {
+            let inner = expand_predicate(inner);
+            quote!(::sync_runtime::Predicate::Not(&#inner))
+        }
+        Predicate::Compare { left, op, right } => {
+            let (left, right) = (expand_operand(*left), expand_operand(*right));
+            let op = format_ident!("{}", op.variant());
+            quote!(::sync_runtime::Predicate::Compare {
+                left: #left,
+                op: ::sync_runtime::CompareOp::#op,
+                right: #right,
+            })
+        }
+        Predicate::In {
+            operand,
+            list,
+            negated,
+        } => {
+            let operand = expand_operand(*operand);
+            let list = list.iter().map(|item| expand_operand(*item));
+            quote!(::sync_runtime::Predicate::In {
+                operand: #operand,
+                list: &[#(#list),*],
+                negated: #negated,
+            })
+        }
+        Predicate::Between {
+            operand,
+            low,
+            high,
+            negated,
+        } => {
+            let (operand, low, high) = (
+                expand_operand(*operand),
+                expand_operand(*low),
+                expand_operand(*high),
+            );
+            quote!(::sync_runtime::Predicate::Between {
+                operand: #operand,
+                low: #low,
+                high: #high,
+                negated: #negated,
+            })
+        }
+        Predicate::Like {
+            operand,
+            pattern,
+            negated,
+        } => {
+            let (operand, pattern) = (expand_operand(*operand), expand_operand(*pattern));
+            quote!(::sync_runtime::Predicate::Like {
+                operand: #operand,
+                pattern: #pattern,
+                negated: #negated,
+            })
+        }
+        Predicate::IsNull { operand, negated } => {
+            let operand = expand_operand(*operand);
+            quote!(::sync_runtime::Predicate::IsNull {
+                operand: #operand,
+                negated: #negated,
+            })
+        }
+    }
+}
+
+fn expand_operand(operand: Operand) -> TokenStream {
+    match operand {
+        Operand::Field(index) => quote!(::sync_runtime::Operand::Field(#index)),
+        Operand::Slot(index) => quote!(::sync_runtime::Operand::Slot(#index)),
     }
 }
 

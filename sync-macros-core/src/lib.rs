@@ -21,6 +21,7 @@ pub mod ctxt;
 pub mod emit;
 pub mod expand;
 pub mod fallback;
+pub mod filter;
 pub mod ident;
 pub mod model;
 pub mod snapshot;

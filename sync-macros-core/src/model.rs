@@ -119,8 +119,45 @@ pub struct Source {
     /// `#[sync(snapshot = "dir")]`: the directory of the schema snapshot, relative to
     /// the file holding the struct.
     pub snapshot: Option<Name>,
+    /// `filter = ".."`: the rows of the source the targets hold.
+    pub filter: Option<Filter>,
     /// Where the source was declared.
     pub origin: Origin,
+}
+
+/// A row filter as written: a predicate in a small subset of SQL, parsed by
+/// `check` (module `filter`).
+#[derive(Clone, Debug)]
+pub struct Filter {
+    /// The SQL text.
+    pub text: Name,
+    /// Where the text's first character is, when positions inside it can be told
+    /// (a one-line YAML scalar held as read); `None` in Rust, whose string
+    /// literals give no position inside.
+    pub start: Option<YamlPosition>,
+}
+
+impl PartialEq for Filter {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for Filter {}
+
+impl Filter {
+    /// The origin of the character at 1-based `line` and `column` of the text: that
+    /// very character where it can be told, else the whole text.
+    pub fn origin_at(&self, line: u64, column: u64) -> Origin {
+        match &self.start {
+            Some(start) if line == 1 && column >= 1 => {
+                let mut position = start.clone();
+                position.column += usize::try_from(column - 1).unwrap_or(0);
+                Origin::Yaml(position)
+            }
+            _ => self.text.origin.clone(),
+        }
+    }
 }
 
 /// One source column, read into one Rust field.

@@ -5,17 +5,119 @@
 //! Callers pass a mapping that passed `check`; targets are named by their index.
 
 use crate::checked::Checked;
+use crate::filter::{CheckedFilter, Operand, Predicate};
 use crate::ident::{quote, quote_qualified};
 use crate::model::{Column, Target};
+use crate::types::PgType;
 
 /// `SELECT "id", "User Name", ... FROM "public"."users"`, one expression per field, in
 /// field order. Types whose text form is the value written are cast to text here.
+///
+/// With a filter: `.. FROM "t" WHERE <filter>`, the rows the targets hold.
 pub fn select(mapping: &Checked) -> String {
     format!(
-        "SELECT {} FROM {}",
+        "SELECT {} FROM {}{}",
         select_list(mapping).join(", "),
-        source_table(mapping)
+        source_table(mapping),
+        where_filter(mapping)
     )
+}
+
+/// The setting that carries bound value `slot` of a filter: `data_sync.f1`, ...
+pub fn filter_setting(slot: usize) -> String {
+    format!("data_sync.f{}", slot + 1)
+}
+
+/// The filter as a SQL condition, fully parenthesized, every identifier quoted, and
+/// every literal and parameter a bound value read back as
+/// `current_setting('data_sync.fN')::type` (a run sets them with `set_config`,
+/// binding the values), so that one constant text serves `COPY`, which takes no
+/// parameters, and every value stays out of it.
+pub fn filter_condition(mapping: &Checked) -> Option<String> {
+    let filter = mapping.filter()?;
+    Some(render_predicate(mapping, filter, &filter.predicate))
+}
+
+/// ` WHERE <filter>`, or nothing.
+fn where_filter(mapping: &Checked) -> String {
+    filter_condition(mapping)
+        .map(|condition| format!(" WHERE {condition}"))
+        .unwrap_or_default()
+}
+
+fn render_predicate(mapping: &Checked, filter: &CheckedFilter, predicate: &Predicate) -> String {
+    let operand = |operand: &Operand| render_operand(mapping, filter, *operand);
+    let not = |negated: bool| if negated { "NOT " } else { "" };
+    match predicate {
+        Predicate::And(left, right) => format!(
+            "({} AND {})",
+            render_predicate(mapping, filter, left),
+            render_predicate(mapping, filter, right)
+        ),
+        Predicate::Or(left, right) => format!(
+            "({} OR {})",
+            render_predicate(mapping, filter, left),
+            render_predicate(mapping, filter, right)
+        ),
+        Predicate::Not(inner) => format!("(NOT {})", render_predicate(mapping, filter, inner)),
+        Predicate::Compare { left, op, right } => {
+            format!("({} {} {})", operand(left), op.as_sql(), operand(right))
+        }
+        Predicate::In {
+            operand: value,
+            list,
+            negated,
+        } => format!(
+            "({} {}IN ({}))",
+            operand(value),
+            not(*negated),
+            list.iter().map(operand).collect::<Vec<_>>().join(", ")
+        ),
+        Predicate::Between {
+            operand: value,
+            low,
+            high,
+            negated,
+        } => format!(
+            "({} {}BETWEEN {} AND {})",
+            operand(value),
+            not(*negated),
+            operand(low),
+            operand(high)
+        ),
+        Predicate::Like {
+            operand: value,
+            pattern,
+            negated,
+        } => format!(
+            "({} {}LIKE {})",
+            operand(value),
+            not(*negated),
+            operand(pattern)
+        ),
+        Predicate::IsNull {
+            operand: value,
+            negated,
+        } => format!("({} IS {}NULL)", operand(value), not(*negated)),
+    }
+}
+
+fn render_operand(mapping: &Checked, filter: &CheckedFilter, operand: Operand) -> String {
+    match operand {
+        // An enum compares as its label, as its bound value does.
+        Operand::Field(field) => {
+            let column = quote(&mapping.fields[field].column.value);
+            match mapping.field_type(field).pg_type {
+                PgType::Enum => format!("{column}::text"),
+                _ => column,
+            }
+        }
+        Operand::Slot(slot) => format!(
+            "current_setting('{}')::{}",
+            filter_setting(slot),
+            filter.slots[slot].ty.cast()
+        ),
+    }
 }
 
 /// The quoted, possibly schema-qualified source table.
@@ -224,11 +326,14 @@ fn watermark_columns(mapping: &Checked) -> Vec<String> {
 
 /// The SELECT of incremental sync, without condition:
 /// `SELECT <fields>, "cursor", "key" FROM "t" {condition} ORDER BY "cursor", "key"`.
-/// The trailing columns (cursor and key, uncast) are the watermark a row reaches.
+/// The trailing columns (cursor and key, uncast) are the watermark a row reaches;
+/// with a filter, one more boolean column follows: whether the row matches it.
 fn incremental_select(mapping: &Checked, extra: Option<String>, condition: &str) -> String {
     let watermark = watermark_columns(mapping).join(", ");
     let mut list = select_list(mapping);
     list.push(watermark.clone());
+    // Rows that left the filter are read too, so that their targets' rows go.
+    list.extend(filter_condition(mapping).map(|condition| format!("{condition} IS TRUE")));
     list.extend(extra);
     format!(
         "SELECT {} FROM {}{condition} ORDER BY {watermark}",
@@ -309,14 +414,20 @@ pub fn null_cursor(mapping: &Checked) -> String {
     )
 }
 
-/// Every key of the source, read as the key fields read it: `SELECT "id" FROM ..`.
+/// Every key of the source (with a filter, of the rows it keeps), read as the key
+/// fields read it: `SELECT "id" FROM ..`.
 pub fn select_keys(mapping: &Checked) -> String {
     let keys: Vec<String> = mapping
         .key_fields()
         .iter()
         .map(|&field| field_expression(mapping, field))
         .collect();
-    format!("SELECT {} FROM {}", keys.join(", "), source_table(mapping))
+    format!(
+        "SELECT {} FROM {}{}",
+        keys.join(", "),
+        source_table(mapping),
+        where_filter(mapping)
+    )
 }
 
 /// The temporary table of source keys for `--prune`:

@@ -32,3 +32,5 @@ pub const PRIMARY_KEY: &str = "primary_key";
 pub const REFERENCES: &str = "references";
 /// `#[sync(snapshot = "schema")]` on the struct: the schema snapshot directory.
 pub const SNAPSHOT: &str = "snapshot";
+/// `#[sync(filter = "tenant_id = $tenant")]` on the struct: the rows the targets hold.
+pub const FILTER: &str = "filter";

@@ -17,7 +17,9 @@ use quote::ToTokens;
 
 use crate::ctxt::Ctxt;
 use crate::ident::{field_ident_for, split_qualified};
-use crate::model::{Column, Field, Mapping, Name, Origin, Reference, Source, Target, YamlPosition};
+use crate::model::{
+    Column, Field, Filter, Mapping, Name, Origin, Reference, Source, Target, YamlPosition,
+};
 use crate::snapshot::Snapshot;
 use crate::symbol::*;
 use crate::types;
@@ -179,6 +181,7 @@ impl<'n> Reader<'_, 'n> {
                 KEY,
                 CURSOR,
                 SOFT_DELETE,
+                FILTER,
                 CAPTURE,
                 PUBLICATION,
                 COLUMNS,
@@ -213,6 +216,19 @@ impl<'n> Reader<'_, 'n> {
         let publication = entries
             .get(PUBLICATION)
             .and_then(|(_, value)| name(cx, value, PUBLICATION, "a publication name"));
+        // filter: "tenant_id = $tenant AND status <> 'void'"
+        let filter = entries.get(FILTER).and_then(|(_, value)| {
+            let text = name(
+                cx,
+                value,
+                FILTER,
+                "a SQL condition such as `status <> 'void'`",
+            )?;
+            Some(Filter {
+                text,
+                start: value.text_start(),
+            })
+        });
         if let Some((_, columns)) = entries.get(COLUMNS) {
             self.source_columns(columns);
         }
@@ -233,6 +249,7 @@ impl<'n> Reader<'_, 'n> {
             capture,
             publication,
             snapshot: None,
+            filter,
             origin: source_key.origin(),
         })
     }

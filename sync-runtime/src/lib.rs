@@ -56,6 +56,7 @@
 mod catalogue;
 mod check;
 mod error;
+mod filter;
 mod job;
 mod options;
 mod progress;
@@ -75,6 +76,10 @@ pub use crate::check::{
     CheckReport, ColumnSchema, Difference, TableSchema, check, check_mapping, describe_table,
 };
 pub use crate::error::{Error, Result};
+pub use crate::filter::{
+    CompareOp, FilterSlot, FilterSpec, FilterType, Operand, ParamError, Params, Predicate,
+    SlotValue,
+};
 pub use crate::job::SyncJob;
 pub use crate::options::SyncOptions;
 pub use crate::progress::Progress;
@@ -322,6 +327,7 @@ pub mod __private {
             select: "",
             incremental: None,
             capture: None,
+            filter: None,
         },
         targets: &[],
         fingerprint: "",

@@ -39,6 +39,8 @@ pub struct SourceSpec {
     /// Change capture from the source's write-ahead log (`capture: log`), for a
     /// mapping without a cursor.
     pub capture: Option<CaptureSpec>,
+    /// The row filter: the rows of the source the targets hold.
+    pub filter: Option<crate::filter::FilterSpec>,
 }
 
 /// How a mapping with `capture: log` reads the source's changes.
@@ -60,7 +62,9 @@ pub struct IncrementalSpec {
     /// The rows after the watermark `($1, $2..)` (cursor, key).
     pub select_after: &'static str,
     /// The rows whose cursor is at least `$1`, plus a last boolean column: whether the
-    /// row lies after the watermark `($2, $3..)`.
+    /// row lies after the watermark `($2, $3..)`. With a filter, a boolean column
+    /// follows the watermark in every row query: whether the row matches the filter
+    /// (rows that left it are read too, so that they leave the targets).
     pub select_from: &'static str,
     /// The greatest watermark (cursor, key) of the table, one row or none.
     pub watermark: &'static str,

@@ -262,7 +262,7 @@ fn unknown_key() {
     assert_eq!(
         errors("unknown-key"),
         [
-            "tests/fixtures/yaml/unknown-key.yaml:2:3: unknown key `tabel` in `source`; expected `table`, `key`, `cursor`, `soft_delete`, `capture`, `publication`, `columns`",
+            "tests/fixtures/yaml/unknown-key.yaml:2:3: unknown key `tabel` in `source`; expected `table`, `key`, `cursor`, `soft_delete`, `filter`, `capture`, `publication`, `columns`",
             "tests/fixtures/yaml/unknown-key.yaml:2:3: missing key `table` in `source`",
         ]
     );
@@ -678,6 +678,56 @@ targets:
         read("mappings/p.yaml", text).unwrap_err(),
         [
             "mappings/p.yaml:12:7: source column `amount` has no `as` here but `as: real` at 8:7: write the same `as` everywhere it is read",
+        ]
+    );
+}
+
+#[test]
+fn filter_unknown_column() {
+    assert_eq!(
+        errors("filter-unknown-column"),
+        [
+            "tests/fixtures/yaml/filter-unknown-column.yaml:4:36: filter names column `statsu`, which no field reads",
+        ]
+    );
+}
+
+#[test]
+fn filter_outside_subset() {
+    assert_eq!(
+        errors("filter-outside-subset"),
+        [
+            "tests/fixtures/yaml/filter-outside-subset.yaml:4:36: `lower(status)` is outside the filter subset: a filter takes column names, literals, `$name` parameters, comparisons, `AND`, `OR`, `NOT`, `IN (..)`, `IS [NOT] NULL`, `BETWEEN` and `LIKE`",
+        ]
+    );
+}
+
+#[test]
+fn filter_parameter_two_types() {
+    assert_eq!(
+        errors("filter-parameter-two-types"),
+        [
+            "tests/fixtures/yaml/filter-parameter-two-types.yaml:4:43: parameter `$tenant` is compared with column `tenant_id` (`bigint`) and with column `status` (`text`): one parameter has one type",
+        ]
+    );
+}
+
+#[test]
+fn filter_trailing_statement() {
+    assert_eq!(
+        errors("filter-trailing-statement"),
+        [
+            "tests/fixtures/yaml/filter-trailing-statement.yaml:4:27: filter: unexpected `;` after the condition",
+        ]
+    );
+}
+
+#[test]
+fn filter_literal_type() {
+    assert_eq!(
+        errors("filter-literal-type"),
+        [
+            "tests/fixtures/yaml/filter-literal-type.yaml:4:24: `seven` is a string but column `tenant_id` is `bigint`",
         ]
     );
 }

@@ -21,9 +21,10 @@ pub(super) fn is_null(text: &str) -> bool {
 pub(super) struct Node {
     pub(super) value: Value,
     pub(super) position: YamlPosition,
-    /// Whether the value is a plain scalar written on one line at `position`, so
-    /// that positions inside it can be computed.
-    exact: bool,
+    /// For a scalar whose characters stand in the file as read, on one line, how
+    /// many columns right of `position` its first character is (1 past an opening
+    /// quote), so that positions inside it can be computed; `None` otherwise.
+    exact: Option<usize>,
 }
 
 #[derive(Clone, Debug)]
@@ -58,16 +59,26 @@ impl Node {
     }
 
     /// The position `offset` bytes into this scalar, e.g. of `id` in `user_main.id`;
-    /// the scalar's own position when the file does not hold it as read (quoted,
+    /// the scalar's own position when the file does not hold it as read (escaped,
     /// folded or tagged).
     pub(super) fn origin_at(&self, offset: usize) -> Origin {
         let mut position = self.position.clone();
-        if let (true, Value::Scalar { text, .. }) = (self.exact, &self.value) {
-            position.column += text
-                .get(..offset)
-                .map_or(0, |prefix| prefix.chars().count());
+        if let (Some(shift), Value::Scalar { text, .. }) = (self.exact, &self.value) {
+            position.column += shift
+                + text
+                    .get(..offset)
+                    .map_or(0, |prefix| prefix.chars().count());
         }
         Origin::Yaml(position)
+    }
+
+    /// The position of the first character of this scalar, when its characters
+    /// stand in the file as read on one line.
+    pub(super) fn text_start(&self) -> Option<YamlPosition> {
+        let shift = self.exact?;
+        let mut position = self.position.clone();
+        position.column += shift;
+        Some(position)
     }
 }
 
@@ -90,8 +101,10 @@ pub(super) fn parse(file: &Arc<str>, text: &str) -> Result<Option<Node>, SyntaxE
             origin: Origin::Yaml(position(error.marker().line(), error.marker().col() + 1)),
             message: format!("invalid YAML: {}", error.info()),
         })?;
+    let characters: Vec<char> = text.chars().collect();
     let mut builder = Builder {
         events: events.into_iter(),
+        characters: &characters,
         position: &position,
         anchors: BTreeMap::new(),
     };
@@ -133,6 +146,8 @@ pub(super) fn parse(file: &Arc<str>, text: &str) -> Result<Option<Node>, SyntaxE
 
 struct Builder<'p, I> {
     events: I,
+    /// The file, by character (saphyr's markers count characters).
+    characters: &'p [char],
     position: &'p dyn Fn(usize, usize) -> YamlPosition,
     anchors: BTreeMap<usize, Node>,
 }
@@ -143,7 +158,25 @@ impl<'input, I: Iterator<Item = (Event<'input>, Span)>> Builder<'_, I> {
         let (node, anchor) = match event {
             Event::Scalar(text, style, anchor, tag) => {
                 let plain = style == ScalarStyle::Plain && tag.is_none();
-                let exact = plain && span.start.line() == span.end.line();
+                let one_line = tag.is_none() && span.start.line() == span.end.line();
+                let written = self
+                    .characters
+                    .get(span.start.index()..span.end.index())
+                    .unwrap_or_default();
+                let exact = match style {
+                    ScalarStyle::Plain if one_line => Some(0),
+                    ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted
+                        if one_line
+                            && written.len() == text.chars().count() + 2
+                            && written[1..written.len() - 1]
+                                .iter()
+                                .copied()
+                                .eq(text.chars()) =>
+                    {
+                        Some(1)
+                    }
+                    _ => None,
+                };
                 (
                     Node {
                         value: Value::Scalar {
@@ -167,7 +200,7 @@ impl<'input, I: Iterator<Item = (Event<'input>, Span)>> Builder<'_, I> {
                 let node = Node {
                     value: Value::Sequence(items),
                     position,
-                    exact: false,
+                    exact: None,
                 };
                 (node, anchor)
             }
@@ -187,7 +220,7 @@ impl<'input, I: Iterator<Item = (Event<'input>, Span)>> Builder<'_, I> {
                 let node = Node {
                     value: Value::Mapping(pairs),
                     position,
-                    exact: false,
+                    exact: None,
                 };
                 (node, anchor)
             }

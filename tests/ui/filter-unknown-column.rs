@@ -1,0 +1,13 @@
+use sync_runtime::Mapping;
+
+#[derive(Mapping)]
+#[sync(from = "public.orders", key = "id", filter = "tenant_id = $tenant AND statsu <> 'void'")]
+struct Orders {
+    #[sync(to = "order_main", primary_key)]
+    id: i64,
+    tenant_id: i64,
+    #[sync(to = "order_main")]
+    status: String,
+}
+
+fn main() {}
