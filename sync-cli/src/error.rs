@@ -36,6 +36,17 @@ pub enum Error {
         failures: Vec<(String, Error)>,
     },
 
+    /// A `--param` that none of the mappings run uses.
+    #[error("parameter `{name}` is used by none of the mappings run ({}): their filters use {}", mappings.join(", "), if used.is_empty() { "no parameters".to_owned() } else { used.iter().map(|name| format!("`{name}`")).collect::<Vec<_>>().join(", ") })]
+    UnusedParam {
+        /// The parameter given.
+        name: String,
+        /// The mappings run.
+        mappings: Vec<String>,
+        /// The parameters their filters use.
+        used: Vec<String>,
+    },
+
     /// `data-sync check` found mappings that do not match the live source or target.
     #[error("{count} difference{} between the mappings and the live schemas", if *count == 1 { "" } else { "s" })]
     Drift {
@@ -63,6 +74,7 @@ impl Error {
             Error::Engine(error) => error.kind(),
             Error::NoTarget => "config",
             Error::UnknownMapping { .. } => "unknown_mapping",
+            Error::UnusedParam { .. } => "param",
             Error::Drift { .. } => "drift",
             Error::Differs { .. } => "differs",
             Error::Stdout(_) => "stdout",

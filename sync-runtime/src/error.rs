@@ -195,6 +195,31 @@ pub enum Error {
         current: String,
     },
 
+    /// The parameters of the run do not fit the mapping's filter: one is missing, or
+    /// a value does not read as its column's type. Nothing was read or written.
+    #[error("mapping `{mapping}`: {source}")]
+    Param {
+        /// The mapping being run.
+        mapping: String,
+        /// What is wrong, naming the parameter.
+        #[source]
+        source: crate::filter::ParamError,
+    },
+
+    /// The targets hold the rows of other parameter values than this run's, and the
+    /// run was not asked to rebuild them.
+    #[error(
+        "mapping `{mapping}`: the target holds the rows of {stored}, not of {given}: rerun with `--full` to rebuild its targets for {given}, or sync into another file"
+    )]
+    ParamsChanged {
+        /// The mapping being run.
+        mapping: String,
+        /// The parameters the targets were built with (`tenant=7`, or `no parameters`).
+        stored: String,
+        /// This run's parameters, spelled the same way.
+        given: String,
+    },
+
     /// A source row has no cursor value, so incremental sync cannot place it.
     #[error(
         "mapping `{mapping}`: cursor column `{column}` of `{table}` is NULL at key {key}: incremental sync orders rows by the cursor and would never read this row; give it a value (a NOT NULL constraint keeps it from happening again)"
@@ -356,6 +381,8 @@ impl Error {
             Error::SchemaMismatch { .. } => "schema_mismatch",
             Error::Io { .. } => "io",
             Error::MappingChanged { .. } => "mapping_changed",
+            Error::Param { .. } => "param",
+            Error::ParamsChanged { .. } => "params_changed",
             Error::NullCursor { .. } => "null_cursor",
             Error::Incremental { .. } => "incremental",
             Error::ConcurrentRun { .. } => "concurrent_run",

@@ -231,11 +231,6 @@ pub enum ParamError {
         /// Why not.
         reason: String,
     },
-    /// A value was given for a parameter the filter does not use.
-    Unused {
-        /// The parameter.
-        name: String,
-    },
 }
 
 impl fmt::Display for ParamError {
@@ -254,29 +249,58 @@ impl fmt::Display for ParamError {
                 f,
                 "parameter `{name}`: `{value}` is not a `{ty}` value: {reason}"
             ),
-            ParamError::Unused { name } => {
-                write!(f, "parameter `{name}` is not used by the filter")
-            }
         }
     }
 }
 
+impl std::error::Error for ParamError {}
+
+/// The parameters of `params` that `filter` uses, as the target's state records
+/// them: a JSON object in name order (`{"tenant":"7"}`), or `None` without any.
+pub(crate) fn identity(filter: Option<&FilterSpec>, params: &Params) -> Option<String> {
+    let filter = filter?;
+    let used: BTreeMap<&str, &str> = params
+        .iter()
+        .filter(|(name, _)| filter.parameters().any(|parameter| parameter == *name))
+        .collect();
+    (!used.is_empty()).then(|| serde_json::to_string(&used).unwrap_or_default())
+}
+
+/// The parameters a target's state recorded ([`identity`]); none for a state
+/// without any, or one that does not read.
+pub(crate) fn from_identity(identity: Option<&str>) -> Params {
+    let values: BTreeMap<String, String> = identity
+        .and_then(|text| serde_json::from_str(text).ok())
+        .unwrap_or_default();
+    Params { values }
+}
+
+/// An [`identity`] as messages spell it: `tenant=7, region=eu`, or `no parameters`.
+pub(crate) fn spell_identity(identity: Option<&str>) -> String {
+    let params = from_identity(identity);
+    if params.is_empty() {
+        return "no parameters".to_owned();
+    }
+    params
+        .iter()
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl FilterSpec {
+    /// Sets each setting `$1[i]` to value `$2[i]` for the transaction, both bound:
+    /// the values never become SQL text.
+    pub const BIND: &'static str = "SELECT set_config(setting.name, setting.value, true) FROM unnest($1::text[], $2::text[]) AS setting(name, value)";
+
     /// The `(setting, value)` pairs a run binds before it reads, every value
-    /// decoded by its type; the parameters are checked first, each named in its
-    /// error. With no filter, `params` must be empty.
+    /// decoded by its type, each parameter named in its error. Parameters the
+    /// filter does not use are left alone (a run of several mappings shares them).
     ///
     /// # Errors
     ///
-    /// A missing or unused parameter, or a value its column's type does not read.
+    /// A missing parameter, or a value its column's type does not read.
     pub fn settings(&self, params: &Params) -> Result<Vec<(&'static str, String)>, ParamError> {
-        for (name, _) in params.iter() {
-            if !self.parameters().any(|parameter| parameter == name) {
-                return Err(ParamError::Unused {
-                    name: name.to_owned(),
-                });
-            }
-        }
         self.slots
             .iter()
             .map(|slot| {

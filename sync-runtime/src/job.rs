@@ -101,6 +101,17 @@ impl SyncJob {
         self
     }
 
+    /// Sets the filter parameter `$name` to `value` (`--param name=value`), as its
+    /// column's type reads it: `.param("tenant", "7")`. A run checks every
+    /// parameter its mapping's filter uses before it reads or writes anything, and
+    /// a target built with other values is refused unless [`SyncJob::full`] rebuilds
+    /// it.
+    #[must_use]
+    pub fn param(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.options.params.set(name, value);
+        self
+    }
+
     /// How far below the watermark incremental runs read again (`--overlap`).
     #[must_use]
     pub fn overlap(mut self, overlap: Overlap) -> Self {

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::filter::Params;
 use crate::progress::Progress;
 use crate::sync::retry::RetryPolicy;
 use crate::sync::watermark::Overlap;
@@ -46,6 +47,10 @@ pub struct SyncOptions {
     /// Without it such a run stops with
     /// [`Error::KeyNotUnique`](crate::Error::KeyNotUnique).
     pub assume_unique_key: bool,
+    /// The values of the filter's `$name` parameters (`--param name=value`); each
+    /// is decoded by its column's type before the run reads or writes anything,
+    /// and the targets remember them (see [`Params`](crate::Params)).
+    pub params: Params,
 }
 
 impl Default for SyncOptions {
@@ -59,11 +64,31 @@ impl Default for SyncOptions {
             retry: RetryPolicy::default(),
             allow_empty: false,
             assume_unique_key: false,
+            params: Params::default(),
         }
     }
 }
 
 impl SyncOptions {
+    /// The `(setting, value)` pairs that bind the filter of `spec` for a run with
+    /// these options (none without a filter).
+    pub(crate) fn filter_settings(
+        &self,
+        spec: &crate::spec::MappingSpec,
+    ) -> crate::error::Result<Vec<(&'static str, String)>> {
+        match &spec.source.filter {
+            Some(filter) => {
+                filter
+                    .settings(&self.params)
+                    .map_err(|source| crate::error::Error::Param {
+                        mapping: spec.name.to_owned(),
+                        source,
+                    })
+            }
+            None => Ok(Vec::new()),
+        }
+    }
+
     /// The observer these options name, or one that does nothing.
     pub(crate) fn observer(&self) -> &dyn Progress {
         /// The observer of a run without one.

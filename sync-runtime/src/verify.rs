@@ -170,9 +170,20 @@ fn compare<M: Mapping>(
         .collect::<rusqlite::Result<Vec<_>>>()
         .map_err(target_error)?;
 
+    // The filter's parameters are those the targets were built with.
+    let stored = crate::target::state::load(&connection, spec.name).map_err(target_error)?;
+    let params =
+        crate::filter::from_identity(stored.as_ref().and_then(|state| state.params.as_deref()));
+    let filter = match &spec.source.filter {
+        Some(filter) => filter.settings(&params).map_err(|source| Error::Param {
+            mapping: spec.name.to_owned(),
+            source,
+        })?,
+        None => Vec::new(),
+    };
     let mut client = source.connect()?;
     let _cancel = crate::sync::signal::cancel_on_signal(source, &client);
-    let mut transaction = source::snapshot(&mut client, source.statement_timeout())
+    let mut transaction = source::snapshot(&mut client, source.statement_timeout(), &filter)
         .map_err(|error| source_error(spec, error))?;
 
     let count = spec.targets.len();

@@ -10,6 +10,7 @@ mod capture_faults;
 mod cli;
 mod error_reports;
 mod faults;
+mod filter;
 mod frozen_source;
 mod full_sync;
 mod r#gen;

@@ -53,9 +53,24 @@ fn explain_json(spec: &MappingSpec) -> serde_json::Value {
             }).collect::<Vec<_>>(),
         })
     });
+    let filter = spec.source.filter.as_ref().map(|filter| {
+        serde_json::json!({
+            "text": filter.text,
+            "condition": filter.condition,
+            "values": filter.slots.iter().map(|slot| match slot.value {
+                sync_runtime::SlotValue::Literal(text) => serde_json::json!({
+                    "setting": slot.setting, "type": slot.ty.to_string(), "literal": text,
+                }),
+                sync_runtime::SlotValue::Parameter(name) => serde_json::json!({
+                    "setting": slot.setting, "type": slot.ty.to_string(), "parameter": name,
+                }),
+            }).collect::<Vec<_>>(),
+        })
+    });
     serde_json::json!({
         "mapping": spec.name,
         "source": spec.source.display_name(),
+        "filter": filter,
         "select": spec.source.select,
         "copy": copy_statement(spec),
         "incremental": incremental,
@@ -88,6 +103,32 @@ fn explain_text(spec: &MappingSpec) -> String {
             text.push_str(&format!("-- {comment}\n{sql};\n\n"));
         }
     };
+    if let Some(filter) = &spec.source.filter {
+        let mut comment = format!(
+            "filter `{}`: every value is bound, read back with current_setting",
+            filter.text
+        );
+        for slot in filter.slots {
+            match slot.value {
+                sync_runtime::SlotValue::Literal(text) => comment.push_str(&format!(
+                    "\n--   {} ({}) = literal '{}'",
+                    slot.setting,
+                    slot.ty,
+                    text.replace('\'', "''")
+                )),
+                sync_runtime::SlotValue::Parameter(name) => comment.push_str(&format!(
+                    "\n--   {} ({}) = parameter ${name} (--param {name}=VALUE)",
+                    slot.setting, slot.ty
+                )),
+            }
+        }
+        statement(
+            &format!(
+                "{comment}\n-- PostgreSQL, first in the snapshot: $1 the settings, $2 their values"
+            ),
+            sync_runtime::FilterSpec::BIND,
+        );
+    }
     statement(
         "PostgreSQL, full sync: in one REPEATABLE READ READ ONLY snapshot",
         &copy_statement(spec),

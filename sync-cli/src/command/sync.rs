@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use indicatif::MultiProgress;
-use sync_runtime::{Overlap, Progress, Registered, SourceConfig, Summary, SyncOptions};
+use sync_runtime::{Overlap, Params, Progress, Registered, SourceConfig, Summary, SyncOptions};
 
 use crate::args::{JsonArgs, MappingArgs, RetryArgs};
 use crate::error::Result;
@@ -53,6 +53,12 @@ pub(crate) struct SyncArgs {
     #[arg(long)]
     assume_unique_key: bool,
 
+    /// The value of a filter parameter `$NAME`, read as the type of the column it
+    /// is compared with; repeat for several. A target built with other values needs
+    /// --full. Example: --param tenant=7
+    #[arg(long = "param", value_name = "NAME=VALUE", value_parser = parse_param)]
+    params: Vec<(String, String)>,
+
     #[command(flatten)]
     retry: RetryArgs,
 
@@ -72,6 +78,11 @@ pub(crate) fn run(
 ) -> Result<()> {
     // On a terminal the progress ends in a summary of its own.
     let summary_on_stdout = bars.is_none() || !std::io::stdout().is_terminal();
+    let mut params = Params::new();
+    for (name, value) in &args.params {
+        check_used(mappings, name)?;
+        params.set(name, value);
+    }
     let options = SyncOptions {
         full: args.full,
         batch_size: args.batch_size as usize,
@@ -81,6 +92,7 @@ pub(crate) fn run(
         retry: args.retry.policy(),
         allow_empty: args.allow_empty,
         assume_unique_key: args.assume_unique_key,
+        params,
     };
     let json = args.output.json;
     let mut outcomes = Outcomes::new(mappings.len());
@@ -103,6 +115,43 @@ pub(crate) fn run(
         }
     }
     outcomes.finish(json, Ok(()))
+}
+
+/// `NAME=VALUE` of `--param`; the name may start with the filter's `$`.
+fn parse_param(text: &str) -> std::result::Result<(String, String), String> {
+    let Some((name, value)) = text.split_once('=') else {
+        return Err(format!("`{text}` is not NAME=VALUE, e.g. tenant=7"));
+    };
+    let name = name.trim().trim_start_matches('$');
+    if name.is_empty() {
+        return Err(format!("`{text}` has no parameter name before `=`"));
+    }
+    Ok((name.to_owned(), value.to_owned()))
+}
+
+/// A parameter no mapping of the run uses is a mistake (a misspelt name), caught
+/// before anything runs.
+fn check_used(mappings: &[&Registered], name: &str) -> Result<()> {
+    let used: Vec<String> = mappings
+        .iter()
+        .filter_map(|mapping| mapping.spec.source.filter.as_ref())
+        .flat_map(|filter| filter.parameters())
+        .map(str::to_owned)
+        .collect();
+    if used.iter().any(|parameter| parameter == name) {
+        return Ok(());
+    }
+    let mut used = used;
+    used.sort();
+    used.dedup();
+    Err(Error::UnusedParam {
+        name: name.to_owned(),
+        mappings: mappings
+            .iter()
+            .map(|mapping| mapping.spec.name.to_owned())
+            .collect(),
+        used,
+    })
 }
 
 fn print_summary(summary: &Summary) -> Result<()> {

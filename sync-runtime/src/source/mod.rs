@@ -34,10 +34,14 @@ pub(crate) mod reader;
 /// with `SET LOCAL`: it then holds for every statement of the run, also behind a
 /// transaction-pooling proxy, where a session setting could land on another
 /// client's connection.
-pub(crate) fn snapshot(
-    client: &mut Client,
+///
+/// A mapping's filter reads its values from settings (see `FilterSpec`): `filter`
+/// binds them, local to the transaction, before anything is read.
+pub(crate) fn snapshot<'c>(
+    client: &'c mut Client,
     statement_timeout: Option<u64>,
-) -> std::result::Result<Transaction<'_>, postgres::Error> {
+    filter: &[(&str, String)],
+) -> std::result::Result<Transaction<'c>, postgres::Error> {
     let mut transaction = client
         .build_transaction()
         .isolation_level(IsolationLevel::RepeatableRead)
@@ -49,6 +53,10 @@ pub(crate) fn snapshot(
         .get(0);
     if encoding == "SQL_ASCII" {
         transaction.batch_execute("SET LOCAL client_encoding = 'SQL_ASCII'")?;
+    }
+    if !filter.is_empty() {
+        let (names, values) = filter_parameters(filter);
+        transaction.execute(BIND_FILTER, &[&names, &values])?;
     }
     Ok(transaction)
 }
@@ -64,6 +72,17 @@ fn snapshot_settings(statement_timeout: Option<u64>) -> String {
         settings.push_str(&format!("; SET LOCAL statement_timeout = {milliseconds}"));
     }
     settings
+}
+
+/// Sets each filter setting to its value for the transaction.
+pub(crate) const BIND_FILTER: &str = crate::filter::FilterSpec::BIND;
+
+/// The two arrays [`BIND_FILTER`] binds: the setting names and their values.
+pub(crate) fn filter_parameters<'a>(filter: &'a [(&str, String)]) -> (Vec<&'a str>, Vec<&'a str>) {
+    filter
+        .iter()
+        .map(|(name, value)| (*name, value.as_str()))
+        .unzip()
 }
 
 /// `COPY (select) TO STDOUT (FORMAT binary)`: how every run streams rows (and what

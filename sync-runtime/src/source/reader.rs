@@ -197,10 +197,11 @@ fn poll_connection(
 
 /// [`super::snapshot`] on the reader's connection: the same transaction and
 /// settings.
-pub(crate) async fn snapshot(
-    client: &mut tokio_postgres::Client,
+pub(crate) async fn snapshot<'c>(
+    client: &'c mut tokio_postgres::Client,
     statement_timeout: Option<u64>,
-) -> Result<Transaction<'_>, Error> {
+    filter: &[(&str, String)],
+) -> Result<Transaction<'c>, Error> {
     let transaction = client
         .build_transaction()
         .isolation_level(IsolationLevel::RepeatableRead)
@@ -217,6 +218,12 @@ pub(crate) async fn snapshot(
     if encoding == "SQL_ASCII" {
         transaction
             .batch_execute("SET LOCAL client_encoding = 'SQL_ASCII'")
+            .await?;
+    }
+    if !filter.is_empty() {
+        let (names, values) = super::filter_parameters(filter);
+        transaction
+            .execute(super::BIND_FILTER, &[&names, &values])
             .await?;
     }
     Ok(transaction)

@@ -37,6 +37,7 @@ pub(crate) fn sync<M: Mapping>(
         path: path.to_owned(),
         source: Box::new(source),
     };
+    let filter = options.filter_settings(spec)?;
     // No foreign-key checks for the load where they hold by construction; see `swap`.
     let bulk_load = swap::BulkLoad::begin(connection, spec);
     let result = std::thread::scope(|scope| {
@@ -44,8 +45,16 @@ pub(crate) fn sync<M: Mapping>(
         let batch_size = options.batch_size.max(1);
         let progress = options.observer();
         let assume_unique_key = options.assume_unique_key;
+        let filter = &filter;
         let reader = scope.spawn(move || {
-            read_source::<M>(client, batch_size, assume_unique_key, progress, &sender)
+            read_source::<M>(
+                client,
+                filter,
+                batch_size,
+                assume_unique_key,
+                progress,
+                &sender,
+            )
         });
 
         let transaction = connection
@@ -84,6 +93,7 @@ pub(crate) fn sync<M: Mapping>(
             &MappingState {
                 mapping: spec.name.to_owned(),
                 fingerprint: spec.fingerprint.to_owned(),
+                params: crate::filter::identity(spec.source.filter.as_ref(), &options.params),
                 mode: "full".to_owned(),
                 watermark_cursor: watermark.map(Watermark::display_cursor),
                 watermark_key: watermark.map(Watermark::display_key),
@@ -145,6 +155,7 @@ struct Read {
 /// the rows read; errors are returned, and also stop the writer by closing the queue.
 fn read_source<M: Mapping>(
     client: &mut ReaderClient,
+    filter: &[(&str, String)],
     batch_size: usize,
     assume_unique_key: bool,
     progress: &dyn Progress,
@@ -164,7 +175,7 @@ fn read_source<M: Mapping>(
     } = client;
     // Each `block_on` drives the connection too; an error of either is the source's.
     let transaction = driver
-        .run(reader::snapshot(client, *statement_timeout))
+        .run(reader::snapshot(client, *statement_timeout, filter))
         .map_err(source_error)?;
     let (schema, table_name) = (spec.source.schema, spec.source.table);
     let identity = driver

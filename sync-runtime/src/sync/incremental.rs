@@ -62,14 +62,15 @@ struct Change<M> {
 /// # Errors
 ///
 /// [`Error::MappingChanged`] when the targets were built by another definition of
-/// the mapping: mixing the two is never silent, `--full` rebuilds them.
+/// the mapping, [`Error::ParamsChanged`] when with other filter parameters: mixing
+/// the two is never silent, `--full` rebuilds them.
 pub(crate) fn previous<M: Mapping>(
     connection: &Connection,
     path: &Path,
     options: &SyncOptions,
 ) -> Result<Option<MappingState>> {
     let spec = M::SPEC;
-    if options.full || spec.source.incremental.is_none() {
+    if options.full {
         return Ok(None);
     }
     let target_error = |source| Error::Target {
@@ -80,6 +81,20 @@ pub(crate) fn previous<M: Mapping>(
         return Ok(None);
     };
     if previous.mode == state::NEVER_SYNCED {
+        return Ok(None);
+    }
+    // The targets hold the rows of one set of parameter values: another set is
+    // never mixed in, nor silently swapped in, even by a mapping that always runs
+    // in full.
+    let params = crate::filter::identity(spec.source.filter.as_ref(), &options.params);
+    if previous.params != params {
+        return Err(Error::ParamsChanged {
+            mapping: spec.name.to_owned(),
+            stored: crate::filter::spell_identity(previous.params.as_deref()),
+            given: crate::filter::spell_identity(params.as_deref()),
+        });
+    }
+    if spec.source.incremental.is_none() {
         return Ok(None);
     }
     // A missing target is rebuilt by a full run, whatever built the others.
@@ -159,6 +174,8 @@ pub(crate) fn sync<M: Mapping>(
             )
         });
         let mut writer = Writer::<M>::new(connection, path, start, started_at, identity);
+        // `previous` checked that this run's parameters are the stored ones.
+        writer.params = previous.params.clone();
         let progress = options.observer();
         let written = writer.write(receiver, progress);
         let read = reader.join().unwrap_or_else(|_| {
@@ -231,6 +248,8 @@ struct Writer<'a, M> {
     connection: &'a Connection,
     path: &'a Path,
     started_at: &'a str,
+    /// The filter parameters the targets hold the rows of.
+    params: Option<String>,
     watermark: Option<Watermark>,
     rows_read: u64,
     written: Vec<u64>,
@@ -257,6 +276,7 @@ impl<'a, M: Mapping> Writer<'a, M> {
             connection,
             path,
             started_at,
+            params: None,
             watermark,
             rows_read: 0,
             written: vec![0; targets],
@@ -344,6 +364,7 @@ impl<'a, M: Mapping> Writer<'a, M> {
             &transaction,
             spec.name,
             spec.fingerprint,
+            self.params.as_deref(),
             self.watermark.as_ref(),
             i64::try_from(self.rows_read).unwrap_or(i64::MAX),
             self.started_at,
@@ -486,6 +507,7 @@ impl<'a, M: Mapping> Writer<'a, M> {
             &MappingState {
                 mapping: spec.name.to_owned(),
                 fingerprint: spec.fingerprint.to_owned(),
+                params: self.params.clone(),
                 mode: "incremental".to_owned(),
                 watermark_cursor: watermark.map(Watermark::display_cursor),
                 watermark_key: watermark.map(Watermark::display_key),
@@ -560,7 +582,9 @@ fn read<M: Mapping>(
         table: spec.source.display_name(),
         source,
     };
-    let mut transaction = source::snapshot(client, statement_timeout).map_err(source_error)?;
+    let filter = options.filter_settings(spec)?;
+    let mut transaction =
+        source::snapshot(client, statement_timeout, &filter).map_err(source_error)?;
     // The row query skips NULL cursors silently (no comparison holds for NULL), so
     // they are looked for first.
     let null_cursor = transaction
@@ -575,6 +599,9 @@ fn read<M: Mapping>(
     let fields = spec.source.columns.len();
     check_types::<M>(&types[..fields])?;
     let watermark_fields = fields..fields + 1 + spec.source.key.len();
+    // With a filter, whether the row matches it follows the watermark: a row that
+    // stopped matching leaves the targets as a deleted row does.
+    let matches_field = spec.source.filter.is_some().then_some(watermark_fields.end);
 
     let mut rows = transaction
         .query_raw(&statement, parameters.iter())
@@ -595,10 +622,12 @@ fn read<M: Mapping>(
             .sum::<usize>();
         let source_row = SourceRow::from_slices(&types, &values);
         let decoded = decode_row::<M>(&source_row)?;
-        let deleted = spec
-            .source
-            .soft_delete
-            .is_some_and(|index| values[index].is_some());
+        let left_filter = matches_field.is_some_and(|index| values[index] != Some(&[1u8][..]));
+        let deleted = left_filter
+            || spec
+                .source
+                .soft_delete
+                .is_some_and(|index| values[index].is_some());
         // Rows of the overlap (at or below the stored watermark) are applied again,
         // but never move the watermark back.
         let beyond = !has_beyond || values.last().copied().flatten() == Some(&[1u8][..]);

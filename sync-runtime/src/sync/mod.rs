@@ -39,6 +39,13 @@ pub fn sync<M: Mapping>(
     let started_at = state::now();
     let progress = options.observer();
     let mut mode = None;
+    // A missing or unreadable filter parameter stops the run before it touches the
+    // source or the target.
+    if let Err(error) = options.filter_settings(spec) {
+        let result = Err(error);
+        log_run(spec, None, started.elapsed().as_secs_f64(), &result);
+        return result;
+    }
     let mut connection = match target::open(target) {
         Ok(connection) => connection,
         Err(error) => {

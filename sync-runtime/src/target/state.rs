@@ -23,12 +23,19 @@ const CREATE: &str = "CREATE TABLE IF NOT EXISTS \"_data_sync_state\" (
     \"finished_at\" TEXT,
     \"last_attempt_at\" TEXT NOT NULL,
     \"last_outcome\" TEXT NOT NULL,
-    \"source\" TEXT
+    \"source\" TEXT,
+    \"params\" TEXT
 ) STRICT";
 
 /// Every column, in [`CREATE`] order.
 const COLUMNS: &str = "\"mapping\", \"fingerprint\", \"mode\", \"watermark_cursor\", \"watermark_key\",
-    \"watermark_raw\", \"rows\", \"started_at\", \"finished_at\", \"last_attempt_at\", \"last_outcome\"";
+    \"watermark_raw\", \"rows\", \"started_at\", \"finished_at\", \"last_attempt_at\", \"last_outcome\",
+    \"params\"";
+
+/// [`COLUMNS`] of a state table from before filter parameters, which have none.
+const COLUMNS_WITHOUT_PARAMS: &str = "\"mapping\", \"fingerprint\", \"mode\", \"watermark_cursor\", \"watermark_key\",
+    \"watermark_raw\", \"rows\", \"started_at\", \"finished_at\", \"last_attempt_at\", \"last_outcome\",
+    NULL";
 
 /// The outcome of a run that is going on, or was killed.
 pub const RUNNING: &str = "running";
@@ -44,6 +51,9 @@ pub struct MappingState {
     pub mapping: String,
     /// The fingerprint of the definition the targets were built by.
     pub fingerprint: String,
+    /// The filter parameters the targets were built with (`tenant=7`), `None`
+    /// without any: another value needs `--full`.
+    pub params: Option<String>,
     /// `full` or `incremental`: the mode of the run that last committed.
     pub mode: String,
     /// The incremental watermark's cursor value, as text (times in RFC 3339 UTC).
@@ -91,6 +101,11 @@ pub(crate) fn ensure(connection: &Connection) -> rusqlite::Result<()> {
     // no source yet, and take the one their next run reads.
     if !has_source_column(connection)? {
         connection.execute_batch("ALTER TABLE \"_data_sync_state\" ADD COLUMN \"source\" TEXT")?;
+    }
+    // A state table from before filter parameters gains their column; its rows
+    // were built without parameters, which is what NULL says.
+    if columns(connection)? == COLUMNS_WITHOUT_PARAMS {
+        connection.execute_batch("ALTER TABLE \"_data_sync_state\" ADD COLUMN \"params\" TEXT")?;
     }
     Ok(())
 }
@@ -141,7 +156,7 @@ pub(crate) fn record(connection: &Connection, state: &MappingState) -> rusqlite:
     connection.execute(
         &format!(
             "INSERT INTO \"_data_sync_state\" ({COLUMNS})
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
              ON CONFLICT (\"mapping\") DO UPDATE SET \"fingerprint\" = excluded.\"fingerprint\",
                  \"mode\" = excluded.\"mode\", \"watermark_cursor\" = excluded.\"watermark_cursor\",
                  \"watermark_key\" = excluded.\"watermark_key\",
@@ -149,7 +164,8 @@ pub(crate) fn record(connection: &Connection, state: &MappingState) -> rusqlite:
                  \"rows\" = excluded.\"rows\", \"started_at\" = excluded.\"started_at\",
                  \"finished_at\" = excluded.\"finished_at\",
                  \"last_attempt_at\" = excluded.\"last_attempt_at\",
-                 \"last_outcome\" = excluded.\"last_outcome\""
+                 \"last_outcome\" = excluded.\"last_outcome\",
+                 \"params\" = excluded.\"params\""
         ),
         params![
             state.mapping,
@@ -163,6 +179,7 @@ pub(crate) fn record(connection: &Connection, state: &MappingState) -> rusqlite:
             state.finished_at,
             state.last_attempt_at,
             state.last_outcome,
+            state.params,
         ],
     )?;
     Ok(())
@@ -170,10 +187,12 @@ pub(crate) fn record(connection: &Connection, state: &MappingState) -> rusqlite:
 
 /// Records the progress of an incremental run: the watermark its committed rows
 /// reach. Call inside the transaction of the batch.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn record_progress(
     connection: &Connection,
     mapping: &str,
     fingerprint: &str,
+    params: Option<&str>,
     watermark: Option<&Watermark>,
     rows: i64,
     started_at: &str,
@@ -182,6 +201,7 @@ pub(crate) fn record_progress(
     let state = MappingState {
         mapping: mapping.to_owned(),
         fingerprint: fingerprint.to_owned(),
+        params: params.map(str::to_owned),
         mode: "incremental".to_owned(),
         watermark_cursor: watermark.map(Watermark::display_cursor),
         watermark_key: watermark.map(Watermark::display_key),
@@ -252,6 +272,7 @@ fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<MappingState> {
         finished_at: row.get(8)?,
         last_attempt_at: row.get(9)?,
         last_outcome: row.get(10)?,
+        params: row.get(11)?,
     })
 }
 
@@ -265,6 +286,21 @@ fn is_current(connection: &Connection) -> rusqlite::Result<bool> {
     )
 }
 
+/// The columns to read: a state table from before filter parameters (which the next
+/// run's [`ensure`] extends) reads as one without any.
+fn columns(connection: &Connection) -> rusqlite::Result<&'static str> {
+    let has_params: bool = connection.query_row(
+        "SELECT count(*) = 1 FROM pragma_table_info('_data_sync_state') WHERE name = 'params'",
+        [],
+        |row| row.get(0),
+    )?;
+    Ok(if has_params {
+        COLUMNS
+    } else {
+        COLUMNS_WITHOUT_PARAMS
+    })
+}
+
 /// The state of `mapping`, if it ever synced into this file.
 pub(crate) fn load(
     connection: &Connection,
@@ -273,9 +309,10 @@ pub(crate) fn load(
     if !exists(connection)? || !is_current(connection)? {
         return Ok(None);
     }
+    let columns = columns(connection)?;
     connection
         .query_row(
-            &format!("SELECT {COLUMNS} FROM \"_data_sync_state\" WHERE \"mapping\" = ?1"),
+            &format!("SELECT {columns} FROM \"_data_sync_state\" WHERE \"mapping\" = ?1"),
             [mapping],
             from_row,
         )
@@ -287,8 +324,9 @@ pub(crate) fn load_all(connection: &Connection) -> rusqlite::Result<Vec<MappingS
     if !exists(connection)? || !is_current(connection)? {
         return Ok(Vec::new());
     }
+    let columns = columns(connection)?;
     let mut statement = connection.prepare(&format!(
-        "SELECT {COLUMNS} FROM \"_data_sync_state\" ORDER BY \"mapping\""
+        "SELECT {columns} FROM \"_data_sync_state\" ORDER BY \"mapping\""
     ))?;
     statement.query_map([], from_row)?.collect()
 }

@@ -452,7 +452,8 @@ fn first_copy<M: Mapping>(
     let transaction = Open::begin(connection).map_err(&target_error)?;
     // (2) The snapshot, and P inside it.
     let (rows_read, skipped, upto) = {
-        let mut snapshot = crate::source::snapshot(client, source.statement_timeout())
+        // A capture mapping has no filter (a compile error), so nothing to bind.
+        let mut snapshot = crate::source::snapshot(client, source.statement_timeout(), &[])
             .map_err(slot::source_error(spec))?;
         let upto: String = snapshot
             .query_one("SELECT pg_current_wal_insert_lsn()::text", &[])
@@ -532,6 +533,7 @@ fn running_state(spec: &MappingSpec, started_at: &str, rows: u64) -> MappingStat
     MappingState {
         mapping: spec.name.to_owned(),
         fingerprint: spec.fingerprint.to_owned(),
+        params: None,
         mode: "capture".to_owned(),
         watermark_cursor: None,
         watermark_key: None,
