@@ -9,7 +9,7 @@ use indicatif::MultiProgress;
 use sync_runtime::{Overlap, Params, Progress, Registered, SourceConfig, Summary, SyncOptions};
 
 use crate::args::{JsonArgs, MappingArgs, RetryArgs};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::output::{Outcome, Outcomes, outln};
 use crate::progress::TerminalProgress;
 
