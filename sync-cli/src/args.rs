@@ -32,25 +32,27 @@ pub(crate) struct SourceArgs {
     #[arg(
         long,
         env = "DATA_SYNC_PASSWORD_FILE",
+        hide_env_values = true,
         global = true,
-        value_name = "PATH"
+        value_name = "PATH",
+        help_heading = crate::GLOBAL
     )]
     password_file: Option<PathBuf>,
 
     /// Give up connecting to the source after this long (default: connect_timeout
     /// of the source string, PGCONNECT_TIMEOUT, else 30s). Example: --connect-timeout 10s
-    #[arg(long, global = true, value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, global = true, value_parser = parse_duration, value_name = "DURATION", help_heading = crate::GLOBAL)]
     connect_timeout: Option<Duration>,
 
     /// Have PostgreSQL cancel any source statement that runs longer than this (0: no
     /// limit; default: the server's). Example: --statement-timeout 30m
-    #[arg(long, global = true, value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, global = true, value_parser = parse_duration, value_name = "DURATION", help_heading = crate::GLOBAL)]
     statement_timeout: Option<Duration>,
 
     /// Give up on the source when it sends nothing for this long while a run waits
     /// for it: a stopped server, a network that drops packets (default: 10m; a run so
     /// stopped is retried on a new connection). Example: --read-timeout 2m
-    #[arg(long, global = true, value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, global = true, value_parser = parse_duration, value_name = "DURATION", help_heading = crate::GLOBAL)]
     read_timeout: Option<Duration>,
 }
 

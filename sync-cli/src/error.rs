@@ -14,6 +14,17 @@ pub enum Error {
     #[error(transparent)]
     Engine(#[from] sync_runtime::Error),
 
+    /// A query on the source failed: the engine's error, naming the server and
+    /// database it was sent to.
+    #[error("{error} (source `{endpoint}`)")]
+    OnSource {
+        /// `host:port/database`, without user or password.
+        endpoint: String,
+        /// The engine's error.
+        #[source]
+        error: sync_runtime::Error,
+    },
+
     /// No `--target` and no `DATA_SYNC_TARGET`.
     #[error("no target file: pass `--target PATH` or set `DATA_SYNC_TARGET`")]
     NoTarget,
@@ -67,11 +78,23 @@ pub enum Error {
 }
 
 impl Error {
+    /// The engine's `error` of a run on `source`: a failed source query names the
+    /// server and database (`host:port/database`) it was sent to.
+    pub(crate) fn on(source: &sync_runtime::SourceConfig, error: sync_runtime::Error) -> Error {
+        match error.kind() {
+            "source" | "source_stream" | "timeout" => Error::OnSource {
+                endpoint: source.endpoint(),
+                error,
+            },
+            _ => Error::Engine(error),
+        }
+    }
+
     /// A stable, lowercase name for the kind of error: the `error.kind` of `--json`
     /// output, documented in `docs/cli.md`.
     pub fn kind(&self) -> &'static str {
         match self {
-            Error::Engine(error) => error.kind(),
+            Error::Engine(error) | Error::OnSource { error, .. } => error.kind(),
             Error::NoTarget => "config",
             Error::UnknownMapping { .. } => "unknown_mapping",
             Error::UnusedParam { .. } => "param",

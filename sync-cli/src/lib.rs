@@ -31,6 +31,9 @@ use crate::log::LogFormat;
 /// The first line of `data-sync --help`: what the product is.
 const ABOUT: &str = "data-sync: sync PostgreSQL tables into SQLite tables, declared once and checked by the compiler";
 
+/// The heading of the options every command takes, apart from each command's own.
+pub(crate) const GLOBAL: &str = "Global options";
+
 /// Sync PostgreSQL tables into SQLite tables, as the compiled-in mappings declare.
 #[derive(Debug, Parser)]
 #[command(
@@ -54,27 +57,35 @@ struct Cli {
         env = "DATA_SYNC_SOURCE",
         hide_env_values = true,
         global = true,
-        value_name = "URL"
+        value_name = "URL",
+        help_heading = GLOBAL
     )]
     source: Option<String>,
 
     /// The target SQLite file, created if missing. Example: --target app.sqlite
-    #[arg(long, env = "DATA_SYNC_TARGET", global = true, value_name = "PATH")]
+    #[arg(
+        long,
+        env = "DATA_SYNC_TARGET",
+        hide_env_values = true,
+        global = true,
+        value_name = "PATH",
+        help_heading = GLOBAL
+    )]
     target: Option<PathBuf>,
 
     /// Log more: -v logs each run (info), -vv debug, -vvv trace. Wins over RUST_LOG.
     /// Example: -v
-    #[arg(short, long, action = clap::ArgAction::Count, global = true, conflicts_with = "quiet")]
+    #[arg(short, long, action = clap::ArgAction::Count, global = true, conflicts_with = "quiet", help_heading = GLOBAL)]
     verbose: u8,
 
     /// No progress bar and only errors in the log; results still go to stdout.
     /// Example: -q
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, help_heading = GLOBAL)]
     quiet: bool,
 
     /// How log lines on stderr are written: text, or one JSON object per line for
     /// schedulers and log collectors. Example: --log-format json -v
-    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true, value_name = "FORMAT")]
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true, value_name = "FORMAT", help_heading = GLOBAL)]
     log_format: LogFormat,
 
     #[command(flatten)]

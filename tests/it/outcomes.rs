@@ -146,6 +146,14 @@ fn sync_runs_every_mapping_and_lists_the_one_that_failed() {
     );
     assert!(lines[1].starts_with("second: failed: "), "{stdout}");
     assert!(lines[1].contains("public.second"), "{stdout}");
+    // The failed query names the server and database it was sent to.
+    let endpoint = sync_runtime::SourceConfig::parse(&db.url())
+        .unwrap()
+        .endpoint();
+    assert!(
+        lines[1].ends_with(&format!("(source `{endpoint}`)")),
+        "{stdout}"
+    );
     assert!(
         lines[2].starts_with("third: full sync, 2 rows read (third_copy 2) in "),
         "{stdout}"

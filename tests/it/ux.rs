@@ -410,6 +410,47 @@ fn every_command_has_help_with_an_example() {
 }
 
 #[test]
+fn help_opens_with_the_product_and_sets_global_options_apart() {
+    let output = data_sync_offline(&["--help"]);
+    assert!(
+        text(&output.stdout).starts_with("data-sync: sync PostgreSQL tables into SQLite tables"),
+        "{}",
+        text(&output.stdout)
+    );
+    let output = data_sync_offline(&["sync", "--help"]);
+    let stdout = text(&output.stdout);
+    let (own, global) = stdout
+        .split_once("\nGlobal options:\n")
+        .unwrap_or_else(|| panic!("no global options heading:\n{stdout}"));
+    // The options listed in a part: the lines that start with a dash.
+    let listed = |part: &str, option: &str| {
+        part.lines()
+            .map(str::trim_start)
+            .any(|line| line.starts_with(option) || line.starts_with(&format!("-v, {option}")))
+    };
+    for option in ["--mapping <NAME>", "--full", "--prune", "--json"] {
+        assert!(listed(own, option), "{option}:\n{stdout}");
+        assert!(!listed(global, option), "{option}:\n{stdout}");
+    }
+    for option in [
+        "--source <URL>",
+        "--target <PATH>",
+        "--verbose",
+        "--password-file",
+    ] {
+        assert!(listed(global, option), "{option}:\n{stdout}");
+        assert!(!listed(own, option), "{option}:\n{stdout}");
+    }
+    // An unset variable is not shown as set to nothing.
+    assert!(global.contains("[env: DATA_SYNC_TARGET]"), "{stdout}");
+    assert!(!stdout.contains("[env: DATA_SYNC_TARGET="), "{stdout}");
+    assert!(
+        !stdout.contains("[env: DATA_SYNC_PASSWORD_FILE="),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn version_shows_the_mapping_count() {
     let output = data_sync_offline(&["--version"]);
     assert_success(&output);
@@ -454,5 +495,27 @@ fn the_library_example_runs() {
             Integer(1),
             Text("user_999".to_owned())
         ]]
+    );
+}
+
+#[test]
+fn the_summary_line_shows_the_rows_prune_deleted() {
+    let target = support::target_file();
+    let db = synced(&target.path);
+    db.client()
+        .batch_execute("DELETE FROM public.users WHERE id IN (1, 2)")
+        .unwrap();
+    let output = support::data_sync(
+        &db,
+        &target.path,
+        &["sync", "--mapping", "users", "--prune", "--overlap", "0"],
+    );
+    assert_success(&output);
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.starts_with(
+            "users: incremental sync, 0 rows read (user_main 0 (2 deleted), user_profile 0 (2 deleted)) in "
+        ),
+        "{stdout}"
     );
 }

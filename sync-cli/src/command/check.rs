@@ -43,7 +43,7 @@ pub(crate) fn run(
             match sync_runtime::check_mapping(mapping, &mut client, target, args.assume_unique_key)
             {
                 Ok(report) => Outcome::Done(report),
-                Err(error) => Outcome::Failed(error.into()),
+                Err(error) => Outcome::Failed(Error::on(source, error)),
             };
         outcomes.push(mapping.spec.name, outcome);
     }

@@ -107,7 +107,9 @@ pub(crate) fn run(
                     }
                     outcomes.push(mapping.spec.name, Outcome::Done(summary));
                 }
-                Err(error) => outcomes.push(mapping.spec.name, Outcome::Failed(error.into())),
+                Err(error) => {
+                    outcomes.push(mapping.spec.name, Outcome::Failed(Error::on(source, error)))
+                }
             }
         }
         if !json {

@@ -50,7 +50,7 @@ pub(crate) fn run(
             };
             match verified {
                 Ok(verification) => Outcome::Done(verification),
-                Err(error) => Outcome::Failed(error.into()),
+                Err(error) => Outcome::Failed(Error::on(source, error)),
             }
         };
         outcomes.push(mapping.spec.name, outcome);
