@@ -22,7 +22,7 @@ pub enum Error {
         endpoint: String,
         /// The engine's error.
         #[source]
-        error: sync_runtime::Error,
+        error: Box<sync_runtime::Error>,
     },
 
     /// No `--target` and no `DATA_SYNC_TARGET`.
@@ -84,7 +84,7 @@ impl Error {
         match error.kind() {
             "source" | "source_stream" | "timeout" => Error::OnSource {
                 endpoint: source.endpoint(),
-                error,
+                error: Box::new(error),
             },
             _ => Error::Engine(error),
         }
@@ -94,7 +94,8 @@ impl Error {
     /// output, documented in `docs/cli.md`.
     pub fn kind(&self) -> &'static str {
         match self {
-            Error::Engine(error) | Error::OnSource { error, .. } => error.kind(),
+            Error::Engine(error) => error.kind(),
+            Error::OnSource { error, .. } => error.kind(),
             Error::NoTarget => "config",
             Error::UnknownMapping { .. } => "unknown_mapping",
             Error::UnusedParam { .. } => "param",
