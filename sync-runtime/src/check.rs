@@ -10,13 +10,12 @@
 
 use std::path::Path;
 
-use postgres::Client;
-use postgres::types::Type;
-
 use serde::Serialize;
+use tokio_postgres::types::Type;
 
 use crate::error::{Error, Result};
 use crate::registered::Registered;
+use crate::source::client::Client;
 use crate::source::config::SourceConfig;
 use crate::source::guard;
 use crate::spec::{MappingSpec, SourceColumn};
@@ -67,7 +66,7 @@ pub fn describe_table(
     client: &mut Client,
     schema: Option<&str>,
     table: &str,
-) -> std::result::Result<Option<TableSchema>, postgres::Error> {
+) -> std::result::Result<Option<TableSchema>, tokio_postgres::Error> {
     let Some(row) = client.query_opt(
         "SELECT c.oid, n.nspname::text,
                 CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'partitioned table'
@@ -291,12 +290,9 @@ fn check_source(
         )));
     }
     // The types PostgreSQL reports for the mapping's own SELECT are exactly those a
-    // run decodes (casts included). They are asked as a run asks, with row-level
-    // security off: a role a policy would filter gets the run's error.
-    let mut transaction = client.transaction().map_err(source_error)?;
-    transaction
-        .batch_execute(guard::ROW_SECURITY_OFF)
-        .map_err(source_error)?;
+    // run decodes (casts included). They are asked as a run asks, in a snapshot with
+    // row-level security off: a role a policy would filter gets the run's error.
+    let mut transaction = client.snapshot(&[]).map_err(source_error)?;
     let statement = match transaction.prepare(spec.source.select) {
         Ok(statement) => statement,
         Err(error) if guard::is_row_security(&error) => {

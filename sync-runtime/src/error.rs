@@ -33,7 +33,16 @@ pub enum Error {
         endpoint: String,
         /// The driver's error.
         #[source]
-        source: postgres::Error,
+        source: tokio_postgres::Error,
+    },
+
+    /// The runtime a source connection runs on could not start (the system refused
+    /// a thread, a timer or an event queue).
+    #[error("cannot start the source connection's runtime: {source}")]
+    Runtime {
+        /// The system's error.
+        #[source]
+        source: io::Error,
     },
 
     /// Reading the source failed.
@@ -48,7 +57,7 @@ pub enum Error {
         table: String,
         /// The driver's error.
         #[source]
-        source: postgres::Error,
+        source: tokio_postgres::Error,
     },
 
     /// The COPY stream broke off or was malformed.
@@ -76,7 +85,7 @@ pub enum Error {
         message: String,
         /// The driver's error.
         #[source]
-        source: postgres::Error,
+        source: tokio_postgres::Error,
     },
 
     /// A source column has a type the field cannot be read from.
@@ -370,6 +379,7 @@ impl Error {
         match self {
             Error::Config { .. } => "config",
             Error::Connect { .. } => "connect",
+            Error::Runtime { .. } => "runtime",
             Error::Source { .. } => "source",
             Error::SourceStream { .. } => "source_stream",
             Error::Timeout { .. } => "timeout",
@@ -485,7 +495,7 @@ impl Error {
             } => {
                 let message = source
                     .get_ref()
-                    .and_then(|inner| inner.downcast_ref::<postgres::Error>())
+                    .and_then(|inner| inner.downcast_ref::<tokio_postgres::Error>())
                     .and_then(|inner| timeout_message(inner, read_timeout));
                 let Some(message) = message else {
                     return Error::SourceStream {
@@ -496,8 +506,8 @@ impl Error {
                 };
                 let source = source
                     .into_inner()
-                    .and_then(|inner| inner.downcast::<postgres::Error>().ok())
-                    .expect("the inner error was just read as a postgres::Error");
+                    .and_then(|inner| inner.downcast::<tokio_postgres::Error>().ok())
+                    .expect("the inner error was just read as a tokio_postgres::Error");
                 Error::Timeout {
                     mapping,
                     table,
@@ -526,8 +536,8 @@ impl Error {
 /// What timed out, when `error` is a timeout: PostgreSQL's message with its
 /// SQLSTATE for a cancelled statement, the read timeout for a server that sent
 /// nothing.
-fn timeout_message(error: &postgres::Error, read_timeout: Duration) -> Option<String> {
-    if crate::source::reader::is_read_timeout(error) {
+fn timeout_message(error: &tokio_postgres::Error, read_timeout: Duration) -> Option<String> {
+    if is_read_timeout(error) {
         return Some(format!(
             "the source sent nothing for {} (--read-timeout): the server or the network is stuck",
             display_duration(read_timeout)
@@ -581,9 +591,21 @@ fn is_file_fault(error: &rusqlite::Error) -> bool {
     )
 }
 
+/// The error of a wait for the source that reached the read timeout (see
+/// `source::client`): the driver's own timeout error, as the `postgres` crate makes
+/// it for its timeouts (see [`is_read_timeout`]).
+pub(crate) fn read_timeout_error() -> tokio_postgres::Error {
+    tokio_postgres::Error::__private_api_timeout()
+}
+
+/// Whether `error` is a wait that reached the read timeout.
+pub(crate) fn is_read_timeout(error: &tokio_postgres::Error) -> bool {
+    error.as_db_error().is_none() && error.to_string() == read_timeout_error().to_string()
+}
+
 /// A PostgreSQL error as one line: the server's message with its detail and hint, or
 /// the driver's error with its causes (the driver's own Display says only "db error").
-pub(crate) fn describe_postgres(error: &postgres::Error) -> String {
+pub(crate) fn describe_postgres(error: &tokio_postgres::Error) -> String {
     if let Some(db) = error.as_db_error() {
         let mut text = format!("{}: {}", db.severity(), db.message());
         if let Some(detail) = db.detail() {

@@ -84,6 +84,7 @@ pub use crate::job::SyncJob;
 pub use crate::options::SyncOptions;
 pub use crate::progress::Progress;
 pub use crate::registered::Registered;
+pub use crate::source::client::Client;
 pub use crate::source::config::{SourceConfig, SslMode};
 pub use crate::source::copy_out_sql;
 pub use crate::spec::{
@@ -219,8 +220,8 @@ pub trait Mapping: Sized + Send + 'static {
 /// What generated code uses; not part of the public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use postgres::types::Type;
     pub use rusqlite::Statement;
+    pub use tokio_postgres::types::Type;
 
     pub use crate::source::{DecodeError, SourceRow};
     use crate::spec::{MappingSpec, SourceSpec};

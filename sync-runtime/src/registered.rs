@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use postgres::types::Type;
+use tokio_postgres::types::Type;
 
 use crate::Mapping;
 use crate::error::Result;

@@ -20,8 +20,8 @@
 
 use std::error::Error as StdError;
 
-use postgres::types::{Kind, Type};
 use rusqlite::types::{ToSqlOutput, Value, ValueRef};
+use tokio_postgres::types::{Kind, Type};
 
 mod array;
 mod float;

@@ -21,20 +21,20 @@
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::Hasher;
-use std::io::BufReader;
 use std::path::Path;
 
-use postgres::types::Type;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, Statement};
 use sync_sql::ident::quote;
+use tokio_postgres::types::Type;
 
 use crate::Mapping;
 use crate::error::bind_error;
 use crate::error::{Error, Result};
+use crate::source::CopyReader;
+use crate::source::client::Snapshot;
 use crate::source::config::SourceConfig;
 use crate::source::decode::{check_types, decode_row};
-use crate::source::{self, CopyReader};
 use crate::spec::{MappingSpec, TargetSpec};
 
 /// What `verify` found for one mapping.
@@ -183,7 +183,8 @@ fn compare<M: Mapping>(
     };
     let mut client = source.connect()?;
     let _cancel = crate::sync::signal::cancel_on_signal(source, &client);
-    let mut transaction = source::snapshot(&mut client, source.statement_timeout(), &filter)
+    let mut transaction = client
+        .snapshot(&filter)
         .map_err(|error| source_error(spec, error))?;
 
     let count = spec.targets.len();
@@ -303,7 +304,7 @@ struct Differences {
     keys: Vec<KeyDifference>,
 }
 
-fn source_error(spec: &MappingSpec, source: postgres::Error) -> Error {
+fn source_error(spec: &MappingSpec, source: tokio_postgres::Error) -> Error {
     crate::source::guard::classify(
         spec,
         Error::Source {
@@ -324,7 +325,7 @@ fn select_parameters(count: usize) -> String {
 /// Streams the source snapshot with the mapping's COPY and decoder, and hands each
 /// row not soft-deleted, encoded for each target, to `each(row, target, values)`.
 fn read_source<M: Mapping>(
-    transaction: &mut postgres::Transaction<'_>,
+    transaction: &mut Snapshot<'_>,
     path: &Path,
     encoders: &mut [Statement<'_>],
     each: &mut dyn FnMut(&M, usize, &rusqlite::Row<'_>) -> Result<()>,
@@ -344,8 +345,7 @@ fn read_source<M: Mapping>(
         table: spec.source.display_name(),
         source,
     };
-    let mut reader = CopyReader::new(BufReader::with_capacity(256 * 1024, stream), types)
-        .map_err(stream_error)?;
+    let mut reader = CopyReader::new(stream, types).map_err(stream_error)?;
     let mut rows = 0u64;
     while let Some(row) = reader.next_row().map_err(stream_error)? {
         rows += 1;
@@ -386,7 +386,7 @@ fn read_source<M: Mapping>(
 /// target.
 fn repair_rows<M: Mapping>(
     connection: &Connection,
-    transaction: &mut postgres::Transaction<'_>,
+    transaction: &mut Snapshot<'_>,
     path: &Path,
     encoders: &mut [Statement<'_>],
     scratch: &Scratch,

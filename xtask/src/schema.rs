@@ -45,7 +45,7 @@ type Sources = BTreeMap<(Option<String>, String), String>;
 
 /// Snapshots (or, in [`Mode::Check`], compares) every source table the mappings of
 /// the workspace at `root` name, read through `client`.
-pub fn run(root: &Path, client: &mut postgres::Client, mode: Mode) -> Result<()> {
+pub fn run(root: &Path, client: &mut sync_runtime::Client, mode: Mode) -> Result<()> {
     let sources = sources(root)?;
     let mut problems = Vec::new();
     let mut outputs: BTreeMap<String, String> = BTreeMap::new();

@@ -7,13 +7,11 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use postgres::config::Host;
-use postgres::{Client, NoTls};
-// `tokio-postgres`'s, which the full sync's reader connects with (see
-// `source::reader`); `postgres::Config` is made from it for the other connections.
-use tokio_postgres::Config;
+use tokio_postgres::config::Host;
+use tokio_postgres::{CancelToken, Config, NoTls};
 
 use crate::error::{Error, Result};
+use crate::source::client::Client;
 
 /// Where to read from: a parsed connection string completed from the standard
 /// libpq environment (`PGHOST`, `PGPORT`, `PGDATABASE`, `PGUSER`, `PGPASSWORD`,
@@ -59,12 +57,12 @@ pub enum SslMode {
 impl SslMode {
     /// What the driver does at connect: it knows only disable, prefer and require;
     /// data-sync's own TLS connector does the certificate checks of the verify modes.
-    fn for_driver(self) -> postgres::config::SslMode {
+    fn for_driver(self) -> tokio_postgres::config::SslMode {
         match self {
-            SslMode::Disable => postgres::config::SslMode::Disable,
-            SslMode::Prefer => postgres::config::SslMode::Prefer,
+            SslMode::Disable => tokio_postgres::config::SslMode::Disable,
+            SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
             SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => {
-                postgres::config::SslMode::Require
+                tokio_postgres::config::SslMode::Require
             }
         }
     }
@@ -244,12 +242,6 @@ impl SourceConfig {
         self
     }
 
-    /// The statement timeout of [`SourceConfig::with_statement_timeout`], whole
-    /// milliseconds.
-    pub(crate) fn statement_timeout(&self) -> Option<u64> {
-        self.statement_timeout
-    }
-
     /// Gives up on the source when it sends nothing for `timeout` while a run waits
     /// for it (`--read-timeout`; default [`DEFAULT_READ_TIMEOUT`]): a server whose
     /// backend is stopped, a network that drops packets without a reset. Unlike the
@@ -286,53 +278,48 @@ impl SourceConfig {
         format!("{host}:{port}/{database}")
     }
 
-    /// Opens a connection.
+    /// Opens a connection: the one client stack of data-sync (see [`Client`]), with
+    /// these settings, TLS as `sslmode` asks, the read timeout on every wait, and
+    /// the statement timeout on every snapshot.
     ///
     /// # Errors
     ///
-    /// [`Error::Connect`] when PostgreSQL cannot be reached or refuses the login.
+    /// [`Error::Connect`] when PostgreSQL cannot be reached or refuses the login;
+    /// [`Error::Config`] when the TLS settings cannot be used; [`Error::Runtime`]
+    /// when the connection's runtime cannot start.
     pub fn connect(&self) -> Result<Client> {
-        self.connect_client()
-    }
-
-    /// Opens a connection for the reader of a full sync: as [`SourceConfig::connect`]
-    /// (same settings, TLS and errors), through `tokio-postgres` on a current-thread
-    /// runtime of its own, so that the COPY stream can be read without a `block_on`
-    /// per row (see `source::reader`).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Connect`] when PostgreSQL cannot be reached or refuses the login.
-    pub(crate) fn connect_reader(&self) -> Result<crate::source::reader::ReaderClient> {
-        use crate::source::reader::ReaderClient;
-
         let connect_error = |source| Error::Connect {
             endpoint: self.endpoint(),
             source,
         };
-        // As `postgres::Config::connect` builds its runtime.
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|error| Error::Config {
-                message: format!("cannot start the source connection's runtime: {error}"),
-            })?;
+        let runtime = runtime().map_err(|source| Error::Runtime { source })?;
         let mut config = self.config.clone();
+        config.ssl_mode(self.tls.mode.for_driver());
         let client = match self.tls.mode {
             SslMode::Disable => {
-                config.ssl_mode(SslMode::Disable.for_driver());
                 let (client, connection) = runtime
                     .block_on(config.connect(NoTls))
                     .map_err(connect_error)?;
-                ReaderClient::new(runtime, client, Box::pin(connection), self)
+                Client::new(
+                    runtime,
+                    client,
+                    Box::pin(connection),
+                    self.read_timeout,
+                    self.statement_timeout,
+                )
             }
-            mode => {
-                config.ssl_mode(mode.for_driver());
+            _ => {
                 let connector = self.tls_connector()?;
                 let (client, connection) = runtime
                     .block_on(config.connect(connector))
                     .map_err(connect_error)?;
-                ReaderClient::new(runtime, client, Box::pin(connection), self)
+                Client::new(
+                    runtime,
+                    client,
+                    Box::pin(connection),
+                    self.read_timeout,
+                    self.statement_timeout,
+                )
             }
         };
         Ok(client)
@@ -340,70 +327,23 @@ impl SourceConfig {
 
     /// Asks the server to cancel the statement `token`'s connection is running, if
     /// any; best effort (a failure is logged at debug).
-    pub(crate) fn cancel(&self, token: &postgres::CancelToken) {
-        self.cancel_with(|tls| match tls {
-            None => token.cancel_query(NoTls),
-            Some(connector) => token.cancel_query(connector),
-        });
-    }
-
-    /// [`SourceConfig::cancel`] for a [`SourceConfig::connect_reader`] connection.
-    pub(crate) fn cancel_reader(&self, token: &tokio_postgres::CancelToken) {
-        // As `postgres::CancelToken::cancel_query` runs it.
-        let runtime = match tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        {
-            Ok(runtime) => runtime,
-            Err(error) => {
+    pub(crate) fn cancel(&self, token: &CancelToken) {
+        let cancelled = match (runtime(), self.tls.mode) {
+            (Err(error), _) => {
                 tracing::debug!(error = %error, "cannot cancel the source query");
                 return;
             }
-        };
-        self.cancel_with(|tls| match tls {
-            None => runtime.block_on(token.cancel_query(NoTls)),
-            Some(connector) => runtime.block_on(token.cancel_query(connector)),
-        });
-    }
-
-    /// Runs `cancel` with the TLS connector `sslmode` asks for (`None`: no TLS).
-    fn cancel_with(
-        &self,
-        cancel: impl FnOnce(
-            Option<postgres_openssl::MakeTlsConnector>,
-        ) -> std::result::Result<(), postgres::Error>,
-    ) {
-        let result = match self.tls.mode {
-            SslMode::Disable => cancel(None),
-            _ => match self.tls_connector() {
-                Ok(connector) => cancel(Some(connector)),
+            (Ok(runtime), SslMode::Disable) => runtime.block_on(token.cancel_query(NoTls)),
+            (Ok(runtime), _) => match self.tls_connector() {
+                Ok(connector) => runtime.block_on(token.cancel_query(connector)),
                 Err(error) => {
                     tracing::debug!(error = %error, "cannot cancel the source query");
                     return;
                 }
             },
         };
-        if let Err(error) = result {
+        if let Err(error) = cancelled {
             tracing::debug!(error = %crate::error::describe_postgres(&error), "cannot cancel the source query");
-        }
-    }
-
-    fn connect_client(&self) -> Result<Client> {
-        let connect_error = |source| Error::Connect {
-            endpoint: self.endpoint(),
-            source,
-        };
-        let mut config = postgres::Config::from(self.config.clone());
-        match self.tls.mode {
-            SslMode::Disable => {
-                config.ssl_mode(SslMode::Disable.for_driver());
-                config.connect(NoTls).map_err(connect_error)
-            }
-            mode => {
-                config.ssl_mode(mode.for_driver());
-                let connector = self.tls_connector()?;
-                config.connect(connector).map_err(connect_error)
-            }
         }
     }
 
@@ -459,6 +399,14 @@ impl fmt::Debug for SourceConfig {
             .field("sslmode", &self.tls.mode)
             .finish()
     }
+}
+
+/// The current-thread runtime a connection (or a cancel request) runs on, as the
+/// `postgres` crate builds its own.
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
 }
 
 /// Splits the parameters named `keys` out of a connection string, in either form,
@@ -572,7 +520,7 @@ fn default_host() -> String {
 /// never repeats a value (`unknown option `x``, `invalid value for option `port``).
 /// A key=value string with a password may have had it split at an unquoted space,
 /// so that a part of it reads as an option name: there the cause is left out.
-fn redact_error(error: &postgres::Error, text: &str) -> String {
+fn redact_error(error: &tokio_postgres::Error, text: &str) -> String {
     let is_url = text.starts_with("postgres://") || text.starts_with("postgresql://");
     match std::error::Error::source(error) {
         Some(cause) if is_url || !text.contains("password") => format!("{error}: {cause}"),

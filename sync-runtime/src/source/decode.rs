@@ -1,7 +1,7 @@
 //! The source rows as the mapping's row type: the live column types checked before
 //! the first row is read, each row decoded with an error naming its key and column.
 
-use postgres::types::Type;
+use tokio_postgres::types::Type;
 
 use crate::Mapping;
 use crate::error::{Error, Result, decode_error};

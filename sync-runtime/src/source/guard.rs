@@ -6,8 +6,8 @@
 //! client (the full sync's reader, the incremental reader, `data-sync check`) runs
 //! the same query and reaches the same verdict.
 
-use postgres::error::SqlState;
-use postgres::types::Type;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::Type;
 
 use crate::error::Error;
 use crate::spec::MappingSpec;
@@ -18,7 +18,7 @@ pub(crate) const ROW_SECURITY_OFF: &str = "SET LOCAL row_security = off";
 
 /// Whether `error` is PostgreSQL refusing a read that row-level security would
 /// filter (with `row_security = off`).
-pub(crate) fn is_row_security(error: &postgres::Error) -> bool {
+pub(crate) fn is_row_security(error: &tokio_postgres::Error) -> bool {
     error.as_db_error().is_some_and(|db| {
         *db.code() == SqlState::INSUFFICIENT_PRIVILEGE
             && db.message().contains("row-level security")

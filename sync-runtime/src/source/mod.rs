@@ -5,85 +5,15 @@
 use std::io::{self, BufRead, Read};
 use std::ops::Range;
 
-use postgres::types::Type;
-use postgres::{Client, IsolationLevel, Transaction};
+use tokio_postgres::types::Type;
 
 use crate::spec::MappingSpec;
 use crate::value::{BoxError, Decode};
 
+pub(crate) mod client;
 pub(crate) mod config;
 pub(crate) mod decode;
 pub(crate) mod guard;
-pub(crate) mod reader;
-
-/// Starts the one read-only snapshot a run reads everything through (a full sync's
-/// reader: [`reader::snapshot`], the same).
-///
-/// Row-level security is off for it (as pg_dump reads): a role that a policy would
-/// filter gets an error, never a subset of the rows (see [`guard`]).
-///
-/// The session settings that decide a text form are pinned for it, so that a server,
-/// database or role default cannot change what is written: `IntervalStyle` decides
-/// the text of an `interval` (see `value::PgText`). A `SQL_ASCII` database stores
-/// text bytes unchecked, and PostgreSQL refuses to send invalid UTF-8 to a UTF8
-/// client without naming the row or column; such a database is read with
-/// `client_encoding = SQL_ASCII`, so the bytes arrive as stored and the decoder
-/// names the key and column of a value that is not UTF-8.
-///
-/// `--statement-timeout` (`statement_timeout`, whole milliseconds) is set here too,
-/// with `SET LOCAL`: it then holds for every statement of the run, also behind a
-/// transaction-pooling proxy, where a session setting could land on another
-/// client's connection.
-///
-/// A mapping's filter reads its values from settings (see `FilterSpec`): `filter`
-/// binds them, local to the transaction, before anything is read.
-pub(crate) fn snapshot<'c>(
-    client: &'c mut Client,
-    statement_timeout: Option<u64>,
-    filter: &[(&str, String)],
-) -> std::result::Result<Transaction<'c>, postgres::Error> {
-    let mut transaction = client
-        .build_transaction()
-        .isolation_level(IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()?;
-    transaction.batch_execute(&snapshot_settings(statement_timeout))?;
-    let encoding: String = transaction
-        .query_one("SELECT current_setting('server_encoding')", &[])?
-        .get(0);
-    if encoding == "SQL_ASCII" {
-        transaction.batch_execute("SET LOCAL client_encoding = 'SQL_ASCII'")?;
-    }
-    if !filter.is_empty() {
-        let (names, values) = filter_parameters(filter);
-        transaction.execute(BIND_FILTER, &[&names, &values])?;
-    }
-    Ok(transaction)
-}
-
-/// The `SET LOCAL` statements of [`snapshot`]. The timeout is an integer, never
-/// text from the user: nothing to quote.
-fn snapshot_settings(statement_timeout: Option<u64>) -> String {
-    let mut settings = format!(
-        "SET LOCAL IntervalStyle = 'postgres'; {}",
-        guard::ROW_SECURITY_OFF
-    );
-    if let Some(milliseconds) = statement_timeout {
-        settings.push_str(&format!("; SET LOCAL statement_timeout = {milliseconds}"));
-    }
-    settings
-}
-
-/// Sets each filter setting to its value for the transaction.
-pub(crate) const BIND_FILTER: &str = crate::filter::FilterSpec::BIND;
-
-/// The two arrays [`BIND_FILTER`] binds: the setting names and their values.
-pub(crate) fn filter_parameters<'a>(filter: &'a [(&str, String)]) -> (Vec<&'a str>, Vec<&'a str>) {
-    filter
-        .iter()
-        .map(|(name, value)| (*name, value.as_str()))
-        .unzip()
-}
 
 /// `COPY (select) TO STDOUT (FORMAT binary)`: how every run streams rows (and what
 /// `data-sync explain` shows).
@@ -92,7 +22,7 @@ pub fn copy_out_sql(select: &str) -> String {
 }
 
 /// The live PostgreSQL types of a prepared statement's columns.
-pub(crate) fn column_types(columns: &[postgres::Column]) -> Vec<Type> {
+pub(crate) fn column_types(columns: &[tokio_postgres::Column]) -> Vec<Type> {
     columns
         .iter()
         .map(|column| column.type_().clone())

@@ -10,8 +10,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, TryRecvError, channel};
 
-use postgres::types::Type;
 use rusqlite::{Connection, Statement};
+use tokio_postgres::types::Type;
 
 use crate::Mapping;
 use crate::error::{Error, Result};

@@ -5,16 +5,16 @@
 use std::path::Path;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
-use postgres::types::Type;
 use rusqlite::{Connection, TransactionBehavior};
 use sync_sql::ident::quote_qualified;
+use tokio_postgres::types::Type;
 
 use crate::Mapping;
 use crate::error::{Error, Result};
 use crate::options::{QUEUE_DEPTH, SyncOptions};
 use crate::progress::Progress;
+use crate::source::client::{Client, Snapshot};
 use crate::source::guard::{self, SourceIdentity};
-use crate::source::reader::{self, ReaderClient};
 use crate::source::{self, CopyReader, SourceRow, decode};
 use crate::spec::MappingSpec;
 use crate::sync::batch;
@@ -26,7 +26,7 @@ use crate::target::swap;
 /// One full sync; returns the rows read and the rows written (fewer by the rows a
 /// soft-delete column marks deleted).
 pub(crate) fn sync<M: Mapping>(
-    client: &mut ReaderClient,
+    client: &mut Client,
     connection: &mut Connection,
     path: &Path,
     options: &SyncOptions,
@@ -154,7 +154,7 @@ struct Read {
 /// The reader thread: snapshot, type check, COPY, decode, send in batches. Returns
 /// the rows read; errors are returned, and also stop the writer by closing the queue.
 fn read_source<M: Mapping>(
-    client: &mut ReaderClient,
+    client: &mut Client,
     filter: &[(&str, String)],
     batch_size: usize,
     assume_unique_key: bool,
@@ -168,22 +168,14 @@ fn read_source<M: Mapping>(
         table: table.clone(),
         source,
     };
-    let ReaderClient {
-        driver,
-        client,
-        statement_timeout,
-    } = client;
-    // Each `block_on` drives the connection too; an error of either is the source's.
-    let transaction = driver
-        .run(reader::snapshot(client, *statement_timeout, filter))
-        .map_err(source_error)?;
+    let mut transaction = client.snapshot(filter).map_err(source_error)?;
     let (schema, table_name) = (spec.source.schema, spec.source.table);
-    let identity = driver
-        .run(transaction.query_one(guard::IDENTITY, &[&schema, &table_name]))
+    let identity = transaction
+        .query_one(guard::IDENTITY, &[&schema, &table_name])
         .map_err(source_error)?;
     let system = if identity.get::<_, bool>(0) {
-        driver
-            .run(transaction.query_one(guard::SYSTEM_IDENTIFIER, &[]))
+        transaction
+            .query_one(guard::SYSTEM_IDENTIFIER, &[])
             .map_err(source_error)?
             .get(0)
     } else {
@@ -193,38 +185,32 @@ fn read_source<M: Mapping>(
     // A missing table is left to the SELECT, whose error names it.
     if !assume_unique_key && identity.oid.is_some() {
         let key = guard::key_columns(spec);
-        let unique: bool = driver
-            .run(transaction.query_one(guard::KEY_IS_UNIQUE, &[&schema, &table_name, &key]))
+        let unique: bool = transaction
+            .query_one(guard::KEY_IS_UNIQUE, &[&schema, &table_name, &key])
             .map_err(source_error)?
             .get(0);
         if !unique {
             return Err(guard::key_not_unique(spec));
         }
     }
-    if let Some(rows) = driver
-        .run(estimate(&transaction, spec))
-        .map_err(source_error)?
-    {
+    if let Some(rows) = estimate(&mut transaction, spec).map_err(source_error)? {
         progress.estimate(spec, rows);
     }
-    let statement = driver
-        .run(transaction.prepare(spec.source.select))
+    let statement = transaction
+        .prepare(spec.source.select)
         .map_err(source_error)?;
     let types: Vec<Type> = source::column_types(statement.columns());
     decode::check_types::<M>(&types)?;
 
     let copy = source::copy_out_sql(spec.source.select);
-    let stream = driver
-        .run(transaction.copy_out(copy.as_str()))
-        .map_err(source_error)?;
+    // Many COPY messages (rows) per `block_on`, parsed where they are.
+    let stream = transaction.copy_out(&copy).map_err(source_error)?;
     let stream_error = |source| Error::SourceStream {
         mapping: spec.name.to_owned(),
         table: table.clone(),
         source,
     };
-    // Many COPY messages (rows) per `block_on`, parsed where they are.
-    let mut reader =
-        CopyReader::new(reader::CopyStream::new(driver, stream), types).map_err(stream_error)?;
+    let mut reader = CopyReader::new(stream, types).map_err(stream_error)?;
     // Rows checked and sent raw, in recycled batches (issue 7); see `batch`.
     let batches = batch::read::<M, _>(&mut reader, batch_size, sender, &stream_error)?;
     let mut read = Read {
@@ -240,8 +226,8 @@ fn read_source<M: Mapping>(
     drop(reader);
     // The watermark comes from the same snapshot: the next run goes on after it.
     if let Some(incremental) = &spec.source.incremental {
-        let row = driver
-            .run(transaction.query_opt(incremental.watermark, &[]))
+        let row = transaction
+            .query_opt(incremental.watermark, &[])
             .map_err(source_error)?;
         if let Some(row) = row {
             let types: Vec<Type> = row.columns().iter().map(|c| c.type_().clone()).collect();
@@ -251,9 +237,15 @@ fn read_source<M: Mapping>(
                 .map_err(source_error)?;
             read.watermark = Watermark::from_fields(&types, &fields);
             let Some(watermark) = &read.watermark else {
-                return Err(driver
-                    .block_on(incremental::null_cursor_error(spec, &transaction))
-                    .map_err(source_error)??);
+                return Err(
+                    incremental::null_cursor(spec, &mut transaction)?.unwrap_or_else(|| {
+                        Error::Incremental {
+                            mapping: spec.name.to_owned(),
+                            message: "the greatest cursor of the source could not be read"
+                                .to_owned(),
+                        }
+                    }),
+                );
             };
             // The greatest cursor: `infinity` would freeze every later run there.
             let key_row = SourceRow::from_slices(&types[1..], &fields[1..]);
@@ -273,25 +265,23 @@ fn read_source<M: Mapping>(
             )?;
         }
     }
-    driver.run(transaction.commit()).map_err(source_error)?;
+    transaction.commit().map_err(source_error)?;
     Ok(read)
 }
 
 /// The planner's row estimate of the source table (`pg_class.reltuples`), read in
 /// the run's snapshot; `None` when PostgreSQL has not estimated it yet (`-1`, or `0`
 /// before PostgreSQL 14) or the relation is partitioned. On the full sync's reader
-/// connection (see `source::reader`).
-async fn estimate(
-    transaction: &tokio_postgres::Transaction<'_>,
+/// connection.
+fn estimate(
+    transaction: &mut Snapshot<'_>,
     spec: &MappingSpec,
-) -> std::result::Result<Option<u64>, postgres::Error> {
+) -> std::result::Result<Option<u64>, tokio_postgres::Error> {
     let name = quote_qualified(spec.source.schema, spec.source.table);
-    let row = transaction
-        .query_opt(
-            "SELECT reltuples::float8 FROM pg_catalog.pg_class WHERE oid = to_regclass($1)",
-            &[&name],
-        )
-        .await?;
+    let row = transaction.query_opt(
+        "SELECT reltuples::float8 FROM pg_catalog.pg_class WHERE oid = to_regclass($1)",
+        &[&name],
+    )?;
     let reltuples: f64 = match row {
         Some(row) => row.get(0),
         None => return Ok(None),

@@ -9,20 +9,19 @@
 //! every source key of the same snapshot into a temporary table and deletes the
 //! target rows whose key is not there, in one last transaction. See `docs/sync.md`.
 
-use std::io::BufReader;
 use std::ops::Range;
 use std::path::Path;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
-use postgres::fallible_iterator::FallibleIterator;
-use postgres::types::Type;
-use postgres::{Client, Row, Statement};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
+use tokio_postgres::Statement;
+use tokio_postgres::types::Type;
 
 use crate::Mapping;
 use crate::error::{Error, Result, bind_error};
 use crate::options::{QUEUE_DEPTH, SyncOptions};
 use crate::progress::Progress;
+use crate::source::client::{Client, Snapshot};
 use crate::source::decode::{check_types, decode_row};
 use crate::source::guard::{self, SourceIdentity};
 use crate::source::{self, CopyReader, SourceRow};
@@ -122,7 +121,6 @@ pub(crate) fn sync<M: Mapping>(
     options: &SyncOptions,
     previous: &MappingState,
     started_at: &str,
-    statement_timeout: Option<u64>,
 ) -> Result<Summary> {
     let spec = M::SPEC;
     let target_error = |source| Error::Target {
@@ -163,16 +161,8 @@ pub(crate) fn sync<M: Mapping>(
     std::thread::scope(|scope| {
         let (sender, receiver) = sync_channel(QUEUE_DEPTH);
         let reader_start = start.clone();
-        let reader = scope.spawn(move || {
-            read::<M>(
-                client,
-                options,
-                reader_start,
-                batch_size,
-                statement_timeout,
-                &sender,
-            )
-        });
+        let reader =
+            scope.spawn(move || read::<M>(client, options, reader_start, batch_size, &sender));
         let mut writer = Writer::<M>::new(connection, path, start, started_at, identity);
         // `previous` checked that this run's parameters are the stored ones.
         writer.params = previous.params.clone();
@@ -572,26 +562,19 @@ fn read<M: Mapping>(
     options: &SyncOptions,
     start: Option<Watermark>,
     batch_size: usize,
-    statement_timeout: Option<u64>,
     sender: &SyncSender<Message<M>>,
 ) -> Result<()> {
     let spec = M::SPEC;
-    let incremental = incremental_spec(spec);
     let source_error = |source| Error::Source {
         mapping: spec.name.to_owned(),
         table: spec.source.display_name(),
         source,
     };
     let filter = options.filter_settings(spec)?;
-    let mut transaction =
-        source::snapshot(client, statement_timeout, &filter).map_err(source_error)?;
-    // The row query skips NULL cursors silently (no comparison holds for NULL), so
-    // they are looked for first.
-    let null_cursor = transaction
-        .query_opt(incremental.null_cursor, &[])
-        .map_err(source_error)?;
-    if let Some(row) = null_cursor {
-        return Err(null_cursor_row_error(spec, &row));
+    let mut transaction = client.snapshot(&filter).map_err(source_error)?;
+    // The row query would skip NULL cursors silently, so they are looked for first.
+    if let Some(error) = null_cursor(spec, &mut transaction)? {
+        return Err(error);
     }
 
     let (statement, parameters, has_beyond) = plan(spec, &mut transaction, options, start)?;
@@ -685,7 +668,7 @@ fn read<M: Mapping>(
 /// Streams every source key of the snapshot with binary COPY, in batches.
 fn read_keys<M>(
     spec: &MappingSpec,
-    transaction: &mut postgres::Transaction<'_>,
+    transaction: &mut Snapshot<'_>,
     batch_size: usize,
     sender: &SyncSender<Message<M>>,
 ) -> Result<()> {
@@ -706,8 +689,7 @@ fn read_keys<M>(
     let types: Vec<Type> = source::column_types(statement.columns());
     let copy = source::copy_out_sql(incremental.select_keys);
     let stream = transaction.copy_out(copy.as_str()).map_err(source_error)?;
-    let mut reader = CopyReader::new(BufReader::with_capacity(256 * 1024, stream), types.clone())
-        .map_err(stream_error)?;
+    let mut reader = CopyReader::new(stream, types.clone()).map_err(stream_error)?;
     let mut buffer = Vec::new();
     let mut ranges = Vec::new();
     let mut count = 0;
@@ -749,7 +731,7 @@ fn read_keys<M>(
 /// less the overlap, with a last column telling which lie after the watermark.
 fn plan(
     spec: &MappingSpec,
-    transaction: &mut postgres::Transaction<'_>,
+    transaction: &mut Snapshot<'_>,
     options: &SyncOptions,
     start: Option<Watermark>,
 ) -> Result<(Statement, Vec<RawValue>, bool)> {
@@ -816,8 +798,23 @@ fn check_parameters(spec: &MappingSpec, types: &[Type], start: &Watermark) -> Re
     })
 }
 
-/// The error for the row `null_cursor` found.
-fn null_cursor_row_error(spec: &MappingSpec, row: &Row) -> Error {
+/// The error naming a source row whose cursor is NULL, if there is one in the
+/// snapshot: the row query skips such rows silently (no comparison holds for NULL),
+/// and a full sync's watermark query cannot place them.
+pub(crate) fn null_cursor(
+    spec: &MappingSpec,
+    transaction: &mut Snapshot<'_>,
+) -> Result<Option<Error>> {
+    let row = transaction
+        .query_opt(incremental_spec(spec).null_cursor, &[])
+        .map_err(|source| Error::Source {
+            mapping: spec.name.to_owned(),
+            table: spec.source.display_name(),
+            source,
+        })?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
     let key = (0..row.len())
         .map(|index| {
             row.try_get::<_, Option<String>>(index)
@@ -827,7 +824,7 @@ fn null_cursor_row_error(spec: &MappingSpec, row: &Row) -> Error {
         })
         .collect::<Vec<_>>()
         .join(", ");
-    Error::NullCursor {
+    Ok(Some(Error::NullCursor {
         mapping: spec.name.to_owned(),
         table: spec.source.display_name(),
         column: spec
@@ -836,29 +833,5 @@ fn null_cursor_row_error(spec: &MappingSpec, row: &Row) -> Error {
             .map_or("", |index| spec.source.columns[index].name)
             .to_owned(),
         key,
-    }
-}
-
-/// Looks up a row with a NULL cursor and returns the error naming it (or a generic
-/// one, should it be gone). On the full sync's reader connection (see
-/// `source::reader`).
-pub(crate) async fn null_cursor_error(
-    spec: &MappingSpec,
-    transaction: &tokio_postgres::Transaction<'_>,
-) -> Result<Error> {
-    let row = transaction
-        .query_opt(incremental_spec(spec).null_cursor, &[])
-        .await
-        .map_err(|source| Error::Source {
-            mapping: spec.name.to_owned(),
-            table: spec.source.display_name(),
-            source,
-        })?;
-    Ok(match row {
-        Some(row) => null_cursor_row_error(spec, &row),
-        None => Error::Incremental {
-            mapping: spec.name.to_owned(),
-            message: "the greatest cursor of the source could not be read".to_owned(),
-        },
-    })
+    }))
 }

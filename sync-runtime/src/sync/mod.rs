@@ -93,14 +93,11 @@ pub fn sync<M: Mapping>(
                         options,
                         &previous,
                         &started_at,
-                        source.statement_timeout(),
                     )
                 }
                 None => {
-                    // A `tokio-postgres` connection: the COPY stream without a
-                    // `block_on` per row (issue 7; see `source::reader`).
-                    let mut client = source.connect_reader()?;
-                    let _cancel = signal::cancel_reader_on_signal(source, &client);
+                    let mut client = source.connect()?;
+                    let _cancel = signal::cancel_on_signal(source, &client);
                     full::sync::<M>(&mut client, &mut connection, target, options, &started_at).map(
                         |(rows_read, rows_written)| Summary {
                             mapping: spec.name.to_owned(),

@@ -66,7 +66,7 @@ pub(crate) fn is_transient(error: &Error) -> bool {
         Error::SourceStream { source, .. } => is_transient_io(source),
         // A server that sent nothing for the read timeout may answer on a new
         // connection; a statement it cancelled would be cancelled again.
-        Error::Timeout { source, .. } => crate::source::reader::is_read_timeout(source),
+        Error::Timeout { source, .. } => crate::error::is_read_timeout(source),
         _ => false,
     }
 }
@@ -77,7 +77,7 @@ pub(crate) fn is_transient(error: &Error) -> bool {
 /// Never a host name that does not resolve, 28xxx (authentication), 3D000 (no such
 /// database), 57014 (cancelled: a signal or `--statement-timeout`), nor any other
 /// server error.
-fn is_transient_postgres(error: &postgres::Error) -> bool {
+fn is_transient_postgres(error: &tokio_postgres::Error) -> bool {
     if let Some(code) = error.code() {
         let code = code.code();
         return code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300");
@@ -131,7 +131,7 @@ fn is_connection_fault(kind: io::ErrorKind) -> bool {
 fn is_transient_io(error: &io::Error) -> bool {
     if let Some(postgres) = error
         .get_ref()
-        .and_then(|inner| inner.downcast_ref::<postgres::Error>())
+        .and_then(|inner| inner.downcast_ref::<tokio_postgres::Error>())
     {
         return is_transient_postgres(postgres);
     }

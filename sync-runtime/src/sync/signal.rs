@@ -14,6 +14,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
+use crate::source::client::Client;
 use crate::source::config::SourceConfig;
 use crate::spec::MappingSpec;
 
@@ -112,20 +113,10 @@ pub(crate) struct CancelOnSignal {
 }
 
 /// Registers `client`'s cancel token, so that a signal cancels its running query.
-pub(crate) fn cancel_on_signal(source: &SourceConfig, client: &postgres::Client) -> CancelOnSignal {
+pub(crate) fn cancel_on_signal(source: &SourceConfig, client: &Client) -> CancelOnSignal {
     let token = client.cancel_token();
     let source = source.clone();
     register(Box::new(move || source.cancel(&token)))
-}
-
-/// [`cancel_on_signal`] for the reader connection of a full sync.
-pub(crate) fn cancel_reader_on_signal(
-    source: &SourceConfig,
-    client: &crate::source::reader::ReaderClient,
-) -> CancelOnSignal {
-    let token = client.client.cancel_token();
-    let source = source.clone();
-    register(Box::new(move || source.cancel_reader(&token)))
 }
 
 fn register(cancel: Cancel) -> CancelOnSignal {

@@ -1,6 +1,6 @@
 //! Arrays, one- or multi-dimensional, as JSON arrays.
 
-use postgres::types::{Kind, Type};
+use tokio_postgres::types::{Kind, Type};
 
 use super::float::{float4_text, float8_text};
 use super::json::json_text;

@@ -1,7 +1,7 @@
 //! `json` and `jsonb` as their JSON text, and the types written as PostgreSQL's
 //! own text form.
 
-use postgres::types::Type;
+use tokio_postgres::types::Type;
 
 use super::network::{is_network, network_text};
 use super::{BoxError, Decode, is_text, non_null, text_value, utf8};

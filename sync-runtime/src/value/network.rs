@@ -4,7 +4,7 @@
 use std::fmt::Write;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use postgres::types::Type;
+use tokio_postgres::types::Type;
 
 use super::BoxError;
 

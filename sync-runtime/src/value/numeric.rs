@@ -1,7 +1,7 @@
 //! `numeric`: exact decimal text by default, a double on request.
 
-use postgres::types::Type;
 use rusqlite::types::ToSqlOutput;
+use tokio_postgres::types::Type;
 
 use super::{BoxError, Decode, Encode, non_null, real, text_value};
 

@@ -1,4 +1,4 @@
-use postgres::types::Type;
+use tokio_postgres::types::Type;
 
 use super::numeric::numeric_text;
 use super::*;

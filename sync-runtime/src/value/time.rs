@@ -8,8 +8,8 @@
 
 use std::fmt::{self, Write};
 
-use postgres::types::Type;
 use rusqlite::types::{ToSqlOutput, Value};
+use tokio_postgres::types::Type;
 
 use super::{BoxError, Decode, Encode, fixed, non_null, text};
 

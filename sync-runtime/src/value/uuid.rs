@@ -2,8 +2,8 @@
 
 use std::fmt;
 
-use postgres::types::Type;
 use rusqlite::types::{ToSqlOutput, ValueRef};
+use tokio_postgres::types::Type;
 
 use super::{BoxError, Decode, Encode, fixed, non_null, text};
 

@@ -34,6 +34,11 @@ targets:
       scores: {}
 ";
 
+/// A connection to `db` through data-sync's own client, as `cargo xtask schema` opens.
+fn source_client(db: &testkit::TestDb) -> sync_runtime::Client {
+    SourceConfig::parse(&db.url()).unwrap().connect().unwrap()
+}
+
 fn workspace() -> tempfile::TempDir {
     let root = tempfile::tempdir().unwrap();
     fs::create_dir_all(root.path().join("mappings")).unwrap();
@@ -44,7 +49,7 @@ fn workspace() -> tempfile::TempDir {
 #[test]
 fn snapshots_are_deterministic_and_check_reports_drift() {
     let db = testkit::PgServer::shared().create_database();
-    let mut client = db.client();
+    let mut client = source_client(&db);
     client.batch_execute(DDL).unwrap();
     let root = workspace();
     let file = root.path().join(SCHEMA).join("public.people.json");
@@ -125,7 +130,7 @@ fn snapshots_are_deterministic_and_check_reports_drift() {
 #[test]
 fn a_snapshot_of_no_mapping_is_stale() {
     let db = testkit::PgServer::shared().create_database();
-    let mut client = db.client();
+    let mut client = source_client(&db);
     client.batch_execute(DDL).unwrap();
     let root = workspace();
     run(root.path(), &mut client, Mode::Overwrite).unwrap();
@@ -139,7 +144,7 @@ fn a_snapshot_of_no_mapping_is_stale() {
 #[test]
 fn a_missing_source_table_is_an_error() {
     let db = testkit::PgServer::shared().create_database();
-    let mut client = db.client();
+    let mut client = source_client(&db);
     let root = workspace();
     assert!(run(root.path(), &mut client, Mode::Overwrite).is_err());
 }
@@ -161,7 +166,7 @@ const ODD_SOURCE_DDL: &str = r#"
 #[test]
 fn committed_snapshots_are_fresh() {
     let db = testkit::PgServer::shared().create_database();
-    let mut client = db.client();
+    let mut client = source_client(&db);
     client.batch_execute(testkit::reference::USERS_DDL).unwrap();
     client.batch_execute(ODD_SOURCE_DDL).unwrap();
     let mode = if std::env::var_os("DATA_SYNC_UPDATE_SNAPSHOTS").is_some() {

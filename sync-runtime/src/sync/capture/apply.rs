@@ -9,9 +9,9 @@
 //! updated, and a row that is not in the target is left absent (it can only be a
 //! row a later change of the same catch-up deletes; see `docs/capture.md`).
 
-use postgres::types::Type;
 use rusqlite::Connection;
 use sync_sql::ident::quote;
+use tokio_postgres::types::Type;
 
 use super::pgoutput::{OldTuple, Relation, Tuple, Value};
 use crate::Mapping;

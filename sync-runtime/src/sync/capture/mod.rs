@@ -20,13 +20,11 @@ pub(crate) mod slot;
 mod tests;
 
 use std::hash::{BuildHasher, Hasher};
-use std::io::BufReader;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use postgres::Client;
-use postgres::types::Type;
 use rusqlite::Connection;
+use tokio_postgres::types::Type;
 
 use self::apply::Applier;
 use self::lsn::Lsn;
@@ -36,6 +34,7 @@ use crate::Mapping;
 use crate::error::{Error, Result};
 use crate::options::SyncOptions;
 use crate::source::CopyReader;
+use crate::source::client::{Client, Snapshot};
 use crate::source::config::SourceConfig;
 use crate::spec::MappingSpec;
 use crate::summary::{Summary, TargetSummary};
@@ -176,15 +175,8 @@ pub(crate) fn sync<M: Mapping>(
         stored => {
             let slot_name = slot_name_of(spec, stored.as_ref());
             let mut session = open_session::<M>(source, &slot_name, options)?;
-            first_copy::<M>(
-                source,
-                &mut session,
-                connection,
-                path,
-                &slot_name,
-                started_at,
-            )
-            .map(|(summary, _)| summary)
+            first_copy::<M>(&mut session, connection, path, &slot_name, started_at)
+                .map(|(summary, _)| summary)
         }
     }
 }
@@ -210,14 +202,8 @@ pub(crate) fn follow<M: Mapping>(
         let mut stored = match stored {
             Some(stored) if stored.position.is_some() => stored,
             _ => {
-                let (summary, state) = first_copy::<M>(
-                    source,
-                    &mut session,
-                    connection,
-                    path,
-                    &slot_name,
-                    started_at,
-                )?;
+                let (summary, state) =
+                    first_copy::<M>(&mut session, connection, path, &slot_name, started_at)?;
                 add(&mut total, &summary);
                 state
             }
@@ -407,7 +393,6 @@ fn new_slot_name(spec: &MappingSpec) -> String {
 /// The first run: a slot, a copy from a snapshot taken after it, and the slot's
 /// changes up to the snapshot's WAL position, in one SQLite transaction.
 fn first_copy<M: Mapping>(
-    source: &SourceConfig,
     session: &mut Session,
     connection: &mut Connection,
     path: &Path,
@@ -453,8 +438,7 @@ fn first_copy<M: Mapping>(
     // (2) The snapshot, and P inside it.
     let (rows_read, skipped, upto) = {
         // A capture mapping has no filter (a compile error), so nothing to bind.
-        let mut snapshot = crate::source::snapshot(client, source.statement_timeout(), &[])
-            .map_err(slot::source_error(spec))?;
+        let mut snapshot = client.snapshot(&[]).map_err(slot::source_error(spec))?;
         let upto: String = snapshot
             .query_one("SELECT pg_current_wal_insert_lsn()::text", &[])
             .map_err(slot::source_error(spec))?
@@ -549,7 +533,7 @@ fn running_state(spec: &MappingSpec, started_at: &str, rows: u64) -> MappingStat
 /// Replaces every target's rows by the snapshot's (in the caller's transaction);
 /// returns the rows read and those a soft-delete column left out.
 fn copy<M: Mapping>(
-    snapshot: &mut postgres::Transaction<'_>,
+    snapshot: &mut Snapshot<'_>,
     connection: &Connection,
     path: &Path,
     types: &[Type],
@@ -571,8 +555,7 @@ fn copy<M: Mapping>(
     let stream = snapshot
         .copy_out(copy.as_str())
         .map_err(slot::source_error(spec))?;
-    let mut reader = CopyReader::new(BufReader::with_capacity(256 * 1024, stream), types.to_vec())
-        .map_err(stream_error)?;
+    let mut reader = CopyReader::new(stream, types.to_vec()).map_err(stream_error)?;
     let mut statements = spec
         .targets
         .iter()

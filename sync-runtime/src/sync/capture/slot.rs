@@ -5,13 +5,13 @@
 //! Every name and position is bound as a parameter; the one statement with an
 //! identifier in its text (`CREATE PUBLICATION`) quotes it.
 
-use postgres::fallible_iterator::FallibleIterator;
-use postgres::{Client, Row};
+use tokio_postgres::Row;
 
 use sync_sql::ident::{quote, quote_qualified};
 
 use super::lsn::Lsn;
 use crate::error::{Error, Result};
+use crate::source::client::Client;
 use crate::spec::MappingSpec;
 
 /// The advisory lock class a capture run holds on its slot's name, so that a second
@@ -38,12 +38,12 @@ pub(crate) struct SlotInfo {
 }
 
 /// The error for a failed statement of mapping `spec`'s capture.
-pub(crate) fn source_error(spec: &MappingSpec) -> impl Fn(postgres::Error) -> Error + '_ {
+pub(crate) fn source_error(spec: &MappingSpec) -> impl Fn(tokio_postgres::Error) -> Error + '_ {
     move |source| classify(spec, source)
 }
 
 /// Turns a server error about a prerequisite into an error saying what to change.
-fn classify(spec: &MappingSpec, source: postgres::Error) -> Error {
+fn classify(spec: &MappingSpec, source: tokio_postgres::Error) -> Error {
     let capture = |message: String| Error::Capture {
         mapping: spec.name.to_owned(),
         message,
@@ -432,7 +432,7 @@ pub(crate) fn peek(
     // `publication_names` is a list of identifiers: quoted, the name is taken as is.
     let publications = quote(publication);
     let upto = upto.to_string();
-    let parameters: [&(dyn postgres::types::ToSql + Sync); 4] =
+    let parameters: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
         [&slot, &upto, &changes, &publications];
     let mut rows = client
         .query_raw(
@@ -462,7 +462,7 @@ pub(crate) type Fetch<'a> = dyn FnMut(&[Vec<u8>], &mut OnRow<'_>) -> Result<()> 
 pub(crate) fn fetch_row(
     client: &mut Client,
     spec: &MappingSpec,
-    key_types: &[postgres::types::Type],
+    key_types: &[tokio_postgres::types::Type],
     key: &[Vec<u8>],
     each: &mut OnRow<'_>,
 ) -> Result<()> {
@@ -487,9 +487,9 @@ pub(crate) fn fetch_row(
             bytes: bytes.clone(),
         })
         .collect();
-    let parameters: Vec<&(dyn postgres::types::ToSql + Sync)> = values
+    let parameters: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = values
         .iter()
-        .map(|value| value as &(dyn postgres::types::ToSql + Sync))
+        .map(|value| value as &(dyn tokio_postgres::types::ToSql + Sync))
         .collect();
     let row = client
         .query_opt(sql.as_str(), &parameters)
