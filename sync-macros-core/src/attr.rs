@@ -292,6 +292,21 @@ impl FieldAttrs {
                         }
                         references = Some(reference);
                     }
+                    // Nullability is the field's type: `Option<T>` reads NULL.
+                    "nullable" | "optional" | "not_null" | "null" => {
+                        cx.recoverable_error(
+                            &Origin::Span(meta.path.span()),
+                            format!(
+                                "unknown sync attribute `{word}`: a column that may be NULL is an `Option<T>` field (`{}: Option<{}>`), one that may not a plain `T`",
+                                field
+                                    .ident
+                                    .as_ref()
+                                    .map_or_else(|| "field".to_owned(), ToString::to_string),
+                                unwrap_option(&field.ty)
+                            ),
+                        );
+                        skip_value(&meta)?;
+                    }
                     _ => {
                         cx.error(
                             &Origin::Span(meta.path.span()),
@@ -378,4 +393,15 @@ fn skip_value(meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
         let _: proc_macro2::TokenStream = _content.parse()?;
     }
     Ok(())
+}
+
+/// The type `ty` as written, or `T` of an `Option<T>`, for messages.
+fn unwrap_option(ty: &syn::Type) -> String {
+    let written = quote::ToTokens::to_token_stream(ty)
+        .to_string()
+        .replace(' ', "");
+    written
+        .strip_prefix("Option<")
+        .and_then(|inner| inner.strip_suffix('>'))
+        .map_or_else(|| written.clone(), str::to_owned)
 }

@@ -203,7 +203,7 @@ fn check_key(cx: &Ctxt, mapping: &Mapping) {
                 format!(
                     "`key` names `{}`, which no field reads{}",
                     key.value,
-                    not_read_hint(mapping, key)
+                    key_hint(mapping, key)
                 ),
             ),
             Some(field) if field.is_nullable() => cx.error(
@@ -814,6 +814,41 @@ fn not_read_hint(mapping: &Mapping, name: &Name) -> String {
     }
 }
 
+/// What to do about a `key` column that no field reads: a near miss, else the
+/// targets' primary key column; a key is written as the targets' primary key, so
+/// declaring it under `source.columns` would not do.
+fn key_hint(mapping: &Mapping, key: &Name) -> String {
+    let suggestion = suggest_column(mapping, &key.value);
+    if !suggestion.is_empty() {
+        return suggestion;
+    }
+    let primary: BTreeSet<&str> = mapping
+        .targets
+        .iter()
+        .flat_map(|target| &target.columns)
+        .filter(|column| column.primary_key)
+        .map(|column| column.field.as_str())
+        .collect();
+    let columns: Vec<&str> = mapping
+        .fields
+        .iter()
+        .filter(|field| primary.contains(field.ident.value.as_str()))
+        .map(|field| field.column.value.as_str())
+        .collect();
+    match columns.as_slice() {
+        [] => "; a target must write it as its primary key".to_owned(),
+        [column] => format!("; did you mean `{column}`, the targets' primary key?"),
+        columns => format!(
+            "; the targets' primary key columns are {}",
+            columns
+                .iter()
+                .map(|column| format!("`{column}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
 /// `; did you mean `x`?` for a source column that is almost `name`.
 fn suggest_column(mapping: &Mapping, name: &str) -> String {
     mapping
@@ -908,10 +943,19 @@ fn check_foreign_references(cx: &Ctxt, mapping: &Checked, catalogue: &[&Checked]
             }
             let Some((parent_mapping, parent_index)) = owner_of(catalogue, &reference.table.value)
             else {
+                // A near miss among every target of the catalogue (this mapping's too).
+                let suggestion = catalogue
+                    .iter()
+                    .flat_map(|mapping| &mapping.targets)
+                    .map(|target| target.name.value.as_str())
+                    .filter(|name| *name != target.name.value)
+                    .find(|name| edit_distance(name, &reference.table.value) <= 2)
+                    .map(|name| format!("; did you mean `{name}`?"))
+                    .unwrap_or_default();
                 cx.error(
                     &reference.table.origin,
                     format!(
-                        "`references` names no target `{}` of this mapping or of another mapping of the catalogue",
+                        "`references` names no target `{}` of this mapping or of another mapping of the catalogue{suggestion}",
                         reference.table.value
                     ),
                 );

@@ -28,6 +28,9 @@ impl fmt::Display for Diagnostic {
 #[derive(Default)]
 pub struct Ctxt {
     errors: RefCell<Option<Vec<Diagnostic>>>,
+    /// How many of the errors leave the rest of the input read as written (an
+    /// attribute that is no attribute, skipped): they need not hide the others.
+    recoverable: std::cell::Cell<usize>,
 }
 
 impl Ctxt {
@@ -35,6 +38,7 @@ impl Ctxt {
     pub fn new() -> Self {
         Ctxt {
             errors: RefCell::new(Some(Vec::new())),
+            recoverable: std::cell::Cell::new(0),
         }
     }
 
@@ -51,6 +55,18 @@ impl Ctxt {
     }
 
     /// Whether any error was recorded so far.
+    /// Records an error after which the input was read on as written, so the
+    /// semantic rules may still run (see [`Ctxt::has_unrecoverable_errors`]).
+    pub fn recoverable_error(&self, origin: &Origin, message: impl fmt::Display) {
+        self.error(origin, message);
+        self.recoverable.set(self.recoverable.get() + 1);
+    }
+
+    /// Whether an error other than a [`Ctxt::recoverable_error`] was recorded.
+    pub fn has_unrecoverable_errors(&self) -> bool {
+        self.error_count() > self.recoverable.get()
+    }
+
     pub fn has_errors(&self) -> bool {
         self.errors
             .borrow()

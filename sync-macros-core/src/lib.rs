@@ -47,10 +47,14 @@ pub fn derive_mapping(input: &DeriveInput) -> TokenStream {
     let mut checked = None;
     // Semantic rules run only on a mapping whose attributes parsed: a misspelt key
     // would otherwise come back as a cascade of follow-on errors. The schema
-    // snapshot is loaded before them, as `cargo xtask gen` does.
-    if let Some(mut mapping) = Mapping::from_attrs(&cx, input).filter(|_| !cx.has_errors()) {
+    // snapshot is loaded before them, as `cargo xtask gen` does. An attribute that
+    // is no attribute (`nullable`), skipped, leaves the rest as written: the rules
+    // still run after it.
+    if let Some(mut mapping) =
+        Mapping::from_attrs(&cx, input).filter(|_| !cx.has_unrecoverable_errors())
+    {
         mapping.snapshot = find_snapshot(&cx, &mapping.source);
-        if !cx.has_errors() {
+        if !cx.has_unrecoverable_errors() {
             checked = check::check(&cx, mapping);
         }
     }

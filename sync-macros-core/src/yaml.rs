@@ -671,11 +671,16 @@ type Entries<'n> = BTreeMap<&'n str, (&'n Node, &'n Node)>;
 fn keys<'n>(cx: &Ctxt, node: &'n Node, context: &str, allowed: &[&str]) -> Option<Entries<'n>> {
     let pairs = mapping(cx, node, context, "a mapping")?;
     let mut entries = Entries::new();
-    for (key, value) in pairs {
+    for (index, (key, value)) in pairs.iter().enumerate() {
         let Some(text) = key_text(cx, key) else {
             continue;
         };
         if !allowed.contains(&text) {
+            let previous = index.checked_sub(1).map(|index| &pairs[index]);
+            if let Some(split) = split_value(previous, text) {
+                cx.error(&key.origin(), split);
+                continue;
+            }
             let expected = allowed
                 .iter()
                 .map(|key| format!("`{key}`"))
@@ -698,6 +703,30 @@ fn keys<'n>(cx: &Ctxt, node: &'n Node, context: &str, allowed: &[&str]) -> Optio
         }
     }
     Some(entries)
+}
+
+/// The message for a key `text` that is the rest of the value before it, cut at a
+/// comma: in `{ type: numeric(12,2) }` the comma ends the value `numeric(12` and
+/// `2)` reads as a key. `None` when `text` does not look like such a rest.
+fn split_value(previous: Option<&(Node, Node)>, text: &str) -> Option<String> {
+    let (key, value) = previous?;
+    let (
+        Value::Scalar { text: key, .. },
+        Value::Scalar {
+            text: value,
+            plain: true,
+        },
+    ) = (&key.value, &value.value)
+    else {
+        return None;
+    };
+    let opened = value.matches('(').count() > value.matches(')').count();
+    if !opened || !text.contains(')') {
+        return None;
+    }
+    Some(format!(
+        "`{value},{text}` is cut at its comma, which ends a value inside `{{ }}`: quote it, `{key}: \"{value},{text}\"`"
+    ))
 }
 
 fn required<'n>(

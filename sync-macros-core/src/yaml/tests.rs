@@ -101,7 +101,7 @@ fn empty_targets() {
     assert_eq!(
         errors("empty-targets"),
         [
-            "tests/fixtures/yaml/empty-targets.yaml:3:8: `key` names `id`, which no field reads; declare it under `source.columns` with its `type`",
+            "tests/fixtures/yaml/empty-targets.yaml:3:8: `key` names `id`, which no field reads; a target must write it as its primary key",
             "tests/fixtures/yaml/empty-targets.yaml:4:1: the mapping has no target: declare one under `targets`",
         ]
     );
@@ -132,7 +132,7 @@ fn key_not_read() {
     assert_eq!(
         errors("key-not-read"),
         [
-            "tests/fixtures/yaml/key-not-read.yaml:3:8: `key` names `user_id`, which no field reads; declare it under `source.columns` with its `type`",
+            "tests/fixtures/yaml/key-not-read.yaml:3:8: `key` names `user_id`, which no field reads; did you mean `id`, the targets' primary key?",
         ]
     );
 }
@@ -298,7 +298,7 @@ fn unknown_references() {
     assert_eq!(
         catalogue_errors(&["unknown-references"]),
         [
-            "tests/fixtures/catalogue/unknown-references.yaml:10:58: `references` names no target `user_mian` of this mapping or of another mapping of the catalogue",
+            "tests/fixtures/catalogue/unknown-references.yaml:10:58: `references` names no target `user_mian` of this mapping or of another mapping of the catalogue; did you mean `user_main`?",
         ]
     );
 }
@@ -728,6 +728,26 @@ fn filter_literal_type() {
         errors("filter-literal-type"),
         [
             "tests/fixtures/yaml/filter-literal-type.yaml:4:24: `seven` is a string but column `tenant_id` is `bigint`",
+        ]
+    );
+}
+
+#[test]
+fn unquoted_comma() {
+    assert_eq!(
+        errors("unquoted-comma"),
+        [
+            "tests/fixtures/yaml/unquoted-comma.yaml:8:33: `numeric(12,2)` is cut at its comma, which ends a value inside `{ }`: quote it, `type: \"numeric(12,2)\"`",
+        ]
+    );
+}
+
+#[test]
+fn key_typo() {
+    assert_eq!(
+        errors("key-typo"),
+        [
+            "tests/fixtures/yaml/key-typo.yaml:3:8: `key` names `idd`, which no field reads; did you mean `id`?",
         ]
     );
 }
