@@ -9,7 +9,7 @@ use proptest::prelude::*;
 use sync_macros_core::{Ctxt, Mapping, check, emit, sql};
 
 const USERS_YAML: &str = include_str!("../../mappings/users.yaml");
-const ODD_YAML: &str = include_str!("../../mappings/odd_names.yaml");
+const ODD_YAML: &str = include_str!("../../tests/mappings/odd_names.yaml");
 
 /// The YAML front-end, the checks, and for a clean mapping the emitter and the Rust
 /// front-end: nothing may panic.

@@ -3,6 +3,9 @@
 
 mod support;
 
+/// The test mappings of `tests/mappings/`, compiled by `cargo xtask gen`.
+mod generated;
+
 mod bad_input;
 mod capture;
 mod capture_cli;

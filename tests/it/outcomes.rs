@@ -44,10 +44,14 @@ static CATALOGUE: &[Registered] = &[
 ];
 
 const CHILD_ARGS: &str = "DATA_SYNC_CHILD_ARGS";
+/// Which catalogue the child runs: [`CATALOGUE`] unset, the test mappings of
+/// `tests/mappings/` (`generated::CATALOGUE`) for `test_mappings`.
+const CHILD_CATALOGUE: &str = "DATA_SYNC_CHILD_CATALOGUE";
 
-/// The command line over [`CATALOGUE`] when this binary runs as the child (the
-/// arguments separated by newlines); a no-op in the ordinary test run, where it
-/// checks that the catalogue names three mappings.
+/// The command line over [`CATALOGUE`] (or the one `DATA_SYNC_CHILD_CATALOGUE`
+/// names) when this binary runs as the child (the arguments separated by newlines);
+/// a no-op in the ordinary test run, where it checks that the catalogue names three
+/// mappings.
 #[test]
 fn child_runs_the_command_line() {
     let Ok(args) = std::env::var(CHILD_ARGS) else {
@@ -55,8 +59,12 @@ fn child_runs_the_command_line() {
         assert_eq!(names, ["first", "second", "third"]);
         return;
     };
+    let catalogue = match std::env::var(CHILD_CATALOGUE).as_deref() {
+        Ok("test_mappings") => crate::generated::CATALOGUE,
+        _ => CATALOGUE,
+    };
     let args = std::iter::once("data-sync").chain(args.lines());
-    let code = sync_cli::main_from(CATALOGUE, args);
+    let code = sync_cli::main_from(catalogue, args);
     let code = (0..=u8::MAX)
         .find(|number| std::process::ExitCode::from(*number) == code)
         .expect("an exit code");
@@ -68,6 +76,20 @@ fn data_sync(db: &support::TestDb, target: &Path, args: &[&str]) -> Output {
     let mut command = child(args);
     command.env("DATA_SYNC_SOURCE", db.url());
     command.env("DATA_SYNC_TARGET", target);
+    run(command)
+}
+
+/// The `data-sync` command line over the test mappings of `tests/mappings/` (not
+/// shipped in the binary) with `args`, in a child process.
+pub(crate) fn data_sync_test_mappings(
+    db: &support::TestDb,
+    target: &Path,
+    args: &[&str],
+) -> Output {
+    let mut command = child(args);
+    command.env("DATA_SYNC_SOURCE", db.url());
+    command.env("DATA_SYNC_TARGET", target);
+    command.env(CHILD_CATALOGUE, "test_mappings");
     run(command)
 }
 
@@ -83,6 +105,7 @@ fn child(args: &[&str]) -> Command {
             "--test-threads=1",
         ])
         .env(CHILD_ARGS, args.join("\n"))
+        .env_remove(CHILD_CATALOGUE)
         .env_remove("DATA_SYNC_SOURCE")
         .env_remove("DATA_SYNC_TARGET")
         .env_remove("RUST_LOG");

@@ -1,13 +1,14 @@
-//! A mapping declared in YAML (`mappings/odd_names.yaml`), compiled by
-//! `cargo xtask gen`, synced end to end: names with spaces, capitals and reserved
-//! words, all exact.
+//! A mapping declared in YAML (`tests/mappings/odd_names.yaml`, a test mapping the
+//! binary does not ship), compiled by `cargo xtask gen`, synced end to end: names
+//! with spaces, capitals and reserved words, all exact.
 
-use mappings::OddNames;
 use rusqlite::types::Value;
 
+use crate::generated::OddNames;
+use crate::outcomes::data_sync_test_mappings;
 use crate::support::{self, TestDb};
 
-/// Creates `public."Odd Source"` as `mappings/odd_names.yaml` reads it.
+/// Creates `public."Odd Source"` as `tests/mappings/odd_names.yaml` reads it.
 fn create_odd_source(db: &TestDb) {
     let mut client = db.client();
     client
@@ -102,13 +103,13 @@ fn odd_names_through_the_binary() {
     create_odd_source(&db);
     let target = support::target_file();
 
-    let list = support::data_sync(&db, &target.path, &["list"]);
+    let list = data_sync_test_mappings(&db, &target.path, &["list"]);
     assert!(list.status.success(), "{list:?}");
     let listed = String::from_utf8_lossy(&list.stdout);
     assert!(listed.contains("odd_names"), "{listed}");
     assert!(listed.contains("Odd Source"), "{listed}");
 
-    let output = support::data_sync(&db, &target.path, &["sync", "--mapping", "odd_names"]);
+    let output = data_sync_test_mappings(&db, &target.path, &["sync", "--mapping", "odd_names"]);
     assert!(output.status.success(), "{output:?}");
     assert_eq!(
         support::sqlite_rows(&target.path, r#"SELECT count(*) FROM "Odd Main""#),

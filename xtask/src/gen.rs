@@ -36,6 +36,40 @@ const GENERATED: &str = "mappings/src/generated";
 /// Where hand-written mapping modules go.
 const CUSTOM: &str = "mappings/src/custom";
 
+/// One catalogue `gen` compiles: its YAML files, hand-written modules, snapshots,
+/// and where its generated code goes; paths relative to the workspace root.
+struct Catalogue {
+    /// The directory of the `*.yaml` files.
+    mappings: &'static str,
+    /// The directory of the hand-written modules, if the catalogue has one.
+    custom: Option<&'static str>,
+    /// The directory of the schema snapshots.
+    schema: &'static str,
+    /// Where the generated modules and `mod.rs` go.
+    generated: &'static str,
+    /// Whether the hashes of the inputs are recorded for the build script.
+    record_inputs: bool,
+}
+
+/// The catalogue the `data-sync` binary ships, and the test mappings, which only
+/// the integration tests compile in.
+const CATALOGUES: [Catalogue; 2] = [
+    Catalogue {
+        mappings: MAPPINGS,
+        custom: Some(CUSTOM),
+        schema: crate::schema::SCHEMA,
+        generated: GENERATED,
+        record_inputs: true,
+    },
+    Catalogue {
+        mappings: "tests/mappings",
+        custom: None,
+        schema: "tests/mappings/schema",
+        generated: "tests/it/generated",
+        record_inputs: false,
+    },
+];
+
 /// `cargo xtask gen [--check]`.
 pub fn main(args: &[String]) -> Result<()> {
     let mode = match args {
@@ -47,8 +81,19 @@ pub fn main(args: &[String]) -> Result<()> {
 }
 
 /// Generates (or, in [`Mode::Check`], verifies) the mapping code of the workspace at
-/// `root`.
+/// `root`: the shipped catalogue, then the test mappings.
 pub fn run(root: &Path, mode: Mode) -> Result<()> {
+    for catalogue in &CATALOGUES {
+        // A workspace without test mappings (the tests' own) has nothing to do there.
+        if catalogue.mappings != MAPPINGS && !root.join(catalogue.mappings).is_dir() {
+            continue;
+        }
+        run_catalogue(root, catalogue, mode)?;
+    }
+    Ok(())
+}
+
+fn run_catalogue(root: &Path, catalogue: &Catalogue, mode: Mode) -> Result<()> {
     let mut errors: Vec<String> = Vec::new();
     let mut outputs: BTreeMap<String, String> = BTreeMap::new();
     let mut entries: Vec<CatalogueEntry> = Vec::new();
@@ -57,8 +102,8 @@ pub fn run(root: &Path, mode: Mode) -> Result<()> {
     // Every checked YAML mapping, for the rules that span mappings.
     let mut checked_mappings = Vec::new();
 
-    for file in list(&root.join(MAPPINGS), &["yaml", "yml"])? {
-        let shown = format!("{MAPPINGS}/{file}");
+    for file in list(&root.join(catalogue.mappings), &["yaml", "yml"])? {
+        let shown = format!("{}/{file}", catalogue.mappings);
         if file.ends_with(".yml") {
             errors.push(format!(
                 "{shown}:1:1: mapping files end in `.yaml`; rename it to `{}`",
@@ -71,7 +116,7 @@ pub fn run(root: &Path, mode: Mode) -> Result<()> {
         let cx = Ctxt::new();
         // A column without `type` takes it from the source table's snapshot.
         let mapping = Mapping::from_yaml_with(&cx, &shown, &text, &mut |source| {
-            snapshot::load(&cx, source, &snapshot_directory(root))
+            snapshot::load(&cx, source, &snapshot_directory(root, catalogue.schema))
         });
         let checked = mapping.and_then(|mapping| check::check(&cx, mapping));
         let mapping = match (cx.check(), checked) {
@@ -90,7 +135,7 @@ pub fn run(root: &Path, mode: Mode) -> Result<()> {
             continue;
         }
         outputs.insert(
-            format!("{GENERATED}/{}.rs", unraw(&module)),
+            format!("{}/{}.rs", catalogue.generated, unraw(&module)),
             emit::emit(&mapping, &shown),
         );
         entries.push(CatalogueEntry {
@@ -109,8 +154,12 @@ pub fn run(root: &Path, mode: Mode) -> Result<()> {
         errors.extend(diagnostics.iter().map(ToString::to_string));
     }
 
-    for file in list(&root.join(CUSTOM), &["rs"])? {
-        let shown = format!("{CUSTOM}/{file}");
+    let custom = match catalogue.custom {
+        Some(custom) => list(&root.join(custom), &["rs"])?,
+        None => Vec::new(),
+    };
+    for file in custom {
+        let shown = format!("{}/{file}", catalogue.custom.unwrap_or(CUSTOM));
         let text =
             fs::read_to_string(root.join(&shown)).with_context(|| format!("reading {shown}"))?;
         let stem = file.trim_end_matches(".rs");
@@ -168,19 +217,25 @@ pub fn run(root: &Path, mode: Mode) -> Result<()> {
         );
     }
 
-    let inputs = inputs::hashes(&root.join(MAPPINGS))
-        .with_context(|| format!("reading the files of {MAPPINGS}/"))?;
+    if catalogue.record_inputs {
+        let inputs = inputs::hashes(&root.join(catalogue.mappings))
+            .with_context(|| format!("reading the files of {}/", catalogue.mappings))?;
+        outputs.insert(
+            format!("{}/{}", catalogue.mappings, inputs::RECORD),
+            inputs::record(&inputs),
+        );
+    }
+    let sources = match catalogue.custom {
+        Some(custom) => format!("{}/*.yaml and {custom}/*.rs", catalogue.mappings),
+        None => format!("{}/*.yaml", catalogue.mappings),
+    };
     outputs.insert(
-        format!("{MAPPINGS}/{}", inputs::RECORD),
-        inputs::record(&inputs),
-    );
-    outputs.insert(
-        format!("{GENERATED}/mod.rs"),
-        emit::emit_catalogue(&entries, "mappings/*.yaml and mappings/src/custom/*.rs"),
+        format!("{}/mod.rs", catalogue.generated),
+        emit::emit_catalogue(&entries, &sources),
     );
     let mut stale = Vec::new();
-    for file in list(&root.join(GENERATED), &["rs"])? {
-        let shown = format!("{GENERATED}/{file}");
+    for file in list(&root.join(catalogue.generated), &["rs"])? {
+        let shown = format!("{}/{file}", catalogue.generated);
         if !outputs.contains_key(&shown) {
             match mode {
                 Mode::Check => stale.push(format!(
@@ -208,11 +263,11 @@ pub fn run(root: &Path, mode: Mode) -> Result<()> {
     Ok(())
 }
 
-/// Where the snapshots of the YAML mappings' source tables are: `mappings/schema/`.
-fn snapshot_directory(root: &Path) -> snapshot::Directory<'static> {
+/// Where the snapshots of a catalogue's source tables are: `schema`, such as `mappings/schema/`.
+fn snapshot_directory(root: &Path, schema: &str) -> snapshot::Directory<'static> {
     snapshot::Directory {
-        path: root.join(crate::schema::SCHEMA),
-        shown: crate::schema::SCHEMA.to_owned(),
+        path: root.join(schema),
+        shown: schema.to_owned(),
         named_by: None,
     }
 }
