@@ -295,6 +295,24 @@ fn check_capture(cx: &Ctxt, mapping: &Mapping) {
             "`publication` is read by change capture only: add `capture` (its value is `log`) or remove it",
         );
     }
+    // The log sends each value in its column's own binary form; a type that a run
+    // reads through a cast to text (`interval`) cannot be read from it.
+    if source.capture.is_some() {
+        for field in &mapping.fields {
+            if let Resolved::Type(ty) = field_type(mapping, field)
+                && ty.select_cast().is_some()
+            {
+                cx.error(
+                    &field.rust_type.origin,
+                    format!(
+                        "column `{}` is `{ty}`, which change capture cannot read from the log \
+                         (a run reads it as text through a cast); leave it out of this mapping",
+                        field.column.value
+                    ),
+                );
+            }
+        }
+    }
 }
 
 // A soft-delete column is NULL for live rows, so its field must be an `Option`.

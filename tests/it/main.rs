@@ -10,6 +10,7 @@ mod bad_input;
 mod capture;
 mod capture_cli;
 mod capture_faults;
+mod capture_types;
 mod cli;
 mod error_reports;
 mod faults;
