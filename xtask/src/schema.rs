@@ -28,28 +28,95 @@ const COMMAND: &str = "cargo xtask schema";
 /// Where snapshot files go, relative to the workspace root.
 pub const SCHEMA: &str = "mappings/schema";
 
-/// `cargo xtask schema [--check]`.
+/// The usage of `cargo xtask schema`.
+const USAGE: &str = "usage: cargo xtask schema [--check] [--mapping NAME]... [--source URL]
+
+Snapshot, from pg_catalog, the source table of every mapping (mappings/*.yaml and the
+derives of mappings/src/custom/*.rs) into mappings/schema/<schema>.<table>.json, which
+`cargo xtask gen` and the derive read offline.
+
+  --check          write nothing; fail listing every snapshot that is missing or stale
+  --mapping NAME   only this mapping's table (repeat for several); no snapshot is removed
+  --source URL     the database (default: DATA_SYNC_SOURCE; PG* variables and .pgpass work)
+
+A table missing from the database is an error and leaves every snapshot as it was.";
+
+/// `cargo xtask schema [--check] [--mapping NAME]... [--source URL]`.
 pub fn main(args: &[String]) -> Result<()> {
-    let mode = match args {
-        [] => Mode::Overwrite,
-        [flag] if flag == "--check" => Mode::Check,
-        _ => bail!("usage: {COMMAND} [--check]"),
-    };
-    let source = std::env::var("DATA_SYNC_SOURCE").unwrap_or_default();
-    let mut client = SourceConfig::parse(&source)?.connect()?;
-    run(&crate::project_root(), &mut client, mode)
+    let mut mode = Mode::Overwrite;
+    let mut only = Vec::new();
+    let mut source = std::env::var("DATA_SYNC_SOURCE").unwrap_or_default();
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--help" | "-h" => {
+                println!("{USAGE}");
+                return Ok(());
+            }
+            "--check" => mode = Mode::Check,
+            "--mapping" => match args.next() {
+                Some(name) => only.push(name.clone()),
+                None => bail!("`--mapping` takes a mapping name\n\n{USAGE}"),
+            },
+            "--source" => match args.next() {
+                Some(url) => source = url.clone(),
+                None => bail!("`--source` takes a URL\n\n{USAGE}"),
+            },
+            other => bail!("unknown argument `{other}`\n\n{USAGE}"),
+        }
+    }
+    let config = SourceConfig::parse(&source)?;
+    let mut client = config.connect()?;
+    run_only(&crate::project_root(), &mut client, mode, &only)
+        .with_context(|| format!("source `{}`", config.endpoint()))
 }
 
-/// A source table as a mapping spells it, and the first file that names it.
-type Sources = BTreeMap<(Option<String>, String), String>;
+/// A source table as a mapping spells it, and the first file that names it with
+/// that mapping's name.
+type Sources = BTreeMap<(Option<String>, String), (String, String)>;
 
 /// Snapshots (or, in [`Mode::Check`], compares) every source table the mappings of
 /// the workspace at `root` name, read through `client`.
+#[cfg(test)]
 pub fn run(root: &Path, client: &mut sync_runtime::Client, mode: Mode) -> Result<()> {
-    let sources = sources(root)?;
+    run_only(root, client, mode, &[])
+}
+
+/// [`run`] for the mappings named `only` (every mapping when empty). A snapshot is
+/// removed only when every mapping was asked for, every table was found, and no
+/// mapping names its table.
+pub fn run_only(
+    root: &Path,
+    client: &mut sync_runtime::Client,
+    mode: Mode,
+    only: &[String],
+) -> Result<()> {
+    let mut sources = sources(root)?;
+    let named: Vec<String> = sources
+        .keys()
+        .map(|(schema, table)| {
+            format!("{SCHEMA}/{}", snapshot::file_name(schema.as_deref(), table))
+        })
+        .collect();
+    if !only.is_empty() {
+        for name in only {
+            if !sources.values().any(|(_, mapping)| mapping == name) {
+                let known: Vec<&str> = sources
+                    .values()
+                    .map(|(_, mapping)| mapping.as_str())
+                    .collect();
+                bail!(
+                    "no mapping `{name}`; the mappings are: {}",
+                    known.join(", ")
+                );
+            }
+        }
+        sources.retain(|_, (_, mapping)| only.contains(mapping));
+    }
+    let mut missing_tables = false;
     let mut problems = Vec::new();
     let mut outputs: BTreeMap<String, String> = BTreeMap::new();
-    for ((schema, table), named_by) in &sources {
+    for ((schema, table), (named_by, _)) in &sources {
         let qualified = match schema {
             Some(schema) => format!("{schema}.{table}"),
             None => table.clone(),
@@ -59,8 +126,9 @@ pub fn run(root: &Path, client: &mut sync_runtime::Client, mode: Mode) -> Result
             .with_context(|| format!("reading `{qualified}` from pg_catalog"))?
         else {
             problems.push(format!(
-                "{named_by}: source table `{qualified}` does not exist in the database"
+                "{named_by}: source table `{qualified}` does not exist in this database; its snapshot {shown} is kept"
             ));
+            missing_tables = true;
             continue;
         };
         let live = from_live(live);
@@ -84,7 +152,8 @@ pub fn run(root: &Path, client: &mut sync_runtime::Client, mode: Mode) -> Result
     }
     for file in list(&root.join(SCHEMA), &["json"])? {
         let shown = format!("{SCHEMA}/{file}");
-        if outputs.contains_key(&shown) {
+        // A snapshot some mapping names stays, whether or not its table was read.
+        if named.contains(&shown) || !only.is_empty() || missing_tables {
             continue;
         }
         match mode {
@@ -100,6 +169,11 @@ pub fn run(root: &Path, client: &mut sync_runtime::Client, mode: Mode) -> Result
     if !problems.is_empty() {
         for problem in &problems {
             eprintln!("{problem}");
+        }
+        if missing_tables {
+            bail!(
+                "nothing written: a mapping's source table is not in this database; point `--source` (or DATA_SYNC_SOURCE) at the database that has it, or fix the mapping's `table`"
+            );
         }
         bail!(
             "{} difference{} between {SCHEMA} and the database; run `{COMMAND}`",
@@ -137,7 +211,8 @@ fn sources(root: &Path) -> Result<Sources> {
             }
             bail!("{shown}: cannot read its `source`");
         };
-        sources.entry(found).or_insert(shown);
+        let name = file.trim_end_matches(".yaml").to_owned();
+        sources.entry(found).or_insert((shown, name));
     }
     for file in list(&root.join("mappings/src/custom"), &["rs"])? {
         let shown = format!("mappings/src/custom/{file}");
@@ -157,7 +232,9 @@ fn sources(root: &Path) -> Result<Sources> {
             // The derive reports the mapping's own errors when the crate compiles.
             let _ = cx.check();
             if let Some(mapping) = mapping {
-                sources.entry(key(&mapping.source)).or_insert(shown.clone());
+                sources
+                    .entry(key(&mapping.source))
+                    .or_insert((shown.clone(), mapping.name.value.clone()));
             }
         }
     }

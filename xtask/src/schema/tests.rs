@@ -142,11 +142,73 @@ fn a_snapshot_of_no_mapping_is_stale() {
 }
 
 #[test]
-fn a_missing_source_table_is_an_error() {
+fn a_missing_source_table_is_an_error_that_keeps_every_snapshot() {
     let db = testkit::PgServer::shared().create_database();
     let mut client = source_client(&db);
     let root = workspace();
-    assert!(run(root.path(), &mut client, Mode::Overwrite).is_err());
+    let snapshot = root.path().join("mappings/schema/public.people.json");
+    fs::create_dir_all(snapshot.parent().unwrap()).unwrap();
+    fs::write(&snapshot, "{}").unwrap();
+    let error = run(root.path(), &mut client, Mode::Overwrite).unwrap_err();
+    assert!(
+        format!("{error:#}")
+            .starts_with("nothing written: a mapping's source table is not in this database"),
+        "{error:#}"
+    );
+    assert_eq!(
+        fs::read_to_string(&snapshot).unwrap(),
+        "{}",
+        "the snapshot is kept"
+    );
+}
+
+#[test]
+fn mapping_limits_the_tables_and_removes_no_snapshot() {
+    let db = testkit::PgServer::shared().create_database();
+    let mut client = source_client(&db);
+    client.batch_execute(DDL).unwrap();
+    let root = workspace();
+    // A second mapping whose table this database lacks, and an orphan snapshot.
+    fs::write(
+        root.path().join("mappings/orders.yaml"),
+        PEOPLE
+            .replace("public.people", "public.orders")
+            .replace("people:", "orders:"),
+    )
+    .unwrap();
+    let orphan = root.path().join("mappings/schema/public.gone.json");
+    fs::create_dir_all(orphan.parent().unwrap()).unwrap();
+    fs::write(&orphan, "{}").unwrap();
+    run_only(
+        root.path(),
+        &mut client,
+        Mode::Overwrite,
+        &["people".to_owned()],
+    )
+    .unwrap();
+    assert!(
+        root.path()
+            .join("mappings/schema/public.people.json")
+            .exists()
+    );
+    assert!(
+        !root
+            .path()
+            .join("mappings/schema/public.orders.json")
+            .exists()
+    );
+    assert!(orphan.exists(), "--mapping removes no snapshot");
+    let error = run_only(
+        root.path(),
+        &mut client,
+        Mode::Overwrite,
+        &["nobody".to_owned()],
+    )
+    .unwrap_err();
+    assert_eq!(
+        format!("{error:#}"),
+        "no mapping `nobody`; the mappings are: orders, people"
+    );
 }
 
 /// The reference source schema of the committed mappings: the tables the
