@@ -3,7 +3,9 @@
 
 mod support;
 
-/// The test mappings of `tests/mappings/`, compiled by `cargo xtask gen`.
+/// The test mappings of `tests/mappings/`, compiled by `cargo xtask gen` (which
+/// formats them itself).
+#[rustfmt::skip]
 mod generated;
 
 mod bad_input;

@@ -5,5 +5,6 @@ mod odd_names;
 pub use self::odd_names::OddNames;
 
 /// Every compiled-in mapping, in name order.
-pub static CATALOGUE: &[::sync_runtime::Registered] =
-    &[::sync_runtime::Registered::of::<OddNames>()];
+pub static CATALOGUE: &[::sync_runtime::Registered] = &[
+    ::sync_runtime::Registered::of::<OddNames>(),
+];
