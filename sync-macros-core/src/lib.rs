@@ -11,6 +11,7 @@
 //! `cargo xtask gen` does) when there is one:
 //! `$CARGO_MANIFEST_DIR/schema/<schema>.<table>.json`, or the directory that
 //! `#[sync(snapshot = "dir")]` names relative to the struct's file.
+#![forbid(unsafe_code)]
 
 extern crate proc_macro;
 
@@ -18,6 +19,7 @@ pub mod attr;
 pub mod check;
 pub mod checked;
 pub mod ctxt;
+#[cfg(feature = "emit")]
 pub mod emit;
 pub mod expand;
 pub mod fallback;

@@ -3,6 +3,7 @@
 //! This crate is a shim, as `sqlx-macros` is: the model, the checks and the expansion
 //! live in `sync-macros-core`, a plain library that `xtask` shares. Use the derive
 //! through `sync_runtime::Mapping`; its attributes are documented there.
+#![forbid(unsafe_code)]
 
 use proc_macro::TokenStream;
 

@@ -90,20 +90,15 @@ pub(crate) fn sync<M: Mapping>(
         let watermark = read.watermark.as_ref();
         state::record(
             &transaction,
-            &MappingState {
-                mapping: spec.name.to_owned(),
-                fingerprint: spec.fingerprint.to_owned(),
-                params: crate::filter::identity(spec.source.filter.as_ref(), &options.params),
-                mode: "full".to_owned(),
-                watermark_cursor: watermark.map(Watermark::display_cursor),
-                watermark_key: watermark.map(Watermark::display_key),
-                watermark_raw: watermark.map(Watermark::to_blob),
-                rows: i64::try_from(rows_read).unwrap_or(i64::MAX),
-                started_at: started_at.to_owned(),
-                finished_at: Some(state::now()),
-                last_attempt_at: state::now(),
-                last_outcome: "ok".to_owned(),
-            },
+            &MappingState::of_run(
+                spec,
+                crate::filter::identity(spec.source.filter.as_ref(), &options.params),
+                "full",
+                watermark,
+                rows_read,
+                started_at,
+                true,
+            ),
         )
         .map_err(target_error)?;
         state::record_source(&transaction, spec.name, &read.identity.to_json())

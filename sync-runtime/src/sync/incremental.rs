@@ -29,7 +29,7 @@ use crate::spec::{IncrementalSpec, MappingSpec};
 use crate::summary::{Summary, TargetSummary};
 use crate::sync::watermark::{self, RawField, RawValue, Watermark};
 use crate::target;
-use crate::target::state::{self, MappingState, now};
+use crate::target::state::{self, MappingState};
 
 /// What the reader hands the writer.
 enum Message<M> {
@@ -352,13 +352,11 @@ impl<'a, M: Mapping> Writer<'a, M> {
         self.rows_read += count;
         state::record_progress(
             &transaction,
-            spec.name,
-            spec.fingerprint,
+            spec,
             self.params.as_deref(),
             self.watermark.as_ref(),
-            i64::try_from(self.rows_read).unwrap_or(i64::MAX),
+            self.rows_read,
             self.started_at,
-            &now(),
         )
         .map_err(|source| self.target_error(source))?;
         // On SIGINT or SIGTERM the batch in flight is rolled back, not committed.
@@ -494,20 +492,15 @@ impl<'a, M: Mapping> Writer<'a, M> {
         let watermark = self.watermark.as_ref();
         state::record(
             &transaction,
-            &MappingState {
-                mapping: spec.name.to_owned(),
-                fingerprint: spec.fingerprint.to_owned(),
-                params: self.params.clone(),
-                mode: "incremental".to_owned(),
-                watermark_cursor: watermark.map(Watermark::display_cursor),
-                watermark_key: watermark.map(Watermark::display_key),
-                watermark_raw: watermark.map(Watermark::to_blob),
-                rows: i64::try_from(self.rows_read).unwrap_or(i64::MAX),
-                started_at: self.started_at.to_owned(),
-                finished_at: Some(now()),
-                last_attempt_at: now(),
-                last_outcome: "ok".to_owned(),
-            },
+            &MappingState::of_run(
+                spec,
+                self.params.clone(),
+                "incremental",
+                watermark,
+                self.rows_read,
+                self.started_at,
+                true,
+            ),
         )
         .map_err(|source| self.target_error(source))?;
         state::record_source(&transaction, spec.name, &self.identity.to_json())

@@ -8,6 +8,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use sync_sql::ident::STATE_TABLE;
 
+use crate::spec::MappingSpec;
 use crate::sync::watermark::Watermark;
 
 /// The state table's definition.
@@ -77,6 +78,36 @@ pub struct MappingState {
 }
 
 impl MappingState {
+    /// The state of a run of `spec` with filter parameters `params` in `mode`
+    /// (`full`, `incremental`, `capture`) that started at `started_at`, has read
+    /// `rows` rows and reached `watermark`: finished now (outcome `ok`), or still
+    /// running (outcome `running`).
+    pub(crate) fn of_run(
+        spec: &MappingSpec,
+        params: Option<String>,
+        mode: &str,
+        watermark: Option<&Watermark>,
+        rows: u64,
+        started_at: &str,
+        finished: bool,
+    ) -> MappingState {
+        let now = now();
+        MappingState {
+            mapping: spec.name.to_owned(),
+            fingerprint: spec.fingerprint.to_owned(),
+            params,
+            mode: mode.to_owned(),
+            watermark_cursor: watermark.map(Watermark::display_cursor),
+            watermark_key: watermark.map(Watermark::display_key),
+            watermark_raw: watermark.map(Watermark::to_blob),
+            rows: i64::try_from(rows).unwrap_or(i64::MAX),
+            started_at: started_at.to_owned(),
+            finished_at: finished.then(|| now.clone()),
+            last_attempt_at: now,
+            last_outcome: if finished { "ok" } else { RUNNING }.to_owned(),
+        }
+    }
+
     /// The stored watermark, if any.
     pub(crate) fn watermark(&self) -> Option<Watermark> {
         self.watermark_raw.as_deref().and_then(Watermark::from_blob)
@@ -187,31 +218,23 @@ pub(crate) fn record(connection: &Connection, state: &MappingState) -> rusqlite:
 
 /// Records the progress of an incremental run: the watermark its committed rows
 /// reach. Call inside the transaction of the batch.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn record_progress(
     connection: &Connection,
-    mapping: &str,
-    fingerprint: &str,
+    spec: &MappingSpec,
     params: Option<&str>,
     watermark: Option<&Watermark>,
-    rows: i64,
+    rows: u64,
     started_at: &str,
-    at: &str,
 ) -> rusqlite::Result<()> {
-    let state = MappingState {
-        mapping: mapping.to_owned(),
-        fingerprint: fingerprint.to_owned(),
-        params: params.map(str::to_owned),
-        mode: "incremental".to_owned(),
-        watermark_cursor: watermark.map(Watermark::display_cursor),
-        watermark_key: watermark.map(Watermark::display_key),
-        watermark_raw: watermark.map(Watermark::to_blob),
+    let state = MappingState::of_run(
+        spec,
+        params.map(str::to_owned),
+        "incremental",
+        watermark,
         rows,
-        started_at: started_at.to_owned(),
-        finished_at: None,
-        last_attempt_at: at.to_owned(),
-        last_outcome: RUNNING.to_owned(),
-    };
+        started_at,
+        false,
+    );
     record(connection, &state)
 }
 
@@ -349,7 +372,9 @@ pub fn load_states(path: &std::path::Path) -> crate::Result<Vec<MappingState>> {
     })
 }
 
-/// Now, as RFC 3339 UTC with microseconds.
+/// Now, as RFC 3339 UTC with microseconds (from the system clock: chrono's `clock`
+/// feature, with its time-zone crates, is not needed for UTC).
 pub(crate) fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+    chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now())
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }

@@ -514,20 +514,7 @@ fn first_copy<M: Mapping>(
 
 /// The state row of a capture run in progress.
 fn running_state(spec: &MappingSpec, started_at: &str, rows: u64) -> MappingState {
-    MappingState {
-        mapping: spec.name.to_owned(),
-        fingerprint: spec.fingerprint.to_owned(),
-        params: None,
-        mode: "capture".to_owned(),
-        watermark_cursor: None,
-        watermark_key: None,
-        watermark_raw: None,
-        rows: i64::try_from(rows).unwrap_or(i64::MAX),
-        started_at: started_at.to_owned(),
-        finished_at: None,
-        last_attempt_at: crate::target::state::now(),
-        last_outcome: crate::target::state::RUNNING.to_owned(),
-    }
+    MappingState::of_run(spec, None, "capture", None, rows, started_at, false)
 }
 
 /// Replaces every target's rows by the snapshot's (in the caller's transaction);
