@@ -1,9 +1,9 @@
 """DuckDB peer for `cargo xtask bench --peers`.
 
-Usage: duckdb_sync.py POSTGRES_URL SQLITE_PATH VENV
+Usage: duckdb_sync.py POSTGRES_URL SQLITE_PATH VENV STATEMENT...
 
-Copies public.users into the existing user_main and user_profile tables of
-SQLITE_PATH with DuckDB's postgres and sqlite extensions, loaded from the
+Runs each STATEMENT (`INSERT INTO lite.<table> SELECT .. FROM pg.<table>`) into the
+existing target tables of SQLITE_PATH with DuckDB's postgres and sqlite extensions, loaded from the
 PyPI extension wheels' files (no download, no autoload), in one transaction.
 Prints `seconds=S`: the time of the copy alone, without the extension loading.
 """
@@ -34,6 +34,7 @@ def literal(text):
 
 def main():
     url, target, venv = sys.argv[1:4]
+    statements = sys.argv[4:]
     connection = duckdb.connect(config={
         "autoinstall_known_extensions": False,
         "autoload_known_extensions": False,
@@ -44,12 +45,8 @@ def main():
     connection.execute("ATTACH %s AS pg (TYPE postgres, READ_ONLY)" % literal(url))
     connection.execute("ATTACH %s AS lite (TYPE sqlite)" % literal(target))
     connection.execute("BEGIN")
-    connection.execute(
-        'INSERT INTO lite.user_main SELECT "id", "username", "email" FROM pg.public.users'
-    )
-    connection.execute(
-        'INSERT INTO lite.user_profile SELECT "id", "bio", "avatar_url" FROM pg.public.users'
-    )
+    for statement in statements:
+        connection.execute(statement)
     connection.execute("COMMIT")
     connection.execute("DETACH lite")
     print("seconds=%f" % (time.perf_counter() - started))

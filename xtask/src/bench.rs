@@ -1,17 +1,23 @@
-//! `cargo xtask bench [--rows N] [--runs K] [--peers] [--capture] [--debug]`:
-//! data-sync's full and incremental sync side by side with the source and sink
-//! ceilings, the plain approach and (with `--peers`) DuckDB, on one throwaway
-//! PostgreSQL, medians of `K` runs, every run's output checked against the source.
-//! With `--capture`, also change capture (`users_log`): the first copy, a drain of
-//! `N` changed rows (updates and deletes) against an incremental run with `--prune`
-//! over the same changes, and `follow`'s latency from commit to visible in SQLite at
-//! 1,000 commits/s. Writes the table into `BENCHMARKS.md`, one section per table
-//! size. `--debug` runs the debug binaries instead of building release ones: a smoke
-//! run of this code, whose timings mean nothing (it writes no BENCHMARKS.md).
+//! `cargo xtask bench [--rows N] [--pairs K] [--peers] [--no-ceilings] [--capture]
+//! [--debug]`: data-sync's full sync compared in pairs with DuckDB (with `--peers`) on
+//! two tables, beside the source and sink ceilings, the plain approach, and
+//! data-sync's incremental and `--prune` runs, on one throwaway PostgreSQL, every
+//! run's output checked against the source. With `--capture`, also change capture
+//! (`users_log`): the first copy, a drain of `N` changed rows (updates and deletes)
+//! against an incremental run with `--prune` over the same changes, and `follow`'s
+//! latency from commit to visible in SQLite at 1,000 commits/s. Writes the tables
+//! into `BENCHMARKS.md`, one section per table size. `--debug` runs the debug
+//! binaries instead of building release ones: a smoke run of this code, whose
+//! timings mean nothing (it writes no BENCHMARKS.md).
+//!
+//! A comparison runs its two contenders alternately (A B A B ..) after one unmeasured
+//! warm-up run of each, and reports the median of the per-pair ratios and their
+//! spread: a host whose speed drifts moves both runs of a pair alike.
 //!
 //! Every measurement runs in its own child process so that its peak RSS is its own:
 //! the release `data-sync` binary, the release build of this crate (`bench --child
-//! KIND`, for the ceilings and the plain approach), or Python with DuckDB.
+//! KIND`, for the ceilings, the plain approach and the typed table's mapping), or
+//! Python with DuckDB (the whole interpreter process).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -23,6 +29,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail, ensure};
 use postgres::fallible_iterator::FallibleIterator;
+use sync_runtime::Mapping;
+use sync_runtime::value::{Array, Date, Json, Numeric, Timestamptz, Uuid};
 
 /// The DuckDB release whose PyPI wheels (engine and both extensions) the peer uses.
 const DUCKDB_VERSION: &str = "1.5.5";
@@ -30,6 +38,52 @@ const DUCKDB_VERSION: &str = "1.5.5";
 /// The columns the `users` mapping reads, in its order.
 const SELECT: &str =
     "SELECT \"id\", \"username\", \"email\", \"bio\", \"avatar_url\" FROM \"public\".\"users\"";
+
+/// The second benchmark table, `public.bench_typed`: a uuid key in random physical
+/// order and one column of each common type, split into two targets. The mapping
+/// is compiled into this crate only (the bench runs it as `bench --child typed`),
+/// not into the `data-sync` catalogue.
+#[derive(Debug, Mapping)]
+#[sync(name = "bench_typed", from = "public.bench_typed", key = "id")]
+pub struct BenchTyped {
+    /// The key, a uuid.
+    #[sync(type = "uuid")]
+    #[sync(to = "typed_main", primary_key)]
+    #[sync(to = "typed_detail", primary_key, references = "typed_main.id")]
+    pub id: Uuid,
+    /// `numeric(12, 2)`.
+    #[sync(type = "numeric(12, 2)")]
+    #[sync(to = "typed_main")]
+    pub amount: Numeric,
+    /// `timestamptz`.
+    #[sync(type = "timestamp with time zone")]
+    #[sync(to = "typed_main")]
+    pub created_at: Timestamptz,
+    /// `date`.
+    #[sync(type = "date")]
+    #[sync(to = "typed_main")]
+    pub day: Date,
+    /// `boolean`.
+    #[sync(type = "boolean")]
+    #[sync(to = "typed_main")]
+    pub active: bool,
+    /// `double precision`.
+    #[sync(type = "double precision")]
+    #[sync(to = "typed_main")]
+    pub score: f64,
+    /// `jsonb`.
+    #[sync(type = "jsonb")]
+    #[sync(to = "typed_detail")]
+    pub attributes: Json,
+    /// `text[]`.
+    #[sync(type = "text[]")]
+    #[sync(to = "typed_detail")]
+    pub tags: Array,
+    /// A text column that is NULL in nine rows of ten.
+    #[sync(type = "text")]
+    #[sync(to = "typed_detail")]
+    pub note: Option<String>,
+}
 
 /// Runs the task: `args` are what follows `cargo xtask bench`.
 pub fn main(args: &[String]) -> Result<()> {
@@ -44,8 +98,10 @@ pub fn main(args: &[String]) -> Result<()> {
 #[derive(Debug)]
 struct Options {
     rows: i64,
+    /// Measured pairs of each comparison, and runs of each other line.
     runs: usize,
     peers: bool,
+    ceilings: bool,
     capture: bool,
     debug: bool,
     child: Option<String>,
@@ -53,12 +109,15 @@ struct Options {
     target: PathBuf,
 }
 
+const USAGE: &str = "usage: cargo xtask bench [--rows N] [--pairs K] [--peers] [--no-ceilings] [--capture] [--debug]";
+
 impl Options {
     fn parse(args: &[String]) -> Result<Options> {
         let mut options = Options {
             rows: 1_000_000,
-            runs: 3,
+            runs: 7,
             peers: false,
+            ceilings: true,
             capture: false,
             debug: false,
             child: None,
@@ -79,24 +138,23 @@ impl Options {
                         .parse()
                         .context("`--rows` takes a number")?;
                 }
-                "--runs" => {
-                    options.runs = value("--runs")?
+                "--runs" | "--pairs" => {
+                    options.runs = value(arg)?
                         .parse()
-                        .context("`--runs` takes a number")?;
+                        .with_context(|| format!("`{arg}` takes a number"))?;
                 }
                 "--peers" => options.peers = true,
+                "--no-ceilings" => options.ceilings = false,
                 "--capture" => options.capture = true,
                 "--debug" => options.debug = true,
                 "--child" => options.child = Some(value("--child")?),
                 "--source" => options.source = value("--source")?,
                 "--target" => options.target = PathBuf::from(value("--target")?),
-                other => bail!(
-                    "unknown argument `{other}`\n\nusage: cargo xtask bench [--rows N] [--runs K] [--peers] [--capture] [--debug]"
-                ),
+                other => bail!("unknown argument `{other}`\n\n{USAGE}"),
             }
         }
         ensure!(options.rows > 0, "`--rows` must be positive");
-        ensure!(options.runs > 0, "`--runs` must be positive");
+        ensure!(options.runs > 0, "`--pairs` must be positive");
         Ok(options)
     }
 }
@@ -117,18 +175,110 @@ struct Line {
 }
 
 impl Line {
-    fn median(&self, value: impl Fn(&Sample) -> f64) -> Option<f64> {
-        let mut values: Vec<f64> = self.samples.iter().map(value).collect();
-        if values.is_empty() {
-            return None;
+    fn new(name: &str) -> Line {
+        Line {
+            name: name.to_owned(),
+            samples: Vec::new(),
+            note: String::new(),
         }
-        values.sort_by(f64::total_cmp);
-        Some(values[values.len() / 2])
+    }
+
+    fn median(&self, value: impl Fn(&Sample) -> f64) -> Option<f64> {
+        median(self.samples.iter().map(value).collect())
     }
 
     fn rows_per_second(&self) -> Option<f64> {
         self.median(|sample| sample.rows as f64 / sample.seconds)
     }
+}
+
+/// The median of `values` (the upper one of an even count).
+fn median(mut values: Vec<f64>) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    Some(values[values.len() / 2])
+}
+
+/// One comparison in pairs: B's time over A's, per pair (above 1: A is faster).
+struct Comparison {
+    table: String,
+    a: String,
+    b: String,
+    ratios: Vec<f64>,
+}
+
+/// What a contender needs in its fresh file before it runs.
+type Prepare<'a> = Box<dyn Fn(&Path) -> Result<()> + 'a>;
+
+/// A contender of a comparison: how to run it into a fresh file, and what its output
+/// must hold.
+struct Contender<'a> {
+    line: Line,
+    /// The file name under `target/bench`.
+    file: &'static str,
+    /// Creates what the run needs in the fresh file (DuckDB's target tables).
+    prepare: Prepare<'a>,
+    command: Box<dyn Fn(&Path) -> Command + 'a>,
+    /// Whether every value must be exactly what the source holds; otherwise the
+    /// columns that differ are listed in the line's note.
+    exact: bool,
+}
+
+/// Runs `a` and `b` alternately, one warm-up run each, then `pairs` measured pairs;
+/// checks every output against `expected`. Returns the comparison and both lines.
+fn compare<'a>(
+    work: &Path,
+    table: &str,
+    expected: &Checksum,
+    pairs: usize,
+    mut a: Contender<'a>,
+    mut b: Contender<'a>,
+) -> Result<(Comparison, Line, Line)> {
+    let mut ratios = Vec::new();
+    for pair in 0..=pairs {
+        let mut seconds = [0.0; 2];
+        for (index, contender) in [&mut a, &mut b].into_iter().enumerate() {
+            let path = fresh(&work.join(format!("{}.sqlite", contender.file)))?;
+            (contender.prepare)(&path)?;
+            let what = if pair == 0 {
+                format!("{table}: {} (warm-up)", contender.file)
+            } else {
+                format!("{table}: {}", contender.file)
+            };
+            let sample = measure((contender.command)(&path), expected.rows, &what, pair)?;
+            let differing = expected.compare(&path)?;
+            if contender.exact {
+                ensure!(
+                    differing.is_empty(),
+                    "{}: wrong values in {}",
+                    path.display(),
+                    differing.join(", ")
+                );
+            } else if pair == 1 {
+                contender.line.note = if differing.is_empty() {
+                    "every value exact".to_owned()
+                } else {
+                    format!("not in the exact form: {}", differing.join("; "))
+                };
+            }
+            seconds[index] = sample.seconds;
+            if pair > 0 {
+                contender.line.samples.push(sample);
+            }
+        }
+        if pair > 0 {
+            ratios.push(seconds[1] / seconds[0]);
+        }
+    }
+    let comparison = Comparison {
+        table: table.to_owned(),
+        a: a.line.name.clone(),
+        b: b.line.name.clone(),
+        ratios,
+    };
+    Ok((comparison, a.line, b.line))
 }
 
 /// The whole benchmark.
@@ -161,125 +311,215 @@ fn run(options: &Options) -> Result<()> {
     let server = testkit::PgServer::start().context("starting PostgreSQL")?;
     let url = server.url("postgres");
     let mut client = postgres::Client::connect(&url, postgres::NoTls).context("connecting")?;
-    eprintln!("generating {} rows...", options.rows);
+    eprintln!("generating {} rows of each table...", options.rows);
     let generating = Instant::now();
     generate(&mut client, options.rows)?;
+    generate_typed(&mut client, options.rows, false)?;
+    // One statement each: neither runs inside the implicit transaction of a batch.
+    client.batch_execute("DROP DATABASE IF EXISTS ordered")?;
+    client.batch_execute("CREATE DATABASE ordered")?;
+    let ordered_url = server.url("ordered");
+    let mut ordered =
+        postgres::Client::connect(&ordered_url, postgres::NoTls).context("connecting")?;
+    generate_typed(&mut ordered, options.rows, true)?;
     eprintln!("generated in {:.1} s", generating.elapsed().as_secs_f64());
-    let expected = Checksum::of_source(&mut client)?;
+    let users = Checksum::of_source(&mut client, &USERS_TARGETS)?;
     ensure!(
-        expected.rows == options.rows,
+        users.rows == options.rows,
         "the table has {} rows",
-        expected.rows
+        users.rows
+    );
+    let typed = Checksum::of_source(&mut client, &TYPED_TARGETS)?;
+    ensure!(
+        typed == Checksum::of_source(&mut ordered, &TYPED_TARGETS)?,
+        "the two typed tables differ"
     );
 
     let runs = options.runs;
     let rows = options.rows;
     let target = |name: &str| work.join(format!("{name}.sqlite"));
     let mut lines = Vec::new();
+    let mut comparisons = Vec::new();
 
-    // The source ceiling: the binary COPY read to nothing.
-    let mut line =
-        Line::new("source ceiling: `COPY (..) TO STDOUT (FORMAT binary)` read to nothing");
-    for run in 0..runs {
-        let sample = measure(
-            child(&xtask, "copy", &url, Path::new("-")),
-            rows,
-            "copy",
-            run,
-        )?;
-        line.samples.push(sample);
-    }
-    lines.push(line);
-
-    // The sink ceiling: rows already in memory, inserted with rusqlite.
-    let mut line = Line::new("sink ceiling: rusqlite insert loop over rows in memory");
-    line.note = "one transaction, fresh file, rollback journal; load time excluded".to_owned();
-    for run in 0..runs {
-        let path = fresh(&target("sink"))?;
-        let sample = measure(child(&xtask, "sink", &url, &path), rows, "sink", run)?;
-        expected.verify(&path)?;
-        line.samples.push(sample);
-    }
-    lines.push(line);
-
-    // The plain approach: fetch every row, then insert per table.
-    let mut line = Line::new("plain approach (Rust: `SELECT`, fetch all, insert per table)");
-    line.note = "one transaction, prepared statements".to_owned();
-    for run in 0..runs {
-        let path = fresh(&target("plain"))?;
-        let sample = measure(child(&xtask, "plain", &url, &path), rows, "plain", run)?;
-        expected.verify(&path)?;
-        line.samples.push(sample);
-    }
-    lines.push(line);
-
-    // data-sync full sync into a new file, then over its own previous result.
-    let mut fresh_line = Line::new("**data-sync full sync**, new file");
-    let mut again_line = Line::new("**data-sync full sync**, replacing the previous run's tables");
-    for run in 0..runs {
-        let path = fresh(&target("data-sync"))?;
-        let sample = measure(
-            data_sync_command(&data_sync, &url, &path, &["--full"]),
-            rows,
-            "full",
-            run,
-        )?;
-        expected.verify(&path)?;
-        fresh_line.samples.push(sample);
-        let sample = measure(
-            data_sync_command(&data_sync, &url, &path, &["--full"]),
-            rows,
-            "full again",
-            run,
-        )?;
-        expected.verify(&path)?;
-        again_line.samples.push(sample);
-    }
-    lines.push(fresh_line);
-    lines.push(again_line);
-
-    // DuckDB with its postgres and sqlite extensions.
-    let mut duckdb_rows_per_second = None;
-    if let Some(python) = &python {
-        let mut line = Line::new(&format!(
-            "DuckDB {DUCKDB_VERSION} (postgres + sqlite extensions, `INSERT INTO .. SELECT`)"
-        ));
-        line.note = "same STRICT tables, one transaction".to_owned();
-        for run in 0..runs {
-            let path = fresh(&target("duckdb"))?;
-            create_targets(&UsersSql::of(&data_sync)?, &path)?;
-            let mut command = Command::new(python);
-            command
-                .arg(root.join("xtask/peers/duckdb_sync.py"))
-                .arg(&url)
-                .arg(&path)
-                .arg(work.join("venv"));
-            let sample = measure(command, rows, "duckdb", run)?;
-            expected.verify(&path)?;
+    if options.ceilings {
+        let ceiling_runs = runs.min(3);
+        // The source ceiling: the binary COPY read to nothing.
+        let mut line =
+            Line::new("source ceiling: `COPY (..) TO STDOUT (FORMAT binary)` read to nothing");
+        for run in 0..ceiling_runs {
+            let sample = measure(
+                child(&xtask, "copy", &url, Path::new("-")),
+                rows,
+                "copy",
+                run,
+            )?;
             line.samples.push(sample);
         }
-        duckdb_rows_per_second = line.rows_per_second();
-        lines.push(line);
+        lines.push(("users", line));
+
+        // The sink ceiling: rows already in memory, inserted with rusqlite.
+        let mut line = Line::new("sink ceiling: rusqlite insert loop over rows in memory");
+        line.note = "one transaction, fresh file, rollback journal; load time excluded".to_owned();
+        for run in 0..ceiling_runs {
+            let path = fresh(&target("sink"))?;
+            let sample = measure(child(&xtask, "sink", &url, &path), rows, "sink", run)?;
+            users.verify(&path)?;
+            line.samples.push(sample);
+        }
+        lines.push(("users", line));
+
+        // The plain approach: fetch every row, then insert per table.
+        let mut line = Line::new("plain approach (Rust: `SELECT`, fetch all, insert per table)");
+        line.note = "one transaction, prepared statements".to_owned();
+        for run in 0..ceiling_runs {
+            let path = fresh(&target("plain"))?;
+            let sample = measure(child(&xtask, "plain", &url, &path), rows, "plain", run)?;
+            users.verify(&path)?;
+            line.samples.push(sample);
+        }
+        lines.push(("users", line));
     }
 
-    // Incremental sync and prune, where the engine and the mapping have them.
-    let help = Command::new(&data_sync)
-        .args(["sync", "--help"])
-        .output()
-        .context("running data-sync sync --help")?;
-    let help = String::from_utf8_lossy(&help.stdout);
+    let users_sql = UsersSql::of(&data_sync)?;
+    let users_creates: Vec<String> = users_sql
+        .targets
+        .iter()
+        .map(|(create, _)| create.clone())
+        .collect();
+    let typed_creates: Vec<String> = BenchTyped::SPEC
+        .targets
+        .iter()
+        .map(|target| target.create.to_owned())
+        .collect();
+    let data_sync_users = || Contender {
+        line: Line::new("**data-sync full sync**, new file"),
+        file: "data-sync",
+        prepare: Box::new(|_: &Path| Ok(())),
+        command: Box::new(|path: &Path| data_sync_command(&data_sync, &url, path, &["--full"])),
+        exact: true,
+    };
+
+    // The users table: data-sync against DuckDB, or alone.
+    if let Some(python) = &python {
+        let duckdb = Contender {
+            line: Line::new(&format!(
+                "DuckDB {DUCKDB_VERSION} (postgres + sqlite extensions, `INSERT INTO .. SELECT`)"
+            )),
+            file: "duckdb",
+            prepare: Box::new(|path: &Path| create_targets(&users_creates, path)),
+            command: Box::new(|path: &Path| {
+                duckdb_command(python, &root, &work, &url, path, &USERS_DUCKDB)
+            }),
+            exact: false,
+        };
+        let (comparison, a, b) = compare(&work, "users", &users, runs, data_sync_users(), duckdb)?;
+        comparisons.push(comparison);
+        lines.push(("users", a));
+        lines.push(("users", b));
+    } else {
+        let mut line = data_sync_users().line;
+        for run in 0..runs {
+            let path = fresh(&target("data-sync"))?;
+            let sample = measure(
+                data_sync_command(&data_sync, &url, &path, &["--full"]),
+                rows,
+                "users: data-sync",
+                run,
+            )?;
+            users.verify(&path)?;
+            line.samples.push(sample);
+        }
+        lines.push(("users", line));
+    }
+    // Over its own previous result: the tables dropped and created again in place.
+    let mut again = Line::new("**data-sync full sync**, replacing the previous run's tables");
     let path = target("data-sync");
+    for run in 0..runs.min(3) {
+        let sample = measure(
+            data_sync_command(&data_sync, &url, &path, &["--full"]),
+            rows,
+            "users: data-sync again",
+            run,
+        )?;
+        users.verify(&path)?;
+        again.samples.push(sample);
+    }
+    lines.push(("users", again));
+
+    // The typed table, keys in random physical order: data-sync against DuckDB, and
+    // against the same rows stored in key order.
+    if let Some(python) = &python {
+        let duckdb = Contender {
+            line: Line::new(&format!(
+                "DuckDB {DUCKDB_VERSION} (postgres + sqlite extensions, `INSERT INTO .. SELECT`)"
+            )),
+            file: "duckdb-typed",
+            prepare: Box::new(|path: &Path| create_targets(&typed_creates, path)),
+            command: Box::new(|path: &Path| {
+                duckdb_command(python, &root, &work, &url, path, &TYPED_DUCKDB)
+            }),
+            exact: false,
+        };
+        let (comparison, a, b) = compare(
+            &work,
+            "bench_typed",
+            &typed,
+            runs,
+            typed_contender(
+                &xtask,
+                &url,
+                "data-sync-typed",
+                "**data-sync full sync**, new file, keys in random order",
+            ),
+            duckdb,
+        )?;
+        comparisons.push(comparison);
+        lines.push(("bench_typed", a));
+        lines.push(("bench_typed", b));
+    }
+    let (comparison, a, b) = compare(
+        &work,
+        "bench_typed",
+        &typed,
+        runs,
+        typed_contender(
+            &xtask,
+            &ordered_url,
+            "data-sync-ordered",
+            "**data-sync full sync**, new file, keys in key order",
+        ),
+        typed_contender(
+            &xtask,
+            &url,
+            "data-sync-random",
+            "**data-sync full sync**, new file, keys in random order",
+        ),
+    )?;
+    comparisons.push(comparison);
+    lines.push(("bench_typed (in key order)", a));
+    if python.is_none() {
+        lines.push(("bench_typed", b));
+    }
+
+    // Incremental sync and prune of the users table, over a full sync's result.
+    let path = fresh(&target("data-sync"))?;
+    measure(
+        data_sync_command(&data_sync, &url, &path, &["--full"]),
+        rows,
+        "users: full before incremental",
+        0,
+    )?;
     let mut line = Line::new("**data-sync incremental sync**, 1% of rows changed");
-    if !UsersSql::of(&data_sync)?.incremental {
+    if !users_sql.incremental {
         line.note = "not yet implemented: the `users` mapping has no cursor".to_owned();
     } else {
-        for run in 0..runs {
+        for run in 0..runs.min(3) {
             let slice = run as i64 % 50;
             let changed = client.execute(
                 "UPDATE public.users SET bio = coalesce(bio, '') || ' ✎', updated_at = clock_timestamp() WHERE id % 100 = $1",
                 &[&slice],
             )?;
-            let expected = Checksum::of_source(&mut client)?;
+            let expected = Checksum::of_source(&mut client, &USERS_TARGETS)?;
             let sample = measure(
                 data_sync_command(&data_sync, &url, &path, &[]),
                 changed as i64,
@@ -290,40 +530,31 @@ fn run(options: &Options) -> Result<()> {
             line.samples.push(sample);
         }
     }
-    lines.push(line);
+    lines.push(("users", line));
     let mut line = Line::new("**data-sync `--prune`**, 1% of rows deleted");
-    if !help.contains("--prune") {
-        line.note = "not yet implemented: `data-sync sync` has no `--prune`".to_owned();
-    } else {
-        for run in 0..runs {
-            let slice = 50 + run as i64 % 50;
-            let deleted =
-                client.execute("DELETE FROM public.users WHERE id % 100 = $1", &[&slice])?;
-            let expected = Checksum::of_source(&mut client)?;
-            let sample = measure(
-                data_sync_command(&data_sync, &url, &path, &["--prune"]),
-                deleted as i64,
-                "prune",
-                run,
-            )?;
-            expected.verify(&path)?;
-            line.samples.push(sample);
-        }
+    for run in 0..runs.min(3) {
+        let slice = 50 + run as i64 % 50;
+        let deleted = client.execute("DELETE FROM public.users WHERE id % 100 = $1", &[&slice])?;
+        let expected = Checksum::of_source(&mut client, &USERS_TARGETS)?;
+        let sample = measure(
+            data_sync_command(&data_sync, &url, &path, &["--prune"]),
+            deleted as i64,
+            "prune",
+            run,
+        )?;
+        expected.verify(&path)?;
+        line.samples.push(sample);
     }
-    lines.push(line);
+    lines.push(("users", line));
 
     if options.capture {
-        lines.extend(capture_lines(
-            options,
-            &data_sync,
-            &url,
-            &mut client,
-            &work,
-        )?);
+        for line in capture_lines(options, &data_sync, &url, &mut client, &work)? {
+            lines.push(("users", line));
+        }
     }
 
     let machine = Machine::describe(&mut client, python.as_deref())?;
-    let section = render(options, &machine, &lines, duckdb_rows_per_second);
+    let section = render(options, &machine, &lines, &comparisons);
     println!("{section}");
     if options.debug {
         eprintln!("a --debug run: BENCHMARKS.md left as it was");
@@ -354,8 +585,8 @@ fn capture_lines(
     let mut lines = Vec::new();
     let capture = fresh(&work.join("capture.sqlite"))?;
     let incremental = fresh(&work.join("capture-incremental.sqlite"))?;
-    let live = Tables::LIVE;
-    let expected = Checksum::of_source(client)?;
+    let expected = Checksum::of_source(client, &USERS_TARGETS)?;
+    let expected_live = Checksum::of_source(client, &LIVE_TARGETS)?;
 
     let mut line = Line::new("**data-sync change capture**, first copy (slot, snapshot, copy)");
     let sample = measure(
@@ -364,7 +595,7 @@ fn capture_lines(
         "capture first copy",
         0,
     )?;
-    expected.verify_tables(&capture, live)?;
+    expected_live.verify(&capture)?;
     line.samples.push(sample);
     lines.push(line);
     let status = sync_command(data_sync, "users", url, &incremental, &["--full"])
@@ -396,7 +627,8 @@ fn capture_lines(
         low = high;
     }
     let changed = i64::try_from(changed)?;
-    let expected = Checksum::of_source(client)?;
+    let expected = Checksum::of_source(client, &USERS_TARGETS)?;
+    let expected_live = Checksum::of_source(client, &LIVE_TARGETS)?;
 
     let mut line = Line::new(&format!(
         "**data-sync change capture**, drain of {changed} changed rows (90% updates, 10% deletes)"
@@ -409,7 +641,7 @@ fn capture_lines(
         "capture drain",
         0,
     )?;
-    expected.verify_tables(&capture, live)?;
+    expected_live.verify(&capture)?;
     line.samples.push(sample);
     lines.push(line);
 
@@ -518,8 +750,7 @@ fn follow_latency(
         .status();
     let status = follow.wait()?;
     ensure!(status.success(), "data-sync follow failed: {status}");
-    let expected = Checksum::of_source(client)?;
-    expected.verify_tables(target, Tables::LIVE)?;
+    Checksum::of_source(client, &LIVE_TARGETS)?.verify(target)?;
     let mut line = Line::new(&format!(
         "**data-sync follow**, commit to visible in SQLite at {FOLLOW_RATE} commits/s"
     ));
@@ -541,13 +772,20 @@ fn follow_latency(
     Ok(line)
 }
 
-impl Line {
-    fn new(name: &str) -> Line {
-        Line {
-            name: name.to_owned(),
-            samples: Vec::new(),
-            note: String::new(),
-        }
+
+/// data-sync's full sync of the typed table, from `url`, into a fresh file.
+fn typed_contender<'a>(
+    xtask: &'a Path,
+    url: &'a str,
+    file: &'static str,
+    name: &str,
+) -> Contender<'a> {
+    Contender {
+        line: Line::new(name),
+        file,
+        prepare: Box::new(|_: &Path| Ok(())),
+        command: Box::new(move |path: &Path| child(xtask, "typed", url, path)),
+        exact: true,
     }
 }
 
@@ -589,14 +827,69 @@ fn generate(client: &mut postgres::Client, rows: i64) -> Result<()> {
          FROM generate_series(1::bigint, $1::bigint) AS g",
         &[&rows],
     )?;
-    // One statement at a time: VACUUM cannot run in the implicit transaction of a
-    // multi-statement query.
-    for statement in [
-        "ALTER TABLE public.users ADD PRIMARY KEY (id)",
-        "CREATE INDEX users_updated_at_id ON public.users (updated_at, id)",
-        "VACUUM (ANALYZE, FREEZE) public.users",
-        "CHECKPOINT",
-    ] {
+    finish_table(
+        client,
+        &[
+            "ALTER TABLE public.users ADD PRIMARY KEY (id)",
+            "CREATE INDEX users_updated_at_id ON public.users (updated_at, id)",
+            "VACUUM (ANALYZE, FREEZE) public.users",
+            "CHECKPOINT",
+        ],
+    )
+}
+
+/// Creates and fills `public.bench_typed` with `rows` rows, deterministically: the
+/// same rows whether `in_key_order` or not, stored in key order or in the random
+/// order of their uuids.
+fn generate_typed(client: &mut postgres::Client, rows: i64, in_key_order: bool) -> Result<()> {
+    client.batch_execute(
+        "DROP TABLE IF EXISTS public.bench_typed;
+         CREATE TABLE public.bench_typed (
+             id uuid NOT NULL,
+             amount numeric(12, 2) NOT NULL,
+             created_at timestamptz NOT NULL,
+             day date NOT NULL,
+             attributes jsonb NOT NULL,
+             active boolean NOT NULL,
+             tags text[] NOT NULL,
+             score double precision NOT NULL,
+             note text
+         )",
+    )?;
+    let order = if in_key_order { "ORDER BY 1" } else { "" };
+    client.execute(
+        &format!(
+            "INSERT INTO public.bench_typed
+             SELECT md5('typed ' || g)::uuid,
+                    (((g * 7919) % 10000000000) / 100.0)::numeric(12, 2),
+                    timestamptz '2020-01-01 00:00:00+00' + g * interval '1 second'
+                        + (g % 1000000) * interval '1 microsecond',
+                    date '2000-01-01' + (g % 9000)::int,
+                    jsonb_build_object('kind', CASE g % 3 WHEN 0 THEN 'a' WHEN 1 THEN 'b' ELSE 'c' END,
+                                       'n', g % 1000, 'flags', jsonb_build_array(g % 2 = 0, g % 5)),
+                    g % 3 = 0,
+                    ARRAY['t' || (g % 10), 'tag ' || (g % 97)]
+                        || CASE WHEN g % 4 = 0 THEN ARRAY['quoted \"x\"'] ELSE ARRAY[]::text[] END,
+                    g * 0.318309886183791::float8 / 7,
+                    CASE WHEN g % 10 = 0 THEN 'note ' || g || ' – ünïcode' END
+             FROM generate_series(1::bigint, $1::bigint) AS g {order}"
+        ),
+        &[&rows],
+    )?;
+    finish_table(
+        client,
+        &[
+            "ALTER TABLE public.bench_typed ADD PRIMARY KEY (id)",
+            "VACUUM (ANALYZE, FREEZE) public.bench_typed",
+            "CHECKPOINT",
+        ],
+    )
+}
+
+/// Runs `statements` one at a time: VACUUM cannot run in the implicit transaction of
+/// a multi-statement query.
+fn finish_table(client: &mut postgres::Client, statements: &[&str]) -> Result<()> {
+    for statement in statements {
         client
             .batch_execute(statement)
             .with_context(|| format!("running `{statement}`"))?;
@@ -610,33 +903,87 @@ fn text(value: Option<&str>) -> rusqlite::types::ValueRef<'_> {
     })
 }
 
-/// Row counts and content hashes of both targets: what the source says they must
-/// hold, compared with what a run wrote.
+/// One target table of a benchmark table, for the output check: its columns, and
+/// the source query that gives what they must hold, in the same order.
+struct TargetCheck {
+    table: &'static str,
+    columns: &'static [&'static str],
+    /// Selects, in key order, one column per target column, already in the form
+    /// data-sync writes: integers, doubles, booleans (as integers) or text.
+    source: &'static str,
+}
+
+const USERS_TARGETS: [TargetCheck; 2] = [
+    TargetCheck {
+        table: "user_main",
+        columns: &["id", "username", "email"],
+        source: "SELECT id, username, email FROM public.users ORDER BY id",
+    },
+    TargetCheck {
+        table: "user_profile",
+        columns: &["id", "bio", "avatar_url"],
+        source: "SELECT id, bio, avatar_url FROM public.users ORDER BY id",
+    },
+];
+
+const TYPED_TARGETS: [TargetCheck; 2] = [
+    TargetCheck {
+        table: "typed_main",
+        columns: &["id", "amount", "created_at", "day", "active", "score"],
+        source: "SELECT id::text, amount::text,
+                        to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),
+                        to_char(day, 'YYYY-MM-DD'), active, score
+                 FROM public.bench_typed ORDER BY id",
+    },
+    TargetCheck {
+        table: "typed_detail",
+        columns: &["id", "attributes", "tags", "note"],
+        source: "SELECT id::text, attributes::text, to_json(tags)::text, note
+                 FROM public.bench_typed ORDER BY id",
+    },
+];
+
+/// The `users_log` mapping's targets (change capture): the same columns as `users`'.
+const LIVE_TARGETS: [TargetCheck; 2] = [
+    TargetCheck {
+        table: "live_user",
+        columns: &["id", "username", "email"],
+        source: "SELECT id, username, email FROM public.users ORDER BY id",
+    },
+    TargetCheck {
+        table: "live_user_profile",
+        columns: &["id", "bio", "avatar_url"],
+        source: "SELECT id, bio, avatar_url FROM public.users ORDER BY id",
+    },
+];
+
+/// DuckDB's copy of the users table.
+const USERS_DUCKDB: [&str; 2] = [
+    "INSERT INTO lite.user_main SELECT \"id\", \"username\", \"email\" FROM pg.public.users",
+    "INSERT INTO lite.user_profile SELECT \"id\", \"bio\", \"avatar_url\" FROM pg.public.users",
+];
+
+/// DuckDB's copy of the typed table: the columns as they are, no casts.
+const TYPED_DUCKDB: [&str; 2] = [
+    "INSERT INTO lite.typed_main SELECT \"id\", \"amount\", \"created_at\", \"day\", \"active\", \"score\" FROM pg.public.bench_typed",
+    "INSERT INTO lite.typed_detail SELECT \"id\", \"attributes\", \"tags\", \"note\" FROM pg.public.bench_typed",
+];
+
+/// Row count and a hash of every column of each target: what the source says they
+/// must hold, compared with what a run wrote.
 #[derive(Debug, PartialEq, Eq)]
 struct Checksum {
     rows: i64,
-    main: u64,
-    profile: u64,
+    targets: Vec<TargetSum>,
 }
 
-/// The two target tables of a mapping over `public.users`.
-#[derive(Clone, Copy, Debug)]
-struct Tables {
-    main: &'static str,
-    profile: &'static str,
-}
-
-impl Tables {
-    /// The `users` mapping's.
-    const USERS: Tables = Tables {
-        main: "user_main",
-        profile: "user_profile",
-    };
-    /// The `users_log` mapping's (change capture).
-    const LIVE: Tables = Tables {
-        main: "live_user",
-        profile: "live_user_profile",
-    };
+#[derive(Debug, PartialEq, Eq)]
+struct TargetSum {
+    table: &'static str,
+    columns: &'static [&'static str],
+    rows: i64,
+    /// One hash per column, of its values in key order.
+    hashes: Vec<u64>,
 }
 
 /// Hashes one value with a tag, so that NULL, an integer and a text never collide.
@@ -667,89 +1014,110 @@ fn feed(hasher: &mut impl Hasher, value: rusqlite::types::ValueRef<'_>) {
 
 impl Checksum {
     /// What the targets must hold: the source read in key order.
-    fn of_source(client: &mut postgres::Client) -> Result<Checksum> {
+    fn of_source(client: &mut postgres::Client, targets: &[TargetCheck]) -> Result<Checksum> {
+        use postgres::types::Type;
         use rusqlite::types::ValueRef;
-        let mut main = std::hash::DefaultHasher::new();
-        let mut profile = std::hash::DefaultHasher::new();
-        let mut rows = 0;
-        let mut iterator = client.query_raw(
-            &format!("{SELECT} ORDER BY \"id\""),
-            std::iter::empty::<i32>(),
-        )?;
-        while let Some(row) = iterator.next()? {
-            let id: i64 = row.get(0);
-            let username: &str = row.get(1);
-            let email: &str = row.get(2);
-            let bio: Option<&str> = row.get(3);
-            let avatar_url: Option<&str> = row.get(4);
-            feed(&mut main, ValueRef::Integer(id));
-            feed(&mut main, ValueRef::Text(username.as_bytes()));
-            feed(&mut main, ValueRef::Text(email.as_bytes()));
-            feed(&mut profile, ValueRef::Integer(id));
-            feed(&mut profile, text(bio));
-            feed(&mut profile, text(avatar_url));
-            rows += 1;
+        let mut sums = Vec::new();
+        for target in targets {
+            let mut hashers = vec![std::hash::DefaultHasher::new(); target.columns.len()];
+            let mut rows = 0;
+            let mut iterator = client.query_raw(target.source, std::iter::empty::<i32>())?;
+            while let Some(row) = iterator.next()? {
+                for (index, hasher) in hashers.iter_mut().enumerate() {
+                    let value = match *row.columns()[index].type_() {
+                        Type::INT8 => row
+                            .get::<_, Option<i64>>(index)
+                            .map_or(ValueRef::Null, ValueRef::Integer),
+                        Type::BOOL => row
+                            .get::<_, Option<bool>>(index)
+                            .map_or(ValueRef::Null, |flag| ValueRef::Integer(i64::from(flag))),
+                        Type::FLOAT8 => row
+                            .get::<_, Option<f64>>(index)
+                            .map_or(ValueRef::Null, ValueRef::Real),
+                        _ => text(row.get::<_, Option<&str>>(index)),
+                    };
+                    feed(hasher, value);
+                }
+                rows += 1;
+            }
+            sums.push(TargetSum {
+                table: target.table,
+                columns: target.columns,
+                rows,
+                hashes: hashers.iter().map(Hasher::finish).collect(),
+            });
         }
         Ok(Checksum {
-            rows,
-            main: main.finish(),
-            profile: profile.finish(),
+            rows: sums.first().map_or(0, |sum| sum.rows),
+            targets: sums,
         })
     }
 
-    /// What the tables `tables` in `path` hold.
-    fn of_tables(path: &Path, tables: Tables) -> Result<Checksum> {
+    /// Fails unless the targets in `path` have the source's row count; returns the
+    /// columns whose values differ from the source's (with the first row's value and
+    /// its SQLite type), empty when every value is exact.
+    fn compare(&self, path: &Path) -> Result<Vec<String>> {
         let connection = rusqlite::Connection::open_with_flags(
             path,
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
         )?;
-        let hash = |sql: &str| -> Result<(i64, u64)> {
-            let mut statement = connection.prepare(sql)?;
+        let mut differing = Vec::new();
+        for expected in &self.targets {
+            let quoted: Vec<String> = expected
+                .columns
+                .iter()
+                .map(|column| format!("\"{column}\""))
+                .collect();
+            let mut statement = connection.prepare(&format!(
+                "SELECT {} FROM \"{}\" ORDER BY \"id\"",
+                quoted.join(", "),
+                expected.table
+            ))?;
             let mut rows = statement.query([])?;
-            let mut hasher = std::hash::DefaultHasher::new();
+            let mut hashers = vec![std::hash::DefaultHasher::new(); expected.columns.len()];
             let mut count = 0;
             while let Some(row) = rows.next()? {
-                for index in 0..3 {
-                    feed(&mut hasher, row.get_ref(index)?);
+                for (index, hasher) in hashers.iter_mut().enumerate() {
+                    feed(hasher, row.get_ref(index)?);
                 }
                 count += 1;
             }
-            Ok((count, hasher.finish()))
-        };
-        let (rows, main) = hash(&format!(
-            "SELECT \"id\", \"username\", \"email\" FROM \"{}\" ORDER BY \"id\"",
-            tables.main
-        ))?;
-        let (profile_rows, profile) = hash(&format!(
-            "SELECT \"id\", \"bio\", \"avatar_url\" FROM \"{}\" ORDER BY \"id\"",
-            tables.profile
-        ))?;
-        ensure!(
-            rows == profile_rows,
-            "{}: {} has {rows} rows, {} {profile_rows}",
-            path.display(),
-            tables.main,
-            tables.profile
-        );
-        Ok(Checksum {
-            rows,
-            main,
-            profile,
-        })
+            ensure!(
+                count == expected.rows,
+                "{}: `{}` has {count} rows, the source {}",
+                path.display(),
+                expected.table,
+                expected.rows
+            );
+            for (index, hasher) in hashers.iter().enumerate() {
+                if hasher.finish() != expected.hashes[index] {
+                    let column = &quoted[index];
+                    let sample: String = connection.query_row(
+                        &format!(
+                            "SELECT typeof({column}) || ' ' || quote({column}) FROM \"{}\" ORDER BY \"id\" LIMIT 1",
+                            expected.table
+                        ),
+                        [],
+                        |row| row.get(0),
+                    )?;
+                    differing.push(format!(
+                        "`{}.{}` (first row: {sample})",
+                        expected.table, expected.columns[index]
+                    ));
+                }
+            }
+        }
+        Ok(differing)
     }
 
     /// Fails unless the targets in `path` hold exactly what the source does.
     fn verify(&self, path: &Path) -> Result<()> {
-        self.verify_tables(path, Tables::USERS)
-    }
-
-    /// [`Checksum::verify`] for the tables `tables`.
-    fn verify_tables(&self, path: &Path, tables: Tables) -> Result<()> {
-        let actual = Checksum::of_tables(path, tables)?;
+        let differing = self.compare(path)?;
         ensure!(
-            actual == *self,
-            "{}: wrong result: expected {self:?}, found {actual:?}",
-            path.display()
+            differing.is_empty(),
+            "{}: wrong values in {}",
+            path.display(),
+            differing.join(", ")
         );
         Ok(())
     }
@@ -810,13 +1178,33 @@ impl UsersSql {
     }
 }
 
-/// The two target tables, created as data-sync creates them.
-fn create_targets(sql: &UsersSql, path: &Path) -> Result<()> {
+/// The target tables, created as data-sync creates them (for DuckDB, which writes
+/// into existing tables).
+fn create_targets(creates: &[String], path: &Path) -> Result<()> {
     let connection = rusqlite::Connection::open(path)?;
-    for (create, _) in &sql.targets {
+    for create in creates {
         connection.execute_batch(create)?;
     }
     Ok(())
+}
+
+/// DuckDB's copy: `statements` in one transaction, from `url` into `target`.
+fn duckdb_command(
+    python: &Path,
+    root: &Path,
+    work: &Path,
+    url: &str,
+    target: &Path,
+    statements: &[&str],
+) -> Command {
+    let mut command = Command::new(python);
+    command
+        .arg(root.join("xtask/peers/duckdb_sync.py"))
+        .arg(url)
+        .arg(target)
+        .arg(work.join("venv"))
+        .args(statements);
+    command
 }
 
 fn data_sync_command(binary: &Path, url: &str, target: &Path, flags: &[&str]) -> Command {
@@ -902,6 +1290,17 @@ fn measure(mut command: Command, rows: i64, what: &str, run: usize) -> Result<Sa
 
 /// The release build of this crate, run by [`run`] for the Rust measurements.
 fn run_child(kind: &str, options: &Options) -> Result<()> {
+    if kind == "typed" || kind == "typed-unordered" {
+        // The typed table's full sync, as `data-sync sync --full` runs a mapping;
+        // `typed-unordered` skips the key check, and with it the read in key order,
+        // to measure what that order buys.
+        let source = sync_runtime::SourceConfig::parse(&options.source)?;
+        sync_runtime::SyncJob::new(source, &options.target)
+            .full(true)
+            .assume_unique_key(kind == "typed-unordered")
+            .run::<BenchTyped>()?;
+        return Ok(());
+    }
     // The data-sync binary of the same build (release, or debug for `--debug`).
     let binaries = std::env::current_exe()?
         .parent()
@@ -1069,16 +1468,21 @@ fn mib(kib: f64) -> String {
 }
 
 /// The section of BENCHMARKS.md for one table size.
-fn render(options: &Options, machine: &Machine, lines: &[Line], duckdb: Option<f64>) -> String {
+fn render(
+    options: &Options,
+    machine: &Machine,
+    lines: &[(&str, Line)],
+    comparisons: &[Comparison],
+) -> String {
     let mut text = String::new();
     let _ = writeln!(text, "{}\n", heading(options.rows));
     let _ = writeln!(
         text,
-        "Medians of {} runs, measured in one run of `cargo xtask bench --rows {} --runs {}{}{}`.\n",
-        options.runs,
+        "Measured in one run of `cargo xtask bench --rows {} --pairs {}{}{}{}`.\n",
         options.rows,
         options.runs,
         if options.peers { " --peers" } else { "" },
+        if options.ceilings { "" } else { " --no-ceilings" },
         if options.capture { " --capture" } else { "" }
     );
     let _ = writeln!(
@@ -1096,16 +1500,46 @@ fn render(options: &Options, machine: &Machine, lines: &[Line], duckdb: Option<f
             .map(|version| format!("; DuckDB {version} (PyPI)"))
             .unwrap_or_default()
     );
+    if !comparisons.is_empty() {
+        let _ = writeln!(
+            text,
+            "Compared in pairs (A then B, {} pairs after one warm-up run of each); ratio: B's time over A's, per pair.\n",
+            options.runs
+        );
+        let _ = writeln!(
+            text,
+            "| table | A | B | median ratio | min | max | A faster in |"
+        );
+        let _ = writeln!(text, "|---|---|---|---:|---:|---:|---:|");
+        for comparison in comparisons {
+            let ratios = &comparison.ratios;
+            let min = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+            let max = ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let wins = ratios.iter().filter(|ratio| **ratio > 1.0).count();
+            let _ = writeln!(
+                text,
+                "| {} | {} | {} | **{:.2}x** | {:.2}x | {:.2}x | {wins} of {} |",
+                comparison.table,
+                comparison.a,
+                comparison.b,
+                median(ratios.clone()).unwrap_or_default(),
+                min,
+                max,
+                ratios.len()
+            );
+        }
+        let _ = writeln!(text);
+    }
     let _ = writeln!(
         text,
-        "| measurement | rows | seconds | rows/s | vs DuckDB | peak RSS | runs (s) | note |"
+        "| table | measurement | rows | median s | rows/s | peak RSS | runs (s) | note |"
     );
-    let _ = writeln!(text, "|---|---:|---:|---:|---:|---:|---|---|");
-    for line in lines {
+    let _ = writeln!(text, "|---|---|---:|---:|---:|---:|---|---|");
+    for (table, line) in lines {
         let Some(rows_per_second) = line.rows_per_second() else {
             let _ = writeln!(
                 text,
-                "| {} | - | - | - | - | - | - | {} |",
+                "| {table} | {} | - | - | - | - | - | {} |",
                 line.name, line.note
             );
             continue;
@@ -1114,10 +1548,6 @@ fn render(options: &Options, machine: &Machine, lines: &[Line], duckdb: Option<f
         let rss = line
             .median(|sample| sample.peak_rss_kib.unwrap_or(0) as f64)
             .map_or_else(|| "-".to_owned(), mib);
-        let versus = duckdb.map_or_else(
-            || "-".to_owned(),
-            |duckdb| format!("{:.2}x", rows_per_second / duckdb),
-        );
         let runs: Vec<String> = line
             .samples
             .iter()
@@ -1125,12 +1555,11 @@ fn render(options: &Options, machine: &Machine, lines: &[Line], duckdb: Option<f
             .collect();
         let _ = writeln!(
             text,
-            "| {} | {} | {:.2} | {:.0} | {} | {} | {} | {} |",
+            "| {table} | {} | {} | {:.2} | {:.0} | {} | {} | {} |",
             line.name,
             line.samples[0].rows,
             seconds,
             rows_per_second,
-            versus,
             rss,
             runs.join(" / "),
             line.note
@@ -1138,7 +1567,7 @@ fn render(options: &Options, machine: &Machine, lines: &[Line], duckdb: Option<f
     }
     let _ = writeln!(
         text,
-        "\nEvery run's SQLite file was checked against PostgreSQL (row counts and a hash of every value of both tables, in key order). Peak RSS is the child process's `ru_maxrss` (for the ceilings and the plain approach it includes holding their rows in memory; the source ceiling holds none)."
+        "\nEvery run's SQLite file was checked against PostgreSQL (row counts and a hash of every column of every target, in key order); data-sync's must match exactly, a peer's columns that differ are named in its note. Peak RSS is the child process's `ru_maxrss`: DuckDB's is its whole Python process; the ceilings and the plain approach hold their rows in memory (the source ceiling holds none). The ceilings and the plain approach run at most 3 times, the replacing, incremental and `--prune` runs 3 times."
     );
     text
 }
@@ -1202,11 +1631,20 @@ fn write_section(path: &Path, rows: i64, section: &str) -> Result<()> {
 
 const PREAMBLE: &str = "# Benchmarks
 
-Written by `cargo xtask bench`; rerun with `cargo xtask bench --rows 1000000 --runs 3 --peers`
-(and `--rows 10000000` for the memory check). The reference table is `public.users`
-(id bigint, username/email text, ~40% NULL `bio` of up to 300 characters of multi-byte
-text, avatar_url, created_at/updated_at timestamptz, numeric, jsonb, uuid), generated
-deterministically with `generate_series`; the `users` mapping splits it into
-`user_main(id, username, email)` and `user_profile(id, bio, avatar_url)`.
+Written by `cargo xtask bench`; rerun with `cargo xtask bench --rows 1000000 --pairs 7 --peers`
+(and `--rows 10000000` for memory and `--prune`). Two tables, generated deterministically
+with `generate_series`:
+
+- `public.users` (id bigint in key order, username/email text, ~40% NULL `bio` of up to
+  300 characters of multi-byte text, avatar_url, and columns not read); the `users`
+  mapping splits it into `user_main(id, username, email)` and
+  `user_profile(id, bio, avatar_url)`.
+- `public.bench_typed` (uuid key in random physical order, numeric(12,2), timestamptz,
+  date, jsonb, boolean, text[], double precision, a text column NULL in 9 rows of 10),
+  split into `typed_main(id, amount, created_at, day, active, score)` and
+  `typed_detail(id, attributes, tags, note)` by a mapping compiled into the bench
+  only (`xtask/src/bench.rs`, run as `xtask bench --child typed`), not the shipped
+  catalogue; the same rows stored in key order, in a second database, measure what
+  the random order costs.
 
 ";
