@@ -119,9 +119,9 @@ pub(super) fn numeric_text(raw: &[u8]) -> Result<String, BoxError> {
         for position in 0..=weight {
             let digit = digit_at(position);
             if position == 0 {
-                text.push_str(&digit.to_string());
+                push_leading(&mut text, digit);
             } else {
-                text.push_str(&format!("{digit:04}"));
+                push_four(&mut text, digit);
             }
         }
     }
@@ -130,10 +130,30 @@ pub(super) fn numeric_text(raw: &[u8]) -> Result<String, BoxError> {
         let start = text.len();
         let mut position = weight + 1;
         while text.len() - start < dscale {
-            text.push_str(&format!("{:04}", digit_at(position)));
+            push_four(&mut text, digit_at(position));
             position += 1;
         }
         text.truncate(start + dscale);
     }
     Ok(text)
+}
+
+/// Appends the base-10000 digit `digit` (at most 9999) as four decimal digits: no
+/// `fmt` machinery per digit, since every numeric of every row comes here.
+fn push_four(text: &mut String, digit: u16) {
+    for divisor in [1000, 100, 10, 1] {
+        text.push(char::from(b'0' + (digit / divisor % 10) as u8));
+    }
+}
+
+/// Appends the leading base-10000 digit without leading zeros (`0` for zero).
+fn push_leading(text: &mut String, digit: u16) {
+    let mut started = false;
+    for divisor in [1000, 100, 10, 1] {
+        let decimal = digit / divisor % 10;
+        if decimal != 0 || started || divisor == 1 {
+            started = true;
+            text.push(char::from(b'0' + decimal as u8));
+        }
+    }
 }
