@@ -452,6 +452,92 @@ fn prune_removes_rows_deleted_at_the_source() {
     assert_eq!(state(&target.path, "events")[4], Value::Text("ok".into()));
 }
 
+/// `--prune` of an integer key merges the source's keys with the target's, read in
+/// pages (issue 17): deletions at both ends, across a page boundary (8192 keys) and
+/// in runs are all found, and nothing else is touched.
+#[test]
+fn prune_merges_integer_keys_across_pages_and_at_both_ends() {
+    let db = support::source_db();
+    create_events(&db, 20_000);
+    let target = support::target_file();
+    run::<Events>(&db, &target.path, &options(5_000)).unwrap();
+    let deleted = db
+        .client()
+        .execute(
+            "DELETE FROM public.events
+             WHERE id IN (1, 2, 19999, 20000) OR id BETWEEN 8190 AND 8200
+                OR id BETWEEN 10000 AND 10100 OR id % 997 = 0",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(deleted, 4 + 11 + 101 + 20);
+    let prune = SyncOptions {
+        prune: true,
+        ..options(777)
+    };
+    let pruned = run::<Events>(&db, &target.path, &prune).unwrap();
+    assert_eq!(written(&pruned), vec![(0, deleted), (0, deleted)]);
+    assert_events_equal(&db, &target.path);
+    // Nothing left to prune: a second run deletes nothing.
+    let again = run::<Events>(&db, &target.path, &prune).unwrap();
+    assert_eq!(written(&again), vec![(0, 0), (0, 0)]);
+    assert_events_equal(&db, &target.path);
+}
+
+/// `public.labels`, keyed by text: `--prune` keeps its table of source keys, since
+/// PostgreSQL's text order need not be SQLite's.
+#[derive(Debug, Clone, PartialEq, Mapping)]
+#[sync(
+    from = "public.labels",
+    name = "labels",
+    key = "code",
+    cursor = "version"
+)]
+pub struct Labels {
+    #[sync(to = "label", primary_key)]
+    pub code: String,
+    pub version: i64,
+    #[sync(to = "label")]
+    pub title: String,
+}
+
+#[test]
+fn prune_of_a_text_key_removes_exactly_the_deleted_rows() {
+    let db = support::source_db();
+    db.client()
+        .batch_execute(
+            "CREATE TABLE public.labels (code text PRIMARY KEY, version bigint NOT NULL, title text NOT NULL);
+             INSERT INTO public.labels
+             SELECT 'Code-' || g, g, 'title ' || g FROM generate_series(1, 500) AS g;
+             INSERT INTO public.labels VALUES ('a', 501, 'lower'), ('B', 502, 'upper'), ('ä', 503, 'umlaut');",
+        )
+        .unwrap();
+    let target = support::target_file();
+    run::<Labels>(&db, &target.path, &options(100)).unwrap();
+    db.client()
+        .batch_execute("DELETE FROM public.labels WHERE code IN ('a', 'ä', 'Code-1', 'Code-250')")
+        .unwrap();
+    let prune = SyncOptions {
+        prune: true,
+        ..options(64)
+    };
+    let pruned = run::<Labels>(&db, &target.path, &prune).unwrap();
+    assert_eq!(pruned.targets[0].deleted, 4);
+    let expected: Vec<Vec<Value>> = db
+        .client()
+        .query("SELECT code, title FROM public.labels", &[])
+        .unwrap()
+        .into_iter()
+        .map(|row| vec![Value::Text(row.get(0)), Value::Text(row.get(1))])
+        .collect();
+    let mut expected = expected;
+    expected.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+    let mut actual = support::sqlite_rows(&target.path, "SELECT code, title FROM label");
+    actual.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+    assert_eq!(actual.len(), 499);
+    assert!(actual == expected, "target differs from source");
+}
+
 #[test]
 fn a_null_cursor_is_refused_with_key_and_column() {
     let db = support::source_db();

@@ -6,8 +6,10 @@
 //! transaction: upserts (parents first) or, for rows whose soft-delete column is set,
 //! deletes (children first), and the watermark of the batch's last row, so that a
 //! kill at any instant leaves rows and watermark in agreement. `--prune` then streams
-//! every source key of the same snapshot into a temporary table and deletes the
-//! target rows whose key is not there, in one last transaction. See `docs/sync.md`.
+//! every source key of the same snapshot and deletes the target rows whose key is
+//! not among them, in one last transaction: an integer key by merging both sides'
+//! keys in key order ([`KeyMerge`]), any other through a temporary table of the
+//! source keys. See `docs/sync.md`.
 
 use std::ops::Range;
 use std::path::Path;
@@ -248,6 +250,10 @@ struct Writer<'a, M> {
     claimed: bool,
     /// The open transaction of `--prune`, once the first keys arrived.
     prune: Option<Transaction<'a>>,
+    /// `--prune` as a merge of the source's and the parent target's keys, for a
+    /// mapping whose key is one integer column (see [`KeyMerge`]); `None` keeps
+    /// the temporary table of keys.
+    merge: Option<KeyMerge>,
     /// The source read, recorded with the final state.
     identity: SourceIdentity,
     _mapping: std::marker::PhantomData<M>,
@@ -273,6 +279,7 @@ impl<'a, M: Mapping> Writer<'a, M> {
             deleted: vec![0; targets],
             claimed: false,
             prune: None,
+            merge: merge_key(M::SPEC).map(KeyMerge::new),
             identity,
             _mapping: std::marker::PhantomData,
         }
@@ -398,6 +405,13 @@ impl<'a, M: Mapping> Writer<'a, M> {
         ranges: &[Option<Range<usize>>],
     ) -> Result<()> {
         let spec = M::SPEC;
+        if self.merge.is_some() && !types.first().is_some_and(is_integer) {
+            // The key column is no longer an integer: the keys go into the table.
+            self.merge = None;
+        }
+        if self.merge.is_some() {
+            return self.merge_keys(types, buffer, ranges);
+        }
         let incremental = incremental_spec(spec);
         let path = self.path;
         let transaction = self.prune_transaction()?;
@@ -424,19 +438,64 @@ impl<'a, M: Mapping> Writer<'a, M> {
         Ok(())
     }
 
-    /// The transaction of `--prune`, begun (with an empty key table) on first use.
+    /// Merges source keys (in key order) with the parent target's: every target
+    /// key below the next source key is missing from the source and is deleted.
+    fn merge_keys(
+        &mut self,
+        types: &[Type],
+        buffer: &[u8],
+        ranges: &[Option<Range<usize>>],
+    ) -> Result<()> {
+        let spec = M::SPEC;
+        self.prune_transaction()?;
+        let transaction = self.prune.as_ref().expect("just begun");
+        let merge = self.merge.as_mut().expect("merging");
+        let width = types.len().max(1);
+        for fields in ranges.chunks(width) {
+            let key = fields[0]
+                .clone()
+                .and_then(|range| integer(&types[0], &buffer[range]));
+            let Some(key) = key else {
+                return Err(Error::Incremental {
+                    mapping: spec.name.to_owned(),
+                    message: "`--prune` read a NULL or malformed key".to_owned(),
+                });
+            };
+            if merge.last_source.is_some_and(|last| last >= key) {
+                return Err(Error::Incremental {
+                    mapping: spec.name.to_owned(),
+                    message: format!(
+                        "`--prune` read the source's keys out of order (key {key}); rerun"
+                    ),
+                });
+            }
+            merge.last_source = Some(key);
+            merge
+                .advance(spec, transaction, Some(key), &mut self.deleted)
+                .map_err(|source| Error::Target {
+                    path: self.path.to_owned(),
+                    source: Box::new(source),
+                })?;
+        }
+        Ok(())
+    }
+
+    /// The transaction of `--prune`, begun (with an empty key table, unless the keys
+    /// are merged) on first use.
     fn prune_transaction(&mut self) -> Result<&Transaction<'a>> {
         if self.prune.is_none() {
             let incremental = incremental_spec(M::SPEC);
             let transaction =
                 Transaction::new_unchecked(self.connection, TransactionBehavior::Immediate)
                     .map_err(|source| self.target_error(source))?;
-            transaction
-                .execute_batch(&format!(
-                    "{}; {}",
-                    incremental.prune_keys_drop, incremental.prune_keys_create
-                ))
-                .map_err(|source| self.target_error(source))?;
+            if self.merge.is_none() {
+                transaction
+                    .execute_batch(&format!(
+                        "{}; {}",
+                        incremental.prune_keys_drop, incremental.prune_keys_create
+                    ))
+                    .map_err(|source| self.target_error(source))?;
+            }
             self.prune = Some(transaction);
         }
         Ok(self.prune.as_ref().expect("just begun"))
@@ -458,13 +517,24 @@ impl<'a, M: Mapping> Writer<'a, M> {
         self.check_claim(&transaction)?;
         if prune {
             let mut pruned = 0;
-            for (index, statement) in incremental.prune.iter().enumerate().rev() {
-                let deleted = transaction
-                    .execute(statement, [])
-                    .map_err(|source| self.target_error(source))?
-                    as u64;
-                self.deleted[index] += deleted;
-                pruned += deleted;
+            if let Some(merge) = &mut self.merge {
+                // The target keys after the source's last key are missing too.
+                merge
+                    .advance(spec, &transaction, None, &mut self.deleted)
+                    .map_err(|source| Error::Target {
+                        path: self.path.to_owned(),
+                        source: Box::new(source),
+                    })?;
+                pruned = merge.pruned;
+            } else {
+                for (index, statement) in incremental.prune.iter().enumerate().rev() {
+                    let deleted = transaction
+                        .execute(statement, [])
+                        .map_err(|source| self.target_error(source))?
+                        as u64;
+                    self.deleted[index] += deleted;
+                    pruned += deleted;
+                }
             }
             // A source that came back empty (truncated, or the wrong one) is no
             // reason to empty the targets; the transaction rolls back on return.
@@ -485,9 +555,11 @@ impl<'a, M: Mapping> Writer<'a, M> {
                     });
                 }
             }
-            transaction
-                .execute_batch(incremental.prune_keys_drop)
-                .map_err(|source| self.target_error(source))?;
+            if self.merge.is_none() {
+                transaction
+                    .execute_batch(incremental.prune_keys_drop)
+                    .map_err(|source| self.target_error(source))?;
+            }
         }
         let watermark = self.watermark.as_ref();
         state::record(
@@ -524,6 +596,142 @@ impl<'a, M: Mapping> Writer<'a, M> {
                 .collect(),
             seconds: 0.0,
         })
+    }
+}
+
+/// The parent target's key column when `--prune` can merge: the mapping's key is
+/// one source column, and the parent's one primary-key column, fed by it, is an
+/// INTEGER. PostgreSQL's order of integers is SQLite's, so both sides can be read
+/// in key order (PostgreSQL along the key's unique index, SQLite along its rowid or
+/// primary key) and compared as two sorted streams.
+fn merge_key(spec: &MappingSpec) -> Option<&'static str> {
+    let [key] = spec.source.key else {
+        return None;
+    };
+    let parent = spec.targets.first()?;
+    let mut primary = parent.columns.iter().filter(|column| column.primary_key);
+    let column = primary.next()?;
+    (primary.next().is_none() && column.sqlite_type == "INTEGER" && column.field == *key)
+        .then_some(column.name)
+}
+
+fn is_integer(ty: &Type) -> bool {
+    [Type::INT2, Type::INT4, Type::INT8].contains(ty)
+}
+
+/// An integer key from its binary form.
+fn integer(ty: &Type, raw: &[u8]) -> Option<i64> {
+    match *ty {
+        Type::INT8 => Some(i64::from_be_bytes(raw.try_into().ok()?)),
+        Type::INT4 => Some(i64::from(i32::from_be_bytes(raw.try_into().ok()?))),
+        Type::INT2 => Some(i64::from(i16::from_be_bytes(raw.try_into().ok()?))),
+        _ => None,
+    }
+}
+
+/// Target keys read per page of the merge.
+const MERGE_PAGE: i64 = 8192;
+
+/// `--prune` as a merge (issue 17): the source's keys arrive in key order, the parent
+/// target's are read in key order in pages (`WHERE key > last ORDER BY key LIMIT`,
+/// so no SQLite cursor stays open while rows are deleted), and each target key the
+/// source skipped is deleted from every target, children first. Nothing is copied
+/// into SQLite; the cost is one pass over the parent's key b-tree.
+struct KeyMerge {
+    /// The first page, and the page after `?1`.
+    first_page: String,
+    next_page: String,
+    /// Target keys read, not yet compared.
+    pending: std::collections::VecDeque<i64>,
+    /// The last target key read.
+    last_read: Option<i64>,
+    /// Whether every target key has been read.
+    exhausted: bool,
+    /// The last source key, to check the order.
+    last_source: Option<i64>,
+    /// Keys deleted.
+    pruned: u64,
+}
+
+impl KeyMerge {
+    fn new(column: &'static str) -> KeyMerge {
+        KeyMerge {
+            first_page: String::new(),
+            next_page: column.to_owned(),
+            pending: std::collections::VecDeque::new(),
+            last_read: None,
+            exhausted: false,
+            last_source: None,
+            pruned: 0,
+        }
+    }
+
+    /// Compares the target keys up to `source` (to the end for `None`) and deletes
+    /// those the source does not have.
+    fn advance(
+        &mut self,
+        spec: &MappingSpec,
+        transaction: &Connection,
+        source: Option<i64>,
+        deleted: &mut [u64],
+    ) -> rusqlite::Result<()> {
+        if self.first_page.is_empty() {
+            let column = sync_sql::ident::quote(&self.next_page);
+            let parent = sync_sql::ident::quote(spec.targets[0].name);
+            self.first_page =
+                format!("SELECT {column} FROM {parent} ORDER BY {column} LIMIT {MERGE_PAGE}");
+            self.next_page = format!(
+                "SELECT {column} FROM {parent} WHERE {column} > ?1 ORDER BY {column} LIMIT {MERGE_PAGE}"
+            );
+        }
+        loop {
+            if self.pending.is_empty() {
+                if self.exhausted {
+                    return Ok(());
+                }
+                self.read_page(transaction)?;
+                if self.pending.is_empty() {
+                    self.exhausted = true;
+                    return Ok(());
+                }
+            }
+            let target = self.pending[0];
+            match source {
+                Some(source) if target > source => return Ok(()),
+                Some(source) if target == source => {
+                    self.pending.pop_front();
+                    return Ok(());
+                }
+                _ => {
+                    self.pending.pop_front();
+                    // Children first, so that foreign keys hold at every statement.
+                    for (index, target_spec) in spec.targets.iter().enumerate().rev() {
+                        let mut statement =
+                            transaction.prepare_cached(target_spec.delete_by_key)?;
+                        statement.raw_bind_parameter(1, target)?;
+                        deleted[index] += statement.raw_execute()? as u64;
+                    }
+                    self.pruned += 1;
+                }
+            }
+        }
+    }
+
+    fn read_page(&mut self, transaction: &Connection) -> rusqlite::Result<()> {
+        let mut statement = match self.last_read {
+            None => transaction.prepare_cached(&self.first_page)?,
+            Some(_) => transaction.prepare_cached(&self.next_page)?,
+        };
+        let mut rows = match self.last_read {
+            None => statement.query([])?,
+            Some(last) => statement.query([last])?,
+        };
+        while let Some(row) = rows.next()? {
+            let key: i64 = row.get(0)?;
+            self.pending.push_back(key);
+            self.last_read = Some(key);
+        }
+        Ok(())
     }
 }
 
@@ -652,18 +860,20 @@ fn read<M: Mapping>(
         }
     }
     if options.prune {
-        read_keys(spec, &mut transaction, batch_size, sender)?;
+        read_keys(spec, &mut transaction, batch_size, sender, merge_key(spec))?;
     }
     transaction.commit().map_err(source_error)?;
     Ok(())
 }
 
-/// Streams every source key of the snapshot with binary COPY, in batches.
+/// Streams every source key of the snapshot with binary COPY, in batches; in key
+/// order (along the key's unique index) when the writer merges them.
 fn read_keys<M>(
     spec: &MappingSpec,
     transaction: &mut Snapshot<'_>,
     batch_size: usize,
     sender: &SyncSender<Message<M>>,
+    merge: Option<&str>,
 ) -> Result<()> {
     let incremental = incremental_spec(spec);
     let source_error = |source| Error::Source {
@@ -680,7 +890,21 @@ fn read_keys<M>(
         .prepare(incremental.select_keys)
         .map_err(source_error)?;
     let types: Vec<Type> = source::column_types(statement.columns());
-    let copy = source::copy_out_sql(incremental.select_keys);
+    let copy = match merge {
+        Some(_) => {
+            // An index scan, which streams, rather than a sort of every key first.
+            transaction
+                .batch_execute("SET LOCAL enable_sort = off")
+                .map_err(source_error)?;
+            let key = spec.source.columns[spec.source.key[0]].name;
+            source::copy_out_sql(&format!(
+                "{} ORDER BY {}",
+                incremental.select_keys,
+                sync_sql::ident::quote(key)
+            ))
+        }
+        None => source::copy_out_sql(incremental.select_keys),
+    };
     let stream = transaction.copy_out(copy.as_str()).map_err(source_error)?;
     let mut reader = CopyReader::new(stream, types.clone()).map_err(stream_error)?;
     let mut buffer = Vec::new();
