@@ -150,3 +150,59 @@ fn targets_are_strict_with_keys_and_foreign_keys() {
         ]]
     );
 }
+
+/// `public.tokens`, keyed by a uuid that has nothing to do with the rows' physical
+/// order.
+#[derive(Debug, sync_runtime::Mapping)]
+#[sync(from = "public.tokens", name = "tokens", key = "id")]
+pub struct Tokens {
+    #[sync(to = "token", primary_key)]
+    pub id: sync_runtime::value::Uuid,
+    #[sync(to = "token")]
+    pub serial: i64,
+}
+
+/// A full sync reads a table with a unique index on its key in key order (issue 17),
+/// so the target's rows arrive, and get their rowids, in key order however the
+/// source stores them; the values are the source's.
+#[test]
+fn a_full_sync_reads_rows_in_key_order() {
+    let db = support::source_db();
+    db.client()
+        .batch_execute(
+            "CREATE TABLE public.tokens (id uuid PRIMARY KEY, serial bigint NOT NULL);
+             INSERT INTO public.tokens SELECT md5('token ' || g)::uuid, g FROM generate_series(1, 3000) AS g;",
+        )
+        .unwrap();
+    let target = support::target_file();
+    let source = sync_runtime::SourceConfig::parse(&db.url()).unwrap();
+    let options = sync_runtime::SyncOptions {
+        full: true,
+        batch_size: 500,
+        ..sync_runtime::SyncOptions::default()
+    };
+    sync_runtime::sync::<Tokens>(&source, &target.path, &options).unwrap();
+    let expected: Vec<Vec<Value>> = db
+        .client()
+        .query(
+            "SELECT id::text, serial FROM public.tokens ORDER BY id",
+            &[],
+        )
+        .unwrap()
+        .into_iter()
+        .map(|row| vec![Value::Text(row.get(0)), Value::Integer(row.get(1))])
+        .collect();
+    assert_eq!(expected.len(), 3000);
+    let by_rowid =
+        support::sqlite_rows(&target.path, "SELECT id, serial FROM token ORDER BY rowid");
+    assert!(by_rowid == expected, "rows not written in key order");
+    // The physical order was not the key order to begin with.
+    let physical: Vec<i64> = db
+        .client()
+        .query("SELECT serial FROM public.tokens", &[])
+        .unwrap()
+        .into_iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(physical, (1..=3000).collect::<Vec<i64>>());
+}
