@@ -206,3 +206,23 @@ fn a_full_sync_reads_rows_in_key_order() {
         .collect();
     assert_eq!(physical, (1..=3000).collect::<Vec<i64>>());
 }
+
+/// The first run into a new file loads through a rollback journal (nothing to read
+/// yet) and leaves the file in WAL mode, as every later run keeps it.
+#[test]
+fn a_first_full_sync_leaves_a_new_file_in_wal_mode() {
+    let db = support::source_db();
+    create_users(&db, 2_000);
+    let target = support::target_file();
+    support::sync::<Users>(&db, &target.path).unwrap();
+    let mode = support::sqlite_rows(&target.path, "PRAGMA journal_mode");
+    assert_eq!(mode, vec![vec![Value::Text("wal".into())]]);
+    assert_target_equals_source(&db, &target.path);
+    // A second full sync, over the tables, stays in WAL mode throughout.
+    support::sync::<Users>(&db, &target.path).unwrap();
+    assert_target_equals_source(&db, &target.path);
+    assert_eq!(
+        support::sqlite_rows(&target.path, "PRAGMA journal_mode"),
+        vec![vec![Value::Text("wal".into())]]
+    );
+}

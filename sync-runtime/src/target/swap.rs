@@ -172,16 +172,40 @@ pub(crate) fn references_hold_by_construction(spec: &MappingSpec) -> bool {
 #[derive(Debug)]
 pub(crate) struct BulkLoad {
     foreign_keys: bool,
+    /// Whether the load runs with a rollback journal, WAL to be set again after.
+    rollback_journal: bool,
 }
 
 impl BulkLoad {
     /// Prepares `connection`, outside any transaction, for a full sync: no
     /// foreign-key enforcement when `spec`'s foreign keys hold by construction. The
-    /// journal stays WAL, so readers keep reading the old contents meanwhile.
+    /// journal stays WAL, so readers keep reading the old contents meanwhile, unless
+    /// the file has no contents yet (then a rollback journal, see below).
     pub(crate) fn begin(connection: &Connection, spec: &MappingSpec) -> BulkLoad {
         let mut bulk = BulkLoad {
             foreign_keys: false,
+            rollback_journal: false,
         };
+        // A file that holds nothing but data-sync's own state (a first run into a new
+        // file) has no contents a reader could be reading: its load goes through a
+        // rollback journal, which writes each new page once (pages beyond the old end
+        // of the file are not journaled), where WAL writes it twice, to the log and
+        // again at the checkpoint. WAL is set again once the run ends. SQLite keeps
+        // WAL when another connection has the file open, and so does the run.
+        let fresh: bool = connection
+            .query_row(
+                "SELECT NOT EXISTS (SELECT 1 FROM sqlite_schema
+                                    WHERE tbl_name NOT LIKE '\\_data\\_sync\\_%' ESCAPE '\\')",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap_or(false);
+        if fresh {
+            let mode: String = connection
+                .pragma_update_and_check(None, "journal_mode", "delete", |row| row.get(0))
+                .unwrap_or_default();
+            bulk.rollback_journal = mode.eq_ignore_ascii_case("delete");
+        }
         if references_hold_by_construction(spec) {
             let enforced: bool = connection
                 .pragma_query_value(None, "foreign_keys", |row| row.get(0))
@@ -203,6 +227,11 @@ impl BulkLoad {
         // later statements on this connection, which `target::open` sets up anew.
         if self.foreign_keys {
             let _ = connection.pragma_update(None, "foreign_keys", "on");
+        }
+        // Best effort too: a file left in rollback mode (a reader of the new file
+        // held it open) gets WAL again from the next run's `target::open`.
+        if self.rollback_journal {
+            let _ = connection.pragma_update(None, "journal_mode", "wal");
         }
     }
 }
