@@ -772,7 +772,6 @@ fn follow_latency(
     Ok(line)
 }
 
-
 /// data-sync's full sync of the typed table, from `url`, into a fresh file.
 fn typed_contender<'a>(
     xtask: &'a Path,
@@ -1482,7 +1481,11 @@ fn render(
         options.rows,
         options.runs,
         if options.peers { " --peers" } else { "" },
-        if options.ceilings { "" } else { " --no-ceilings" },
+        if options.ceilings {
+            ""
+        } else {
+            " --no-ceilings"
+        },
         if options.capture { " --capture" } else { "" }
     );
     let _ = writeln!(
