@@ -182,7 +182,10 @@ pub fn check_mapping(
     assume_unique_key: bool,
 ) -> Result<CheckReport> {
     let spec = mapping.spec;
-    let mut differences = check_source(mapping, client, assume_unique_key)?;
+    // A cancelled statement or a silent server is a timeout, as in a run.
+    let read_timeout = client.read_timeout();
+    let mut differences = check_source(mapping, client, assume_unique_key)
+        .map_err(|error| error.with_timeouts(read_timeout))?;
     let (target_differences, to_create) = check_target(spec, target)?;
     differences.extend(target_differences);
     Ok(CheckReport {

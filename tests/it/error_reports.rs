@@ -284,3 +284,27 @@ fn a_damaged_target_is_named_by_a_run_check_and_verify() {
     assert_eq!(output.status.code(), Some(1), "{text}");
     assert!(text.contains(&format!("error: {damaged}")), "{text}");
 }
+
+#[test]
+fn check_with_a_statement_timeout_does_not_wait_on_a_lock() {
+    let db = support::source_db();
+    create_users(&db, 3);
+    let target = support::target_file();
+    support::sync::<mappings::Users>(&db, &target.path).unwrap();
+    let mut locker = db.client();
+    let mut lock = locker.transaction().unwrap();
+    lock.batch_execute("LOCK TABLE public.users IN ACCESS EXCLUSIVE MODE")
+        .unwrap();
+    let output = support::data_sync(
+        &db,
+        &target.path,
+        &["check", "--mapping", "users", "--statement-timeout", "1s"],
+    );
+    lock.rollback().unwrap();
+    let text = printed(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("error: reading `public.users` for mapping `users`: ERROR 57014: canceling statement due to statement timeout"),
+        "{text}"
+    );
+}

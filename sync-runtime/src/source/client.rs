@@ -69,6 +69,12 @@ impl Client {
         }
     }
 
+    /// How long a wait for the server may last with nothing received
+    /// (`--read-timeout`).
+    pub(crate) fn read_timeout(&self) -> Duration {
+        self.driver.read_timeout
+    }
+
     /// Runs `sql`, one or more statements without parameters.
     ///
     /// # Errors
