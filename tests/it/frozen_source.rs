@@ -39,6 +39,17 @@ impl Drop for Run {
 
 #[test]
 fn a_frozen_backend_is_bounded_by_the_read_timeout() {
+    frozen_backend(&["--full"]);
+}
+
+#[test]
+fn a_frozen_backend_is_bounded_by_the_read_timeout_in_an_incremental_run() {
+    frozen_backend(&[]);
+}
+
+/// A run with `args` whose backend is stopped while it waits for a lock fails
+/// within the read timeout, and leaves the target as it was.
+fn frozen_backend(args: &[&str]) {
     let db = support::source_db();
     create_users(&db, 1_000);
     let target = support::target_file();
@@ -55,7 +66,7 @@ fn a_frozen_backend_is_bounded_by_the_read_timeout() {
     let mut run = Run(support::spawn_users_sync(
         &db,
         &target.path,
-        &["--full", "--read-timeout", "3s", "--retries", "0"],
+        &[args, &["--read-timeout", "3s", "--retries", "0"]].concat(),
     ));
     let child = &mut run.0;
     let mut watcher = db.client();
