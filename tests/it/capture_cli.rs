@@ -132,8 +132,13 @@ fn a_second_consumer_of_the_slot_is_refused() {
     .is_some()));
     let output = support::data_sync(&db, &target.path, &["sync", "--mapping", "users_log"]);
     child.kill().unwrap();
-    child.wait().unwrap();
-    assert_eq!(output.status.code(), Some(1));
+    let follow = child.wait_with_output().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "the second run succeeded; follow said: {}",
+        stderr(&follow)
+    );
     let message = stderr(&output);
     assert!(
         message
