@@ -25,6 +25,25 @@ pub enum Error {
         error: Box<sync_runtime::Error>,
     },
 
+    /// Another process holds the lock of the target file.
+    #[error("`{}` is being written by {holder}; wait for it to finish or stop it", target.display())]
+    Locked {
+        /// The target file.
+        target: std::path::PathBuf,
+        /// Who holds the lock: `process 4711 (`data-sync sync`)`.
+        holder: String,
+    },
+
+    /// The lock file beside the target cannot be opened or written.
+    #[error("cannot lock `{}`: {source}", path.display())]
+    LockFile {
+        /// The lock file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+
     /// No `--target` and no `DATA_SYNC_TARGET`.
     #[error("no target file: pass `--target PATH` or set `DATA_SYNC_TARGET`")]
     NoTarget,
@@ -97,6 +116,8 @@ impl Error {
             Error::Engine(error) => error.kind(),
             Error::OnSource { error, .. } => error.kind(),
             Error::NoTarget => "config",
+            Error::Locked { .. } => "concurrent_run",
+            Error::LockFile { .. } => "target",
             Error::UnknownMapping { .. } => "unknown_mapping",
             Error::UnusedParam { .. } => "param",
             Error::Drift { .. } => "drift",

@@ -11,6 +11,7 @@
 mod args;
 mod command;
 mod error;
+mod lock;
 mod log;
 mod output;
 mod progress;
@@ -241,11 +242,15 @@ fn run(cli: Cli, catalogue: &[Registered], bars: Option<MultiProgress>) -> Resul
     match &cli.command {
         Command::Sync(args) => {
             let selected = select(&args.selection.mappings)?;
-            command::sync::run(&selected, &source()?, target()?, args, bars)
+            let (source, target) = (source()?, target()?);
+            let _lock = lock::acquire(target, "sync").map_err(early)?;
+            command::sync::run(&selected, &source, target, args, bars)
         }
         Command::Follow(args) => {
             let selected = select(&args.selection.mappings)?;
-            command::follow::run(&selected, &source()?, target()?, args)
+            let (source, target) = (source()?, target()?);
+            let _lock = lock::acquire(target, "follow").map_err(early)?;
+            command::follow::run(&selected, &source, target, args)
         }
         Command::DropSlot(args) => {
             let selected = select(&args.selection.mappings)?;
@@ -272,7 +277,13 @@ fn run(cli: Cli, catalogue: &[Registered], bars: Option<MultiProgress>) -> Resul
         }
         Command::Verify(args) => {
             let selected = select(&args.selection.mappings)?;
-            command::verify::run(&selected, &source()?, target()?, args)
+            let (source, target) = (source()?, target()?);
+            let _lock = if args.repair {
+                Some(lock::acquire(target, "verify --repair").map_err(early)?)
+            } else {
+                None
+            };
+            command::verify::run(&selected, &source, target, args)
         }
     }
 }

@@ -95,7 +95,7 @@ pub use crate::summary::{Summary, TargetSummary};
 pub use crate::sync::capture::SlotStatus;
 pub use crate::sync::capture::lsn::{Lsn, ParseLsnError};
 pub use crate::sync::retry::RetryPolicy;
-pub use crate::sync::signal::{cancel_running_queries, interrupt};
+pub use crate::sync::signal::{cancel_running_queries, interrupt, signal_received};
 pub use crate::sync::watermark::Overlap;
 pub use crate::sync::{drop_slot, follow, sync};
 pub use crate::target::state::{MappingState, NEVER_SYNCED, RUNNING, load_states};

@@ -15,6 +15,7 @@ mod capture_faults;
 mod capture_types;
 mod cli;
 mod error_reports;
+mod every;
 mod faults;
 mod filter;
 mod frozen_source;

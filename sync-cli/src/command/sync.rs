@@ -4,6 +4,7 @@
 use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use indicatif::MultiProgress;
 use sync_runtime::{Overlap, Params, Progress, Registered, SourceConfig, Summary, SyncOptions};
@@ -59,6 +60,12 @@ pub(crate) struct SyncArgs {
     #[arg(long = "param", value_name = "NAME=VALUE", value_parser = parse_param)]
     params: Vec<(String, String)>,
 
+    /// Run again and again, this long after each run began, until SIGINT or
+    /// SIGTERM (then exit 0 between runs); after a failed run wait twice as long,
+    /// up to 16 times, before the next. Example: --every 5m
+    #[arg(long, value_parser = crate::args::parse_duration, value_name = "DURATION")]
+    every: Option<std::time::Duration>,
+
     #[command(flatten)]
     retry: RetryArgs,
 
@@ -94,13 +101,57 @@ pub(crate) fn run(
         assume_unique_key: args.assume_unique_key,
         params,
     };
+    let Some(every) = args.every else {
+        return run_once(mappings, source, target, args, &options, summary_on_stdout);
+    };
+    // The runs go on until a signal: each one's outcome is printed and logged, a
+    // failure waits longer before the next.
+    let mut failures: u32 = 0;
+    loop {
+        let started = Instant::now();
+        let result = run_once(mappings, source, target, args, &options, summary_on_stdout);
+        let seconds = started.elapsed().as_secs_f64();
+        match &result {
+            Ok(()) => {
+                failures = 0;
+                tracing::info!(seconds, outcome = "ok", "run finished; next in {every:?}");
+            }
+            Err(error) if error.kind() == "interrupted" => return result,
+            Err(error) => {
+                failures = failures.saturating_add(1);
+                tracing::warn!(seconds, outcome = "error", error = %error, "run failed");
+            }
+        }
+        let wait = every.saturating_mul(1 << failures.min(4));
+        let next = started + wait;
+        while Instant::now() < next {
+            if let Some(signal) = sync_runtime::signal_received() {
+                tracing::info!(signal, "stopped between runs");
+                return Ok(());
+            }
+            std::thread::sleep(
+                Duration::from_millis(50).min(next.saturating_duration_since(Instant::now())),
+            );
+        }
+    }
+}
+
+/// One run of every mapping of `mappings`, as `run` describes.
+fn run_once(
+    mappings: &[&Registered],
+    source: &SourceConfig,
+    target: &Path,
+    args: &SyncArgs,
+    options: &SyncOptions,
+    summary_on_stdout: bool,
+) -> Result<()> {
     let json = args.output.json;
     let mut outcomes = Outcomes::new(mappings.len());
     for mapping in mappings {
         if outcomes.interrupted() {
             outcomes.push(mapping.spec.name, Outcome::Skipped);
         } else {
-            match mapping.sync(source, target, &options) {
+            match mapping.sync(source, target, options) {
                 Ok(summary) => {
                     if !json && summary_on_stdout {
                         print_summary(&summary)?;

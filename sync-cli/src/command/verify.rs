@@ -23,7 +23,7 @@ pub(crate) struct VerifyArgs {
     /// same source snapshot and delete the extra keys, in one SQLite transaction;
     /// exit 0 once repaired. Example: --repair
     #[arg(long)]
-    repair: bool,
+    pub(crate) repair: bool,
 
     #[command(flatten)]
     pub(crate) output: JsonArgs,

@@ -45,6 +45,12 @@ pub fn cancel_running_queries() {
     }
 }
 
+/// The signal [`interrupt`] was called with, if it was: for a caller that waits
+/// between runs and should stop waiting.
+pub fn signal_received() -> Option<&'static str> {
+    received()
+}
+
 /// The signal received, if any.
 pub(crate) fn received() -> Option<&'static str> {
     RECEIVED.get().copied()
