@@ -134,8 +134,18 @@ fn an_unknown_url_parameter_is_named() {
     );
     let (code, printed, _) = run(&source, &["sync", "--mapping", "users", "--json"]);
     assert_eq!(code, Some(1), "{printed}");
+    // `--json` prints its document for an error before any mapping ran too.
+    let message = "source configuration: cannot parse the connection string: invalid connection string: unknown option `bogus_option`";
+    let (json, line) = printed.split_at(printed.find("\nerror: ").expect("an error line") + 1);
+    assert_eq!(line, format!("error: {message}\n"));
+    let json: serde_json::Value = serde_json::from_str(json).unwrap();
     assert_eq!(
-        printed,
-        "error: source configuration: cannot parse the connection string: invalid connection string: unknown option `bogus_option`\n"
+        json,
+        serde_json::json!({
+            "version": 1,
+            "ok": false,
+            "mappings": [],
+            "error": { "kind": "config", "message": message },
+        })
     );
 }

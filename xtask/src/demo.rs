@@ -67,6 +67,10 @@ pub fn run() -> Result<()> {
     )?;
     drop(server);
     eprintln!("\nstopped the cluster; the targets stay in demo.sqlite");
+    eprintln!(
+        "next: sync a table of your own, `cargo xtask new orders --table public.orders` \
+         (docs/first-mapping.md)"
+    );
     Ok(())
 }
 
