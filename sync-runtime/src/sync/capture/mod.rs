@@ -718,7 +718,7 @@ fn drain<M: Mapping>(
                 // Rows waiting to be read again keep the group open until they are.
                 if whole && changes - group_start >= batch_size {
                     // Whole source transactions, with the position they reach.
-                    position::record_position(connection, spec.name, end).map_err(&target_error)?;
+                    move_position(connection, path, spec, committed_at, end)?;
                     if let Some(transaction) = group.take() {
                         transaction.commit().map_err(&target_error)?;
                     }
@@ -744,7 +744,7 @@ fn drain<M: Mapping>(
                     && applier.refetch.is_empty()
                     && position > committed_at
                     && let Some(transaction) = group.take()
-                    && position::record_position(connection, spec.name, position).is_ok()
+                    && move_position(connection, path, spec, committed_at, position).is_ok()
                     && transaction.commit().is_ok()
                 {
                     let _ = slot::advance(&mut session.client, spec, &stored.slot, position);
@@ -755,7 +755,7 @@ fn drain<M: Mapping>(
         if let Some(transaction) = group.take()
             && position > committed_at
         {
-            position::record_position(connection, spec.name, position).map_err(&target_error)?;
+            move_position(connection, path, spec, committed_at, position)?;
             transaction.commit().map_err(&target_error)?;
             committed_at = position;
         }
@@ -794,6 +794,29 @@ fn refetch<M: Mapping>(
     }
     let key_types = applier.key_types().to_vec();
     applier.refetch(&mut |key, each| slot::fetch_row(client, spec, &key_types, key, each))
+}
+
+/// Moves the stored position from `from` to `to` in the open transaction.
+///
+/// # Errors
+///
+/// [`Error::ConcurrentRun`] when another run of the mapping moved it meanwhile (a
+/// second consumer that got in while this one reconnected): this run stops, and its
+/// transaction rolls back.
+fn move_position(
+    connection: &Connection,
+    path: &Path,
+    spec: &MappingSpec,
+    from: Lsn,
+    to: Lsn,
+) -> Result<()> {
+    if position::move_position(connection, spec.name, from, to).map_err(target_error(path))? {
+        Ok(())
+    } else {
+        Err(Error::ConcurrentRun {
+            mapping: spec.name.to_owned(),
+        })
+    }
 }
 
 /// A summary with nothing done yet.

@@ -143,6 +143,25 @@ pub(crate) fn record_position(
     Ok(())
 }
 
+/// Moves the stored position of `mapping` from `from` to `to`; `false` when it was
+/// not at `from` (another run of the mapping moved it). Call in the transaction of
+/// the rows that reach `to`.
+pub(crate) fn move_position(
+    connection: &Connection,
+    mapping: &str,
+    from: Lsn,
+    to: Lsn,
+) -> rusqlite::Result<bool> {
+    let moved = connection.execute(
+        &format!(
+            "UPDATE {} SET \"capture_position\" = ?3 WHERE \"mapping\" = ?1 AND \"capture_position\" = ?2",
+            quote(STATE_TABLE)
+        ),
+        params![mapping, from.to_string(), to.to_string()],
+    )?;
+    Ok(moved == 1)
+}
+
 /// Forgets the slot of `mapping` (after `drop-slot`): the next run copies again.
 pub(crate) fn clear(connection: &Connection, mapping: &str) -> rusqlite::Result<()> {
     if load(connection, mapping)?.is_none() {
