@@ -49,6 +49,13 @@ fn list_shows_every_mapping() {
             .any(|line| line == "users: public.users -> user_main, user_profile"),
         "{stdout}"
     );
+    // The hand-written example of `mappings/src/custom/`, registered by gen.
+    assert!(
+        stdout
+            .lines()
+            .any(|line| line == "contacts: public.users -> contact"),
+        "{stdout}"
+    );
 }
 
 #[test]
