@@ -244,7 +244,7 @@ fn run(cli: Cli, catalogue: &[Registered], bars: Option<MultiProgress>) -> Resul
             let selected = select(&args.selection.mappings)?;
             let (source, target) = (source()?, target()?);
             let _lock = lock::acquire(target, "sync").map_err(early)?;
-            command::sync::run(&selected, &source, target, args, bars)
+            command::sync::run(catalogue, &selected, &source, target, args, bars)
         }
         Command::Follow(args) => {
             let selected = select(&args.selection.mappings)?;

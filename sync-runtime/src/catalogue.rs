@@ -146,6 +146,19 @@ pub fn plan(
     ordered
 }
 
+/// Whether `spec` references a target of another mapping of `catalogue`, or a
+/// mapping of `catalogue` references one of its targets: then it is synced in a
+/// transaction whose foreign keys are checked at its commit (see `sync::group`).
+pub(crate) fn is_linked(catalogue: &[Registered], spec: &MappingSpec) -> bool {
+    !parents(catalogue, spec).is_empty()
+        || catalogue.iter().any(|other| {
+            other.spec.name != spec.name
+                && parents(catalogue, other.spec)
+                    .iter()
+                    .any(|parent| parent.spec.name == spec.name)
+        })
+}
+
 /// The mappings of `catalogue` whose targets `spec` references, each once.
 pub(crate) fn parents<'a>(catalogue: &'a [Registered], spec: &MappingSpec) -> Vec<&'a Registered> {
     let mut parents: Vec<&Registered> = Vec::new();

@@ -370,6 +370,29 @@ pub enum Error {
         /// Every problem found, `; `-separated.
         message: String,
     },
+
+    /// Mappings synced together (one references the other's targets) would commit
+    /// a target row whose foreign key finds no parent row; nothing of them was
+    /// committed.
+    #[error("mapping `{mapping}`: {message}")]
+    ForeignKey {
+        /// The mapping whose target holds the row.
+        mapping: String,
+        /// The table and row, and what to check.
+        message: String,
+    },
+
+    /// A mapping synced in one transaction with linked mappings was not committed,
+    /// since another of them failed.
+    #[error(
+        "mapping `{mapping}`: not committed, since `{failed}`, synced with it in one transaction, failed"
+    )]
+    NotCommitted {
+        /// The mapping not committed.
+        mapping: String,
+        /// The mapping that failed.
+        failed: String,
+    },
 }
 
 impl Error {
@@ -405,6 +428,8 @@ impl Error {
             Error::WouldEmpty { .. } => "would_empty",
             Error::Capture { .. } => "capture",
             Error::Catalogue { .. } => "catalogue",
+            Error::ForeignKey { .. } => "foreign_key",
+            Error::NotCommitted { .. } => "not_committed",
         }
     }
 }

@@ -94,6 +94,7 @@ pub use crate::spec::{
 pub use crate::summary::{Summary, TargetSummary};
 pub use crate::sync::capture::SlotStatus;
 pub use crate::sync::capture::lsn::{Lsn, ParseLsnError};
+pub use crate::sync::group::sync_all;
 pub use crate::sync::retry::RetryPolicy;
 pub use crate::sync::signal::{cancel_running_queries, interrupt, signal_received};
 pub use crate::sync::watermark::Overlap;

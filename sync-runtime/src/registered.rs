@@ -22,6 +22,13 @@ pub struct Registered {
     /// The mapping's static description.
     pub spec: &'static MappingSpec,
     sync: fn(&SourceConfig, &Path, &SyncOptions) -> Result<Summary>,
+    sync_on: fn(
+        &SourceConfig,
+        &mut rusqlite::Connection,
+        &Path,
+        &SyncOptions,
+        Option<&str>,
+    ) -> Result<Summary>,
     follow: fn(&SourceConfig, &Path, &SyncOptions) -> Result<Summary>,
     drop_slot: fn(&SourceConfig, &Path) -> Result<bool>,
     slot_status: fn(&SourceConfig, &Path) -> Result<Option<SlotStatus>>,
@@ -36,6 +43,7 @@ impl Registered {
         Registered {
             spec: M::SPEC,
             sync: sync::<M>,
+            sync_on: crate::sync::sync_on::<M>,
             follow: follow::<M>,
             drop_slot: drop_slot::<M>,
             slot_status: crate::sync::capture::slot_status::<M>,
@@ -63,6 +71,33 @@ impl Registered {
         options: &SyncOptions,
     ) -> Result<Summary> {
         (self.sync)(source, target, options)
+    }
+
+    /// [`Registered::sync`] reading the exported source snapshot `snapshot`, if any.
+    pub(crate) fn sync_with(
+        &self,
+        source: &SourceConfig,
+        target: &Path,
+        options: &SyncOptions,
+        snapshot: Option<&str>,
+    ) -> Result<Summary> {
+        if snapshot.is_none() {
+            return self.sync(source, target, options);
+        }
+        let mut connection = crate::target::open(target)?;
+        (self.sync_on)(source, &mut connection, target, options, snapshot)
+    }
+
+    /// A run on an open target connection, maybe inside a group's transaction.
+    pub(crate) fn sync_on(
+        &self,
+        source: &SourceConfig,
+        connection: &mut rusqlite::Connection,
+        target: &Path,
+        options: &SyncOptions,
+        snapshot: Option<&str>,
+    ) -> Result<Summary> {
+        (self.sync_on)(source, connection, target, options, snapshot)
     }
 
     /// Follows a capture mapping's changes until a signal; see [`follow`].

@@ -77,6 +77,7 @@ pub(crate) struct SyncArgs {
 /// an interrupt), printing each outcome; `bars` draws the progress on a terminal, `None`
 /// elsewhere.
 pub(crate) fn run(
+    catalogue: &[Registered],
     mappings: &[&Registered],
     source: &SourceConfig,
     target: &Path,
@@ -102,14 +103,30 @@ pub(crate) fn run(
         params,
     };
     let Some(every) = args.every else {
-        return run_once(mappings, source, target, args, &options, summary_on_stdout);
+        return run_once(
+            catalogue,
+            mappings,
+            source,
+            target,
+            args,
+            &options,
+            summary_on_stdout,
+        );
     };
     // The runs go on until a signal: each one's outcome is printed and logged, a
     // failure waits longer before the next.
     let mut failures: u32 = 0;
     loop {
         let started = Instant::now();
-        let result = run_once(mappings, source, target, args, &options, summary_on_stdout);
+        let result = run_once(
+            catalogue,
+            mappings,
+            source,
+            target,
+            args,
+            &options,
+            summary_on_stdout,
+        );
         let seconds = started.elapsed().as_secs_f64();
         match &result {
             Ok(()) => {
@@ -138,6 +155,7 @@ pub(crate) fn run(
 
 /// One run of every mapping of `mappings`, as `run` describes.
 fn run_once(
+    catalogue: &[Registered],
     mappings: &[&Registered],
     source: &SourceConfig,
     target: &Path,
@@ -146,27 +164,43 @@ fn run_once(
     summary_on_stdout: bool,
 ) -> Result<()> {
     let json = args.output.json;
-    let mut outcomes = Outcomes::new(mappings.len());
-    for mapping in mappings {
-        if outcomes.interrupted() {
-            outcomes.push(mapping.spec.name, Outcome::Skipped);
-        } else {
-            match mapping.sync(source, target, options) {
-                Ok(summary) => {
-                    if !json && summary_on_stdout {
-                        print_summary(&summary)?;
-                    }
-                    outcomes.push(mapping.spec.name, Outcome::Done(summary));
-                }
-                Err(error) => {
-                    outcomes.push(mapping.spec.name, Outcome::Failed(Error::on(source, error)))
-                }
-            }
-        }
-        if !json {
-            outcomes.print_last()?;
+    // Parents first, and the mappings a named one references come along.
+    let planned = sync_runtime::plan(catalogue, mappings);
+    for (mapping, brought_by) in &planned {
+        if let Some(child) = brought_by {
+            eprintln!(
+                "note: syncing `{}` too: `{child}` references its targets",
+                mapping.spec.name
+            );
         }
     }
+    let planned: Vec<Registered> = planned.into_iter().map(|(mapping, _)| mapping).collect();
+    let mut outcomes = Outcomes::new(planned.len());
+    let mut printed: Result<()> = Ok(());
+    sync_runtime::sync_all(
+        catalogue,
+        &planned,
+        source,
+        target,
+        options,
+        &mut |name, result| {
+            let outcome = match result {
+                None => Outcome::Skipped,
+                Some(Ok(summary)) => {
+                    if !json && summary_on_stdout && printed.is_ok() {
+                        printed = print_summary(&summary);
+                    }
+                    Outcome::Done(summary)
+                }
+                Some(Err(error)) => Outcome::Failed(Error::on(source, error)),
+            };
+            outcomes.push(name, outcome);
+            if !json && printed.is_ok() {
+                printed = outcomes.print_last();
+            }
+        },
+    );
+    printed?;
     outcomes.finish(json, Ok(()))
 }
 

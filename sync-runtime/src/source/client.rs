@@ -47,6 +47,8 @@ pub struct Client {
     client: tokio_postgres::Client,
     /// The `statement_timeout` of [`Client::snapshot`], whole milliseconds.
     statement_timeout: Option<u64>,
+    /// A snapshot another transaction exported, which [`Client::snapshot`] imports.
+    import: Option<String>,
 }
 
 impl Client {
@@ -66,6 +68,7 @@ impl Client {
             },
             client,
             statement_timeout,
+            import: None,
         }
     }
 
@@ -73,6 +76,13 @@ impl Client {
     /// (`--read-timeout`).
     pub(crate) fn read_timeout(&self) -> Duration {
         self.driver.read_timeout
+    }
+
+    /// Makes every later [`Client::snapshot`] read the snapshot `id` another
+    /// transaction exported with `pg_export_snapshot()` (and keeps open), so that
+    /// several readers see one state of the source; `None` for a snapshot of its own.
+    pub(crate) fn import_snapshot(&mut self, id: Option<&str>) {
+        self.import = id.map(str::to_owned);
     }
 
     /// Runs `sql`, one or more statements without parameters.
@@ -192,6 +202,7 @@ impl Client {
             driver,
             client,
             statement_timeout,
+            import,
         } = self;
         let transaction = driver.run(
             client
@@ -204,6 +215,10 @@ impl Client {
             driver,
             transaction,
         };
+        // Before any query of the transaction, as PostgreSQL requires.
+        if let Some(id) = import {
+            snapshot.batch_execute(&import_snapshot(id))?;
+        }
         snapshot.batch_execute(&snapshot_settings(*statement_timeout))?;
         let encoding: String = snapshot
             .query_one("SELECT current_setting('server_encoding')", &[])?
@@ -320,6 +335,18 @@ impl Rows<'_> {
             stream.as_mut().poll_next(cx).map(Option::transpose)
         }))
     }
+}
+
+/// `SET TRANSACTION SNAPSHOT` of an exported snapshot. The identifier comes from the
+/// server's `pg_export_snapshot()` (hexadecimal digits and dashes), never from a
+/// user; anything else is dropped, so the statement fails rather than carrying other
+/// text.
+fn import_snapshot(id: &str) -> String {
+    let id: String = id
+        .chars()
+        .filter(|c| c.is_ascii_hexdigit() || *c == '-')
+        .collect();
+    format!("SET TRANSACTION SNAPSHOT '{id}'")
 }
 
 /// The `SET LOCAL` statements of [`Client::snapshot`]. The timeout is an integer,

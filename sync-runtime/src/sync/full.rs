@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::Connection;
 use sync_sql::ident::{quote, quote_qualified};
 use tokio_postgres::types::Type;
 
@@ -20,6 +20,7 @@ use crate::spec::MappingSpec;
 use crate::sync::batch;
 use crate::sync::incremental;
 use crate::sync::watermark::{RawField, Watermark};
+use crate::target::Txn;
 use crate::target::state::{self, MappingState};
 use crate::target::swap;
 
@@ -57,9 +58,7 @@ pub(crate) fn sync<M: Mapping>(
             )
         });
 
-        let transaction = connection
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(target_error)?;
+        let transaction = Txn::begin(connection).map_err(target_error)?;
         let mut replaced = None;
         let written = prepare_full(&transaction, spec)
             .map_err(target_error)

@@ -15,7 +15,7 @@ use std::ops::Range;
 use std::path::Path;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OptionalExtension};
 use tokio_postgres::Statement;
 use tokio_postgres::types::Type;
 
@@ -30,8 +30,8 @@ use crate::source::{self, CopyReader, SourceRow};
 use crate::spec::{IncrementalSpec, MappingSpec};
 use crate::summary::{Summary, TargetSummary};
 use crate::sync::watermark::{self, RawField, RawValue, Watermark};
-use crate::target;
 use crate::target::state::{self, MappingState};
+use crate::target::{self, Txn};
 
 /// What the reader hands the writer.
 enum Message<M> {
@@ -151,9 +151,7 @@ pub(crate) fn sync<M: Mapping>(
         });
     }
     {
-        let transaction = connection
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(target_error)?;
+        let transaction = Txn::begin(connection).map_err(target_error)?;
         state::ensure(&transaction).map_err(target_error)?;
         target::ensure_tables(&transaction, spec).map_err(target_error)??;
         transaction.commit().map_err(target_error)?;
@@ -249,7 +247,7 @@ struct Writer<'a, M> {
     /// Whether this run has committed a batch, and so owns the state row.
     claimed: bool,
     /// The open transaction of `--prune`, once the first keys arrived.
-    prune: Option<Transaction<'a>>,
+    prune: Option<Txn<'a>>,
     /// `--prune` as a merge of the source's and the parent target's keys, for a
     /// mapping whose key is one integer column (see [`KeyMerge`]); `None` keeps
     /// the temporary table of keys.
@@ -313,8 +311,7 @@ impl<'a, M: Mapping> Writer<'a, M> {
     fn write_rows(&mut self, rows: Vec<Change<M>>, watermark: Option<Watermark>) -> Result<()> {
         let spec = M::SPEC;
         let transaction =
-            Transaction::new_unchecked(self.connection, TransactionBehavior::Immediate)
-                .map_err(|source| self.target_error(source))?;
+            Txn::begin(self.connection).map_err(|source| self.target_error(source))?;
         self.check_claim(&transaction)?;
         let mut upserts = spec
             .targets
@@ -482,12 +479,11 @@ impl<'a, M: Mapping> Writer<'a, M> {
 
     /// The transaction of `--prune`, begun (with an empty key table, unless the keys
     /// are merged) on first use.
-    fn prune_transaction(&mut self) -> Result<&Transaction<'a>> {
+    fn prune_transaction(&mut self) -> Result<&Txn<'a>> {
         if self.prune.is_none() {
             let incremental = incremental_spec(M::SPEC);
             let transaction =
-                Transaction::new_unchecked(self.connection, TransactionBehavior::Immediate)
-                    .map_err(|source| self.target_error(source))?;
+                Txn::begin(self.connection).map_err(|source| self.target_error(source))?;
             if self.merge.is_none() {
                 transaction
                     .execute_batch(&format!(
@@ -511,8 +507,7 @@ impl<'a, M: Mapping> Writer<'a, M> {
         }
         let transaction = match self.prune.take() {
             Some(transaction) => transaction,
-            None => Transaction::new_unchecked(self.connection, TransactionBehavior::Immediate)
-                .map_err(|source| self.target_error(source))?,
+            None => Txn::begin(self.connection).map_err(|source| self.target_error(source))?,
         };
         self.check_claim(&transaction)?;
         if prune {

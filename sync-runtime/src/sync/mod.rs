@@ -5,6 +5,7 @@
 pub(crate) mod batch;
 pub(crate) mod capture;
 pub(crate) mod full;
+pub(crate) mod group;
 pub(crate) mod incremental;
 pub(crate) mod retry;
 pub(crate) mod signal;
@@ -35,29 +36,47 @@ pub fn sync<M: Mapping>(
     options: &SyncOptions,
 ) -> Result<Summary> {
     let spec = M::SPEC;
-    let started = Instant::now();
-    let started_at = state::now();
-    let progress = options.observer();
-    let mut mode = None;
     // A missing or unreadable filter parameter stops the run before it touches the
     // source or the target.
     if let Err(error) = options.filter_settings(spec) {
         let result = Err(error);
-        log_run(spec, None, started.elapsed().as_secs_f64(), &result);
+        log_run(spec, None, 0.0, &result);
         return result;
     }
     let mut connection = match target::open(target) {
         Ok(connection) => connection,
         Err(error) => {
             let result = Err(error);
-            let seconds = started.elapsed().as_secs_f64();
-            log_run(spec, None, seconds, &result);
+            log_run(spec, None, 0.0, &result);
             return result;
         }
     };
+    sync_on::<M>(source, &mut connection, target, options, None)
+}
+
+/// [`sync`] on an open target connection, which may be inside the transaction of a
+/// group of linked mappings (see `group`): then the run's transactions are
+/// savepoints of it. `snapshot` is an exported source snapshot to read.
+pub(crate) fn sync_on<M: Mapping>(
+    source: &SourceConfig,
+    connection: &mut rusqlite::Connection,
+    target: &Path,
+    options: &SyncOptions,
+    snapshot: Option<&str>,
+) -> Result<Summary> {
+    let spec = M::SPEC;
+    let started = Instant::now();
+    let started_at = state::now();
+    let progress = options.observer();
+    let mut mode = None;
+    if let Err(error) = options.filter_settings(spec) {
+        let result = Err(error);
+        log_run(spec, None, started.elapsed().as_secs_f64(), &result);
+        return result;
+    }
     // The attempt is on record before its own transaction begins, so that a run
     // killed before it commits shows as `running` (issue 19).
-    if let Err(source) = state::record_attempt(&mut connection, spec.name, &started_at) {
+    if let Err(source) = state::record_attempt(connection, spec.name, &started_at) {
         let result = Err(Error::Target {
             path: target.to_owned(),
             source: Box::new(source),
@@ -72,9 +91,9 @@ pub fn sync<M: Mapping>(
         if spec.source.capture.is_some() {
             mode = Some("capture");
             progress.start(spec, "capture");
-            return capture::sync::<M>(source, &mut connection, target, options, &started_at);
+            return capture::sync::<M>(source, connection, target, options, &started_at);
         }
-        incremental::previous::<M>(&connection, target, options).and_then(|previous| {
+        incremental::previous::<M>(connection, target, options).and_then(|previous| {
             let run_mode = if previous.is_some() {
                 "incremental"
             } else {
@@ -85,10 +104,11 @@ pub fn sync<M: Mapping>(
             match previous {
                 Some(previous) => {
                     let mut client = source.connect()?;
+                    client.import_snapshot(snapshot);
                     let _cancel = signal::cancel_on_signal(source, &client);
                     incremental::sync::<M>(
                         &mut client,
-                        &mut connection,
+                        connection,
                         target,
                         options,
                         &previous,
@@ -97,8 +117,9 @@ pub fn sync<M: Mapping>(
                 }
                 None => {
                     let mut client = source.connect()?;
+                    client.import_snapshot(snapshot);
                     let _cancel = signal::cancel_on_signal(source, &client);
-                    full::sync::<M>(&mut client, &mut connection, target, options, &started_at).map(
+                    full::sync::<M>(&mut client, connection, target, options, &started_at).map(
                         |(rows_read, rows_written)| Summary {
                             mapping: spec.name.to_owned(),
                             mode: "full".to_owned(),
@@ -138,7 +159,7 @@ pub fn sync<M: Mapping>(
         // Best effort: the run's own transaction is gone, and an error here must
         // not hide the one that stopped the run.
         let outcome = signal::outcome(error);
-        let _ = state::record_failure(&connection, spec.name, &state::now(), &outcome);
+        let _ = state::record_failure(connection, spec.name, &state::now(), &outcome);
     }
     log_run(spec, mode, seconds, &result);
     progress.finish(spec, result.as_ref());

@@ -291,3 +291,72 @@ fn backticked(names: &[&str]) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// A run's write transaction on the target: `BEGIN IMMEDIATE` .. `COMMIT` on a
+/// connection in autocommit mode, or a savepoint inside the transaction of a group
+/// of linked mappings (see `sync::group`), which commits them all at once. Dropped
+/// without [`Txn::commit`], it rolls back.
+pub(crate) struct Txn<'c> {
+    connection: &'c Connection,
+    /// Whether this is a savepoint inside an outer transaction.
+    nested: bool,
+    /// Whether it was committed (or released).
+    done: bool,
+}
+
+/// The savepoint name of a nested [`Txn`]; SQLite releases the innermost of a name.
+const SAVEPOINT: &str = "data_sync_run";
+
+impl<'c> Txn<'c> {
+    /// Begins a transaction on `connection`, or a savepoint when one is open.
+    pub(crate) fn begin(connection: &'c Connection) -> rusqlite::Result<Txn<'c>> {
+        let nested = !connection.is_autocommit();
+        if nested {
+            connection.execute_batch(&format!("SAVEPOINT {SAVEPOINT}"))?;
+        } else {
+            connection.execute_batch("BEGIN IMMEDIATE")?;
+        }
+        Ok(Txn {
+            connection,
+            nested,
+            done: false,
+        })
+    }
+
+    /// Commits the transaction, or releases the savepoint into the outer one.
+    pub(crate) fn commit(mut self) -> rusqlite::Result<()> {
+        if self.nested {
+            self.connection
+                .execute_batch(&format!("RELEASE {SAVEPOINT}"))?;
+        } else {
+            self.connection.execute_batch("COMMIT")?;
+        }
+        self.done = true;
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for Txn<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        self.connection
+    }
+}
+
+impl Drop for Txn<'_> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        // Best effort, as rusqlite's own `Transaction` does: the error that ends
+        // the transaction is the one to report.
+        if self.nested {
+            let _ = self
+                .connection
+                .execute_batch(&format!("ROLLBACK TO {SAVEPOINT}; RELEASE {SAVEPOINT}"));
+        } else if !self.connection.is_autocommit() {
+            let _ = self.connection.execute_batch("ROLLBACK");
+        }
+    }
+}

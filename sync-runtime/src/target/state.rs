@@ -248,8 +248,7 @@ pub(crate) fn record_attempt(
     mapping: &str,
     at: &str,
 ) -> rusqlite::Result<()> {
-    let transaction =
-        connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let transaction = crate::target::Txn::begin(connection)?;
     ensure(&transaction)?;
     transaction.execute(
         "INSERT INTO \"_data_sync_state\" (\"mapping\", \"fingerprint\", \"mode\", \"rows\",
