@@ -65,6 +65,7 @@ impl Mapping {
                     field: ident_text.clone(),
                     primary_key: placement.primary_key,
                     references: placement.references,
+                    with: placement.with,
                     origin: placement.to.origin.clone(),
                 };
                 match targets
@@ -237,6 +238,7 @@ struct Placement {
     column: Option<Name>,
     primary_key: bool,
     references: Option<Reference>,
+    with: Option<Name>,
 }
 
 impl FieldAttrs {
@@ -247,6 +249,7 @@ impl FieldAttrs {
             let mut column: Option<Name> = None;
             let mut primary_key: Option<Span> = None;
             let mut references: Option<Reference> = None;
+            let mut with: Option<Name> = None;
             let mut unknown_key = false;
             let parsed = attr.parse_nested_meta(|meta| {
                 let Some(word) = keyword(&meta) else {
@@ -268,6 +271,8 @@ impl FieldAttrs {
                         }
                         primary_key = Some(meta.path.span());
                     }
+                    // #[sync(to = "user_main", with = "crate::mask::email")]
+                    WITH => set_once(cx, &meta, &mut with, name_value(&meta)?),
                     // #[sync(to = "user_profile", references = "user_main.id")]
                     REFERENCES => {
                         let literal: LitStr = meta.value()?.parse()?;
@@ -328,6 +333,7 @@ impl FieldAttrs {
                     column,
                     primary_key: primary_key.is_some(),
                     references,
+                    with,
                 }),
                 // An attribute with a misspelt key (`too`) already has its error.
                 None if unknown_key => {}
@@ -339,6 +345,7 @@ impl FieldAttrs {
                             REFERENCES,
                             references.map(|reference| reference.origin.span()),
                         ),
+                        (WITH, with.map(|with| with.origin.span())),
                     ];
                     for (key, span) in misplaced {
                         if let Some(span) = span {

@@ -35,6 +35,7 @@ pub fn check(cx: &Ctxt, mapping: Mapping) -> Option<Checked> {
 }
 
 fn check_rules(cx: &Ctxt, mapping: &Mapping) {
+    check_transforms(cx, mapping);
     check_mapping_name(cx, mapping);
     check_identifiers(cx, mapping);
     check_field_types(cx, mapping);
@@ -71,6 +72,37 @@ fn check_filter(cx: &Ctxt, mapping: &Mapping) -> Option<filter::CheckedFilter> {
         })
         .collect();
     filter::check_filter(cx, mapping, written, &filter::FieldTypes { types: &types })
+}
+
+// A transform is a Rust function rustc checks against the field and the column;
+// here only its path is read. Upserts, deletes and `--prune` find a target row by
+// the source key, so key columns are written as read.
+fn check_transforms(cx: &Ctxt, mapping: &Mapping) {
+    for target in &mapping.targets {
+        for column in &target.columns {
+            let Some(with) = &column.with else {
+                continue;
+            };
+            if syn::parse_str::<syn::Path>(&with.value).is_err() {
+                cx.error(
+                    &with.origin,
+                    format!(
+                        "`with` takes the path of a function, such as `crate::mask::email`, not `{}`",
+                        with.value
+                    ),
+                );
+            }
+            if column.primary_key || column.references.is_some() {
+                cx.error(
+                    &with.origin,
+                    format!(
+                        "column `{}` of target `{}` is a key column: it cannot go through a transform, since upserts, deletes and `--prune` find target rows by the source key",
+                        column.name.value, target.name.value
+                    ),
+                );
+            }
+        }
+    }
 }
 
 // The mapping name is how the command line (`--mapping NAME`) and the state table

@@ -46,6 +46,8 @@ struct TargetFields {
     fields: Vec<usize>,
     /// The primary key's column indices, in source key order.
     key_columns: Vec<usize>,
+    /// Per column, its transform (`with`), parsed.
+    transforms: Vec<Option<syn::Path>>,
 }
 
 impl Deref for Checked {
@@ -141,6 +143,11 @@ impl Checked {
     /// The index of the field that feeds column `column` of target `target`.
     pub fn column_field(&self, target: usize, column: usize) -> usize {
         self.targets[target].fields[column]
+    }
+
+    /// The transform (`with`) of column `column` of target `target`, if any.
+    pub fn transform(&self, target: usize, column: usize) -> Option<&syn::Path> {
+        self.targets[target].transforms[column].as_ref()
     }
 
     /// The columns of target `target` with the index of the field feeding each.
@@ -254,9 +261,31 @@ fn target_fields(
                 .position(|(column, &feeding)| column.primary_key && feeding == field)
         })
         .collect();
+    let transforms = target
+        .columns
+        .iter()
+        .map(|column| {
+            column
+                .with
+                .as_ref()
+                .map(|with| {
+                    syn::parse_str::<syn::Path>(&with.value).map_err(|error| {
+                        (
+                            with.origin.clone(),
+                            bug(format!(
+                                "`with` path `{}` does not parse: {error}",
+                                with.value
+                            )),
+                        )
+                    })
+                })
+                .transpose()
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(TargetFields {
         fields,
         key_columns,
+        transforms,
     })
 }
 

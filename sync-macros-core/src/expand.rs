@@ -7,6 +7,7 @@ use quote::{ToTokens, format_ident, quote, quote_spanned};
 
 use crate::checked::Checked;
 use crate::filter::{Operand, Predicate, SlotValue};
+use crate::model::Column;
 use crate::sql;
 
 /// `const _: () = { impl ::sync_runtime::Mapping for .. };`
@@ -238,13 +239,24 @@ fn expand_key(mapping: &Checked) -> TokenStream {
 fn expand_bind(mapping: &Checked) -> TokenStream {
     let order = mapping.write_order();
     let from_fields = order.iter().enumerate().map(|(position, &index)| {
-        let binds = mapping.columns(index).enumerate().map(|(column_index, (_, field_index))| {
+        let binds = mapping.columns(index).enumerate().map(|(column_index, (column, field_index))| {
             let field = &mapping.fields[field_index];
             let name = field_ident(&field.ident.value, field.ident.origin.span());
             let span = field.rust_type.origin.span();
             let parameter = column_index + 1;
-            quote_spanned! {span=>
-                ::sync_runtime::__private::bind(statement, first + #parameter, #column_index, &self.#name)?;
+            match mapping.transform(index, column_index) {
+                Some(path) => expand_transformed(
+                    mapping,
+                    column,
+                    field_index,
+                    path,
+                    quote!(&self.#name),
+                    parameter,
+                    column_index,
+                ),
+                None => quote_spanned! {span=>
+                    ::sync_runtime::__private::bind(statement, first + #parameter, #column_index, &self.#name)?;
+                },
             }
         });
         quote! {
@@ -254,27 +266,41 @@ fn expand_bind(mapping: &Checked) -> TokenStream {
         }
     });
     let from_row = order.iter().enumerate().map(|(position, &index)| {
-        let binds = mapping
-            .columns(index)
-            .enumerate()
-            .map(|(column_index, (_, field_index))| {
-                let field = &mapping.fields[field_index];
-                let span = field.rust_type.origin.span();
-                let ty = respan(
-                    mapping.field_type(field_index).rust_type.to_token_stream(),
-                    span,
-                );
-                let parameter = column_index + 1;
-                quote_spanned! {span=>
-                    ::sync_runtime::__private::bind_raw::<#ty>(
-                        statement,
-                        first + #parameter,
-                        #column_index,
-                        row,
-                        #field_index,
-                    )?;
-                }
-            });
+        let binds =
+            mapping
+                .columns(index)
+                .enumerate()
+                .map(|(column_index, (column, field_index))| {
+                    let field = &mapping.fields[field_index];
+                    let span = field.rust_type.origin.span();
+                    let ty = respan(
+                        mapping.field_type(field_index).rust_type.to_token_stream(),
+                        span,
+                    );
+                    let parameter = column_index + 1;
+                    // Only a transformed field is decoded; the others bind raw bytes.
+                    if let Some(path) = mapping.transform(index, column_index) {
+                        let value = quote_spanned!(span=> &row.get::<#ty>(#field_index)?);
+                        return expand_transformed(
+                            mapping,
+                            column,
+                            field_index,
+                            path,
+                            value,
+                            parameter,
+                            column_index,
+                        );
+                    }
+                    quote_spanned! {span=>
+                        ::sync_runtime::__private::bind_raw::<#ty>(
+                            statement,
+                            first + #parameter,
+                            #column_index,
+                            row,
+                            #field_index,
+                        )?;
+                    }
+                });
         quote! {
             #position => {
                 #(#binds)*
@@ -352,6 +378,44 @@ fn expand_bind(mapping: &Checked) -> TokenStream {
                 #(#field_binds)*
                 _ => ::core::panic!("no field {} in mapping", field),
             }
+        }
+    }
+}
+
+/// Binds `value` (a `&T` of field `field_index`) through transform `path`, whose
+/// call and return type rustc checks at the `with` the user wrote.
+fn expand_transformed(
+    mapping: &Checked,
+    column: &Column,
+    field_index: usize,
+    path: &syn::Path,
+    value: TokenStream,
+    parameter: usize,
+    column_index: usize,
+) -> TokenStream {
+    let with = column.with.as_ref().map_or(&column.name, |with| with);
+    let span = with.origin.span();
+    let path_text = &with.value;
+    let function = respan(path.to_token_stream(), span);
+    let ty = respan(
+        mapping.field_type(field_index).rust_type.to_token_stream(),
+        span,
+    );
+    let field_span = mapping.fields[field_index].rust_type.origin.span();
+    let field_ty = respan(
+        mapping.field_type(field_index).rust_type.to_token_stream(),
+        field_span,
+    );
+    quote_spanned! {span=>
+        {
+            let value: &#field_ty = #value;
+            ::sync_runtime::__private::bind_transformed::<#ty, _>(
+                statement,
+                first + #parameter,
+                #column_index,
+                #path_text,
+                #function(value),
+            )?;
         }
     }
 }

@@ -204,6 +204,9 @@ pub struct Column {
     pub primary_key: bool,
     /// A foreign key to another target of the same mapping.
     pub references: Option<Reference>,
+    /// `with = "path::fn"`: the function the field's value goes through before it
+    /// is written here, as written.
+    pub with: Option<Name>,
     /// The placement (`#[sync(to = ..)]` or the YAML column entry).
     pub origin: Origin,
 }

@@ -34,3 +34,5 @@ pub const REFERENCES: &str = "references";
 pub const SNAPSHOT: &str = "snapshot";
 /// `#[sync(filter = "tenant_id = $tenant")]` on the struct: the rows the targets hold.
 pub const FILTER: &str = "filter";
+/// `#[sync(to = "t", with = "crate::mask::email")]`: a transform of the placement.
+pub const WITH: &str = "with";

@@ -391,7 +391,7 @@ impl<'n> Reader<'_, 'n> {
             cx,
             value,
             &context,
-            &[TYPE, PRIMARY_KEY, REFERENCES, NULLABLE, AS, FROM],
+            &[TYPE, PRIMARY_KEY, REFERENCES, NULLABLE, AS, FROM, WITH],
         ) else {
             return;
         };
@@ -406,6 +406,21 @@ impl<'n> Reader<'_, 'n> {
         let references = entries
             .get(REFERENCES)
             .and_then(|(_, value)| reference(cx, value));
+        // with: custom::mask::email
+        // A YAML path starts at the mappings crate root, as the generated Rust
+        // spells it: `crate::custom::mask::email`.
+        let with = entries
+            .get(WITH)
+            .and_then(|(_, value)| name(cx, value, WITH, "a path to a function"))
+            .map(|mut with| {
+                let rooted = ["crate::", "::", "self::", "super::"]
+                    .iter()
+                    .any(|root| with.value.starts_with(root));
+                if !rooted {
+                    with.value = format!("crate::{}", with.value);
+                }
+                with
+            });
         let column = match entries.get(FROM) {
             Some((_, value)) => match name(cx, value, FROM, "a source column name") {
                 Some(column) => column,
@@ -429,6 +444,7 @@ impl<'n> Reader<'_, 'n> {
                     field: String::new(),
                     primary_key,
                     references,
+                    with,
                     origin: key.origin(),
                 },
             )),

@@ -266,6 +266,52 @@ pub mod __private {
             .map_err(BindError::Sqlite)
     }
 
+    /// What a transform (`with = "path::fn"`) may return for a column of value type
+    /// `T`: a `T`, or a `Result<T, E>` whose `Err` stops the run (`E: Display`).
+    #[diagnostic::on_unimplemented(
+        message = "a transform for a column of type `{T}` returns `{Self}`",
+        label = "this transform returns `{Self}`",
+        note = "a transform takes `&{T}` and returns `{T}`, or `Result<{T}, E>` with `E: Display`"
+    )]
+    pub trait TransformOutput<T> {
+        /// The value, or the transform's error as text.
+        fn into_value(self) -> Result<T, String>;
+    }
+
+    impl<T> TransformOutput<T> for T {
+        #[inline]
+        fn into_value(self) -> Result<T, String> {
+            Ok(self)
+        }
+    }
+
+    impl<T, E: std::fmt::Display> TransformOutput<T> for Result<T, E> {
+        #[inline]
+        fn into_value(self) -> Result<T, String> {
+            self.map_err(|error| error.to_string())
+        }
+    }
+
+    /// Binds the value a transform returned as parameter `parameter` (1-based) for
+    /// target column `column`; an `Err` of the transform `path` is an encode error
+    /// of that column, naming the transform.
+    #[inline]
+    pub fn bind_transformed<T: Encode, O: TransformOutput<T>>(
+        statement: &mut Statement<'_>,
+        parameter: usize,
+        column: usize,
+        path: &'static str,
+        output: O,
+    ) -> Result<(), BindError> {
+        match output.into_value() {
+            Ok(value) => bind(statement, parameter, column, &value),
+            Err(message) => Err(BindError::Encode {
+                column,
+                cause: format!("transform `{path}` failed: {message}").into(),
+            }),
+        }
+    }
+
     /// Binds field `field` of the raw `row` (which passed [`Mapping::check`](crate::Mapping))
     /// as parameter `parameter` (1-based) for target column `column`, borrowing the
     /// bytes where `T`'s binary form is what SQLite stores.

@@ -36,6 +36,7 @@ mod secrets;
 mod signals;
 mod stale;
 mod tls;
+mod transform;
 mod trust;
 mod types;
 mod ui;

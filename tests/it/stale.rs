@@ -63,6 +63,7 @@ fn a_yaml_file_changed_after_gen_breaks_the_build_naming_gen() {
         }
     }
     copy_dir(&real.join("schema"), &dir.join("schema"));
+    copy_dir(&real.join("src/custom"), &dir.join("src/custom"));
     copy_dir(&real.join("build"), &dir.join("build"));
     // The hand-written modules are inputs too (`src/custom/contacts.rs`).
     copy_dir(&real.join("src/custom"), &dir.join("src/custom"));

@@ -99,6 +99,10 @@ fn run_catalogue(root: &Path, catalogue: &Catalogue, mode: Mode) -> Result<()> {
     let mut entries: Vec<CatalogueEntry> = Vec::new();
     // Module name -> the file that defines it, to report clashes.
     let mut modules: BTreeMap<String, String> = BTreeMap::new();
+    // `custom` is the module of the hand-written files.
+    if let Some(custom) = catalogue.custom {
+        modules.insert("custom".to_owned(), format!("{custom}/"));
+    }
     // Every checked YAML mapping, for the rules that span mappings.
     let mut checked_mappings = Vec::new();
 
@@ -154,6 +158,8 @@ fn run_catalogue(root: &Path, catalogue: &Catalogue, mode: Mode) -> Result<()> {
         errors.extend(diagnostics.iter().map(ToString::to_string));
     }
 
+    // Every hand-written file: `custom::<module>` of the catalogue.
+    let mut custom_modules = Vec::new();
     let custom = match catalogue.custom {
         Some(custom) => list(&root.join(custom), &["rs"])?,
         None => Vec::new(),
@@ -170,6 +176,7 @@ fn run_catalogue(root: &Path, catalogue: &Catalogue, mode: Mode) -> Result<()> {
             ));
             continue;
         }
+        custom_modules.push((module.clone(), file.clone()));
         match custom_mappings(&text) {
             Ok(found) => {
                 entries.extend(
@@ -177,7 +184,7 @@ fn run_catalogue(root: &Path, catalogue: &Catalogue, mode: Mode) -> Result<()> {
                         .into_iter()
                         .map(|(struct_ident, name)| CatalogueEntry {
                             module: module.clone(),
-                            path: Some(format!("../custom/{file}")),
+                            path: Some(file.clone()),
                             struct_ident,
                             name,
                         }),
@@ -229,9 +236,15 @@ fn run_catalogue(root: &Path, catalogue: &Catalogue, mode: Mode) -> Result<()> {
         Some(custom) => format!("{}/*.yaml and {custom}/*.rs", catalogue.mappings),
         None => format!("{}/*.yaml", catalogue.mappings),
     };
+    if let (Some(custom), false) = (catalogue.custom, custom_modules.is_empty()) {
+        outputs.insert(
+            format!("{}/custom.rs", catalogue.generated),
+            emit::emit_custom(&custom_modules, &format!("{custom}/*.rs")),
+        );
+    }
     outputs.insert(
         format!("{}/mod.rs", catalogue.generated),
-        emit::emit_catalogue(&entries, &sources),
+        emit::emit_catalogue(&entries, &custom_modules, &sources),
     );
     let mut stale = Vec::new();
     for file in list(&root.join(catalogue.generated), &["rs"])? {

@@ -751,3 +751,28 @@ fn key_typo() {
         ]
     );
 }
+
+#[test]
+fn with_paths_start_at_the_mappings_crate_root() {
+    let text = "source: { table: public.users, key: id }\ntargets:\n  t:\n    columns:\n      id: { type: bigint, primary_key: true }\n      email: { type: text, with: custom::mask::email }\n      bio: { type: text, with: \"crate::x::y\" }\n";
+    let mapping = read("mappings/users.yaml", text).unwrap();
+    let with: Vec<&str> = mapping.targets[0]
+        .columns
+        .iter()
+        .filter_map(|column| column.with.as_ref())
+        .map(|with| with.value.as_str())
+        .collect();
+    assert_eq!(with, ["crate::custom::mask::email", "crate::x::y"]);
+}
+
+#[test]
+fn a_key_column_or_a_bad_path_cannot_have_with() {
+    let text = "source: { table: public.users, key: id }\ntargets:\n  t:\n    columns:\n      id: { type: bigint, primary_key: true, with: custom::mask::id }\n      email: { type: text, with: \"not a path\" }\n";
+    assert_eq!(
+        read("mappings/users.yaml", text).unwrap_err(),
+        [
+            "mappings/users.yaml:5:52: column `id` of target `t` is a key column: it cannot go through a transform, since upserts, deletes and `--prune` find target rows by the source key",
+            "mappings/users.yaml:6:34: `with` takes the path of a function, such as `crate::mask::email`, not `crate::not a path`",
+        ]
+    );
+}
