@@ -247,11 +247,7 @@ pub(crate) fn follow<M: Mapping>(
 /// was a slot.
 pub(crate) fn drop_slot<M: Mapping>(source: &SourceConfig, path: &Path) -> Result<bool> {
     let spec = M::SPEC;
-    let connection = crate::target::open(path)?;
-    let target_error = target_error(path);
-    state::ensure(&connection).map_err(&target_error)?;
-    position::ensure(&connection).map_err(&target_error)?;
-    let Some(stored) = position::load(&connection, spec.name).map_err(&target_error)? else {
+    let Some((connection, stored)) = stored_capture(spec, path)? else {
         return Ok(false);
     };
     let mut client = source.connect()?;
@@ -260,7 +256,7 @@ pub(crate) fn drop_slot<M: Mapping>(source: &SourceConfig, path: &Path) -> Resul
     if stored.owns_publication {
         slot::drop_publication(&mut client, spec, &stored.publication)?;
     }
-    position::clear(&connection, spec.name).map_err(&target_error)?;
+    position::clear(&connection, spec.name).map_err(target_error(path))?;
     Ok(dropped)
 }
 
@@ -288,11 +284,7 @@ pub(crate) fn slot_status<M: Mapping>(
     path: &Path,
 ) -> Result<Option<SlotStatus>> {
     let spec = M::SPEC;
-    let connection = crate::target::open(path)?;
-    let target_error = target_error(path);
-    state::ensure(&connection).map_err(&target_error)?;
-    position::ensure(&connection).map_err(&target_error)?;
-    let Some(stored) = position::load(&connection, spec.name).map_err(&target_error)? else {
+    let Some((_connection, stored)) = stored_capture(spec, path)? else {
         return Ok(None);
     };
     let mut client = source.connect()?;
@@ -310,6 +302,17 @@ pub(crate) fn slot_status<M: Mapping>(
             .and_then(|info| info.wal_status)
             .unwrap_or_else(|| "missing".to_owned()),
     }))
+}
+
+/// The target file `path` and what it stores of mapping `spec`'s slot, for
+/// `drop-slot` and `status`; `None` when the mapping has no slot there.
+fn stored_capture(spec: &MappingSpec, path: &Path) -> Result<Option<(Connection, CaptureState)>> {
+    let connection = crate::target::open(path)?;
+    let target_error = target_error(path);
+    state::ensure(&connection).map_err(&target_error)?;
+    position::ensure(&connection).map_err(&target_error)?;
+    let stored = position::load(&connection, spec.name).map_err(&target_error)?;
+    Ok(stored.map(|stored| (connection, stored)))
 }
 
 fn target_error(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
