@@ -112,13 +112,13 @@ enum Command {
     /// position of the last applied transaction recorded.
     #[command(after_help = "Examples:
   data-sync follow --target app.sqlite                    # every capture mapping
-  data-sync follow --mapping users_log --target app.sqlite")]
+  data-sync follow --mapping orders_log --target app.sqlite")]
     Follow(command::follow::FollowArgs),
     /// Drop the replication slot of capture mappings for the target file (and the
     /// publication data-sync created), so an abandoned target holds no WAL on the
     /// source; the next sync copies the table again.
     #[command(after_help = "Examples:
-  data-sync drop-slot --mapping users_log --target app.sqlite")]
+  data-sync drop-slot --mapping orders_log --target app.sqlite")]
     DropSlot(command::drop_slot::DropSlotArgs),
     /// Show, per mapping, the last run recorded in the target file: mode, rows,
     /// watermark and outcome.
@@ -168,12 +168,23 @@ enum Command {
 /// }
 /// ```
 pub fn main(catalogue: &[Registered]) -> ExitCode {
+    main_with_signals(catalogue, std::env::args_os())
+}
+
+/// [`main`] with the arguments given (the first is the program name): the process's
+/// command line over another catalogue, such as the test mappings the integration
+/// tests and `cargo xtask bench` run. Handles SIGINT and SIGTERM as `main` does.
+pub fn main_with_signals<I, T>(catalogue: &[Registered], args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
     // SIGINT and SIGTERM stop a run cleanly (see `signal`); without the handlers
     // they would kill it, which is also safe, only less tidy.
     if let Err(error) = signal::install() {
         eprintln!("warning: cannot handle SIGINT and SIGTERM: {error}");
     }
-    main_from(catalogue, std::env::args_os())
+    main_from(catalogue, args)
 }
 
 /// [`main`] with the arguments given (the first is the program name), for programs

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use mappings::UsersLog;
+use crate::generated::UsersLog;
 use rusqlite::types::Value;
 use sync_runtime::{SourceConfig, Summary, SyncOptions};
 

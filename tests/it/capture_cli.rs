@@ -10,6 +10,7 @@ use rusqlite::types::Value;
 use testkit::{PgServer, TestDb};
 
 use crate::capture::{assert_same_users, slots, stored_position, users_source};
+use crate::outcomes::{data_sync_test_mappings, harness_free, test_mappings_command};
 use crate::support;
 
 /// Waits up to `limit` for `condition`, polling every 5 ms.
@@ -25,11 +26,7 @@ fn wait_for(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
 }
 
 fn spawn_follow(db: &TestDb, target: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_data-sync"))
-        .args(["follow", "--mapping", "users_log"])
-        .env("DATA_SYNC_SOURCE", db.url())
-        .env("DATA_SYNC_TARGET", target)
-        .env_remove("RUST_LOG")
+    test_mappings_command(&db.url(), target, &["follow", "--mapping", "users_log"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -96,7 +93,7 @@ fn follow_applies_a_commit_within_a_second_and_stops_within_a_second_of_sigterm(
     let output = child.wait_with_output().unwrap();
     assert!(took < Duration::from_secs(1), "took {took:?} to stop");
     assert_eq!(exit.unwrap().code(), Some(0), "{}", stderr(&output));
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = String::from_utf8_lossy(harness_free(&output.stdout));
     assert!(stdout.starts_with("users_log: followed, "), "{stdout}");
     // The position of the last commit is recorded and confirmed to the slot.
     assert_same_users(&db, &target.path);
@@ -110,7 +107,7 @@ fn follow_applies_a_commit_within_a_second_and_stops_within_a_second_of_sigterm(
         .get(0);
     assert_eq!(Some(confirmed), stored_position(&target.path));
     // The next run has nothing to apply.
-    let output = support::data_sync(
+    let output = data_sync_test_mappings(
         &db,
         &target.path,
         &["sync", "--mapping", "users_log", "--json"],
@@ -131,7 +128,7 @@ fn a_second_consumer_of_the_slot_is_refused() {
     )
     .is_some()));
     // The command line stops at the lock beside the target file, naming `follow`.
-    let output = support::data_sync(&db, &target.path, &["sync", "--mapping", "users_log"]);
+    let output = data_sync_test_mappings(&db, &target.path, &["sync", "--mapping", "users_log"]);
     assert_eq!(output.status.code(), Some(1));
     assert!(
         stderr(&output).contains(&format!(
@@ -143,7 +140,7 @@ fn a_second_consumer_of_the_slot_is_refused() {
     );
     // A consumer the lock does not stop (the library takes none) meets the busy slot.
     let source = sync_runtime::SourceConfig::parse(&db.url()).unwrap();
-    let second = sync_runtime::sync::<mappings::UsersLog>(
+    let second = sync_runtime::sync::<crate::generated::UsersLog>(
         &source,
         &target.path,
         &sync_runtime::SyncOptions::default(),
@@ -170,7 +167,7 @@ fn a_second_consumer_of_the_slot_is_refused() {
 fn drop_slot_leaves_no_slot_and_status_reports_the_lag() {
     let db = users_source(20);
     let target = support::target_file();
-    let output = support::data_sync(&db, &target.path, &["sync", "--mapping", "users_log"]);
+    let output = data_sync_test_mappings(&db, &target.path, &["sync", "--mapping", "users_log"]);
     assert!(output.status.success(), "{}", stderr(&output));
     let slot = slots(&db);
     assert_eq!(slot.len(), 1);
@@ -180,7 +177,7 @@ fn drop_slot_leaves_no_slot_and_status_reports_the_lag() {
     db.client()
         .batch_execute("UPDATE public.users SET username = username || '!'")
         .unwrap();
-    let output = support::data_sync(
+    let output = data_sync_test_mappings(
         &db,
         &target.path,
         &["status", "--json", "--wal-warning", "1"],
@@ -207,14 +204,15 @@ fn drop_slot_leaves_no_slot_and_status_reports_the_lag() {
         warning.ends_with("bytes of WAL on the source; run `data-sync sync` (or keep `data-sync follow` running), or release it with `data-sync drop-slot --mapping users_log`"),
         "{warning}"
     );
-    let output = support::data_sync(&db, &target.path, &["status"]);
+    let output = data_sync_test_mappings(&db, &target.path, &["status"]);
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(
         text.contains(&format!("users_log: slot {}, position ", slot[0])),
         "{text}"
     );
 
-    let output = support::data_sync(&db, &target.path, &["drop-slot", "--mapping", "users_log"]);
+    let output =
+        data_sync_test_mappings(&db, &target.path, &["drop-slot", "--mapping", "users_log"]);
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(
         String::from_utf8_lossy(&output.stdout),
@@ -227,13 +225,14 @@ fn drop_slot_leaves_no_slot_and_status_reports_the_lag() {
         .unwrap()
         .get(0);
     assert_eq!(publications, 0, "the publication data-sync created is gone");
-    let output = support::data_sync(&db, &target.path, &["drop-slot", "--mapping", "users_log"]);
+    let output =
+        data_sync_test_mappings(&db, &target.path, &["drop-slot", "--mapping", "users_log"]);
     assert_eq!(
         String::from_utf8_lossy(&output.stdout),
         "users_log: no replication slot for this target\n"
     );
     // The next sync copies again, into a new slot.
-    let output = support::data_sync(
+    let output = data_sync_test_mappings(
         &db,
         &target.path,
         &["sync", "--mapping", "users_log", "--json"],
@@ -256,11 +255,7 @@ fn error_as_role(db: &TestDb, role: &str, attributes: &str) -> String {
         .unwrap();
     let url = db.url().replacen("postgres@", &format!("{role}@"), 1);
     let target = support::target_file();
-    let output = Command::new(env!("CARGO_BIN_EXE_data-sync"))
-        .args(["sync", "--mapping", "users_log"])
-        .env("DATA_SYNC_SOURCE", url)
-        .env("DATA_SYNC_TARGET", &target.path)
-        .env_remove("RUST_LOG")
+    let output = test_mappings_command(&url, &target.path, &["sync", "--mapping", "users_log"])
         .output()
         .unwrap();
     client
@@ -310,7 +305,7 @@ fn a_key_the_replica_identity_does_not_send_is_refused() {
         )
         .unwrap();
     let target = support::target_file();
-    let output = support::data_sync(&db, &target.path, &["sync", "--mapping", "users_log"]);
+    let output = data_sync_test_mappings(&db, &target.path, &["sync", "--mapping", "users_log"]);
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(
         stderr(&output),
@@ -325,7 +320,7 @@ fn a_key_the_replica_identity_does_not_send_is_refused() {
 fn an_altered_table_stops_the_run_at_the_change_and_an_added_column_does_not() {
     let db = users_source(10);
     let target = support::target_file();
-    let output = support::data_sync(&db, &target.path, &["sync", "--mapping", "users_log"]);
+    let output = data_sync_test_mappings(&db, &target.path, &["sync", "--mapping", "users_log"]);
     assert!(output.status.success(), "{}", stderr(&output));
     let mut client = db.client();
     client
@@ -334,7 +329,7 @@ fn an_altered_table_stops_the_run_at_the_change_and_an_added_column_does_not() {
              INSERT INTO public.users (id, username, email, extra) VALUES (100, 'x', 'x@example.com', 7);",
         )
         .unwrap();
-    let output = support::data_sync(&db, &target.path, &["sync", "--mapping", "users_log"]);
+    let output = data_sync_test_mappings(&db, &target.path, &["sync", "--mapping", "users_log"]);
     assert!(
         output.status.success(),
         "an added column is no error: {}",
@@ -351,7 +346,7 @@ fn an_altered_table_stops_the_run_at_the_change_and_an_added_column_does_not() {
         client.batch_execute(statement).unwrap();
     }
     let before = stored_position(&target.path);
-    let output = support::data_sync(&db, &target.path, &["sync", "--mapping", "users_log"]);
+    let output = data_sync_test_mappings(&db, &target.path, &["sync", "--mapping", "users_log"]);
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(
         stderr(&output),
@@ -391,7 +386,7 @@ fn wal_level_and_exhausted_slots_are_told_what_to_change() {
         .batch_execute(testkit::reference::USERS_DDL)
         .unwrap();
     let target = support::target_file();
-    let output = support::data_sync(&db, &target.path, &["sync", "--mapping", "users_log"]);
+    let output = data_sync_test_mappings(&db, &target.path, &["sync", "--mapping", "users_log"]);
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(
         stderr(&output),
@@ -411,7 +406,7 @@ fn wal_level_and_exhausted_slots_are_told_what_to_change() {
     db.client()
         .batch_execute("SELECT pg_create_logical_replication_slot('someone_else', 'pgoutput')")
         .unwrap();
-    let output = support::data_sync(&db, &target.path, &["sync", "--mapping", "users_log"]);
+    let output = data_sync_test_mappings(&db, &target.path, &["sync", "--mapping", "users_log"]);
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(
         stderr(&output),
@@ -435,7 +430,7 @@ fn an_invalidated_slot_asks_for_a_full_run() {
             .unwrap();
     }
     let target = support::target_file();
-    let output = support::data_sync(&db, &target.path, &["sync", "--mapping", "users_log"]);
+    let output = data_sync_test_mappings(&db, &target.path, &["sync", "--mapping", "users_log"]);
     assert!(output.status.success(), "{}", stderr(&output));
     // More WAL than the slot may keep, then a checkpoint: the slot is invalidated.
     let mut client = db.client();
@@ -455,7 +450,7 @@ fn an_invalidated_slot_asks_for_a_full_run() {
         .unwrap()
         .get(0);
     assert_eq!(status, "lost");
-    let output = support::data_sync(&db, &target.path, &["sync", "--mapping", "users_log"]);
+    let output = data_sync_test_mappings(&db, &target.path, &["sync", "--mapping", "users_log"]);
     assert_eq!(output.status.code(), Some(1));
     let message = stderr(&output);
     assert!(
@@ -470,7 +465,7 @@ fn an_invalidated_slot_asks_for_a_full_run() {
         ),
         "{message}"
     );
-    let output = support::data_sync(
+    let output = data_sync_test_mappings(
         &db,
         &target.path,
         &["sync", "--mapping", "users_log", "--full"],

@@ -5,13 +5,14 @@
 //! replays it.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use testkit::{PgServer, TestDb};
 
 use crate::capture::{BIG_TEXT, assert_same_users};
+use crate::outcomes::{data_sync_test_mappings, test_mappings_command};
 
 /// A small, seedable generator (xorshift64*): the workload and the kill instants
 /// come from one seed.
@@ -152,22 +153,22 @@ fn workload(db: &TestDb, seed: u64, first_id: i64, stop: &AtomicBool, truncate_a
 }
 
 fn spawn_sync(db: &TestDb, target: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_data-sync"))
-        .args([
+    test_mappings_command(
+        &db.url(),
+        target,
+        &[
             "sync",
             "--mapping",
             "users_log",
             "--quiet",
             "--batch-size",
             "7",
-        ])
-        .env("DATA_SYNC_SOURCE", db.url())
-        .env("DATA_SYNC_TARGET", target)
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("data-sync starts")
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("data-sync starts")
 }
 
 /// Starts runs and kills each at a random instant (or lets it finish) until `until`.
@@ -249,7 +250,7 @@ fn killed_runs_and_a_server_restart_lose_and_repeat_nothing() {
     let mut last = None;
     for _ in 0..5 {
         let output =
-            crate::support::data_sync(&db, &target.path, &["sync", "--mapping", "users_log"]);
+            data_sync_test_mappings(&db, &target.path, &["sync", "--mapping", "users_log"]);
         if output.status.success() {
             last = Some(output);
             break;
@@ -259,8 +260,7 @@ fn killed_runs_and_a_server_restart_lose_and_repeat_nothing() {
     }
     assert!(last.is_some(), "a final run succeeds (seed {seed})");
     assert_same_users(&db, &target.path);
-    let verify =
-        crate::support::data_sync(&db, &target.path, &["verify", "--mapping", "users_log"]);
+    let verify = data_sync_test_mappings(&db, &target.path, &["verify", "--mapping", "users_log"]);
     assert!(
         verify.status.success(),
         "verify agrees (seed {seed}): {}{}",

@@ -64,7 +64,7 @@ fn child_runs_the_command_line() {
         _ => CATALOGUE,
     };
     let args = std::iter::once("data-sync").chain(args.lines());
-    let code = sync_cli::main_from(catalogue, args);
+    let code = sync_cli::main_with_signals(catalogue, args);
     let code = (0..=u8::MAX)
         .find(|number| std::process::ExitCode::from(*number) == code)
         .expect("an exit code");
@@ -86,11 +86,26 @@ pub(crate) fn data_sync_test_mappings(
     target: &Path,
     args: &[&str],
 ) -> Output {
+    run(test_mappings_command(&db.url(), target, args))
+}
+
+/// The `data-sync` command line over the test mappings with `args`, source `url`
+/// and target `target`, as a child process to start. Its stdout begins with the
+/// test harness's line, which [`harness_free`] removes.
+pub(crate) fn test_mappings_command(url: &str, target: &Path, args: &[&str]) -> Command {
     let mut command = child(args);
-    command.env("DATA_SYNC_SOURCE", db.url());
+    command.env("DATA_SYNC_SOURCE", url);
     command.env("DATA_SYNC_TARGET", target);
     command.env(CHILD_CATALOGUE, "test_mappings");
-    run(command)
+    command
+}
+
+/// The test harness's first line on a child's stdout.
+const HEADER: &[u8] = b"\nrunning 1 test\n";
+
+/// A child's stdout without the test harness's first line.
+pub(crate) fn harness_free(stdout: &[u8]) -> &[u8] {
+    stdout.strip_prefix(HEADER).unwrap_or(stdout)
 }
 
 /// The child running the command line with `args`, source and target unset.
@@ -115,10 +130,7 @@ fn child(args: &[&str]) -> Command {
 /// The output of `command`, without the test harness's first line.
 fn run(mut command: Command) -> Output {
     let mut output = command.output().expect("the test binary runs");
-    const HEADER: &[u8] = b"\nrunning 1 test\n";
-    if output.stdout.starts_with(HEADER) {
-        output.stdout.drain(..HEADER.len());
-    }
+    output.stdout = harness_free(&output.stdout).to_vec();
     output
 }
 

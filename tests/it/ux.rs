@@ -216,11 +216,11 @@ fn status_json_schema() {
     let mappings = json["mappings"].as_array().unwrap();
     let never = mappings
         .iter()
-        .find(|mapping| mapping["mapping"] == "users_log")
+        .find(|mapping| mapping["mapping"] == "contacts")
         .unwrap();
     assert_eq!(
         *never,
-        serde_json::json!({ "mapping": "users_log", "synced": false })
+        serde_json::json!({ "mapping": "contacts", "synced": false })
     );
     let users = mappings
         .iter()

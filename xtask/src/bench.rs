@@ -3,7 +3,9 @@
 //! two tables, beside the source and sink ceilings, the plain approach, and
 //! data-sync's incremental and `--prune` runs, on one throwaway PostgreSQL, every
 //! run's output checked against the source. With `--capture`, also change capture
-//! (`users_log`): the first copy, a drain of `N` changed rows (updates and deletes)
+//! (`users_log`, a test mapping of `tests/mappings/` the `data-sync` binary does not
+//! ship, run by this crate's build as `bench --capture-cli ARGS..`, the `data-sync`
+//! command line over that one mapping): the first copy, a drain of `N` changed rows (updates and deletes)
 //! against an incremental run with `--prune` over the same changes, and `follow`'s
 //! latency from commit to visible in SQLite at 1,000 commits/s. Writes the tables
 //! into `BENCHMARKS.md`, one section per table size. `--debug` runs the debug
@@ -87,12 +89,31 @@ pub struct BenchTyped {
 
 /// Runs the task: `args` are what follows `cargo xtask bench`.
 pub fn main(args: &[String]) -> Result<()> {
+    if let Some((first, rest)) = args.split_first()
+        && first == CAPTURE_CLI
+    {
+        let args = std::iter::once("data-sync").chain(rest.iter().map(String::as_str));
+        let code = sync_cli::main_with_signals(CAPTURE_CATALOGUE, args);
+        std::process::exit(i32::from(code != std::process::ExitCode::SUCCESS));
+    }
     let options = Options::parse(args)?;
     if let Some(child) = &options.child {
         return run_child(child, &options);
     }
     run(&options)
 }
+
+/// The argument that runs the rest of the arguments as the `data-sync` command line
+/// over [`CAPTURE_CATALOGUE`].
+const CAPTURE_CLI: &str = "--capture-cli";
+
+/// The capture mapping the bench measures: the integration tests' `users_log`
+/// (`tests/mappings/users_log.yaml`), compiled in here as `cargo xtask gen` wrote it.
+#[path = "../../tests/it/generated/users_log.rs"]
+mod users_log;
+
+static CAPTURE_CATALOGUE: &[sync_runtime::Registered] =
+    &[sync_runtime::Registered::of::<users_log::UsersLog>()];
 
 /// The command line.
 #[derive(Debug)]
@@ -548,7 +569,7 @@ fn run(options: &Options) -> Result<()> {
     lines.push(("users", line));
 
     if options.capture {
-        for line in capture_lines(options, &data_sync, &url, &mut client, &work)? {
+        for line in capture_lines(options, &data_sync, &xtask, &url, &mut client, &work)? {
             lines.push(("users", line));
         }
     }
@@ -578,6 +599,7 @@ const FOLLOW_SECONDS: u64 = 10;
 fn capture_lines(
     options: &Options,
     data_sync: &Path,
+    xtask: &Path,
     url: &str,
     client: &mut postgres::Client,
     work: &Path,
@@ -590,7 +612,7 @@ fn capture_lines(
 
     let mut line = Line::new("**data-sync change capture**, first copy (slot, snapshot, copy)");
     let sample = measure(
-        sync_command(data_sync, "users_log", url, &capture, &[]),
+        capture_command(xtask, url, &capture),
         expected.rows,
         "capture first copy",
         0,
@@ -636,7 +658,7 @@ fn capture_lines(
     line.note =
         format!("rows/s are changes/s; {CHANGES_PER_TRANSACTION} changes per source transaction");
     let sample = measure(
-        sync_command(data_sync, "users_log", url, &capture, &[]),
+        capture_command(xtask, url, &capture),
         changed,
         "capture drain",
         0,
@@ -657,13 +679,7 @@ fn capture_lines(
     line.samples.push(sample);
     lines.push(line);
 
-    lines.push(follow_latency(
-        data_sync,
-        url,
-        client,
-        &capture,
-        options.rows,
-    )?);
+    lines.push(follow_latency(xtask, url, client, &capture, options.rows)?);
     Ok(lines)
 }
 
@@ -672,14 +688,16 @@ fn capture_lines(
 /// its row being visible in SQLite (rows arrive in commit order, so the newest
 /// visible id covers every older one).
 fn follow_latency(
-    data_sync: &Path,
+    xtask: &Path,
     url: &str,
     client: &mut postgres::Client,
     target: &Path,
     rows: i64,
 ) -> Result<Line> {
-    let mut follow = Command::new(data_sync)
+    let mut follow = Command::new(xtask)
         .args([
+            "bench",
+            CAPTURE_CLI,
             "follow",
             "--mapping",
             "users_log",
@@ -1215,6 +1233,19 @@ fn sync_command(binary: &Path, mapping: &str, url: &str, target: &Path, flags: &
     command
         .args(["sync", "--mapping", mapping, "--json"])
         .args(flags)
+        .arg("--source")
+        .arg(url)
+        .arg("--target")
+        .arg(target);
+    command
+}
+
+/// `sync` of the capture mapping `users_log` into `target`, by this crate's build.
+fn capture_command(xtask: &Path, url: &str, target: &Path) -> Command {
+    let mut command = Command::new(xtask);
+    command
+        .args(["bench", CAPTURE_CLI])
+        .args(["sync", "--mapping", "users_log", "--json"])
         .arg("--source")
         .arg(url)
         .arg("--target")
