@@ -456,7 +456,7 @@ fn version_shows_the_mapping_count() {
     assert_success(&output);
     assert_eq!(
         text(&output.stdout),
-        format!("data-sync {} (3 mappings)\n", env!("CARGO_PKG_VERSION"))
+        format!("data-sync {} (2 mappings)\n", env!("CARGO_PKG_VERSION"))
     );
 }
 
