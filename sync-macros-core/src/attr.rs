@@ -10,7 +10,9 @@ use syn::{Data, DeriveInput, Fields, LitStr};
 
 use crate::ctxt::Ctxt;
 use crate::ident::{snake_case, split_qualified, unraw};
-use crate::model::{Column, Field, Filter, Mapping, Name, Origin, Reference, Source, Target};
+use crate::model::{
+    Column, Computed, Field, Filter, Mapping, Name, Origin, Reference, Source, Target,
+};
 use crate::symbol::*;
 
 impl Mapping {
@@ -77,12 +79,27 @@ impl Mapping {
                         origin: placement.to.origin.clone(),
                         name: placement.to,
                         columns: vec![target_column],
+                        computed: Vec::new(),
                     }),
                 }
             }
         }
 
         let container = container?;
+        for (to, computed) in container.computed {
+            match targets
+                .iter_mut()
+                .find(|target| target.name.value == to.value)
+            {
+                Some(target) => target.computed.push(computed),
+                None => targets.push(Target {
+                    origin: to.origin.clone(),
+                    name: to,
+                    columns: Vec::new(),
+                    computed: vec![computed],
+                }),
+            }
+        }
         Some(Mapping {
             name: container
                 .name
@@ -101,6 +118,8 @@ impl Mapping {
 struct Container {
     name: Option<Name>,
     source: Source,
+    /// Each `computed(..)` with the target it names.
+    computed: Vec<(Name, Computed)>,
 }
 
 impl Container {
@@ -114,6 +133,7 @@ impl Container {
         let mut publication = None;
         let mut snapshot = None;
         let mut filter = None;
+        let mut computed = Vec::new();
         for attr in input.attrs.iter().filter(|attr| attr.path().is_ident(SYNC)) {
             let parsed = attr.parse_nested_meta(|meta| {
                 let Some(word) = keyword(&meta) else {
@@ -174,6 +194,12 @@ impl Container {
                     SNAPSHOT => set_once(cx, &meta, &mut snapshot, name_value(&meta)?),
                     // #[sync(filter = "tenant_id = $tenant AND status <> 'void'")]
                     FILTER => set_once(cx, &meta, &mut filter, name_value(&meta)?),
+                    // #[sync(computed(to = "user_main", column = "domain", with = "crate::f", type = "text"))]
+                    COMPUTED => {
+                        if let Some(column) = computed_column(cx, &meta)? {
+                            computed.push(column);
+                        }
+                    }
                     _ => {
                         cx.error(
                             &Origin::Span(meta.path.span()),
@@ -208,6 +234,7 @@ impl Container {
         });
         Some(Container {
             name,
+            computed,
             source: Source {
                 schema: schema.map(|schema| Name::new(schema, origin.clone())),
                 table: Name::new(table, origin.clone()),
@@ -222,6 +249,71 @@ impl Container {
             },
         })
     }
+}
+
+/// `computed(to = "t", column = "c", with = "path::fn", type = "text", nullable)`:
+/// the target it names and the column; `None` when `to`, `column` or `with` is
+/// missing (reported here).
+fn computed_column(cx: &Ctxt, meta: &ParseNestedMeta<'_>) -> syn::Result<Option<(Name, Computed)>> {
+    let origin = Origin::Span(meta.path.span());
+    let mut to: Option<Name> = None;
+    let mut column: Option<Name> = None;
+    let mut with: Option<Name> = None;
+    let mut pg_type: Option<Name> = None;
+    let mut nullable: Option<Span> = None;
+    meta.parse_nested_meta(|inner| {
+        let Some(word) = keyword(&inner) else {
+            return Err(inner.error("unknown computed column attribute"));
+        };
+        match word.as_str() {
+            TO => set_once(cx, &inner, &mut to, name_value(&inner)?),
+            COLUMN => set_once(cx, &inner, &mut column, name_value(&inner)?),
+            WITH => set_once(cx, &inner, &mut with, name_value(&inner)?),
+            TYPE => set_once(cx, &inner, &mut pg_type, name_value(&inner)?),
+            NULLABLE => {
+                if nullable.is_some() {
+                    duplicate(cx, &inner);
+                }
+                nullable = Some(inner.path.span());
+            }
+            _ => {
+                cx.error(
+                    &Origin::Span(inner.path.span()),
+                    format!("unknown computed column attribute `{word}`: it takes `to`, `column`, `with`, `type` and `nullable`"),
+                );
+                skip_value(&inner)?;
+            }
+        }
+        Ok(())
+    })?;
+    let missing = |key: &str, example: &str| {
+        cx.error(
+            &origin,
+            format!("`computed` needs `{key}`, e.g. `{key} = \"{example}\"`"),
+        );
+    };
+    let (Some(to), Some(column), Some(with)) = (to.clone(), column.clone(), with.clone()) else {
+        if to.is_none() {
+            missing(TO, "user_main");
+        }
+        if column.is_none() {
+            missing(COLUMN, "domain");
+        }
+        if with.is_none() {
+            missing(WITH, "crate::custom::email::domain");
+        }
+        return Ok(None);
+    };
+    Ok(Some((
+        to,
+        Computed {
+            name: column,
+            with,
+            pg_type,
+            nullable: nullable.is_some(),
+            origin,
+        },
+    )))
 }
 
 /// A field's `#[sync(...)]` attributes.

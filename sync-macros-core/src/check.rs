@@ -36,6 +36,7 @@ pub fn check(cx: &Ctxt, mapping: Mapping) -> Option<Checked> {
 
 fn check_rules(cx: &Ctxt, mapping: &Mapping) {
     check_transforms(cx, mapping);
+    check_computed(cx, mapping);
     check_mapping_name(cx, mapping);
     check_identifiers(cx, mapping);
     check_field_types(cx, mapping);
@@ -105,6 +106,49 @@ fn check_transforms(cx: &Ctxt, mapping: &Mapping) {
     }
 }
 
+// A computed column has no source column to take its type from, so its `type` is
+// what gives the function its return type and the table its column type; the
+// function itself is checked by rustc against that type.
+fn check_computed(cx: &Ctxt, mapping: &Mapping) {
+    for target in &mapping.targets {
+        for computed in &target.computed {
+            let context = format!(
+                "computed column `{}` of target `{}`",
+                computed.name.value, target.name.value
+            );
+            if syn::parse_str::<syn::Path>(&computed.with.value).is_err() {
+                cx.error(
+                    &computed.with.origin,
+                    format!(
+                        "a computed column takes the path of a function, such as `crate::custom::email::domain`, not `{}`",
+                        computed.with.value
+                    ),
+                );
+            }
+            match &computed.pg_type {
+                None => cx.error(
+                    &computed.origin,
+                    fix(
+                        &computed.origin,
+                        format!(
+                            "{context} needs a `type`: the PostgreSQL type its value is written as, e.g. `type = \"text\"`"
+                        ),
+                        &format!(
+                            "{context} needs a `type`: the PostgreSQL type its value is written as, e.g. `{{ computed: {}, type: text }}`",
+                            computed.with.value.trim_start_matches("crate::")
+                        ),
+                    ),
+                ),
+                Some(pg_type) if types::parse_pg_type(&pg_type.value).is_none() => cx.error(
+                    &pg_type.origin,
+                    format!("unknown PostgreSQL type `{}` for {context}", pg_type.value),
+                ),
+                Some(_) => {}
+            }
+        }
+    }
+}
+
 // The mapping name is how the command line (`--mapping NAME`) and the state table
 // find a mapping, so it must be something a shell and a log line carry unchanged.
 fn check_mapping_name(cx: &Ctxt, mapping: &Mapping) {
@@ -140,12 +184,14 @@ fn check_identifiers(cx: &Ctxt, mapping: &Mapping) {
                 format!("invalid target table name: {problem}"),
             );
         }
-        for column in &target.columns {
-            if let Some(problem) = identifier_problem(&column.name.value) {
-                cx.error(
-                    &column.name.origin,
-                    format!("invalid column name: {problem}"),
-                );
+        let names = target
+            .columns
+            .iter()
+            .map(|column| &column.name)
+            .chain(target.computed.iter().map(|computed| &computed.name));
+        for name in names {
+            if let Some(problem) = identifier_problem(&name.value) {
+                cx.error(&name.origin, format!("invalid column name: {problem}"));
             }
         }
     }
@@ -378,8 +424,16 @@ fn check_soft_delete(cx: &Ctxt, mapping: &Mapping) {
 }
 
 // A field that goes to no target and is neither key, cursor nor soft-delete column is
-// read for nothing: most likely a forgotten `to`.
+// read for nothing: most likely a forgotten `to`. A computed column's function reads
+// the whole row, so in a mapping with one any field may be read for it.
 fn check_unused_fields(cx: &Ctxt, mapping: &Mapping) {
+    if mapping
+        .targets
+        .iter()
+        .any(|target| !target.computed.is_empty())
+    {
+        return;
+    }
     let source = &mapping.source;
     let filtered = match &source.filter {
         Some(written) => match filter::columns(written) {
@@ -441,13 +495,23 @@ fn check_has_targets(cx: &Ctxt, mapping: &Mapping) {
 fn check_duplicate_target_columns(cx: &Ctxt, mapping: &Mapping) {
     for target in &mapping.targets {
         let mut seen = BTreeSet::new();
-        for column in &target.columns {
-            if !seen.insert(column.name.value.as_str()) {
+        let columns = target
+            .columns
+            .iter()
+            .map(|column| (&column.name, &column.origin))
+            .chain(
+                target
+                    .computed
+                    .iter()
+                    .map(|computed| (&computed.name, &computed.origin)),
+            );
+        for (name, origin) in columns {
+            if !seen.insert(name.value.as_str()) {
                 cx.error(
-                    &column.origin,
+                    origin,
                     format!(
                         "duplicate column `{}` in target `{}`",
-                        column.name.value, target.name.value
+                        name.value, target.name.value
                     ),
                 );
             }

@@ -7,7 +7,7 @@
 use std::ops::Deref;
 
 use crate::filter::CheckedFilter;
-use crate::model::{Column, Field, Mapping, Origin, Target};
+use crate::model::{Column, Computed, Field, Mapping, Origin, Target};
 use crate::snapshot::Column as SnapshotColumn;
 use crate::types::{self, PgType, Resolved, SqliteType};
 
@@ -48,6 +48,19 @@ struct TargetFields {
     key_columns: Vec<usize>,
     /// Per column, its transform (`with`), parsed.
     transforms: Vec<Option<syn::Path>>,
+    /// Per computed column, its function and types.
+    computed: Vec<ComputedType>,
+}
+
+/// What a checked computed column calls and writes.
+#[derive(Clone, Debug)]
+pub struct ComputedType {
+    /// The function, parsed.
+    pub function: syn::Path,
+    /// The SQLite column type it writes.
+    pub sqlite_type: SqliteType,
+    /// The Rust type the function returns (an `Option` for a nullable column).
+    pub rust_type: syn::Type,
 }
 
 impl Deref for Checked {
@@ -148,6 +161,22 @@ impl Checked {
     /// The transform (`with`) of column `column` of target `target`, if any.
     pub fn transform(&self, target: usize, column: usize) -> Option<&syn::Path> {
         self.targets[target].transforms[column].as_ref()
+    }
+
+    /// The computed columns of target `target`, which follow its other columns.
+    pub fn computed(&self, target: usize) -> impl Iterator<Item = (&Computed, &ComputedType)> {
+        self.mapping.targets[target]
+            .computed
+            .iter()
+            .zip(&self.targets[target].computed)
+    }
+
+    /// Whether some target has a computed column: its rows are then decoded whole.
+    pub fn has_computed(&self) -> bool {
+        self.mapping
+            .targets
+            .iter()
+            .any(|target| !target.computed.is_empty())
     }
 
     /// The columns of target `target` with the index of the field feeding each.
@@ -282,10 +311,44 @@ fn target_fields(
                 .transpose()
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let computed = target
+        .computed
+        .iter()
+        .map(computed_type)
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(TargetFields {
         fields,
         key_columns,
         transforms,
+        computed,
+    })
+}
+
+/// The function and types of a computed column.
+fn computed_type(computed: &Computed) -> Result<ComputedType, (Origin, String)> {
+    let failed = |what: String| (computed.origin.clone(), bug(what));
+    let function = syn::parse_str::<syn::Path>(&computed.with.value).map_err(|error| {
+        failed(format!(
+            "computed path `{}` does not parse: {error}",
+            computed.with.value
+        ))
+    })?;
+    let pg_type = computed
+        .pg_type
+        .as_ref()
+        .and_then(|pg_type| types::parse_pg_type(&pg_type.value))
+        .ok_or_else(|| {
+            failed(format!(
+                "computed column `{}` has no known type",
+                computed.name.value
+            ))
+        })?;
+    let rust_type = types::rust_type_for(&pg_type, None, computed.nullable);
+    Ok(ComputedType {
+        function,
+        sqlite_type: types::sqlite_type(&pg_type, &rust_type),
+        rust_type: syn::parse_str::<syn::Type>(&rust_type)
+            .map_err(|error| failed(format!("Rust type `{rust_type}` does not parse: {error}")))?,
     })
 }
 

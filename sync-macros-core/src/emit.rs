@@ -36,12 +36,22 @@ pub fn emit(mapping: &Checked, source_file: &str) -> String {
         " The `{}` mapping, generated from `{source_file}`.",
         mapping.name.value
     ));
+    // Two computed columns of one target repeat `to` (and maybe `type`), which
+    // clippy's `duplicated_attributes` reads as a mistake.
+    let allow = (mapping
+        .targets
+        .iter()
+        .map(|target| target.computed.len())
+        .sum::<usize>()
+        > 1)
+    .then(|| quote!(#[allow(clippy::duplicated_attributes)]));
     let tokens = quote! {
         #![doc = #module_doc]
 
         use sync_runtime::Mapping;
 
         #[doc = #struct_doc]
+        #allow
         #[derive(Debug, Clone, PartialEq, Mapping)]
         #container
         pub struct #struct_ident {
@@ -187,7 +197,37 @@ fn emit_container(mapping: &Mapping) -> TokenStream {
         let text = string(&filter.text.value);
         arguments.push(quote!(#word = #text));
     }
-    quote!(#[sync(#(#arguments),*)])
+    let computed = mapping.targets.iter().flat_map(|target| {
+        target.computed.iter().map(|computed| {
+            let (to, column, with, pg_type) = (
+                keyword(TO),
+                keyword(COLUMN),
+                keyword(WITH),
+                keyword(TYPE),
+            );
+            let table = string(&target.name.value);
+            let name = string(&computed.name.value);
+            let path = string(&computed.with.value);
+            let declared = string(
+                &computed
+                    .pg_type
+                    .as_ref()
+                    .map_or_else(String::new, |pg_type| pg_type.value.clone()),
+            );
+            let nullable = computed.nullable.then(|| {
+                let nullable = keyword(NULLABLE);
+                quote!(, #nullable)
+            });
+            let computed_keyword = keyword(COMPUTED);
+            quote! {
+                #[sync(#computed_keyword(#to = #table, #column = #name, #with = #path, #pg_type = #declared #nullable))]
+            }
+        })
+    });
+    quote! {
+        #[sync(#(#arguments),*)]
+        #(#computed)*
+    }
 }
 
 // #[sync(from = "User Name", type = "text")]

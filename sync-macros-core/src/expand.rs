@@ -119,14 +119,32 @@ fn expand_spec(mapping: &Checked) -> TokenStream {
                     not_null: #not_null,
                     primary_key: #primary_key,
                     references: #references,
-                    field: #field_index,
+                    field: ::core::option::Option::Some(#field_index),
+                    computed: ::core::option::Option::None,
+                }
+            }
+        });
+        let computed_columns = mapping.computed(index).map(|(computed, types)| {
+            let column_name = &computed.name.value;
+            let sqlite_type = types.sqlite_type.as_sql();
+            let not_null = !computed.nullable;
+            let with = &computed.with.value;
+            quote! {
+                ::sync_runtime::TargetColumn {
+                    name: #column_name,
+                    sqlite_type: #sqlite_type,
+                    not_null: #not_null,
+                    primary_key: false,
+                    references: ::core::option::Option::None,
+                    field: ::core::option::Option::None,
+                    computed: ::core::option::Option::Some(#with),
                 }
             }
         });
         quote! {
             ::sync_runtime::TargetSpec {
                 name: #target_name,
-                columns: &[#(#target_columns),*],
+                columns: &[#(#target_columns,)* #(#computed_columns),*],
                 create: #create,
                 insert: #insert,
                 upsert: #upsert,
@@ -259,9 +277,31 @@ fn expand_bind(mapping: &Checked) -> TokenStream {
                 },
             }
         });
+        let fed = mapping.target_at(index).columns.len();
+        let computed = mapping
+            .computed(index)
+            .enumerate()
+            .map(|(offset, (computed, types))| {
+                let span = computed.with.origin.span();
+                let path_text = &computed.with.value;
+                let function = respan(types.function.to_token_stream(), span);
+                let ty = respan(types.rust_type.to_token_stream(), span);
+                let column_index = fed + offset;
+                let parameter = column_index + 1;
+                quote_spanned! {span=>
+                    ::sync_runtime::__private::bind_transformed::<#ty, _>(
+                        statement,
+                        first + #parameter,
+                        #column_index,
+                        #path_text,
+                        #function(self),
+                    )?;
+                }
+            });
         quote! {
             #position => {
                 #(#binds)*
+                #(#computed)*
             }
         }
     });
@@ -325,6 +365,36 @@ fn expand_bind(mapping: &Checked) -> TokenStream {
             let ty = respan(types.rust_type.to_token_stream(), span);
             quote_spanned!(span=> row.check::<#ty>(#index)?;)
         });
+    // A computed column takes the whole row, so a mapping with one decodes it; the
+    // others bind the raw bytes.
+    let bind_row = if mapping.has_computed() {
+        quote! {
+            fn bind_row(
+                row: &::sync_runtime::__private::SourceRow<'_>,
+                target: usize,
+                statement: &mut ::sync_runtime::__private::Statement<'_>,
+                first: usize,
+            ) -> ::core::result::Result<(), ::sync_runtime::__private::BindError> {
+                let value = <Self as ::sync_runtime::Mapping>::decode(row)?;
+                value.bind_at(target, statement, first)
+            }
+        }
+    } else {
+        quote! {
+            fn bind_row(
+                row: &::sync_runtime::__private::SourceRow<'_>,
+                target: usize,
+                statement: &mut ::sync_runtime::__private::Statement<'_>,
+                first: usize,
+            ) -> ::core::result::Result<(), ::sync_runtime::__private::BindError> {
+                match target {
+                    #(#from_row)*
+                    _ => ::core::panic!("no target {} in mapping", target),
+                }
+                ::core::result::Result::Ok(())
+            }
+        }
+    };
     quote! {
         fn bind(
             &self,
@@ -354,18 +424,7 @@ fn expand_bind(mapping: &Checked) -> TokenStream {
             ::core::result::Result::Ok(())
         }
 
-        fn bind_row(
-            row: &::sync_runtime::__private::SourceRow<'_>,
-            target: usize,
-            statement: &mut ::sync_runtime::__private::Statement<'_>,
-            first: usize,
-        ) -> ::core::result::Result<(), ::sync_runtime::__private::BindError> {
-            match target {
-                #(#from_row)*
-                _ => ::core::panic!("no target {} in mapping", target),
-            }
-            ::core::result::Result::Ok(())
-        }
+        #bind_row
 
         fn bind_row_field(
             row: &::sync_runtime::__private::SourceRow<'_>,

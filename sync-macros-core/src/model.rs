@@ -189,6 +189,9 @@ pub struct Target {
     pub name: Name,
     /// Its columns, in declaration order.
     pub columns: Vec<Column>,
+    /// Its computed columns, in declaration order: in the table they follow
+    /// [`Target::columns`].
+    pub computed: Vec<Computed>,
     /// Where the target was first named.
     pub origin: Origin,
 }
@@ -211,6 +214,24 @@ pub struct Column {
     pub origin: Origin,
 }
 
+/// A target column that no single source column feeds: a function of the whole row
+/// (`#[sync(computed(to = "t", column = "c", with = "path::fn", type = "text"))]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Computed {
+    /// The target column name.
+    pub name: Name,
+    /// The function that computes it from `&Self`, as written (YAML paths rooted
+    /// at `crate::`).
+    pub with: Name,
+    /// The PostgreSQL type whose Rust and SQLite types the column has; required
+    /// (`check` reports a missing one).
+    pub pg_type: Option<Name>,
+    /// Whether the column may be NULL (the function returns an `Option`).
+    pub nullable: bool,
+    /// The `computed(..)` attribute or the YAML column entry.
+    pub origin: Origin,
+}
+
 /// `references = "user_main.id"`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reference {
@@ -220,6 +241,35 @@ pub struct Reference {
     pub column: Name,
     /// The whole reference as written.
     pub origin: Origin,
+}
+
+impl Target {
+    /// The names of its columns that are not part of the primary key, in table
+    /// order: fed columns, then computed ones.
+    pub fn non_key_column_names(&self) -> impl Iterator<Item = &str> {
+        self.columns
+            .iter()
+            .filter(|column| !column.primary_key)
+            .map(|column| column.name.value.as_str())
+            .chain(
+                self.computed
+                    .iter()
+                    .map(|computed| computed.name.value.as_str()),
+            )
+    }
+
+    /// The names of all its columns, in table order: fed columns, then computed
+    /// ones.
+    pub fn column_names(&self) -> impl Iterator<Item = &str> {
+        self.columns
+            .iter()
+            .map(|column| column.name.value.as_str())
+            .chain(
+                self.computed
+                    .iter()
+                    .map(|computed| computed.name.value.as_str()),
+            )
+    }
 }
 
 impl Mapping {

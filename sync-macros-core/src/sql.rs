@@ -147,6 +147,14 @@ pub fn create_table(mapping: &Checked, target: usize) -> String {
             )
         })
         .collect();
+    parts.extend(mapping.computed(target).map(|(computed, types)| {
+        let not_null = if computed.nullable { "" } else { " NOT NULL" };
+        format!(
+            "{} {}{not_null}",
+            quote(&computed.name.value),
+            types.sqlite_type
+        )
+    }));
     parts.push(format!(
         "PRIMARY KEY ({})",
         quoted_list(primary_key(mapping, target))
@@ -171,11 +179,7 @@ pub fn create_table(mapping: &Checked, target: usize) -> String {
 
 /// `INSERT INTO "t" ("a", "b") VALUES (?1, ?2)`, parameters in column order.
 pub fn insert(target: &Target) -> String {
-    let names: Vec<&str> = target
-        .columns
-        .iter()
-        .map(|column| column.name.value.as_str())
-        .collect();
+    let names: Vec<&str> = target.column_names().collect();
     let parameters: Vec<String> = (1..=names.len()).map(|n| format!("?{n}")).collect();
     format!(
         "INSERT INTO {} ({}) VALUES ({})",
@@ -190,18 +194,14 @@ pub fn insert(target: &Target) -> String {
 pub fn upsert(mapping: &Checked, target_index: usize) -> String {
     let target = mapping.target_at(target_index);
     let updates: Vec<String> = target
-        .columns
-        .iter()
-        .filter(|column| !column.primary_key)
-        .map(|column| format!("{0} = excluded.{0}", quote(&column.name.value)))
+        .non_key_column_names()
+        .map(|name| format!("{0} = excluded.{0}", quote(name)))
         .collect();
     // The `WHERE` leaves an unchanged row alone, so that re-reading a row (the
     // overlap window of incremental sync) writes nothing and counts as no change.
     let changed: Vec<String> = target
-        .columns
-        .iter()
-        .filter(|column| !column.primary_key)
-        .map(|column| format!("{0} IS NOT excluded.{0}", quote(&column.name.value)))
+        .non_key_column_names()
+        .map(|name| format!("{0} IS NOT excluded.{0}", quote(name)))
         .collect();
     let action = if updates.is_empty() {
         "DO NOTHING".to_owned()
@@ -270,6 +270,18 @@ pub fn fingerprint(mapping: &Checked) -> String {
         for name in names {
             text.push(' ');
             text.push_str(&quote(&name.value));
+        }
+    }
+    // A computed column's function decides what it holds; only mappings with one
+    // have these lines, so other fingerprints stay as they were.
+    for target in &mapping.targets {
+        for computed in &target.computed {
+            text.push_str("\ncomputed ");
+            text.push_str(&quote(&target.name.value));
+            text.push('.');
+            text.push_str(&quote(&computed.name.value));
+            text.push(' ');
+            text.push_str(&computed.with.value);
         }
     }
     // Only a capture mapping has these lines, so other fingerprints stay as they were.

@@ -36,3 +36,8 @@ pub const SNAPSHOT: &str = "snapshot";
 pub const FILTER: &str = "filter";
 /// `#[sync(to = "t", with = "crate::mask::email")]`: a transform of the placement.
 pub const WITH: &str = "with";
+/// `#[sync(computed(to = "t", column = "c", with = "crate::f", type = "text"))]` on
+/// the struct, `{ computed: custom::f, type: text }` in YAML: a computed column.
+pub const COMPUTED: &str = "computed";
+/// `nullable` of a computed column (and of a YAML column).
+pub const NULLABLE: &str = "nullable";

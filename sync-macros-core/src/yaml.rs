@@ -18,7 +18,7 @@ use quote::ToTokens;
 use crate::ctxt::Ctxt;
 use crate::ident::{field_ident_for, split_qualified};
 use crate::model::{
-    Column, Field, Filter, Mapping, Name, Origin, Reference, Source, Target, YamlPosition,
+    Column, Computed, Field, Filter, Mapping, Name, Origin, Reference, Source, Target, YamlPosition,
 };
 use crate::snapshot::Snapshot;
 use crate::symbol::*;
@@ -35,8 +35,6 @@ const TARGETS: &str = "targets";
 const TABLE: &str = "table";
 /// `source: { columns: .. }` and `targets: { t: { columns: .. } }`.
 const COLUMNS: &str = "columns";
-/// `{ type: text, nullable: true }`.
-const NULLABLE: &str = "nullable";
 /// `{ type: numeric, as: real }`: a per-column opt-in (docs/types.md).
 const AS: &str = "as";
 
@@ -355,6 +353,7 @@ impl<'n> Reader<'_, 'n> {
             self.targets.push(Target {
                 name: Name::new(target_name, key.origin()),
                 columns: Vec::new(),
+                computed: Vec::new(),
                 origin: key.origin(),
             });
             let context = format!("target `{target_name}`");
@@ -387,6 +386,16 @@ impl<'n> Reader<'_, 'n> {
             return;
         };
         let context = format!("column `{column_name}` of target `{target_name}`");
+        let computed = match &value.value {
+            Value::Mapping(pairs) => pairs.iter().any(
+                |(key, _)| matches!(&key.value, Value::Scalar { text, .. } if text == COMPUTED),
+            ),
+            _ => false,
+        };
+        if computed {
+            self.computed_column(target_index, column_name, key, value, &context);
+            return;
+        }
         let Some(entries) = keys(
             cx,
             value,
@@ -412,15 +421,7 @@ impl<'n> Reader<'_, 'n> {
         let with = entries
             .get(WITH)
             .and_then(|(_, value)| name(cx, value, WITH, "a path to a function"))
-            .map(|mut with| {
-                let rooted = ["crate::", "::", "self::", "super::"]
-                    .iter()
-                    .any(|root| with.value.starts_with(root));
-                if !rooted {
-                    with.value = format!("crate::{}", with.value);
-                }
-                with
-            });
+            .map(rooted);
         let column = match entries.get(FROM) {
             Some((_, value)) => match name(cx, value, FROM, "a source column name") {
                 Some(column) => column,
@@ -448,6 +449,37 @@ impl<'n> Reader<'_, 'n> {
                     origin: key.origin(),
                 },
             )),
+        });
+    }
+
+    // domain: { computed: custom::email::domain, type: text, nullable: true }
+    fn computed_column(
+        &mut self,
+        target_index: usize,
+        column_name: &str,
+        key: &'n Node,
+        value: &'n Node,
+        context: &str,
+    ) {
+        let cx = self.cx;
+        let Some(entries) = keys(cx, value, context, &[COMPUTED, TYPE, NULLABLE]) else {
+            return;
+        };
+        let Some(with) = entries
+            .get(COMPUTED)
+            .and_then(|(_, value)| name(cx, value, COMPUTED, "a path to a function"))
+            .map(rooted)
+        else {
+            return;
+        };
+        let (nullable, _) = self.nullable(&entries);
+        let pg_type = self.pg_type(&entries);
+        self.targets[target_index].computed.push(Computed {
+            name: Name::new(column_name, key.origin()),
+            with,
+            pg_type,
+            nullable,
+            origin: key.origin(),
         });
     }
 
@@ -617,6 +649,18 @@ impl<'n> Reader<'_, 'n> {
         targets.extend(declared_targets.into_iter().flatten());
         (fields, targets)
     }
+}
+
+/// A function path of YAML as the generated Rust spells it: rooted at the mappings
+/// crate (`custom::mask::email` is `crate::custom::mask::email`).
+fn rooted(mut path: Name) -> Name {
+    let rooted = ["crate::", "::", "self::", "super::"]
+        .iter()
+        .any(|root| path.value.starts_with(root));
+    if !rooted {
+        path.value = format!("crate::{}", path.value);
+    }
+    path
 }
 
 /// A source column read by several entries has one type and one nullability.

@@ -266,12 +266,13 @@ pub mod __private {
             .map_err(BindError::Sqlite)
     }
 
-    /// What a transform (`with = "path::fn"`) may return for a column of value type
-    /// `T`: a `T`, or a `Result<T, E>` whose `Err` stops the run (`E: Display`).
+    /// What a transform (`with = "path::fn"`) or a computed column's function may
+    /// return for a column of value type `T`: a `T`, or a `Result<T, E>` whose `Err`
+    /// stops the run (`E: Display`).
     #[diagnostic::on_unimplemented(
-        message = "a transform for a column of type `{T}` returns `{Self}`",
-        label = "this transform returns `{Self}`",
-        note = "a transform takes `&{T}` and returns `{T}`, or `Result<{T}, E>` with `E: Display`"
+        message = "a function for a column of type `{T}` returns `{Self}`",
+        label = "this function returns `{Self}`",
+        note = "a transform takes `&{T}`, a computed column's function the whole row (`&Self`); either returns `{T}`, or `Result<{T}, E>` with `E: Display`"
     )]
     pub trait TransformOutput<T> {
         /// The value, or the transform's error as text.

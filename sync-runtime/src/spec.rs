@@ -140,8 +140,19 @@ pub struct TargetColumn {
     pub primary_key: bool,
     /// The foreign key this column carries, if any.
     pub references: Option<ForeignKey>,
-    /// Position of the field that feeds it, in [`SourceSpec::columns`].
-    pub field: usize,
+    /// Position of the field that feeds it, in [`SourceSpec::columns`]; `None` for a
+    /// computed column.
+    pub field: Option<usize>,
+    /// For a computed column, the function that computes it from the whole row, as
+    /// written (`crate::custom::email::domain`). Computed columns follow the others.
+    pub computed: Option<&'static str>,
+}
+
+impl TargetSpec {
+    /// Whether the table has a computed column, whose value needs the whole row.
+    pub fn has_computed(&self) -> bool {
+        self.columns.iter().any(|column| column.computed.is_some())
+    }
 }
 
 /// A foreign key to another target of the same mapping, or to another mapping's

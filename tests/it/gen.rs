@@ -386,7 +386,7 @@ fn columns<M: Mapping>() -> [Generated; 2] {
         (
             column.sqlite_type,
             column.not_null,
-            spec.source.columns[column.field].pg_type,
+            spec.source.columns[column.field.expect("a fed column")].pg_type,
         )
     };
     [column(1), column(2)]

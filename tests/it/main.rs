@@ -14,6 +14,7 @@ mod capture_cli;
 mod capture_faults;
 mod capture_types;
 mod cli;
+mod computed;
 mod error_reports;
 mod every;
 mod faults;

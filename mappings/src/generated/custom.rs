@@ -4,6 +4,10 @@
 #[path = "../custom/contacts.rs"]
 pub mod contacts;
 
+/// `mappings/src/custom/email.rs`.
+#[path = "../custom/email.rs"]
+pub mod email;
+
 /// `mappings/src/custom/mask.rs`.
 #[path = "../custom/mask.rs"]
 pub mod mask;

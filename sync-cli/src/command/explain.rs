@@ -1,6 +1,6 @@
 //! `data-sync explain`: the SQL a mapping runs, as an SQL script or JSON.
 
-use sync_runtime::{MappingSpec, Registered};
+use sync_runtime::{MappingSpec, Registered, TargetSpec};
 
 use crate::args::{JsonArgs, MappingArgs};
 use crate::error::Result;
@@ -81,9 +81,20 @@ fn explain_json(spec: &MappingSpec) -> serde_json::Value {
             "upsert": target.upsert,
             "delete_all": target.delete_all,
             "delete_by_key": target.delete_by_key,
+            "computed": computed_columns(target).map(|(column, function)| serde_json::json!({
+                "column": column, "function": function,
+            })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "fingerprint": spec.fingerprint,
     })
+}
+
+/// Each computed column of `target` with its function.
+fn computed_columns(target: &TargetSpec) -> impl Iterator<Item = (&'static str, &'static str)> {
+    target
+        .columns
+        .iter()
+        .filter_map(|column| column.computed.map(|function| (column.name, function)))
 }
 
 /// One mapping of `explain`, as an SQL script with comments.
@@ -166,10 +177,13 @@ fn explain_text(spec: &MappingSpec) -> String {
         ),
     }
     for (index, target) in spec.targets.iter().enumerate() {
-        statement(
-            &format!("SQLite `{}`: the table", target.name),
-            target.create,
-        );
+        let mut comment = format!("SQLite `{}`: the table", target.name);
+        for (column, function) in computed_columns(target) {
+            comment.push_str(&format!(
+                "\n--   `{column}` is computed by `{function}` from the whole source row"
+            ));
+        }
+        statement(&comment, target.create);
         statement("full sync: one row", target.insert);
         statement("incremental sync: one row", target.upsert);
         statement("every row", target.delete_all);

@@ -776,3 +776,37 @@ fn a_key_column_or_a_bad_path_cannot_have_with() {
         ]
     );
 }
+
+#[test]
+fn computed_columns_follow_the_fed_columns() {
+    let text = "source: { table: public.users, key: id }\ntargets:\n  t:\n    columns:\n      id: { type: bigint, primary_key: true }\n      domain: { computed: custom::email::domain, type: text, nullable: true }\n      email: { type: text }\n";
+    let mapping = read("mappings/users.yaml", text).unwrap();
+    assert_eq!(
+        crate::sql::create_table(&mapping, 0),
+        r#"CREATE TABLE "t" ("id" INTEGER NOT NULL, "email" TEXT NOT NULL, "domain" TEXT, PRIMARY KEY ("id")) STRICT"#
+    );
+    let computed = &mapping.targets[0].computed[0];
+    assert_eq!(
+        (computed.with.value.as_str(), computed.nullable),
+        ("crate::custom::email::domain", true)
+    );
+}
+
+#[test]
+fn a_computed_column_needs_a_type_and_takes_only_its_keys() {
+    let text = "source: { table: public.users, key: id }\ntargets:\n  t:\n    columns:\n      id: { type: bigint, primary_key: true }\n      domain: { computed: custom::email::domain }\n      label: { computed: custom::label, type: text, primary_key: true }\n";
+    assert_eq!(
+        read("mappings/users.yaml", text).unwrap_err(),
+        [
+            "mappings/users.yaml:7:53: unknown key `primary_key` in column `label` of target `t`; expected `computed`, `type`, `nullable`",
+        ]
+    );
+    let text = "source: { table: public.users, key: id }\ntargets:\n  t:\n    columns:\n      id: { type: bigint, primary_key: true }\n      domain: { computed: custom::email::domain }\n      label: { computed: custom::label, type: texte }\n";
+    assert_eq!(
+        read("mappings/users.yaml", text).unwrap_err(),
+        [
+            "mappings/users.yaml:6:7: computed column `domain` of target `t` needs a `type`: the PostgreSQL type its value is written as, e.g. `{ computed: custom::email::domain, type: text }`",
+            "mappings/users.yaml:7:47: unknown PostgreSQL type `texte` for computed column `label` of target `t`",
+        ]
+    );
+}

@@ -332,7 +332,8 @@ mod tests {
                 not_null: true,
                 primary_key: true,
                 references: None,
-                field: 0,
+                field: Some(0),
+                computed: None,
             },
             crate::spec::TargetColumn {
                 name: "y",
@@ -340,7 +341,8 @@ mod tests {
                 not_null: false,
                 primary_key: false,
                 references: None,
-                field: 1,
+                field: Some(1),
+                computed: None,
             },
         ];
         let columns: &'static [_] = Box::leak(Box::new(columns));

@@ -606,7 +606,7 @@ fn merge_key(spec: &MappingSpec) -> Option<&'static str> {
     let parent = spec.targets.first()?;
     let mut primary = parent.columns.iter().filter(|column| column.primary_key);
     let column = primary.next()?;
-    (primary.next().is_none() && column.sqlite_type == "INTEGER" && column.field == *key)
+    (primary.next().is_none() && column.sqlite_type == "INTEGER" && column.field == Some(*key))
         .then_some(column.name)
 }
 

@@ -357,7 +357,10 @@ impl<'c, M: Mapping> Applier<'c, M> {
             None => spec.source.key.iter().map(|&index| slices[index]).collect(),
         };
         let key_row = SourceRow::from_slices(&self.key_types, &key);
-        if !self.exists(&key_row)? {
+        // A computed column needs the whole row, so a mapping with one reads its
+        // unsent values from the source too.
+        let computed = spec.targets.iter().any(TargetSpec::has_computed);
+        if computed || !self.exists(&key_row)? {
             // The row left the targets (a soft delete undone by this update, say): its
             // unsent values are read from the source once the stream ends.
             let new_key = spec
@@ -386,14 +389,14 @@ impl<'c, M: Mapping> Applier<'c, M> {
                 .map_err(|error| bind_error(spec, index, &|| key_text(&key_row), error))?;
             let mut parameter = key.len();
             for (column_index, column) in target.columns.iter().enumerate() {
-                if unchanged[column.field] || (old_key.is_none() && column.primary_key) {
+                let Some(field) = column.field else { continue };
+                if unchanged[field] || (old_key.is_none() && column.primary_key) {
                     continue;
                 }
                 parameter += 1;
-                M::bind_row_field(&row, column.field, &mut statement, parameter, column_index)
-                    .map_err(|error| {
-                        bind_error(spec, index, &|| crate::source::row_key(spec, &row), error)
-                    })?;
+                M::bind_row_field(&row, field, &mut statement, parameter, column_index).map_err(
+                    |error| bind_error(spec, index, &|| crate::source::row_key(spec, &row), error),
+                )?;
             }
             let written = statement.raw_execute().map_err(|source| {
                 write_error(spec, target, &crate::source::row_key(spec, &row), source)
@@ -501,7 +504,7 @@ fn partial_update(target: &TargetSpec, unchanged: &[bool]) -> Option<String> {
     let assignments: Vec<String> = target
         .columns
         .iter()
-        .filter(|column| !column.primary_key && !unchanged[column.field])
+        .filter(|column| !column.primary_key && column.field.is_some_and(|field| !unchanged[field]))
         .map(|column| {
             parameter += 1;
             format!("{} = ?{parameter}", quote(column.name))
@@ -537,7 +540,7 @@ fn moved_insert(target: &TargetSpec, unchanged: &[bool]) -> Option<String> {
         .columns
         .iter()
         .map(|column| {
-            if unchanged[column.field] {
+            if column.field.is_none_or(|field| unchanged[field]) {
                 quote(column.name)
             } else {
                 parameter += 1;
