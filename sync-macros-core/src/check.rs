@@ -358,15 +358,6 @@ fn check_capture(cx: &Ctxt, mapping: &Mapping) {
              (the log sees every change) or `capture`",
         );
     }
-    // Change capture applies every change it decodes; it does not evaluate a filter
-    // on them yet (`FilterSpec::evaluate` is the one implementation it would use),
-    // and a target would then hold rows the filter leaves out.
-    if let (Some(capture), Some(_)) = (&source.capture, &source.filter) {
-        cx.error(
-            &capture.origin,
-            "a mapping with `capture` cannot have a `filter` yet: change capture would apply rows the filter leaves out; remove one of them",
-        );
-    }
     if let (Some(publication), None) = (&source.publication, &source.capture) {
         cx.error(
             &publication.origin,

@@ -87,14 +87,7 @@ pub(crate) fn previous<M: Mapping>(
     // The targets hold the rows of one set of parameter values: another set is
     // never mixed in, nor silently swapped in, even by a mapping that always runs
     // in full.
-    let params = crate::filter::identity(spec.source.filter.as_ref(), &options.params);
-    if previous.params != params {
-        return Err(Error::ParamsChanged {
-            mapping: spec.name.to_owned(),
-            stored: crate::filter::spell_identity(previous.params.as_deref()),
-            given: crate::filter::spell_identity(params.as_deref()),
-        });
-    }
+    crate::filter::check_params(spec, previous.params.as_deref(), &options.params)?;
     if spec.source.incremental.is_none() {
         return Ok(None);
     }

@@ -8,11 +8,15 @@
 //! unchanged does not send it: the target keeps its value, the sent columns are
 //! updated, and a row that is not in the target is left absent (it can only be a
 //! row a later change of the same catch-up deletes; see `docs/capture.md`).
+//!
+//! With a row filter, an insert or update whose new row does not match it deletes
+//! the key instead (a row leaving the filter); see `filter`.
 
 use rusqlite::Connection;
 use sync_sql::ident::quote;
 use tokio_postgres::types::Type;
 
+use super::filter::Verdict;
 use super::pgoutput::{OldTuple, Relation, Tuple, Value};
 use crate::Mapping;
 use crate::error::{Error, Result};
@@ -46,13 +50,21 @@ pub(crate) struct Applier<'c, M> {
     /// Changes of the table applied.
     pub(crate) changes: u64,
     /// Keys (binary, key order) of rows an update with unchanged values found
-    /// absent: their values are read again from the source (see [`Applier::refetch`]).
+    /// absent, or whose filter columns it did not send: their values are read again
+    /// from the source (see [`Applier::refetch`]).
     pub(crate) refetch: Vec<Vec<Vec<u8>>>,
+    /// The run's filter settings ([`crate::filter::FilterSpec::settings`]).
+    pub(crate) filter: Vec<(&'static str, String)>,
     _mapping: std::marker::PhantomData<M>,
 }
 
 impl<'c, M: Mapping> Applier<'c, M> {
-    pub(crate) fn new(connection: &'c Connection, table: u32, live: Option<Vec<Type>>) -> Self {
+    pub(crate) fn new(
+        connection: &'c Connection,
+        table: u32,
+        live: Option<Vec<Type>>,
+        filter: Vec<(&'static str, String)>,
+    ) -> Self {
         let spec = M::SPEC;
         let types = live.clone().unwrap_or_default();
         let key_types = if types.is_empty() {
@@ -76,6 +88,7 @@ impl<'c, M: Mapping> Applier<'c, M> {
             deleted: vec![0; spec.targets.len()],
             changes: 0,
             refetch: Vec::new(),
+            filter,
             _mapping: std::marker::PhantomData,
         }
     }
@@ -317,6 +330,26 @@ impl<'c, M: Mapping> Applier<'c, M> {
         let partial = unchanged.iter().any(|&flag| flag);
         if !partial {
             M::check(&row).map_err(|error| decode_error(spec, &row, error))?;
+        }
+        if let Some(filter) = &spec.source.filter {
+            let verdict =
+                super::filter::judge(spec, filter, &self.filter, &self.types, &slices, &unchanged)?;
+            if verdict != Verdict::Keep {
+                let key: Vec<Option<&[u8]>> =
+                    spec.source.key.iter().map(|&index| slices[index]).collect();
+                if verdict == Verdict::Unsent {
+                    // Judged on the row as the source has it now, read again once the
+                    // stream ends.
+                    self.refetch
+                        .push(key.iter().map(|value| value.unwrap_or_default().to_vec()).collect());
+                }
+                // A row that leaves the filter (or never was in it) leaves the targets;
+                // one to read again is written then.
+                if let Some(old_key) = &old_key {
+                    delete_key::<M>(self.connection, &self.key_types, &mut self.deleted, old_key)?;
+                }
+                return delete_key::<M>(self.connection, &self.key_types, &mut self.deleted, &key);
+            }
         }
         // A row its soft-delete column marks deleted leaves the targets.
         let soft_deleted = spec

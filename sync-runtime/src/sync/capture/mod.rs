@@ -11,6 +11,7 @@
 //! is exact is argued in `docs/capture.md`.
 
 pub(crate) mod apply;
+pub(crate) mod filter;
 pub(crate) mod lsn;
 pub(crate) mod pgoutput;
 pub(crate) mod position;
@@ -87,6 +88,10 @@ struct Session {
     /// The live types of the mapping's source columns, `None` when the table no
     /// longer has them (a drain then stops at the change that altered it).
     types: Option<Vec<Type>>,
+    /// The run's filter settings ([`crate::filter::FilterSpec::settings`]).
+    filter: Vec<(&'static str, String)>,
+    /// The filter parameters the targets hold the rows of, as the state records them.
+    params: Option<String>,
     _cancel: crate::sync::signal::CancelOnSignal,
 }
 
@@ -138,11 +143,16 @@ fn open_session<M: Mapping>(
         }
         Err(error) => return Err(slot::source_error(spec)(error)),
     };
+    if let Some(types) = &types {
+        filter::check_types(spec, types)?;
+    }
     slot::lock_slot(&mut client, spec, slot_name)?;
     Ok(Session {
         client,
         table,
         types,
+        filter: options.filter_settings(spec)?,
+        params: crate::filter::identity(spec.source.filter.as_ref(), &options.params),
         _cancel: cancel,
     })
 }
@@ -328,7 +338,8 @@ fn target_error(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
 /// # Errors
 ///
 /// [`Error::MappingChanged`] when the targets were built by another definition of
-/// the mapping and `--full` was not given.
+/// the mapping, [`Error::ParamsChanged`] with other filter parameters, and `--full`
+/// was not given.
 fn prepare<M: Mapping>(
     connection: &Connection,
     path: &Path,
@@ -343,6 +354,12 @@ fn prepare<M: Mapping>(
     transaction.commit().map_err(&target_error)?;
     let previous = state::load(connection, spec.name).map_err(&target_error)?;
     let stored = position::load(connection, spec.name).map_err(&target_error)?;
+    if let (Some(previous), Some(stored)) = (&previous, &stored)
+        && stored.position.is_some()
+        && !options.full
+    {
+        crate::filter::check_params(spec, previous.params.as_deref(), &options.params)?;
+    }
     if let (Some(previous), Some(stored)) = (&previous, &stored)
         && stored.position.is_some()
         && previous.fingerprint != spec.fingerprint
@@ -429,7 +446,8 @@ fn first_copy<M: Mapping>(
     // killed run's slot is found and dropped by the next one.
     {
         let transaction = Open::begin(connection).map_err(&target_error)?;
-        state::record(connection, &running_state(spec, started_at, 0)).map_err(&target_error)?;
+        let running = running_state(spec, session.params.clone(), started_at, 0);
+        state::record(connection, &running).map_err(&target_error)?;
         position::record_slot(connection, spec.name, &capture).map_err(&target_error)?;
         transaction.commit().map_err(&target_error)?;
     }
@@ -440,8 +458,9 @@ fn first_copy<M: Mapping>(
     let transaction = Open::begin(connection).map_err(&target_error)?;
     // (2) The snapshot, and P inside it.
     let (rows_read, skipped, upto) = {
-        // A capture mapping has no filter (a compile error), so nothing to bind.
-        let mut snapshot = client.snapshot(&[]).map_err(slot::source_error(spec))?;
+        let mut snapshot = client
+            .snapshot(&session.filter)
+            .map_err(slot::source_error(spec))?;
         let upto: String = snapshot
             .query_one("SELECT pg_current_wal_insert_lsn()::text", &[])
             .map_err(slot::source_error(spec))?
@@ -471,7 +490,12 @@ fn first_copy<M: Mapping>(
     };
     // (4) The slot's changes committed before P, in the same SQLite transaction.
     slot::wait_flushed(&mut session.client, spec, upto)?;
-    let mut applier = Applier::<M>::new(connection, session.table, session.types.clone());
+    let mut applier = Applier::<M>::new(
+        connection,
+        session.table,
+        session.types.clone(),
+        session.filter.clone(),
+    );
     let mut position = Lsn::ZERO;
     peek_apply(
         &mut session.client,
@@ -486,7 +510,7 @@ fn first_copy<M: Mapping>(
     refetch(&mut session.client, spec, &mut applier)?;
     capture.position = Some(upto);
     position::record_position(connection, spec.name, upto).map_err(&target_error)?;
-    let mut done = running_state(spec, started_at, rows_read);
+    let mut done = running_state(spec, session.params.clone(), started_at, rows_read);
     done.finished_at = Some(crate::target::state::now());
     done.last_outcome = "ok".to_owned();
     state::record(connection, &done).map_err(&target_error)?;
@@ -516,8 +540,13 @@ fn first_copy<M: Mapping>(
 }
 
 /// The state row of a capture run in progress.
-fn running_state(spec: &MappingSpec, started_at: &str, rows: u64) -> MappingState {
-    MappingState::of_run(spec, None, "capture", None, rows, started_at, false)
+fn running_state(
+    spec: &MappingSpec,
+    params: Option<String>,
+    started_at: &str,
+    rows: u64,
+) -> MappingState {
+    MappingState::of_run(spec, params, "capture", None, rows, started_at, false)
 }
 
 /// Replaces every target's rows by the snapshot's (in the caller's transaction);
@@ -702,7 +731,12 @@ fn drain<M: Mapping>(
     let mut position = start;
     let mut total = empty_summary(spec, "capture");
     loop {
-        let mut applier = Applier::<M>::new(connection, session.table, session.types.clone());
+        let mut applier = Applier::<M>::new(
+            connection,
+            session.table,
+            session.types.clone(),
+            session.filter.clone(),
+        );
         let mut group = Some(Open::begin(connection).map_err(&target_error)?);
         let mut group_start = 0u64;
         let mut committed_at = position;
@@ -777,7 +811,7 @@ fn drain<M: Mapping>(
         }
         crate::sync::signal::check(spec)?;
     }
-    let mut done = running_state(spec, started_at, total.rows_read);
+    let mut done = running_state(spec, session.params.clone(), started_at, total.rows_read);
     done.finished_at = Some(crate::target::state::now());
     done.last_outcome = "ok".to_owned();
     state::record(connection, &done).map_err(&target_error)?;
@@ -796,7 +830,10 @@ fn refetch<M: Mapping>(
         return Ok(());
     }
     let key_types = applier.key_types().to_vec();
-    applier.refetch(&mut |key, each| slot::fetch_row(client, spec, &key_types, key, each))
+    let filter = applier.filter.clone();
+    applier.refetch(&mut |key, each| {
+        slot::fetch_row(client, spec, &filter, &key_types, key, each)
+    })
 }
 
 /// Moves the stored position from `from` to `to` in the open transaction.

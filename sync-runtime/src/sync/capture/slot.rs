@@ -457,11 +457,13 @@ pub(crate) type OnRow<'a> = dyn FnMut(Option<&[Option<&[u8]>]>) -> Result<()> + 
 pub(crate) type Fetch<'a> = dyn FnMut(&[Vec<u8>], &mut OnRow<'_>) -> Result<()> + 'a;
 
 /// Reads the source's current row of `key` (binary values, key order), as the
-/// mapping's SELECT reads it, and calls `each` with its fields (`None` when there is
-/// no such row).
+/// mapping's SELECT reads it (its filter with the run's `filter` settings, and
+/// row-level security off, as every snapshot reads), and calls `each` with its
+/// fields (`None` when there is no such row, or the filter leaves it out).
 pub(crate) fn fetch_row(
     client: &mut Client,
     spec: &MappingSpec,
+    filter: &[(&str, String)],
     key_types: &[tokio_postgres::types::Type],
     key: &[Vec<u8>],
     each: &mut OnRow<'_>,
@@ -473,9 +475,11 @@ pub(crate) fn fetch_row(
         .map(|&index| quote(spec.source.columns[index].name))
         .collect();
     let parameters: Vec<String> = (1..=key.len()).map(|index| format!("${index}")).collect();
+    // The SELECT of a filtered mapping ends in its parenthesized condition.
     let sql = format!(
-        "{} WHERE ({}) = ({})",
+        "{} {} ({}) = ({})",
         spec.source.select,
+        if spec.source.filter.is_some() { "AND" } else { "WHERE" },
         columns.join(", "),
         parameters.join(", ")
     );
@@ -491,9 +495,11 @@ pub(crate) fn fetch_row(
         .iter()
         .map(|value| value as &(dyn tokio_postgres::types::ToSql + Sync))
         .collect();
-    let row = client
+    let mut snapshot = client.snapshot(filter).map_err(source_error(spec))?;
+    let row = snapshot
         .query_opt(sql.as_str(), &parameters)
         .map_err(source_error(spec))?;
+    snapshot.commit().map_err(source_error(spec))?;
     match row {
         None => each(None),
         Some(row) => {
