@@ -13,6 +13,7 @@ mod capture;
 mod capture_cli;
 mod capture_faults;
 mod capture_filter;
+mod capture_guards;
 mod capture_types;
 mod cli;
 mod computed;

@@ -188,18 +188,7 @@ fn check_source(
         source,
     };
     let (schema, table) = (spec.source.schema, spec.source.table);
-    let row = client
-        .query_one(guard::IDENTITY, &[&schema, &table])
-        .map_err(source_error)?;
-    let system = if row.get::<_, bool>(0) {
-        client
-            .query_one(guard::SYSTEM_IDENTIFIER, &[])
-            .map_err(source_error)?
-            .get(0)
-    } else {
-        None
-    };
-    let identity = SourceIdentity::new(spec, system, row.get(1), row.get(2));
+    let identity = guard::identity(client, spec).map_err(source_error)?;
     let stored = state::load_source(connection, spec.name).map_err(|source| Error::Target {
         path: path.to_owned(),
         source: Box::new(source),

@@ -12,6 +12,7 @@
 
 pub(crate) mod apply;
 pub(crate) mod filter;
+pub(crate) mod guards;
 pub(crate) mod lsn;
 pub(crate) mod pgoutput;
 pub(crate) mod position;
@@ -92,6 +93,8 @@ struct Session {
     filter: Vec<(&'static str, String)>,
     /// The filter parameters the targets hold the rows of, as the state records them.
     params: Option<String>,
+    /// `--allow-empty`: a first copy may empty targets that hold rows.
+    allow_empty: bool,
     _cancel: crate::sync::signal::CancelOnSignal,
 }
 
@@ -153,6 +156,7 @@ fn open_session<M: Mapping>(
         types,
         filter: options.filter_settings(spec)?,
         params: crate::filter::identity(spec.source.filter.as_ref(), &options.params),
+        allow_empty: options.allow_empty,
         _cancel: cancel,
     })
 }
@@ -171,6 +175,7 @@ pub(crate) fn sync<M: Mapping>(
     match stored {
         Some(stored) if stored.position.is_some() && !options.full => {
             let mut session = open_session::<M>(source, &stored.slot, options)?;
+            guards::check_source(&mut session.client, spec, connection, path)?;
             let upto = slot::current_position(&mut session.client, spec)?;
             drain::<M>(
                 &mut session,
@@ -209,6 +214,9 @@ pub(crate) fn follow<M: Mapping>(
         // One session, and so one hold on the slot, from the first copy to the end.
         let slot_name = slot_name_of(spec, stored.as_ref());
         let mut session = open_session::<M>(source, &slot_name, options)?;
+        if stored.as_ref().is_some_and(|stored| stored.position.is_some()) {
+            guards::check_source(&mut session.client, spec, connection, path)?;
+        }
         let mut stored = match stored {
             Some(stored) if stored.position.is_some() => stored,
             _ => {
@@ -423,6 +431,8 @@ fn first_copy<M: Mapping>(
     let target_error = target_error(path);
     let slot_name = slot_name.to_owned();
     let client = &mut session.client;
+    guards::check_readable(client, spec, &session.filter)?;
+    let identity = guards::identity(client, spec)?;
     // A slot left by a first copy that did not commit (killed, failed) starts over.
     slot::drop_slot(client, spec, &slot_name)?;
     let (publication, owns_publication) =
@@ -484,7 +494,9 @@ fn first_copy<M: Mapping>(
                 types
             }
         };
+        let had_rows = guards::has_rows(connection, spec, path)?;
         let (rows_read, skipped) = copy::<M>(&mut snapshot, connection, path, &types)?;
+        guards::check_not_emptied(spec, had_rows, rows_read - skipped, session.allow_empty)?;
         snapshot.commit().map_err(slot::source_error(spec))?;
         (rows_read, skipped, upto)
     };
@@ -514,6 +526,7 @@ fn first_copy<M: Mapping>(
     done.finished_at = Some(crate::target::state::now());
     done.last_outcome = "ok".to_owned();
     state::record(connection, &done).map_err(&target_error)?;
+    state::record_source(connection, spec.name, &identity.to_json()).map_err(&target_error)?;
     let written = applier.written.clone();
     let deleted = applier.deleted.clone();
     drop(applier);
