@@ -186,6 +186,16 @@ pub fn check_mapping(
     let read_timeout = client.read_timeout();
     let mut differences = check_source(mapping, client, assume_unique_key)
         .map_err(|error| error.with_timeouts(read_timeout))?;
+    // What change capture needs of the source, and the target's slot.
+    if spec.source.capture.is_some() {
+        let problems = crate::sync::capture::prerequisites::problems(spec, client, target)
+            .map_err(|error| error.with_timeouts(read_timeout))?;
+        differences.extend(problems.into_iter().map(|message| Difference {
+            side: "source",
+            table: spec.source.display_name(),
+            message,
+        }));
+    }
     let (target_differences, to_create) = check_target(spec, target)?;
     differences.extend(target_differences);
     Ok(CheckReport {

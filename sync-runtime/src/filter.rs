@@ -266,29 +266,6 @@ pub(crate) fn identity(filter: Option<&FilterSpec>, params: &Params) -> Option<S
     (!used.is_empty()).then(|| serde_json::to_string(&used).unwrap_or_default())
 }
 
-/// Checks that `params` are the parameters a target's state recorded (`stored`, an
-/// [`identity`]): the targets hold the rows of one set of values, and another is
-/// never mixed in, nor silently swapped in (`--full` rebuilds them).
-///
-/// # Errors
-///
-/// [`crate::Error::ParamsChanged`] naming both.
-pub(crate) fn check_params(
-    spec: &crate::spec::MappingSpec,
-    stored: Option<&str>,
-    params: &Params,
-) -> crate::error::Result<()> {
-    let given = identity(spec.source.filter.as_ref(), params);
-    if stored == given.as_deref() {
-        return Ok(());
-    }
-    Err(crate::error::Error::ParamsChanged {
-        mapping: spec.name.to_owned(),
-        stored: spell_identity(stored),
-        given: spell_identity(given.as_deref()),
-    })
-}
-
 /// The parameters a target's state recorded ([`identity`]); none for a state
 /// without any, or one that does not read.
 pub(crate) fn from_identity(identity: Option<&str>) -> Params {

@@ -87,7 +87,10 @@ fn assert_filtered(db: &TestDb, seven: &Path, eight: &Path, when: &str) {
         let expected = source_items(db, tenant);
         assert!(!expected.is_empty(), "{when}: tenant {tenant} has rows");
         assert_eq!(
-            support::sqlite_rows(target, "SELECT id, label, note FROM tenant_item ORDER BY id"),
+            support::sqlite_rows(
+                target,
+                "SELECT id, label, note FROM tenant_item ORDER BY id"
+            ),
             expected,
             "{when}: tenant {tenant}"
         );
@@ -148,11 +151,18 @@ fn rows_enter_and_leave_a_filtered_capture_target() {
         assert!(seven_ids.contains(&Value::Integer(id)), "{id} in tenant 7");
     }
     for id in [2, 4, 8, 16, 108, 202] {
-        assert!(!seven_ids.contains(&Value::Integer(id)), "{id} not in tenant 7");
+        assert!(
+            !seven_ids.contains(&Value::Integer(id)),
+            "{id} not in tenant 7"
+        );
     }
     let eight_ids = ids(&eight.path);
     for id in [1, 15, 201] {
-        assert_eq!(eight_ids.contains(&Value::Integer(id)), id == 201, "{id} in tenant 8");
+        assert_eq!(
+            eight_ids.contains(&Value::Integer(id)),
+            id == 201,
+            "{id} in tenant 8"
+        );
     }
 
     // Back out again, within one transaction and across the two tenants; the

@@ -31,7 +31,9 @@ fn a_first_copy_does_not_empty_a_populated_target_without_allow_empty() {
     sync_log(&db, &target.path).unwrap();
     let before = target_live_users(&target.path);
     assert_eq!(before.len(), 5);
-    db.client().batch_execute("DELETE FROM public.users").unwrap();
+    db.client()
+        .batch_execute("DELETE FROM public.users")
+        .unwrap();
 
     let error = run_log(&db.url(), &target.path, &full()).unwrap_err();
     assert_eq!(error.kind(), "would_empty");
@@ -63,15 +65,23 @@ fn a_drain_from_another_source_is_refused() {
     assert_eq!(error.kind(), "other_source", "{error}");
     let message = error.to_string();
     assert!(
-        message.starts_with("mapping `users_log`: the target was synced from another source (database `"),
+        message.starts_with(
+            "mapping `users_log`: the target was synced from another source (database `"
+        ),
         "{message}"
     );
     assert!(
         message.ends_with("rerun with `--full` to rebuild it from this source"),
         "{message}"
     );
-    assert!(message.contains(&format!("database `{}`", db.name())), "{message}");
-    assert!(message.contains(&format!("database `{}`", other.name())), "{message}");
+    assert!(
+        message.contains(&format!("database `{}`", db.name())),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("database `{}`", other.name())),
+        "{message}"
+    );
     assert_eq!(target_live_users(&target.path), before);
     // The right source again: nothing was lost.
     db.client()

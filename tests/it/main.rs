@@ -10,6 +10,7 @@ mod generated;
 
 mod bad_input;
 mod capture;
+mod capture_check;
 mod capture_cli;
 mod capture_faults;
 mod capture_filter;

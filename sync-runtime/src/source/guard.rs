@@ -95,25 +95,6 @@ pub(crate) const IDENTITY: &str = "SELECT
 pub(crate) const SYSTEM_IDENTIFIER: &str =
     "SELECT system_identifier::text FROM pg_catalog.pg_control_system()";
 
-/// The identity of mapping `spec`'s source behind `client`: [`IDENTITY`], and the
-/// system identifier where the role may read it.
-///
-/// # Errors
-///
-/// A failed query.
-pub(crate) fn identity(
-    client: &mut crate::source::client::Client,
-    spec: &MappingSpec,
-) -> Result<SourceIdentity, tokio_postgres::Error> {
-    let row = client.query_one(IDENTITY, &[&spec.source.schema, &spec.source.table])?;
-    let system = if row.get::<_, bool>(0) {
-        client.query_one(SYSTEM_IDENTIFIER, &[])?.get(0)
-    } else {
-        None
-    };
-    Ok(SourceIdentity::new(spec, system, row.get(1), row.get(2)))
-}
-
 /// Which server, database and table a target was built from; stored with the
 /// state, and compared by every incremental run.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -335,6 +335,30 @@ fn invalid(message: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, message.to_owned())
 }
 
+/// The identity of mapping `spec`'s source behind `client`: [`guard::IDENTITY`], and the
+/// system identifier where the role may read it.
+///
+/// # Errors
+///
+/// A failed query.
+pub(crate) fn identity(
+    client: &mut client::Client,
+    spec: &MappingSpec,
+) -> Result<guard::SourceIdentity, tokio_postgres::Error> {
+    let row = client.query_one(guard::IDENTITY, &[&spec.source.schema, &spec.source.table])?;
+    let system = if row.get::<_, bool>(0) {
+        client.query_one(guard::SYSTEM_IDENTIFIER, &[])?.get(0)
+    } else {
+        None
+    };
+    Ok(guard::SourceIdentity::new(
+        spec,
+        system,
+        row.get(1),
+        row.get(2),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

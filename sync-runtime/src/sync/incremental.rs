@@ -56,6 +56,30 @@ struct Change<M> {
     deleted: bool,
 }
 
+/// Checks that `params` are the parameters a target's state recorded (`stored`, as
+/// [`crate::filter::identity`] spells them): the targets hold the rows of one set of
+/// values, and another is never mixed in, nor silently swapped in (`--full` rebuilds
+/// them). Capture runs check the same.
+///
+/// # Errors
+///
+/// [`Error::ParamsChanged`] naming both.
+pub(crate) fn check_params(
+    spec: &MappingSpec,
+    stored: Option<&str>,
+    params: &crate::filter::Params,
+) -> Result<()> {
+    let given = crate::filter::identity(spec.source.filter.as_ref(), params);
+    if stored == given.as_deref() {
+        return Ok(());
+    }
+    Err(Error::ParamsChanged {
+        mapping: spec.name.to_owned(),
+        stored: crate::filter::spell_identity(stored),
+        given: crate::filter::spell_identity(given.as_deref()),
+    })
+}
+
 /// The previous state of `M` in the target file when this run can be incremental,
 /// `None` when it must be full (asked for, no cursor, never synced, a target missing:
 /// a missing target is rebuilt by a full run even after the mapping changed).
@@ -84,10 +108,9 @@ pub(crate) fn previous<M: Mapping>(
     if previous.mode == state::NEVER_SYNCED {
         return Ok(None);
     }
-    // The targets hold the rows of one set of parameter values: another set is
-    // never mixed in, nor silently swapped in, even by a mapping that always runs
-    // in full.
-    crate::filter::check_params(spec, previous.params.as_deref(), &options.params)?;
+    // The targets hold the rows of one set of parameter values, even for a mapping
+    // that always runs in full.
+    check_params(spec, previous.params.as_deref(), &options.params)?;
     if spec.source.incremental.is_none() {
         return Ok(None);
     }
@@ -188,7 +211,7 @@ fn check_source(
         source,
     };
     let (schema, table) = (spec.source.schema, spec.source.table);
-    let identity = guard::identity(client, spec).map_err(source_error)?;
+    let identity = crate::source::identity(client, spec).map_err(source_error)?;
     let stored = state::load_source(connection, spec.name).map_err(|source| Error::Target {
         path: path.to_owned(),
         source: Box::new(source),

@@ -340,8 +340,11 @@ impl<'c, M: Mapping> Applier<'c, M> {
                 if verdict == Verdict::Unsent {
                     // Judged on the row as the source has it now, read again once the
                     // stream ends.
-                    self.refetch
-                        .push(key.iter().map(|value| value.unwrap_or_default().to_vec()).collect());
+                    self.refetch.push(
+                        key.iter()
+                            .map(|value| value.unwrap_or_default().to_vec())
+                            .collect(),
+                    );
                 }
                 // A row that leaves the filter (or never was in it) leaves the targets;
                 // one to read again is written then.

@@ -116,7 +116,11 @@ fn fields_of(filter: &FilterSpec) -> Vec<usize> {
                 operand(left);
                 operand(right);
             }
-            Predicate::In { operand: tested, list, .. } => {
+            Predicate::In {
+                operand: tested,
+                list,
+                ..
+            } => {
                 operand(tested);
                 list.iter().for_each(operand);
             }
@@ -138,7 +142,9 @@ fn fields_of(filter: &FilterSpec) -> Vec<usize> {
                 operand(tested);
                 operand(pattern);
             }
-            Predicate::IsNull { operand: tested, .. } => operand(tested),
+            Predicate::IsNull {
+                operand: tested, ..
+            } => operand(tested),
         }
     }
     let mut fields = Vec::new();

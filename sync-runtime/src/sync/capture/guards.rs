@@ -12,7 +12,7 @@ use rusqlite::Connection;
 
 use crate::error::{Error, Result};
 use crate::source::client::Client;
-use crate::source::guard::{self, SourceIdentity};
+use crate::source::guard::SourceIdentity;
 use crate::spec::MappingSpec;
 use crate::target::state;
 
@@ -33,7 +33,7 @@ fn target_error(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
 
 /// The identity of the source behind `client`.
 pub(crate) fn identity(client: &mut Client, spec: &MappingSpec) -> Result<SourceIdentity> {
-    guard::identity(client, spec).map_err(source_error(spec))
+    crate::source::identity(client, spec).map_err(source_error(spec))
 }
 
 /// Checks that the source behind `client` is the one the target file was built

@@ -16,6 +16,7 @@ pub(crate) mod guards;
 pub(crate) mod lsn;
 pub(crate) mod pgoutput;
 pub(crate) mod position;
+pub(crate) mod prerequisites;
 pub(crate) mod slot;
 
 #[cfg(test)]
@@ -214,7 +215,10 @@ pub(crate) fn follow<M: Mapping>(
         // One session, and so one hold on the slot, from the first copy to the end.
         let slot_name = slot_name_of(spec, stored.as_ref());
         let mut session = open_session::<M>(source, &slot_name, options)?;
-        if stored.as_ref().is_some_and(|stored| stored.position.is_some()) {
+        if stored
+            .as_ref()
+            .is_some_and(|stored| stored.position.is_some())
+        {
             guards::check_source(&mut session.client, spec, connection, path)?;
         }
         let mut stored = match stored {
@@ -366,7 +370,7 @@ fn prepare<M: Mapping>(
         && stored.position.is_some()
         && !options.full
     {
-        crate::filter::check_params(spec, previous.params.as_deref(), &options.params)?;
+        crate::sync::incremental::check_params(spec, previous.params.as_deref(), &options.params)?;
     }
     if let (Some(previous), Some(stored)) = (&previous, &stored)
         && stored.position.is_some()
@@ -710,34 +714,11 @@ fn drain<M: Mapping>(
     let target_error = target_error(path);
     let started = Instant::now();
     let start = stored.position.unwrap_or(Lsn::ZERO);
-    match slot::slot_info(&mut session.client, spec, &stored.slot)? {
-        None => {
-            return Err(Error::Capture {
-                mapping: spec.name.to_owned(),
-                message: format!(
-                    "the replication slot `{}` no longer exists on the source; rerun with \
-                     `data-sync sync --full` to copy again",
-                    stored.slot
-                ),
-            });
-        }
-        Some(info) if info.wal_status.as_deref() == Some("lost") => {
-            return Err(Error::Capture {
-                mapping: spec.name.to_owned(),
-                message: format!(
-                    "the replication slot `{}` was invalidated: the source removed WAL it still \
-                     needed (`max_slot_wal_keep_size`); rerun with `data-sync sync --full` to \
-                     copy again",
-                    stored.slot
-                ),
-            });
-        }
-        Some(info) => {
-            // A run killed between its SQLite commit and the slot's advance.
-            if info.confirmed.is_some_and(|confirmed| confirmed < start) {
-                slot::advance(&mut session.client, spec, &stored.slot, start)?;
-            }
-        }
+    let info = slot::slot_info(&mut session.client, spec, &stored.slot)?;
+    slot::check_slot(spec, &stored.slot, info.as_ref())?;
+    // A run killed between its SQLite commit and the slot's advance.
+    if info.is_some_and(|info| info.confirmed.is_some_and(|confirmed| confirmed < start)) {
+        slot::advance(&mut session.client, spec, &stored.slot, start)?;
     }
     slot::wait_flushed(&mut session.client, spec, upto)?;
     let batch_size = options.batch_size.max(1) as u64;
@@ -844,9 +825,7 @@ fn refetch<M: Mapping>(
     }
     let key_types = applier.key_types().to_vec();
     let filter = applier.filter.clone();
-    applier.refetch(&mut |key, each| {
-        slot::fetch_row(client, spec, &filter, &key_types, key, each)
-    })
+    applier.refetch(&mut |key, each| slot::fetch_row(client, spec, &filter, &key_types, key, each))
 }
 
 /// Moves the stored position from `from` to `to` in the open transaction.

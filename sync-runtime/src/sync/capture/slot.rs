@@ -107,6 +107,21 @@ fn wal_level_message(current: &str) -> String {
 ///
 /// [`Error::Capture`] naming the setting to change.
 pub(crate) fn check_prerequisites(client: &mut Client, spec: &MappingSpec) -> Result<()> {
+    match prerequisite_problems(client, spec)?.into_iter().next() {
+        Some(message) => Err(Error::Capture {
+            mapping: spec.name.to_owned(),
+            message,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// What the settings change capture needs lack: `wal_level`, then the role's
+/// `REPLICATION`; each message says what to change.
+pub(crate) fn prerequisite_problems(
+    client: &mut Client,
+    spec: &MappingSpec,
+) -> Result<Vec<String>> {
     let row = client
         .query_one(
             "SELECT current_setting('wal_level'),
@@ -114,23 +129,31 @@ pub(crate) fn check_prerequisites(client: &mut Client, spec: &MappingSpec) -> Re
             &[],
         )
         .map_err(source_error(spec))?;
+    let mut problems = Vec::new();
     let wal_level: String = row.get(0);
     if wal_level != "logical" {
-        return Err(Error::Capture {
-            mapping: spec.name.to_owned(),
-            message: wal_level_message(&wal_level),
-        });
+        problems.push(wal_level_message(&wal_level));
     }
     let replication: Option<bool> = row.get(1);
     if replication != Some(true) {
-        return Err(Error::Capture {
-            mapping: spec.name.to_owned(),
-            message: "the source role has neither `REPLICATION` nor superuser, which \
-                      replication slots need; run `ALTER ROLE <role> REPLICATION` as a superuser"
+        problems.push(
+            "the source role has neither `REPLICATION` nor superuser, which replication slots \
+             need; run `ALTER ROLE <role> REPLICATION` as a superuser"
                 .to_owned(),
-        });
+        );
     }
-    Ok(())
+    Ok(problems)
+}
+
+/// Whether the mapping's source table exists.
+pub(crate) fn table_exists(client: &mut Client, spec: &MappingSpec) -> Result<bool> {
+    Ok(client
+        .query_one(
+            "SELECT to_regclass($1) IS NOT NULL",
+            &[&qualified_name(spec)],
+        )
+        .map_err(source_error(spec))?
+        .get(0))
 }
 
 /// The source table's OID and its replica identity (`d`, `n`, `f` or `i`), and the
@@ -203,11 +226,7 @@ pub(crate) fn create_publication(
     spec: &MappingSpec,
     name: &str,
 ) -> Result<()> {
-    let exists = client
-        .query_opt("SELECT 1 FROM pg_publication WHERE pubname = $1", &[&name])
-        .map_err(source_error(spec))?
-        .is_some();
-    if !exists {
+    if !publication_exists(client, spec, name)? {
         // `name` is ours (`data_sync_..`, letters, digits and `_`), quoted anyway.
         client
             .batch_execute(&format!(
@@ -219,18 +238,83 @@ pub(crate) fn create_publication(
                 // Not the owner of the table, or no CREATE on the database.
                 Some(db) if db.code().code() == "42501" => Error::Capture {
                     mapping: spec.name.to_owned(),
-                    message: format!(
-                        "the source role cannot create the publication ({}); have the table's \
-                         owner run `CREATE PUBLICATION <name> FOR TABLE {}` and name it with \
-                         `publication: <name>` in the mapping",
-                        db.message(),
-                        spec.source.display_name()
-                    ),
+                    message: cannot_create_publication(spec, db.message()),
                 },
                 _ => source_error(spec)(error),
             })?;
     }
     Ok(())
+}
+
+/// Whether the publication `name` exists.
+pub(crate) fn publication_exists(
+    client: &mut Client,
+    spec: &MappingSpec,
+    name: &str,
+) -> Result<bool> {
+    Ok(client
+        .query_opt("SELECT 1 FROM pg_publication WHERE pubname = $1", &[&name])
+        .map_err(source_error(spec))?
+        .is_some())
+}
+
+/// Why the source role could not create the publication for the table, as
+/// `CREATE PUBLICATION` would refuse it (no CREATE on the database, not the table's
+/// owner); `None` when it may.
+pub(crate) fn publication_rights(
+    client: &mut Client,
+    spec: &MappingSpec,
+) -> Result<Option<String>> {
+    let row = client
+        .query_one(
+            "SELECT has_database_privilege(current_database(), 'CREATE'),
+                    pg_has_role(c.relowner, 'USAGE'), current_database()::text
+             FROM pg_class c WHERE c.oid = $1::text::regclass",
+            &[&qualified_name(spec)],
+        )
+        .map_err(source_error(spec))?;
+    let why = if !row.get::<_, bool>(0) {
+        format!("permission denied for database {}", row.get::<_, String>(2))
+    } else if !row.get::<_, bool>(1) {
+        format!("must be owner of table {}", spec.source.table)
+    } else {
+        return Ok(None);
+    };
+    Ok(Some(cannot_create_publication(spec, &why)))
+}
+
+/// The source role cannot create the publication, because of `why`.
+fn cannot_create_publication(spec: &MappingSpec, why: &str) -> String {
+    format!(
+        "the source role cannot create the publication ({why}); have the table's owner run \
+         `CREATE PUBLICATION <name> FOR TABLE {}` and name it with `publication: <name>` in \
+         the mapping",
+        spec.source.display_name()
+    )
+}
+
+/// Checks that the target's slot `name` (as [`slot_info`] found it) still exists
+/// and was not invalidated.
+///
+/// # Errors
+///
+/// [`Error::Capture`] saying to copy again.
+pub(crate) fn check_slot(spec: &MappingSpec, name: &str, info: Option<&SlotInfo>) -> Result<()> {
+    let message = match info {
+        None => format!(
+            "the replication slot `{name}` no longer exists on the source; rerun with \
+             `data-sync sync --full` to copy again"
+        ),
+        Some(info) if info.wal_status.as_deref() == Some("lost") => format!(
+            "the replication slot `{name}` was invalidated: the source removed WAL it still \
+             needed (`max_slot_wal_keep_size`); rerun with `data-sync sync --full` to copy again"
+        ),
+        Some(_) => return Ok(()),
+    };
+    Err(Error::Capture {
+        mapping: spec.name.to_owned(),
+        message,
+    })
 }
 
 /// Checks that the operator's publication `name` exists and publishes the table.
@@ -479,7 +563,11 @@ pub(crate) fn fetch_row(
     let sql = format!(
         "{} {} ({}) = ({})",
         spec.source.select,
-        if spec.source.filter.is_some() { "AND" } else { "WHERE" },
+        if spec.source.filter.is_some() {
+            "AND"
+        } else {
+            "WHERE"
+        },
         columns.join(", "),
         parameters.join(", ")
     );
