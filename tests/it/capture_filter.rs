@@ -147,7 +147,7 @@ fn rows_enter_and_leave_a_filtered_capture_target() {
     };
     // The cases above, as they should land.
     let seven_ids = ids(&seven.path);
-    for id in [1, 3, 10, 14, 15, 116, 200] {
+    for id in [1, 10, 14, 15, 116, 200] {
         assert!(seven_ids.contains(&Value::Integer(id)), "{id} in tenant 7");
     }
     for id in [2, 4, 8, 16, 108, 202] {
@@ -157,10 +157,10 @@ fn rows_enter_and_leave_a_filtered_capture_target() {
         );
     }
     let eight_ids = ids(&eight.path);
-    for id in [1, 15, 201] {
+    for id in [1, 3, 15, 201] {
         assert_eq!(
             eight_ids.contains(&Value::Integer(id)),
-            id == 201,
+            id == 3 || id == 201,
             "{id} in tenant 8"
         );
     }
