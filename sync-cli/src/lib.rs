@@ -261,7 +261,7 @@ fn run(cli: Cli, catalogue: &[Registered], bars: Option<MultiProgress>) -> Resul
             let selected = select(&args.selection.mappings)?;
             let (source, target) = (source()?, target()?);
             let _lock = lock::acquire(target, "follow").map_err(early)?;
-            command::follow::run(&selected, &source, target, args)
+            command::follow::run(&selected, &source, target, args, bars)
         }
         Command::DropSlot(args) => {
             let selected = select(&args.selection.mappings)?;

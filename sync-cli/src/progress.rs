@@ -13,7 +13,8 @@ use sync_runtime::{Error, MappingSpec, Progress, Summary};
 /// one line per target.
 pub(crate) struct TerminalProgress {
     bars: MultiProgress,
-    current: Mutex<Option<ProgressBar>>,
+    /// The bar of each running mapping (`follow` runs several at once).
+    current: Mutex<Vec<(&'static str, ProgressBar)>>,
 }
 
 /// Before the row estimate: rows, rows/s, elapsed.
@@ -26,18 +27,28 @@ impl TerminalProgress {
     pub(crate) fn new(bars: MultiProgress) -> Self {
         TerminalProgress {
             bars,
-            current: Mutex::new(None),
+            current: Mutex::new(Vec::new()),
         }
     }
 
-    fn with_bar(&self, action: impl FnOnce(&ProgressBar)) {
+    fn with_bar(&self, mapping: &MappingSpec, action: impl FnOnce(&ProgressBar)) {
         let current = self
             .current
             .lock()
             .unwrap_or_else(|error| error.into_inner());
-        if let Some(bar) = current.as_ref() {
+        if let Some((_, bar)) = current.iter().find(|(name, _)| *name == mapping.name) {
             action(bar);
         }
+    }
+
+    /// Takes the bar of `mapping` away, if it has one.
+    fn take(&self, mapping: &MappingSpec) -> Option<ProgressBar> {
+        let mut current = self
+            .current
+            .lock()
+            .unwrap_or_else(|error| error.into_inner());
+        let index = current.iter().position(|(name, _)| *name == mapping.name)?;
+        Some(current.remove(index).1)
     }
 }
 
@@ -55,26 +66,30 @@ fn style(template: &str) -> ProgressStyle {
 
 impl Progress for TerminalProgress {
     fn start(&self, mapping: &'static MappingSpec, mode: &str) {
+        // A `follow` starts again after its first copy: a fresh bar for the changes.
+        if let Some(bar) = self.take(mapping) {
+            bar.finish_and_clear();
+            self.bars.remove(&bar);
+        }
         let bar = self.bars.add(ProgressBar::no_length());
         bar.set_style(style(SPINNER));
         bar.set_prefix(format!("{} ({mode})", mapping.name));
         bar.enable_steady_tick(Duration::from_millis(100));
-        let mut current = self
-            .current
+        self.current
             .lock()
-            .unwrap_or_else(|error| error.into_inner());
-        *current = Some(bar);
+            .unwrap_or_else(|error| error.into_inner())
+            .push((mapping.name, bar));
     }
 
-    fn estimate(&self, _mapping: &'static MappingSpec, rows: u64) {
-        self.with_bar(|bar| {
+    fn estimate(&self, mapping: &'static MappingSpec, rows: u64) {
+        self.with_bar(mapping, |bar| {
             bar.set_length(rows.max(bar.position()));
             bar.set_style(style(BAR));
         });
     }
 
-    fn advance(&self, _mapping: &'static MappingSpec, rows: u64) {
-        self.with_bar(|bar| {
+    fn advance(&self, mapping: &'static MappingSpec, rows: u64) {
+        self.with_bar(mapping, |bar| {
             if bar.length().is_some_and(|length| rows > length) {
                 bar.set_length(rows);
             }
@@ -82,13 +97,10 @@ impl Progress for TerminalProgress {
         });
     }
 
-    fn finish(&self, _mapping: &'static MappingSpec, outcome: Result<&Summary, &Error>) {
-        let bar = self
-            .current
-            .lock()
-            .unwrap_or_else(|error| error.into_inner())
-            .take();
-        let Some(bar) = bar else { return };
+    fn finish(&self, mapping: &'static MappingSpec, outcome: Result<&Summary, &Error>) {
+        let Some(bar) = self.take(mapping) else {
+            return;
+        };
         bar.finish_and_clear();
         self.bars.remove(&bar);
         if let Ok(summary) = outcome {

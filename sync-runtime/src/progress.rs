@@ -45,21 +45,26 @@ use crate::summary::Summary;
 /// # let _ = options;
 /// ```
 pub trait Progress: Send + Sync {
-    /// A run of `mapping` starts, in `mode`: `full` or `incremental`.
+    /// A run of `mapping` starts, in `mode`: `full`, `incremental`, `capture` (a
+    /// `sync` of a mapping with `capture: log`) or `follow`. A `follow` that begins
+    /// with a first copy starts again, as `follow`, once the copy is committed: from
+    /// then on [`Progress::advance`] counts changes, not rows copied.
     fn start(&self, mapping: &'static MappingSpec, mode: &str) {
         let _ = (mapping, mode);
     }
 
     /// PostgreSQL's estimate of the rows a full run reads: the source table's
     /// `reltuples`, read in the run's snapshot. Called at most once per run, from the
-    /// reader thread, and not at all for incremental runs or a table PostgreSQL has
-    /// not yet analyzed (`reltuples` unknown).
+    /// reader thread (also for the first copy of a capture mapping), and not at all
+    /// for incremental runs or a table PostgreSQL has not yet analyzed (`reltuples`
+    /// unknown).
     fn estimate(&self, mapping: &'static MappingSpec, rows: u64) {
         let _ = (mapping, rows);
     }
 
     /// `rows` source rows are applied so far in this run (a running total), after
-    /// each batch.
+    /// each batch; for a capture mapping, rows copied by a first copy, then changes
+    /// applied from the log (after each SQLite commit).
     fn advance(&self, mapping: &'static MappingSpec, rows: u64) {
         let _ = (mapping, rows);
     }

@@ -33,6 +33,18 @@ fn spawn_follow(db: &TestDb, target: &Path) -> Child {
         .expect("data-sync follow starts")
 }
 
+/// `data-sync follow` on `target`, once its first copy is committed (it then holds
+/// the slot, and the target file has a position).
+fn follow_after_its_first_copy(db: &TestDb, target: &Path) -> Child {
+    let child = spawn_follow(db, target);
+    assert!(
+        wait_for(Duration::from_secs(60), || stored_position(target)
+            .is_some()),
+        "follow made its first copy"
+    );
+    child
+}
+
 /// The stderr of the binary, as text.
 fn stderr(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
@@ -53,12 +65,7 @@ fn row_count(target: &Path, id: i64) -> i64 {
 fn follow_applies_a_commit_within_a_second_and_stops_within_a_second_of_sigterm() {
     let db = users_source(100);
     let target = support::target_file();
-    let mut child = spawn_follow(&db, &target.path);
-    assert!(
-        wait_for(Duration::from_secs(60), || stored_position(&target.path)
-            .is_some()),
-        "follow made its first copy"
-    );
+    let mut child = follow_after_its_first_copy(&db, &target.path);
     let mut client = db.client();
     let mut worst = Duration::ZERO;
     for id in [5001, 5002, 5003] {
@@ -118,15 +125,76 @@ fn follow_applies_a_commit_within_a_second_and_stops_within_a_second_of_sigterm(
     assert_eq!(json["mappings"][0]["mode"], "capture");
 }
 
+/// The slot's `confirmed_flush_lsn` and `restart_lsn`, as `pg_lsn` differences from
+/// `0/0` (comparable numbers).
+fn slot_positions(client: &mut postgres::Client) -> (i64, i64) {
+    let row = client
+        .query_one(
+            "SELECT pg_wal_lsn_diff(confirmed_flush_lsn, '0/0')::bigint,
+                    pg_wal_lsn_diff(restart_lsn, '0/0')::bigint
+             FROM pg_replication_slots WHERE database = current_database()",
+            &[],
+        )
+        .unwrap();
+    (row.get(0), row.get(1))
+}
+
+/// What standby status updates give the server, the slot's confirm after each SQLite
+/// commit gives it too: under steady writes both the confirmed position and the
+/// restart point (the oldest WAL the slot keeps) move forward during a `follow`.
+#[test]
+fn follow_moves_the_confirmed_position_and_the_restart_point_forward() {
+    let db = users_source(10);
+    let target = support::target_file();
+    let mut child = follow_after_its_first_copy(&db, &target.path);
+    let mut client = db.client();
+    let (confirmed, restart) = slot_positions(&mut client);
+    let mut moved = (confirmed, restart);
+    let mut id = 1000;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while (moved.0 <= confirmed || moved.1 <= restart) && Instant::now() < deadline {
+        for _ in 0..20 {
+            id += 1;
+            client
+                .execute(
+                    "INSERT INTO public.users (id, username, email) VALUES ($1, 'w', 'w@example.com')",
+                    &[&id],
+                )
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // The restart point moves only at a record of the transactions running,
+        // which the server writes every 15 s, and at a checkpoint: one now, rather
+        // than waiting.
+        client.batch_execute("CHECKPOINT").unwrap();
+        moved = slot_positions(&mut client);
+    }
+    let last = id;
+    assert!(
+        wait_for(Duration::from_secs(10), || row_count(&target.path, last)
+            == 1),
+        "the last row arrived"
+    );
+    child.kill().unwrap();
+    let follow = child.wait_with_output().unwrap();
+    assert!(
+        moved.0 > confirmed,
+        "confirmed_flush_lsn stayed at {confirmed}; follow said: {}",
+        stderr(&follow)
+    );
+    assert!(
+        moved.1 > restart,
+        "restart_lsn stayed at {restart}; follow said: {}",
+        stderr(&follow)
+    );
+    assert_same_users(&db, &target.path);
+}
+
 #[test]
 fn a_second_consumer_of_the_slot_is_refused() {
     let db = users_source(10);
     let target = support::target_file();
-    let mut child = spawn_follow(&db, &target.path);
-    assert!(wait_for(Duration::from_secs(60), || stored_position(
-        &target.path
-    )
-    .is_some()));
+    let mut child = follow_after_its_first_copy(&db, &target.path);
     // The command line stops at the lock beside the target file, naming `follow`.
     let output = data_sync_test_mappings(&db, &target.path, &["sync", "--mapping", "users_log"]);
     assert_eq!(output.status.code(), Some(1));

@@ -268,3 +268,86 @@ fn killed_runs_and_a_server_restart_lose_and_repeat_nothing() {
         String::from_utf8_lossy(&verify.stderr)
     );
 }
+
+/// What the targets of `users_log` hold, every column, in key order.
+fn target_rows(target: &Path) -> Vec<Vec<rusqlite::types::Value>> {
+    let mut rows = crate::support::sqlite_rows(
+        target,
+        "SELECT id, username, email FROM live_user ORDER BY id",
+    );
+    rows.extend(crate::support::sqlite_rows(
+        target,
+        "SELECT id, bio, avatar_url FROM live_user_profile ORDER BY id",
+    ));
+    rows
+}
+
+/// A run killed while its first copy streams leaves the target file as it was
+/// (rows and stored position), and the next run copies again, into a new slot.
+#[test]
+fn a_kill_during_the_first_copy_leaves_the_target_as_it_was() {
+    let db = crate::capture::users_source(30);
+    let target = crate::support::target_file();
+    let output = data_sync_test_mappings(&db, &target.path, &["sync", "--mapping", "users_log"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // The slot dropped, the rows stay: the next run makes a first copy again.
+    let output =
+        data_sync_test_mappings(&db, &target.path, &["drop-slot", "--mapping", "users_log"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let before = target_rows(&target.path);
+    assert_eq!(before.len(), 60);
+    let mut client = db.client();
+    // Enough rows that the copy streams for a while.
+    client
+        .batch_execute(
+            "UPDATE public.users SET username = username || ' changed';
+             INSERT INTO public.users (id, username, email)
+             SELECT i, 'bulk ' || i, 'bulk' || i || '@example.com'
+             FROM generate_series(1000, 300000) AS i",
+        )
+        .unwrap();
+    let mut child = spawn_sync(&db, &target.path);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let copying = loop {
+        let copying: i64 = client
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE datname = current_database() AND state = 'active' AND query LIKE 'COPY%'",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        if copying > 0 || Instant::now() >= deadline || child.try_wait().unwrap().is_some() {
+            break copying > 0;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    child.kill().unwrap();
+    let killed = child.wait_with_output().unwrap();
+    assert!(
+        copying,
+        "the copy was not seen running; sync said: {}",
+        String::from_utf8_lossy(&killed.stderr)
+    );
+    assert_eq!(target_rows(&target.path), before);
+    assert_eq!(crate::capture::stored_position(&target.path), None);
+
+    let output = data_sync_test_mappings(&db, &target.path, &["sync", "--mapping", "users_log"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_same_users(&db, &target.path);
+    assert_eq!(target_rows(&target.path).len(), 2 * (30 + 299_001));
+    // The killed run's slot was dropped by the next one, which made its own.
+    assert_eq!(crate::capture::slots(&db).len(), 1);
+}

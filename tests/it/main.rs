@@ -15,6 +15,7 @@ mod capture_cli;
 mod capture_faults;
 mod capture_filter;
 mod capture_guards;
+mod capture_progress;
 mod capture_types;
 mod cli;
 mod computed;

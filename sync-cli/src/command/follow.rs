@@ -1,13 +1,17 @@
 //! `data-sync follow`: applies the changes of capture mappings (`capture: log`) as
 //! they commit, until SIGINT or SIGTERM.
 
+use std::io::IsTerminal;
 use std::path::Path;
+use std::sync::Arc;
 
-use sync_runtime::{Registered, SourceConfig, Summary, SyncOptions};
+use indicatif::MultiProgress;
+use sync_runtime::{Progress, Registered, SourceConfig, Summary, SyncOptions};
 
 use crate::args::{MappingArgs, RetryArgs};
 use crate::error::{Error, Result};
 use crate::output::outln;
+use crate::progress::TerminalProgress;
 
 /// The options of `data-sync follow`.
 #[derive(Debug, clap::Args)]
@@ -53,7 +57,10 @@ pub(crate) fn run(
     source: &SourceConfig,
     target: &Path,
     args: &FollowArgs,
+    bars: Option<MultiProgress>,
 ) -> Result<()> {
+    // On a terminal the progress ends in a summary of its own.
+    let summary_on_stdout = bars.is_none() || !std::io::stdout().is_terminal();
     let mappings = capture_mappings(mappings, !args.selection.mappings.is_empty())?;
     if mappings.is_empty() {
         return Err(Error::Engine(sync_runtime::Error::Capture {
@@ -64,6 +71,7 @@ pub(crate) fn run(
     let options = SyncOptions {
         batch_size: args.batch_size as usize,
         retry: args.retry.policy(),
+        progress: bars.map(|bars| Arc::new(TerminalProgress::new(bars)) as Arc<dyn Progress>),
         ..SyncOptions::default()
     };
     let results: Vec<sync_runtime::Result<Summary>> = std::thread::scope(|scope| {
@@ -81,6 +89,9 @@ pub(crate) fn run(
     });
     for result in results {
         let summary = result?;
+        if !summary_on_stdout {
+            continue;
+        }
         outln!(
             "{}: followed, {} changes applied in {:.1} s",
             summary.mapping,

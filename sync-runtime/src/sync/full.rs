@@ -334,8 +334,8 @@ fn ordered_copy_sql(spec: &MappingSpec, types: &[Type]) -> Option<String> {
 /// The planner's row estimate of the source table (`pg_class.reltuples`), read in
 /// the run's snapshot; `None` when PostgreSQL has not estimated it yet (`-1`, or `0`
 /// before PostgreSQL 14) or the relation is partitioned. On the full sync's reader
-/// connection.
-fn estimate(
+/// connection, and on the snapshot of a capture's first copy.
+pub(crate) fn estimate(
     transaction: &mut Snapshot<'_>,
     spec: &MappingSpec,
 ) -> std::result::Result<Option<u64>, tokio_postgres::Error> {

@@ -168,7 +168,7 @@ pub(crate) fn sync_on<M: Mapping>(
 
 /// Follows the changes of capture mapping `M` (`capture: log`) into `target` until
 /// SIGINT or SIGTERM: a first copy when the target has none, then every change as
-/// it commits (polled every 100 ms), each source transaction applied once. A signal
+/// it commits (as soon as the source has flushed it), each applied once. A signal
 /// ends it cleanly; the position of the last applied transaction is recorded. A
 /// dropped connection or a restarting server is retried with `options.retry`.
 ///
@@ -191,7 +191,9 @@ pub fn follow<M: Mapping>(
     }
     let started = Instant::now();
     let started_at = state::now();
+    let progress = options.observer();
     let mut connection = target::open(target)?;
+    progress.start(spec, "follow");
     let result = capture::follow::<M>(source, &mut connection, target, options, &started_at).map(
         |mut summary| {
             summary.seconds = started.elapsed().as_secs_f64();
@@ -208,6 +210,7 @@ pub fn follow<M: Mapping>(
         started.elapsed().as_secs_f64(),
         &result,
     );
+    progress.finish(spec, result.as_ref());
     result
 }
 

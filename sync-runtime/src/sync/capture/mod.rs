@@ -36,6 +36,7 @@ use self::position::CaptureState;
 use crate::Mapping;
 use crate::error::{Error, Result};
 use crate::options::SyncOptions;
+use crate::progress::Progress;
 use crate::source::CopyReader;
 use crate::source::client::{Client, Snapshot};
 use crate::source::config::SourceConfig;
@@ -43,15 +44,31 @@ use crate::spec::MappingSpec;
 use crate::summary::{Summary, TargetSummary};
 use crate::target::state::{self, MappingState};
 
-/// Messages per `pg_logical_slot_peek_binary_changes` call of a drain (whole
+/// Messages per `pg_logical_slot_peek_binary_changes` call of a `sync` drain (whole
 /// transactions: the server stops at the first commit past it). Each call decodes
 /// the WAL again from the slot's restart point, which moves only now and then, so a
 /// drain makes few large calls: the server keeps a call's result in a tuplestore
 /// (on disk past `work_mem`) and the client streams it, applying as it goes.
 const PEEK_CHANGES: i32 = 5_000_000;
 
-/// How often `follow` asks the slot for new changes.
-pub(crate) const FOLLOW_POLL: Duration = Duration::from_millis(100);
+/// Messages per call of `follow`. The server hands a call's rows over only once it
+/// has decoded them all, so a `follow` that is behind applies in steps of about this
+/// many rather than waiting for the whole backlog.
+const FOLLOW_PEEK_CHANGES: i32 = 100_000;
+
+/// How long `follow` waits before asking the server again when it has flushed no new
+/// WAL: the question is one cheap query (`pg_current_wal_flush_lsn()`).
+const FOLLOW_IDLE: Duration = Duration::from_millis(10);
+
+/// The longest `follow` waits after a decoding call that brought nothing of the
+/// mapping's table (WAL of other tables): each call decodes from the slot's restart
+/// point, so such calls back off, doubling from [`FOLLOW_IDLE`] up to this.
+const FOLLOW_BACKOFF: Duration = Duration::from_millis(100);
+
+/// How often, at most, `follow` records its run in `_data_sync_state` (rows applied,
+/// when) while changes keep coming: the position itself is stored with every
+/// commit.
+const RECORD_EVERY: Duration = Duration::from_secs(1);
 
 /// A SQLite transaction begun with `BEGIN IMMEDIATE`, rolled back unless committed.
 struct Open<'c> {
@@ -191,16 +208,23 @@ pub(crate) fn sync<M: Mapping>(
         stored => {
             let slot_name = slot_name_of(spec, stored.as_ref());
             let mut session = open_session::<M>(source, &slot_name, options)?;
-            first_copy::<M>(&mut session, connection, path, &slot_name, started_at)
-                .map(|(summary, _)| summary)
+            first_copy::<M>(
+                &mut session,
+                connection,
+                path,
+                &slot_name,
+                options,
+                started_at,
+            )
+            .map(|(summary, _)| summary)
         }
     }
 }
 
-/// `follow`: the first copy if there is none yet, then drains every
-/// [`FOLLOW_POLL`] until a signal; reconnects after a dropped connection with the
-/// run's retry policy. A signal ends it cleanly, with the position of the last
-/// committed source transaction recorded.
+/// `follow`: the first copy if there is none yet, then applies the changes as the
+/// server flushes them (see [`follow_changes`]) until a signal; reconnects after a
+/// dropped connection with the run's retry policy. A signal ends it cleanly, with
+/// the position of the last committed source transaction recorded.
 pub(crate) fn follow<M: Mapping>(
     source: &SourceConfig,
     connection: &mut Connection,
@@ -210,6 +234,7 @@ pub(crate) fn follow<M: Mapping>(
 ) -> Result<Summary> {
     let spec = M::SPEC;
     let mut total = empty_summary(spec, "follow");
+    let mut changes_before = 0;
     let mut attempt = || -> Result<()> {
         let stored = prepare::<M>(connection, path, options)?;
         // One session, and so one hold on the slot, from the first copy to the end.
@@ -221,33 +246,50 @@ pub(crate) fn follow<M: Mapping>(
         {
             guards::check_source(&mut session.client, spec, connection, path)?;
         }
-        let mut stored = match stored {
+        let stored = match stored {
             Some(stored) if stored.position.is_some() => stored,
             _ => {
-                let (summary, state) =
-                    first_copy::<M>(&mut session, connection, path, &slot_name, started_at)?;
+                let (summary, state) = first_copy::<M>(
+                    &mut session,
+                    connection,
+                    path,
+                    &slot_name,
+                    options,
+                    started_at,
+                )?;
                 add(&mut total, &summary);
+                // Progress so far counted rows copied; from here on, changes.
+                options.observer().start(spec, "follow");
                 state
             }
         };
-        loop {
-            // What the server has flushed: decodable now, without a wait.
-            let upto = slot::flushed_position(&mut session.client, spec)?;
-            let summary = drain::<M>(
-                &mut session,
+        let mut drained = Drained::start(&mut session, spec, &stored)?;
+        drained.base = changes_before;
+        let result = follow_changes::<M>(
+            &mut session,
+            connection,
+            path,
+            &stored,
+            &mut drained,
+            options,
+            started_at,
+        );
+        add(&mut total, &drained.total);
+        changes_before += drained.total.rows_read;
+        if result.is_err() && crate::sync::signal::received().is_some() {
+            // Stopped by a signal: what is committed is confirmed and on record. Should
+            // this fail, the next run confirms it.
+            let _ = drained.confirm(&mut session, spec, &slot_name);
+            let _ = record_done(
                 connection,
                 path,
-                &stored,
-                upto,
-                options,
+                spec,
+                session.params.clone(),
                 started_at,
-            )?;
-            add(&mut total, &summary);
-            if let Some(reached) = load_position(connection, path, spec)? {
-                stored.position = Some(reached);
-            }
-            crate::sync::signal::sleep(spec, FOLLOW_POLL)?;
+                drained.total.rows_read,
+            );
         }
+        result
     };
     // A dropped connection or a restarting server: again, with the usual backoff.
     let result = loop {
@@ -386,12 +428,6 @@ fn prepare<M: Mapping>(
     Ok(stored)
 }
 
-fn load_position(connection: &Connection, path: &Path, spec: &MappingSpec) -> Result<Option<Lsn>> {
-    Ok(position::load(connection, spec.name)
-        .map_err(target_error(path))?
-        .and_then(|stored| stored.position))
-}
-
 /// The slot of `stored`, or a new name when the target file has none.
 fn slot_name_of(spec: &MappingSpec, stored: Option<&CaptureState>) -> String {
     stored.map_or_else(|| new_slot_name(spec), |stored| stored.slot.clone())
@@ -429,6 +465,7 @@ fn first_copy<M: Mapping>(
     connection: &mut Connection,
     path: &Path,
     slot_name: &str,
+    options: &SyncOptions,
     started_at: &str,
 ) -> Result<(Summary, CaptureState)> {
     let spec = M::SPEC;
@@ -479,12 +516,13 @@ fn first_copy<M: Mapping>(
             .query_one("SELECT pg_current_wal_insert_lsn()::text", &[])
             .map_err(slot::source_error(spec))?
             .get(0);
-        let upto: Lsn = upto
-            .parse()
+        let upto = upto
+            .parse::<Lsn>()
             .map_err(|error: lsn::ParseLsnError| Error::Capture {
                 mapping: spec.name.to_owned(),
                 message: error.to_string(),
-            })?;
+            })?
+            .as_record_end();
         // (3) The copy.
         let types = match &session.types {
             Some(types) => types.clone(),
@@ -499,7 +537,7 @@ fn first_copy<M: Mapping>(
             }
         };
         let had_rows = guards::has_rows(connection, spec, path)?;
-        let (rows_read, skipped) = copy::<M>(&mut snapshot, connection, path, &types)?;
+        let (rows_read, skipped) = copy::<M>(&mut snapshot, connection, path, &types, options)?;
         guards::check_not_emptied(spec, had_rows, rows_read - skipped, session.allow_empty)?;
         snapshot.commit().map_err(slot::source_error(spec))?;
         (rows_read, skipped, upto)
@@ -521,7 +559,7 @@ fn first_copy<M: Mapping>(
         upto,
         None,
         &mut applier,
-        &mut |_, _, _| Ok(()),
+        &mut |_| Ok(()),
     )?;
     refetch(&mut session.client, spec, &mut applier)?;
     capture.position = Some(upto);
@@ -566,13 +604,16 @@ fn running_state(
     MappingState::of_run(spec, params, "capture", None, rows, started_at, false)
 }
 
-/// Replaces every target's rows by the snapshot's (in the caller's transaction);
-/// returns the rows read and those a soft-delete column left out.
+/// Replaces every target's rows by the snapshot's, in the caller's transaction,
+/// through the full sync's reader and batch writer: the `COPY` read and checked on
+/// a thread of its own, written in multi-row `INSERT`s; returns the rows read and
+/// those a soft-delete column left out.
 fn copy<M: Mapping>(
     snapshot: &mut Snapshot<'_>,
     connection: &Connection,
     path: &Path,
     types: &[Type],
+    options: &SyncOptions,
 ) -> Result<(u64, u64)> {
     let spec = M::SPEC;
     let target_error = target_error(path);
@@ -581,58 +622,57 @@ fn copy<M: Mapping>(
             .execute(target.delete_all, [])
             .map_err(&target_error)?;
     }
-    let table = spec.source.display_name();
-    let stream_error = |source| Error::SourceStream {
-        mapping: spec.name.to_owned(),
-        table: table.clone(),
-        source,
-    };
-    let copy = crate::source::copy_out_sql(spec.source.select);
-    let stream = snapshot
-        .copy_out(copy.as_str())
-        .map_err(slot::source_error(spec))?;
-    let mut reader = CopyReader::new(stream, types.to_vec()).map_err(stream_error)?;
-    let mut statements = spec
-        .targets
-        .iter()
-        .map(|target| connection.prepare_cached(target.insert))
-        .collect::<rusqlite::Result<Vec<_>>>()
-        .map_err(&target_error)?;
-    let (mut rows, mut skipped) = (0u64, 0u64);
-    while let Some(row) = reader.next_row().map_err(stream_error)? {
-        rows += 1;
-        if rows % 4096 == 0 {
-            crate::sync::signal::check(spec)?;
-        }
-        M::check(&row).map_err(|error| crate::error::decode_error(spec, &row, error))?;
-        if spec
-            .source
-            .soft_delete
-            .is_some_and(|index| row.raw(index).is_some())
-        {
-            skipped += 1;
-            continue;
-        }
-        for (index, statement) in statements.iter_mut().enumerate() {
-            M::bind_row(&row, index, statement, 0).map_err(|error| {
-                crate::error::bind_error(spec, index, &|| crate::source::row_key(spec, &row), error)
-            })?;
-            statement.raw_execute().map_err(|source| Error::Write {
-                mapping: spec.name.to_owned(),
-                table: spec.targets[index].name.to_owned(),
-                key: crate::source::row_key(spec, &row),
-                source: Box::new(source),
-            })?;
-        }
+    let progress = options.observer();
+    if let Some(rows) =
+        crate::sync::full::estimate(snapshot, spec).map_err(slot::source_error(spec))?
+    {
+        progress.estimate(spec, rows);
     }
-    Ok((rows, skipped))
+    let batch_size = options.batch_size.max(1);
+    std::thread::scope(|scope| {
+        let (sender, receiver) = std::sync::mpsc::sync_channel(crate::options::QUEUE_DEPTH);
+        let reader = scope.spawn(move || {
+            let table = spec.source.display_name();
+            let stream_error = |source| Error::SourceStream {
+                mapping: spec.name.to_owned(),
+                table: table.clone(),
+                source,
+            };
+            let copy = crate::source::copy_out_sql(spec.source.select);
+            let stream = snapshot
+                .copy_out(copy.as_str())
+                .map_err(slot::source_error(spec))?;
+            let mut reader = CopyReader::new(stream, types.to_vec()).map_err(stream_error)?;
+            crate::sync::batch::read::<M, _>(&mut reader, batch_size, &sender, &stream_error)
+        });
+        let written = crate::sync::batch::write::<M>(connection, receiver, path, progress);
+        let read = reader.join().unwrap_or_else(|_| {
+            Err(Error::ReaderPanicked {
+                mapping: spec.name.to_owned(),
+            })
+        });
+        // A reader error explains a writer that stopped early, so it comes first.
+        let read = read?;
+        written?;
+        Ok((read.rows, read.skipped))
+    })
+}
+
+/// What [`peek_apply`] tells its caller as it goes.
+enum Step {
+    /// A source transaction to apply begins: its changes follow.
+    Begin,
+    /// The source transaction ended at `end` (`position` is there now), with
+    /// `changes` applied so far in the call; `whole` when no row waits to be read
+    /// again.
+    Commit { end: Lsn, changes: u64, whole: bool },
 }
 
 /// Reads the slot's changes of transactions that commit at or after `position` and
 /// before `upto`, applies those of the mapping's table with `applier`, and calls
-/// `committed` with the end of each applied transaction (after `position` moved
-/// there); returns the transactions applied. `changes` bounds the messages read (the
-/// server ends at a transaction's end).
+/// `step` as each applied transaction begins and ends; returns the transactions
+/// applied and the messages read. `changes` bounds the messages read (the server
+/// ends at a transaction's end).
 #[allow(clippy::too_many_arguments)]
 fn peek_apply<M: Mapping>(
     client: &mut Client,
@@ -642,15 +682,15 @@ fn peek_apply<M: Mapping>(
     upto: Lsn,
     changes: Option<i32>,
     applier: &mut Applier<'_, M>,
-    committed: &mut dyn FnMut(Lsn, u64, bool) -> Result<()>,
-) -> Result<u64> {
+    step: &mut dyn FnMut(Step) -> Result<()>,
+) -> Result<(u64, u64)> {
     let mut skip = true;
     let mut applied = 0;
     let protocol_error = |error: pgoutput::ProtocolError| Error::Capture {
         mapping: spec.name.to_owned(),
         message: error.to_string(),
     };
-    slot::peek(
+    let messages = slot::peek(
         client,
         spec,
         &capture.slot,
@@ -658,11 +698,19 @@ fn peek_apply<M: Mapping>(
         upto,
         changes.unwrap_or(i32::MAX),
         &mut |bytes| {
+            // The changes and end of a transaction applied already (the slot sends
+            // again what it has not been confirmed) are not even decoded.
+            if skip && matches!(bytes.first(), Some(b'I' | b'U' | b'D' | b'T' | b'C')) {
+                return Ok(());
+            }
             match pgoutput::decode(bytes).map_err(protocol_error)? {
                 Message::Begin { final_lsn, .. } => {
                     // Committed before the position: applied already. At or after
                     // `upto`: the next run's.
                     skip = final_lsn < *position || final_lsn >= upto;
+                    if !skip {
+                        step(Step::Begin)?;
+                    }
                 }
                 // A shape that no longer matches stops the run at the first change it
                 // would apply, not in a transaction applied already.
@@ -686,7 +734,11 @@ fn peek_apply<M: Mapping>(
                 Message::Commit { end_lsn, .. } if !skip => {
                     applied += 1;
                     *position = end_lsn;
-                    committed(end_lsn, applier.changes, applier.refetch.is_empty())?;
+                    step(Step::Commit {
+                        end: end_lsn,
+                        changes: applier.changes,
+                        whole: applier.refetch.is_empty(),
+                    })?;
                     skip = true;
                 }
                 _ => {}
@@ -694,36 +746,82 @@ fn peek_apply<M: Mapping>(
             Ok(())
         },
     )?;
-    Ok(applied)
+    Ok((applied, messages))
 }
 
-/// Applies the changes committed from the stored position up to `upto`, whole source
-/// transactions per SQLite transaction (at least `options.batch_size` changes each,
-/// where there are that many), each storing the position it reaches; advances the
-/// slot after each commit.
-fn drain<M: Mapping>(
+/// Where the changes of a `sync` or `follow` stand.
+struct Drained {
+    /// The position the committed rows reach (the one stored in the target file).
+    committed: Lsn,
+    /// The position last confirmed to the slot.
+    confirmed: Lsn,
+    /// What was applied so far.
+    total: Summary,
+    /// Changes applied before, by earlier sessions of the same `follow`: progress
+    /// counts from there.
+    base: u64,
+}
+
+impl Drained {
+    /// Checks that the slot of `stored` still serves, and confirms the stored
+    /// position to it where a run was killed between its SQLite commit and the
+    /// confirm.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Capture`] when the slot is gone or was invalidated.
+    fn start(session: &mut Session, spec: &MappingSpec, stored: &CaptureState) -> Result<Self> {
+        let start = stored.position.unwrap_or(Lsn::ZERO);
+        let info = slot::slot_info(&mut session.client, spec, &stored.slot)?;
+        slot::check_slot(spec, &stored.slot, info.as_ref())?;
+        let confirmed = match info.and_then(|info| info.confirmed) {
+            // A run killed between its SQLite commit and the slot's advance.
+            Some(confirmed) if confirmed < start => {
+                slot::advance(&mut session.client, spec, &stored.slot, start)?;
+                start
+            }
+            confirmed => confirmed.unwrap_or(start),
+        };
+        Ok(Drained {
+            committed: start,
+            confirmed,
+            total: empty_summary(spec, "capture"),
+            base: 0,
+        })
+    }
+
+    /// Confirms the committed position to the slot, if it moved: the server may now
+    /// let go of those changes. Call only after the SQLite commit.
+    fn confirm(&mut self, session: &mut Session, spec: &MappingSpec, slot: &str) -> Result<()> {
+        if self.committed > self.confirmed {
+            slot::advance(&mut session.client, spec, slot, self.committed)?;
+            self.confirmed = self.committed;
+        }
+        Ok(())
+    }
+}
+
+/// Applies the changes of the source transactions that committed from
+/// `drained.committed` up to `upto`, whole source transactions per SQLite
+/// transaction (at least `batch_size` changes each, where there are that many),
+/// each storing the position it reaches; `changes` messages per decoding call.
+/// Confirms the slot only between calls, when a call stopped at `changes`. Returns
+/// the source transactions applied.
+#[allow(clippy::too_many_arguments)]
+fn apply_upto<M: Mapping>(
     session: &mut Session,
     connection: &Connection,
     path: &Path,
     stored: &CaptureState,
+    drained: &mut Drained,
     upto: Lsn,
-    options: &SyncOptions,
-    started_at: &str,
-) -> Result<Summary> {
+    changes: i32,
+    batch_size: u64,
+    progress: &dyn Progress,
+) -> Result<u64> {
     let spec = M::SPEC;
     let target_error = target_error(path);
-    let started = Instant::now();
-    let start = stored.position.unwrap_or(Lsn::ZERO);
-    let info = slot::slot_info(&mut session.client, spec, &stored.slot)?;
-    slot::check_slot(spec, &stored.slot, info.as_ref())?;
-    // A run killed between its SQLite commit and the slot's advance.
-    if info.is_some_and(|info| info.confirmed.is_some_and(|confirmed| confirmed < start)) {
-        slot::advance(&mut session.client, spec, &stored.slot, start)?;
-    }
-    slot::wait_flushed(&mut session.client, spec, upto)?;
-    let batch_size = options.batch_size.max(1) as u64;
-    let mut position = start;
-    let mut total = empty_summary(spec, "capture");
+    let mut transactions = 0;
     loop {
         let mut applier = Applier::<M>::new(
             connection,
@@ -731,42 +829,58 @@ fn drain<M: Mapping>(
             session.types.clone(),
             session.filter.clone(),
         );
-        let mut group = Some(Open::begin(connection).map_err(&target_error)?);
+        // Begun at the first transaction to apply: no write lock on the target file
+        // while a call brings nothing.
+        let mut group: Option<Open<'_>> = None;
         let mut group_start = 0u64;
+        let mut position = drained.committed;
         let mut committed_at = position;
+        let before = drained.base + drained.total.rows_read;
         // The changes applied when the last source transaction ended.
         let mut whole_changes = 0u64;
-        let applied = peek_apply(
+        let peeked = peek_apply(
             &mut session.client,
             spec,
             stored,
             &mut position,
             upto,
-            Some(PEEK_CHANGES),
+            Some(changes),
             &mut applier,
-            &mut |end, changes, whole| {
-                whole_changes = changes;
-                // Rows waiting to be read again keep the group open until they are.
-                if whole && changes - group_start >= batch_size {
-                    // Whole source transactions, with the position they reach.
-                    move_position(connection, path, spec, committed_at, end)?;
-                    if let Some(transaction) = group.take() {
-                        transaction.commit().map_err(&target_error)?;
+            &mut |step| {
+                match step {
+                    Step::Begin if group.is_none() => {
+                        group = Some(Open::begin(connection).map_err(&target_error)?);
                     }
-                    committed_at = end;
-                    group_start = changes;
-                    crate::sync::signal::check(spec)?;
-                    group = Some(Open::begin(connection).map_err(&target_error)?);
+                    Step::Begin => {}
+                    // Rows waiting to be read again keep the group open until they are.
+                    Step::Commit {
+                        end,
+                        changes,
+                        whole,
+                    } => {
+                        whole_changes = changes;
+                        if whole && changes - group_start >= batch_size {
+                            // Whole source transactions, with the position they reach.
+                            move_position(connection, path, spec, committed_at, end)?;
+                            if let Some(transaction) = group.take() {
+                                transaction.commit().map_err(&target_error)?;
+                            }
+                            progress.advance(spec, before + changes);
+                            committed_at = end;
+                            group_start = changes;
+                            crate::sync::signal::check(spec)?;
+                        }
+                    }
                 }
                 Ok(())
             },
         )
-        .and_then(|applied| {
+        .and_then(|peeked| {
             refetch(&mut session.client, spec, &mut applier)?;
-            Ok(applied)
+            Ok(peeked)
         });
-        let applied = match applied {
-            Ok(applied) => applied,
+        let (applied, messages) = match peeked {
+            Ok(peeked) => peeked,
             Err(error) => {
                 // The whole source transactions before the one that failed (a table
                 // altered, a value that does not decode, a dropped connection) are
@@ -790,27 +904,177 @@ fn drain<M: Mapping>(
             transaction.commit().map_err(&target_error)?;
             committed_at = position;
         }
-        for (index, summary) in total.targets.iter_mut().enumerate() {
+        for (index, summary) in drained.total.targets.iter_mut().enumerate() {
             summary.rows += applier.written[index];
             summary.deleted += applier.deleted[index];
         }
-        total.rows_read += applier.changes;
+        drained.total.rows_read += applier.changes;
+        drained.committed = committed_at;
+        transactions += applied;
+        if applier.changes > 0 {
+            progress.advance(spec, drained.base + drained.total.rows_read);
+        }
         drop(applier);
-        // Only after the SQLite commit: the server may now let go of those changes.
-        if committed_at > start {
-            slot::advance(&mut session.client, spec, &stored.slot, committed_at)?;
+        // A call that ended before its limit reached `upto`.
+        if messages < u64::try_from(changes).unwrap_or(0) {
+            return Ok(transactions);
         }
-        if applied == 0 {
-            break;
-        }
+        // Confirmed before the next call, which then sends only what comes after.
+        drained.confirm(session, spec, &stored.slot)?;
         crate::sync::signal::check(spec)?;
     }
-    let mut done = running_state(spec, session.params.clone(), started_at, total.rows_read);
-    done.finished_at = Some(crate::target::state::now());
-    done.last_outcome = "ok".to_owned();
-    state::record(connection, &done).map_err(&target_error)?;
+}
+
+/// Applies the changes committed from the stored position up to `upto` (see
+/// [`apply_upto`]), confirms the slot, and records the run.
+fn drain<M: Mapping>(
+    session: &mut Session,
+    connection: &Connection,
+    path: &Path,
+    stored: &CaptureState,
+    upto: Lsn,
+    options: &SyncOptions,
+    started_at: &str,
+) -> Result<Summary> {
+    let spec = M::SPEC;
+    let started = Instant::now();
+    let mut drained = Drained::start(session, spec, stored)?;
+    slot::wait_flushed(&mut session.client, spec, upto)?;
+    apply_upto::<M>(
+        session,
+        connection,
+        path,
+        stored,
+        &mut drained,
+        upto,
+        PEEK_CHANGES,
+        options.batch_size.max(1) as u64,
+        options.observer(),
+    )?;
+    // Only after the SQLite commit: the server may now let go of those changes.
+    drained.confirm(session, spec, &stored.slot)?;
+    record_done(
+        connection,
+        path,
+        spec,
+        session.params.clone(),
+        started_at,
+        drained.total.rows_read,
+    )?;
+    let mut total = drained.total;
     total.seconds = started.elapsed().as_secs_f64();
     Ok(total)
+}
+
+/// Records a capture run as finished, with `rows` changes applied.
+fn record_done(
+    connection: &Connection,
+    path: &Path,
+    spec: &MappingSpec,
+    params: Option<String>,
+    started_at: &str,
+    rows: u64,
+) -> Result<()> {
+    let mut done = running_state(spec, params, started_at, rows);
+    done.finished_at = Some(crate::target::state::now());
+    done.last_outcome = "ok".to_owned();
+    state::record(connection, &done).map_err(target_error(path))
+}
+
+/// `follow`'s loop on one session: asks the server how far it has flushed its WAL,
+/// and as soon as that passes a position where a record ended, applies the
+/// changes up to it; waits [`FOLLOW_IDLE`] when nothing new was flushed. Returns
+/// on a signal ([`Error::Interrupted`]) or an error.
+fn follow_changes<M: Mapping>(
+    session: &mut Session,
+    connection: &Connection,
+    path: &Path,
+    stored: &CaptureState,
+    drained: &mut Drained,
+    options: &SyncOptions,
+    started_at: &str,
+) -> Result<()> {
+    let spec = M::SPEC;
+    let progress = options.observer();
+    let batch_size = options.batch_size.max(1) as u64;
+    // Insert positions read so far that the flush has not reached: each is the end
+    // of a record, so a decoding call up to one stops there instead of waiting for
+    // the rest of a record a flush at a page start cut (until the next flush).
+    let mut inserted = std::collections::VecDeque::new();
+    let mut peeked = drained.committed;
+    let mut wait = FOLLOW_IDLE;
+    let (mut recorded_rows, mut recorded_at) = (0, Instant::now());
+    loop {
+        crate::sync::signal::check(spec)?;
+        let asked = Instant::now();
+        let (insert, flush) = slot::wal_positions(&mut session.client, spec)?;
+        if inserted.back().is_none_or(|&last| last < insert) {
+            inserted.push_back(insert);
+        }
+        let mut upto = None;
+        while let Some(&front) = inserted.front()
+            && front <= flush
+        {
+            upto = Some(front);
+            inserted.pop_front();
+        }
+        // The flush ends where a record ended (a commit flushed, an asynchronous one
+        // by the WAL writer), unless it is at a page start: then a record may go on
+        // past it, and the insert positions read earlier are where a call can stop.
+        if !flush.is_page_start() {
+            upto = Some(flush);
+        }
+        let Some(upto) = upto.filter(|&upto| upto > peeked) else {
+            crate::sync::signal::sleep(spec, FOLLOW_IDLE)?;
+            continue;
+        };
+        let decoding = Instant::now();
+        let before = drained.total.rows_read;
+        let applied = apply_upto::<M>(
+            session,
+            connection,
+            path,
+            stored,
+            drained,
+            upto,
+            FOLLOW_PEEK_CHANGES,
+            batch_size,
+            progress,
+        )?;
+        peeked = upto;
+        let applying = decoding.elapsed();
+        // Only after the SQLite commit: the server may now let go of those changes.
+        let confirming = Instant::now();
+        drained.confirm(session, spec, &stored.slot)?;
+        if drained.total.rows_read > recorded_rows && recorded_at.elapsed() >= RECORD_EVERY {
+            record_done(
+                connection,
+                path,
+                spec,
+                session.params.clone(),
+                started_at,
+                drained.total.rows_read,
+            )?;
+            (recorded_rows, recorded_at) = (drained.total.rows_read, Instant::now());
+        }
+        tracing::debug!(
+            mapping = spec.name,
+            upto = %upto,
+            transactions = applied,
+            changes = drained.total.rows_read - before,
+            ask_ms = (decoding - asked).as_secs_f64() * 1000.0,
+            apply_ms = applying.as_secs_f64() * 1000.0,
+            confirm_ms = confirming.elapsed().as_secs_f64() * 1000.0,
+            "follow applied"
+        );
+        if applied > 0 {
+            wait = FOLLOW_IDLE;
+        } else {
+            // WAL of other tables: each call decodes, so back off.
+            crate::sync::signal::sleep(spec, wait)?;
+            wait = (wait * 2).min(FOLLOW_BACKOFF);
+        }
+    }
 }
 
 /// Reads again from the source the rows `applier` found absent for an update with

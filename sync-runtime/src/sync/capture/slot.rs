@@ -411,16 +411,24 @@ pub(crate) fn current_position(client: &mut Client, spec: &MappingSpec) -> Resul
     let row = client
         .query_one("SELECT pg_current_wal_insert_lsn()::text", &[])
         .map_err(source_error(spec))?;
-    parse_lsn(spec, row.get(0))
+    Ok(parse_lsn(spec, row.get(0))?.as_record_end())
 }
 
-/// The source's WAL position flushed to disk: the end of what logical decoding can
-/// read now.
-pub(crate) fn flushed_position(client: &mut Client, spec: &MappingSpec) -> Result<Lsn> {
+/// The source's WAL insert position (the end of the last record written, see
+/// [`Lsn::as_record_end`]) and the
+/// position flushed to disk (the end of what logical decoding can read now), in one
+/// query.
+pub(crate) fn wal_positions(client: &mut Client, spec: &MappingSpec) -> Result<(Lsn, Lsn)> {
     let row = client
-        .query_one("SELECT pg_current_wal_flush_lsn()::text", &[])
+        .query_one(
+            "SELECT pg_current_wal_insert_lsn()::text, pg_current_wal_flush_lsn()::text",
+            &[],
+        )
         .map_err(source_error(spec))?;
-    parse_lsn(spec, row.get(0))
+    Ok((
+        parse_lsn(spec, row.get(0))?.as_record_end(),
+        parse_lsn(spec, row.get(1))?,
+    ))
 }
 
 /// Waits until the server has flushed its WAL up to `position`: logical decoding
@@ -518,6 +526,7 @@ pub(crate) fn peek(
     let upto = upto.to_string();
     let parameters: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
         [&slot, &upto, &changes, &publications];
+    let started = std::time::Instant::now();
     let mut rows = client
         .query_raw(
             "SELECT data FROM pg_logical_slot_peek_binary_changes($1, $2::text::pg_lsn, $3,
@@ -525,12 +534,22 @@ pub(crate) fn peek(
             parameters,
         )
         .map_err(source_error(spec))?;
+    // The server decodes the whole call before it sends the first row.
+    let mut decoded = None;
     let mut count = 0;
     while let Some(row) = rows.next().map_err(source_error(spec))? {
         let row: Row = row;
+        decoded.get_or_insert_with(|| started.elapsed());
         count += 1;
         each(row.get::<_, &[u8]>(0))?;
     }
+    tracing::debug!(
+        mapping = spec.name,
+        messages = count,
+        decode_ms = decoded.unwrap_or_else(|| started.elapsed()).as_secs_f64() * 1000.0,
+        total_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "slot read"
+    );
     Ok(count)
 }
 
