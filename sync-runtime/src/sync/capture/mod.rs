@@ -280,14 +280,7 @@ pub(crate) fn follow<M: Mapping>(
             // Stopped by a signal: what is committed is confirmed and on record. Should
             // this fail, the next run confirms it.
             let _ = drained.confirm(&mut session, spec, &slot_name);
-            let _ = record_done(
-                connection,
-                path,
-                spec,
-                session.params.clone(),
-                started_at,
-                drained.total.rows_read,
-            );
+            let _ = drained.record(connection, path, spec, &session.params, started_at);
         }
         result
     };
@@ -790,6 +783,22 @@ impl Drained {
         })
     }
 
+    /// Records the run as finished in the target file, with the changes applied so
+    /// far; `params` are the filter parameters the targets hold the rows of.
+    fn record(
+        &self,
+        connection: &Connection,
+        path: &Path,
+        spec: &MappingSpec,
+        params: &Option<String>,
+        started_at: &str,
+    ) -> Result<()> {
+        let mut done = running_state(spec, params.clone(), started_at, self.total.rows_read);
+        done.finished_at = Some(crate::target::state::now());
+        done.last_outcome = "ok".to_owned();
+        state::record(connection, &done).map_err(target_error(path))
+    }
+
     /// Confirms the committed position to the slot, if it moved: the server may now
     /// let go of those changes. Call only after the SQLite commit.
     fn confirm(&mut self, session: &mut Session, spec: &MappingSpec, slot: &str) -> Result<()> {
@@ -953,32 +962,10 @@ fn drain<M: Mapping>(
     )?;
     // Only after the SQLite commit: the server may now let go of those changes.
     drained.confirm(session, spec, &stored.slot)?;
-    record_done(
-        connection,
-        path,
-        spec,
-        session.params.clone(),
-        started_at,
-        drained.total.rows_read,
-    )?;
+    drained.record(connection, path, spec, &session.params, started_at)?;
     let mut total = drained.total;
     total.seconds = started.elapsed().as_secs_f64();
     Ok(total)
-}
-
-/// Records a capture run as finished, with `rows` changes applied.
-fn record_done(
-    connection: &Connection,
-    path: &Path,
-    spec: &MappingSpec,
-    params: Option<String>,
-    started_at: &str,
-    rows: u64,
-) -> Result<()> {
-    let mut done = running_state(spec, params, started_at, rows);
-    done.finished_at = Some(crate::target::state::now());
-    done.last_outcome = "ok".to_owned();
-    state::record(connection, &done).map_err(target_error(path))
 }
 
 /// `follow`'s loop on one session: asks the server how far it has flushed its WAL,
@@ -1047,14 +1034,7 @@ fn follow_changes<M: Mapping>(
         let confirming = Instant::now();
         drained.confirm(session, spec, &stored.slot)?;
         if drained.total.rows_read > recorded_rows && recorded_at.elapsed() >= RECORD_EVERY {
-            record_done(
-                connection,
-                path,
-                spec,
-                session.params.clone(),
-                started_at,
-                drained.total.rows_read,
-            )?;
+            drained.record(connection, path, spec, &session.params, started_at)?;
             (recorded_rows, recorded_at) = (drained.total.rows_read, Instant::now());
         }
         tracing::debug!(
