@@ -990,6 +990,8 @@ fn follow_changes<M: Mapping>(
     let mut inserted = std::collections::VecDeque::new();
     let mut peeked = drained.committed;
     let mut wait = FOLLOW_IDLE;
+    // Since when the flush has been past what was read, with no position to stop at.
+    let mut stalled: Option<Instant> = None;
     let (mut recorded_rows, mut recorded_at) = (0, Instant::now());
     loop {
         crate::sync::signal::check(spec)?;
@@ -1010,6 +1012,17 @@ fn follow_changes<M: Mapping>(
         // past it, and the insert positions read earlier are where a call can stop.
         if !flush.is_page_start() {
             upto = Some(flush);
+        }
+        // A flush at a page start no insert position read reaches, for a while: read
+        // up to it anyway, which may wait for the rest of a record until the server
+        // flushes it, rather than leave the commits before it waiting.
+        if upto.is_none_or(|upto| upto <= peeked) && flush > peeked {
+            let since = *stalled.get_or_insert(asked);
+            if asked.duration_since(since) >= FOLLOW_BACKOFF {
+                upto = Some(flush);
+            }
+        } else {
+            stalled = None;
         }
         let Some(upto) = upto.filter(|&upto| upto > peeked) else {
             crate::sync::signal::sleep(spec, FOLLOW_IDLE)?;
