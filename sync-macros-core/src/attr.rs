@@ -109,6 +109,7 @@ impl Mapping {
             snapshot: None,
             fields,
             targets,
+            strict: container.strict.unwrap_or(true),
             origin: Origin::Span(input.ident.span()),
         })
     }
@@ -120,6 +121,7 @@ struct Container {
     source: Source,
     /// Each `computed(..)` with the target it names.
     computed: Vec<(Name, Computed)>,
+    strict: Option<bool>,
 }
 
 impl Container {
@@ -134,6 +136,7 @@ impl Container {
         let mut snapshot = None;
         let mut filter = None;
         let mut computed = Vec::new();
+        let mut strict = None;
         for attr in input.attrs.iter().filter(|attr| attr.path().is_ident(SYNC)) {
             let parsed = attr.parse_nested_meta(|meta| {
                 let Some(word) = keyword(&meta) else {
@@ -194,6 +197,11 @@ impl Container {
                     SNAPSHOT => set_once(cx, &meta, &mut snapshot, name_value(&meta)?),
                     // #[sync(filter = "tenant_id = $tenant AND status <> 'void'")]
                     FILTER => set_once(cx, &meta, &mut filter, name_value(&meta)?),
+                    // #[sync(strict = false)]
+                    STRICT => {
+                        let value: syn::LitBool = meta.value()?.parse()?;
+                        set_once(cx, &meta, &mut strict, value.value);
+                    }
                     // #[sync(computed(to = "user_main", column = "domain", with = "crate::f", type = "text"))]
                     COMPUTED => {
                         if let Some(column) = computed_column(cx, &meta)? {
@@ -235,6 +243,7 @@ impl Container {
         Some(Container {
             name,
             computed,
+            strict,
             source: Source {
                 schema: schema.map(|schema| Name::new(schema, origin.clone())),
                 table: Name::new(table, origin.clone()),

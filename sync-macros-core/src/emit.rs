@@ -192,6 +192,10 @@ fn emit_container(mapping: &Mapping) -> TokenStream {
             arguments.push(quote!(#word = #column));
         }
     }
+    if !mapping.strict {
+        let word = keyword(STRICT);
+        arguments.push(quote!(#word = false));
+    }
     if let Some(filter) = &source.filter {
         let word = keyword(FILTER);
         let text = string(&filter.text.value);

@@ -91,6 +91,7 @@ fn expand_spec(mapping: &Checked) -> TokenStream {
         let target = mapping.target_at(index);
         let target_name = &target.name.value;
         let create = sql::create_table(mapping, index);
+        let strict = mapping.strict;
         let insert = sql::insert(target);
         let upsert = sql::upsert(mapping, index);
         let delete_all = sql::delete_all(target);
@@ -146,6 +147,7 @@ fn expand_spec(mapping: &Checked) -> TokenStream {
                 name: #target_name,
                 columns: &[#(#target_columns,)* #(#computed_columns),*],
                 create: #create,
+                strict: #strict,
                 insert: #insert,
                 upsert: #upsert,
                 delete_all: #delete_all,

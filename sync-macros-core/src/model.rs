@@ -94,6 +94,9 @@ pub struct Mapping {
     pub fields: Vec<Field>,
     /// The SQLite tables, in the order the user declared them.
     pub targets: Vec<Target>,
+    /// Whether the targets are STRICT tables (the default); `strict = false` writes
+    /// plain tables with the same declared types, for SQLite before 3.37.
+    pub strict: bool,
     /// The struct, or the YAML document.
     pub origin: Origin,
 }

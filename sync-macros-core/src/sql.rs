@@ -130,7 +130,8 @@ pub fn source_table(mapping: &Checked) -> String {
 }
 
 /// `CREATE TABLE "user_main" (...) STRICT`, with NOT NULL for non-`Option` fields, the
-/// primary key and foreign keys from `references`.
+/// primary key and foreign keys from `references`; without `STRICT` for a mapping
+/// with `strict = false`.
 pub fn create_table(mapping: &Checked, target: usize) -> String {
     let mut parts: Vec<String> = mapping
         .columns(target)
@@ -170,8 +171,9 @@ pub fn create_table(mapping: &Checked, target: usize) -> String {
             ));
         }
     }
+    let strict = if mapping.strict { " STRICT" } else { "" };
     format!(
-        "CREATE TABLE {} ({}) STRICT",
+        "CREATE TABLE {} ({}){strict}",
         quote(&target.name.value),
         parts.join(", ")
     )

@@ -41,3 +41,6 @@ pub const WITH: &str = "with";
 pub const COMPUTED: &str = "computed";
 /// `nullable` of a computed column (and of a YAML column).
 pub const NULLABLE: &str = "nullable";
+/// `#[sync(strict = false)]` on the struct, `strict: false` at the top of a YAML
+/// mapping: plain (not STRICT) target tables.
+pub const STRICT: &str = "strict";

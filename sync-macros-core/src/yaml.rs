@@ -83,7 +83,12 @@ impl Mapping {
             .file_stem()
             .map(|stem| stem.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let top = keys(cx, &root, "the mapping file", &[SOURCE, TARGETS])?;
+        let top = keys(cx, &root, "the mapping file", &[SOURCE, TARGETS, STRICT])?;
+        // strict: false
+        let strict = top
+            .get(STRICT)
+            .and_then(|(_, value)| boolean(cx, value, STRICT))
+            .unwrap_or(true);
         let (source_key, source_node) = required(cx, &top, &root, SOURCE, "the mapping file")?;
         let (targets_key, targets_node) = required(cx, &top, &root, TARGETS, "the mapping file")?;
 
@@ -112,6 +117,7 @@ impl Mapping {
             snapshot,
             fields,
             targets,
+            strict,
             origin: targets_key.origin(),
         })
     }

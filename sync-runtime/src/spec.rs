@@ -115,8 +115,10 @@ pub struct TargetSpec {
     pub name: &'static str,
     /// Its columns, in table order.
     pub columns: &'static [TargetColumn],
-    /// `CREATE TABLE .. STRICT`.
+    /// `CREATE TABLE .. STRICT` (without `STRICT` for `strict = false`).
     pub create: &'static str,
+    /// Whether the table is STRICT; `false` for a mapping with `strict = false`.
+    pub strict: bool,
     /// `INSERT INTO ..`, one `?n` per column in column order.
     pub insert: &'static str,
     /// [`TargetSpec::insert`] with `ON CONFLICT (key) DO UPDATE`.

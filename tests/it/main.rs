@@ -40,6 +40,7 @@ mod schema;
 mod secrets;
 mod signals;
 mod stale;
+mod strict;
 mod tls;
 mod transform;
 mod trust;

@@ -810,3 +810,18 @@ fn a_computed_column_needs_a_type_and_takes_only_its_keys() {
         ]
     );
 }
+
+#[test]
+fn strict_false_writes_plain_tables() {
+    let text = "strict: false\nsource: { table: public.users, key: id }\ntargets:\n  t:\n    columns:\n      id: { type: bigint, primary_key: true }\n";
+    let mapping = read("mappings/users.yaml", text).unwrap();
+    assert_eq!(
+        crate::sql::create_table(&mapping, 0),
+        r#"CREATE TABLE "t" ("id" INTEGER NOT NULL, PRIMARY KEY ("id"))"#
+    );
+    let text = "strict: no\nsource: { table: public.users, key: id }\ntargets:\n  t:\n    columns:\n      id: { type: bigint, primary_key: true }\n";
+    assert_eq!(
+        read("mappings/users.yaml", text).unwrap_err(),
+        ["mappings/users.yaml:1:9: `strict` takes `true` or `false`, not `no`"]
+    );
+}

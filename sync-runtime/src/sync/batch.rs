@@ -320,6 +320,7 @@ mod tests {
             name: "t",
             columns: &[],
             create: "",
+            strict: true,
             insert: r#"INSERT INTO "a VALUES b" ("x", "y") VALUES (?1, ?2)"#,
             upsert: "",
             delete_all: "",

@@ -237,8 +237,13 @@ pub(crate) fn differences(
             |row| row.get(0),
         )
         .optional()?;
-    if strict == Some(false) {
-        differences.push("the table is not STRICT".to_owned());
+    match strict {
+        Some(false) if target.strict => {
+            differences.push("the table is not STRICT, the mapping's is".to_owned());
+        }
+        Some(true) if !target.strict => differences
+            .push("the table is STRICT, the mapping's is not (`strict = false`)".to_owned()),
+        _ => {}
     }
 
     let mut statement = connection
