@@ -281,3 +281,35 @@ fn the_command_line_takes_param_and_explain_shows_the_filter() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// `explain` of a filtered mapping (`tests/mappings/tenant_orders.yaml`) shows the
+/// condition rendered as SQL, every literal and parameter with the setting that
+/// binds it, and the statement that binds them.
+#[test]
+fn explain_shows_the_filter_as_sql_and_the_values_it_binds() {
+    let db = support::source_db();
+    let target = support::target_file();
+    let output = crate::outcomes::data_sync_test_mappings(
+        &db,
+        &target.path,
+        &["explain", "--mapping", "tenant_orders"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let text = String::from_utf8(output.stdout).unwrap();
+    let filter_part = text.split("\n\n").take(3).collect::<Vec<_>>().join("\n\n");
+    assert_eq!(
+        filter_part,
+        "-- mapping `tenant_orders` (struct TenantOrders): public.orders -> tenant_order\n\n\
+         -- filter `tenant_id = $tenant AND status <> 'void' AND total BETWEEN 20 AND $max_total`: every value is bound, read back with current_setting\n\
+         --   data_sync.f1 (bigint) = parameter $tenant (--param tenant=VALUE)\n\
+         --   data_sync.f2 (text) = literal 'void'\n\
+         --   data_sync.f3 (bigint) = literal '20'\n\
+         --   data_sync.f4 (bigint) = parameter $max_total (--param max_total=VALUE)\n\
+         -- PostgreSQL, first in the snapshot: $1 the settings, $2 their values\n\
+         SELECT set_config(setting.name, setting.value, true) FROM unnest($1::text[], $2::text[]) AS setting(name, value);\n\n\
+         -- PostgreSQL, full sync: in one REPEATABLE READ READ ONLY snapshot\n\
+         COPY (SELECT \"tenant_id\", \"id\", \"status\", \"total\" FROM \"public\".\"orders\" \
+         WHERE (((\"tenant_id\" = current_setting('data_sync.f1')::bigint) AND (\"status\" <> current_setting('data_sync.f2')::text)) \
+         AND (\"total\" BETWEEN current_setting('data_sync.f3')::bigint AND current_setting('data_sync.f4')::bigint))) TO STDOUT (FORMAT binary);"
+    );
+}
