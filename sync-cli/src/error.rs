@@ -44,6 +44,18 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// `--metrics ADDR` cannot be served.
+    #[error(
+        "cannot serve metrics at `{address}`: {source}; pass a free local address such as `--metrics 127.0.0.1:9187`"
+    )]
+    Metrics {
+        /// The address given.
+        address: String,
+        /// Why it cannot be bound.
+        #[source]
+        source: std::io::Error,
+    },
+
     /// No `--target` and no `DATA_SYNC_TARGET`.
     #[error("no target file: pass `--target PATH` or set `DATA_SYNC_TARGET`")]
     NoTarget,
@@ -115,7 +127,7 @@ impl Error {
         match self {
             Error::Engine(error) => error.kind(),
             Error::OnSource { error, .. } => error.kind(),
-            Error::NoTarget => "config",
+            Error::NoTarget | Error::Metrics { .. } => "config",
             Error::Locked { .. } => "concurrent_run",
             Error::LockFile { .. } => "target",
             Error::UnknownMapping { .. } => "unknown_mapping",

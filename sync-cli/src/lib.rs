@@ -13,6 +13,7 @@ mod command;
 mod error;
 mod lock;
 mod log;
+mod metrics;
 mod output;
 mod progress;
 mod signal;
@@ -210,7 +211,13 @@ where
         )
         .into_boxed_str(),
     );
-    let matches = Cli::command().version(version).get_matches_from(args);
+    // `--metrics` is for the runs that go on: `sync --every`, and `follow`.
+    let matches = Cli::command()
+        .version(version)
+        .mut_subcommand("sync", |sync| {
+            sync.mut_arg("metrics", |metrics| metrics.requires("every"))
+        })
+        .get_matches_from(args);
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(error) => error.exit(),
@@ -255,13 +262,15 @@ fn run(cli: Cli, catalogue: &[Registered], bars: Option<MultiProgress>) -> Resul
             let selected = select(&args.selection.mappings)?;
             let (source, target) = (source()?, target()?);
             let _lock = lock::acquire(target, "sync").map_err(early)?;
-            command::sync::run(catalogue, &selected, &source, target, args, bars)
+            let metrics = args.metrics.serve().map_err(early)?;
+            command::sync::run(catalogue, &selected, &source, target, args, bars, metrics)
         }
         Command::Follow(args) => {
             let selected = select(&args.selection.mappings)?;
             let (source, target) = (source()?, target()?);
             let _lock = lock::acquire(target, "follow").map_err(early)?;
-            command::follow::run(&selected, &source, target, args, bars)
+            let metrics = args.metrics.serve().map_err(early)?;
+            command::follow::run(&selected, &source, target, args, bars, metrics)
         }
         Command::DropSlot(args) => {
             let selected = select(&args.selection.mappings)?;

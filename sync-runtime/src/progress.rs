@@ -73,6 +73,14 @@ pub trait Progress: Send + Sync {
     fn finish(&self, mapping: &'static MappingSpec, outcome: Result<&Summary, &Error>) {
         let _ = (mapping, outcome);
     }
+
+    /// A `follow` of `mapping` applied what the source had committed when it last
+    /// looked (every 100 ms): `applied` is what this round did (its first copy, on
+    /// the first round of a new target), and `behind` how many bytes of write-ahead
+    /// log the target was behind the source as the round began.
+    fn followed(&self, mapping: &'static MappingSpec, applied: &Summary, behind: u64) {
+        let _ = (mapping, applied, behind);
+    }
 }
 
 impl<F> Progress for F

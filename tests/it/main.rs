@@ -30,6 +30,7 @@ mod hostile;
 mod hot_journal;
 mod incremental;
 mod memory;
+mod metrics;
 mod multi;
 mod outcomes;
 mod readers;

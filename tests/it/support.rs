@@ -116,3 +116,112 @@ pub fn spawn_users_sync(db: &TestDb, target: &Path, args: &[&str]) -> std::proce
         .spawn()
         .expect("data-sync starts")
 }
+
+/// A `data-sync` child started with `-v --log-format json ARGS`, and its log: one
+/// JSON object per stderr line, as they come.
+pub struct Logged {
+    /// The process.
+    pub child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Logged {
+    /// Starts it, source and target given by environment, stdout piped.
+    pub fn spawn(db: &TestDb, target: &Path, args: &[&str]) -> Logged {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_data-sync"));
+        command
+            .args(["-v", "--log-format", "json"])
+            .args(args)
+            .env("DATA_SYNC_SOURCE", db.url())
+            .env("DATA_SYNC_TARGET", target)
+            .env_remove("RUST_LOG");
+        Logged::start(command)
+    }
+
+    /// Starts `command` (whose arguments ask for JSON log lines), stdout piped.
+    pub fn start(mut command: Command) -> Logged {
+        let mut child = command
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("data-sync starts");
+        let (sender, lines) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().expect("stderr piped");
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Logged { child, lines }
+    }
+
+    /// The next log line whose `message` starts with `prefix` (30 s at most), skipping
+    /// the others.
+    pub fn until(&self, prefix: &str) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = self
+                .lines
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no log line `{prefix}...` within 30 s"));
+            let json: serde_json::Value =
+                serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+            if json["message"]
+                .as_str()
+                .is_some_and(|message| message.starts_with(prefix))
+            {
+                return json;
+            }
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit (30 s at most): its status and how long
+    /// it took.
+    pub fn terminate(&mut self) -> (std::process::ExitStatus, std::time::Duration) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        let sent = std::time::Instant::now();
+        loop {
+            if let Some(exit) = self.child.try_wait().expect("child waits") {
+                return (exit, sent.elapsed());
+            }
+            assert!(
+                sent.elapsed() < std::time::Duration::from_secs(30),
+                "no exit"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+/// `GET path` over a plain TCP connection to `address`, with `headers` (`Name:
+/// value` lines): the status line, the header lines and the body.
+pub fn http_get(address: &str, path: &str, headers: &[&str]) -> (String, Vec<String>, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).expect("metrics server answers");
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\n");
+    for header in headers {
+        request.push_str(header);
+        request.push_str("\r\n");
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).expect("request sent");
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .expect("response read to its end");
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no end of head: {response:?}"));
+    let mut lines = head.split("\r\n").map(str::to_owned);
+    let status = lines.next().unwrap_or_default();
+    (status, lines.collect(), body.to_owned())
+}

@@ -10,6 +10,7 @@ use sync_runtime::{Progress, Registered, SourceConfig, Summary, SyncOptions};
 
 use crate::args::{MappingArgs, RetryArgs};
 use crate::error::{Error, Result};
+use crate::metrics::{Metrics, MetricsArgs};
 use crate::output::outln;
 use crate::progress::TerminalProgress;
 
@@ -26,6 +27,9 @@ pub(crate) struct FollowArgs {
 
     #[command(flatten)]
     retry: RetryArgs,
+
+    #[command(flatten)]
+    pub(crate) metrics: MetricsArgs,
 }
 
 /// The capture mappings among `mappings`: all of them when none was named, else an
@@ -51,13 +55,15 @@ pub(crate) fn capture_mappings<'a>(
 }
 
 /// Follows every mapping of `mappings` (each on its own thread) until a signal; a
-/// summary line per mapping when they stop.
+/// summary line per mapping when they stop; `bars` draws the progress on a terminal,
+/// `metrics` counts what each round applies.
 pub(crate) fn run(
     mappings: &[&Registered],
     source: &SourceConfig,
     target: &Path,
     args: &FollowArgs,
     bars: Option<MultiProgress>,
+    metrics: Option<Arc<Metrics>>,
 ) -> Result<()> {
     // On a terminal the progress ends in a summary of its own.
     let summary_on_stdout = bars.is_none() || !std::io::stdout().is_terminal();
@@ -71,7 +77,10 @@ pub(crate) fn run(
     let options = SyncOptions {
         batch_size: args.batch_size as usize,
         retry: args.retry.policy(),
-        progress: bars.map(|bars| Arc::new(TerminalProgress::new(bars)) as Arc<dyn Progress>),
+        progress: crate::metrics::observer(
+            bars.map(|bars| Arc::new(TerminalProgress::new(bars)) as Arc<dyn Progress>),
+            metrics.clone(),
+        ),
         ..SyncOptions::default()
     };
     let results: Vec<sync_runtime::Result<Summary>> = std::thread::scope(|scope| {
@@ -87,7 +96,10 @@ pub(crate) fn run(
             .map(|handle| handle.join().expect("a follow thread does not panic"))
             .collect()
     });
-    for result in results {
+    for (mapping, result) in mappings.iter().zip(results) {
+        if let (Some(metrics), Err(_)) = (&metrics, &result) {
+            metrics.ended(mapping.spec.name, "error");
+        }
         let summary = result?;
         if !summary_on_stdout {
             continue;

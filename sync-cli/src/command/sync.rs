@@ -11,6 +11,7 @@ use sync_runtime::{Overlap, Params, Progress, Registered, SourceConfig, Summary,
 
 use crate::args::{JsonArgs, MappingArgs, RetryArgs};
 use crate::error::{Error, Result};
+use crate::metrics::{Metrics, MetricsArgs};
 use crate::output::{Outcome, Outcomes, outln};
 use crate::progress::TerminalProgress;
 
@@ -70,12 +71,15 @@ pub(crate) struct SyncArgs {
     retry: RetryArgs,
 
     #[command(flatten)]
+    pub(crate) metrics: MetricsArgs,
+
+    #[command(flatten)]
     pub(crate) output: JsonArgs,
 }
 
 /// Syncs `mappings` in turn, each whatever became of the ones before (but none after
 /// an interrupt), printing each outcome; `bars` draws the progress on a terminal, `None`
-/// elsewhere.
+/// elsewhere; `metrics` (of `--every`) counts each run.
 pub(crate) fn run(
     catalogue: &[Registered],
     mappings: &[&Registered],
@@ -83,9 +87,8 @@ pub(crate) fn run(
     target: &Path,
     args: &SyncArgs,
     bars: Option<MultiProgress>,
+    metrics: Option<Arc<Metrics>>,
 ) -> Result<()> {
-    // On a terminal the progress ends in a summary of its own.
-    let summary_on_stdout = bars.is_none() || !std::io::stdout().is_terminal();
     let mut params = Params::new();
     for (name, value) in &args.params {
         check_used(mappings, name)?;
@@ -110,7 +113,7 @@ pub(crate) fn run(
             target,
             args,
             &options,
-            summary_on_stdout,
+            metrics.as_deref(),
         );
     };
     // The runs go on until a signal: each one's outcome is printed and logged, a
@@ -125,7 +128,7 @@ pub(crate) fn run(
             target,
             args,
             &options,
-            summary_on_stdout,
+            metrics.as_deref(),
         );
         let seconds = started.elapsed().as_secs_f64();
         match &result {
@@ -161,9 +164,12 @@ fn run_once(
     target: &Path,
     args: &SyncArgs,
     options: &SyncOptions,
-    summary_on_stdout: bool,
+    metrics: Option<&Metrics>,
 ) -> Result<()> {
     let json = args.output.json;
+    // On a terminal the progress (drawn where `options` has an observer) ends in a
+    // summary of its own.
+    let summary_on_stdout = options.progress.is_none() || !std::io::stdout().is_terminal();
     // Parents first, and the mappings a named one references come along.
     let planned = sync_runtime::plan(catalogue, mappings);
     for (mapping, brought_by) in &planned {
@@ -184,6 +190,13 @@ fn run_once(
         target,
         options,
         &mut |name, result| {
+            if let Some(metrics) = metrics {
+                match &result {
+                    None => metrics.ended(name, "skipped"),
+                    Some(Ok(summary)) => metrics.succeeded(summary),
+                    Some(Err(_)) => metrics.ended(name, "error"),
+                }
+            }
             let outcome = match result {
                 None => Outcome::Skipped,
                 Some(Ok(summary)) => {
@@ -201,7 +214,23 @@ fn run_once(
         },
     );
     printed?;
+    if let Some(metrics) = metrics {
+        watermarks(metrics, target);
+    }
     outcomes.finish(json, Ok(()))
+}
+
+/// Gives `metrics` the watermarks the target file holds after a run (best effort:
+/// a file that cannot be read now was reported by the run).
+fn watermarks(metrics: &Metrics, target: &Path) {
+    let Ok(states) = sync_runtime::load_states(target) else {
+        return;
+    };
+    for state in states {
+        if let Some(cursor) = &state.watermark_cursor {
+            metrics.watermark(&state.mapping, cursor);
+        }
+    }
 }
 
 /// `NAME=VALUE` of `--param`; the name may start with the filter's `$`.

@@ -258,6 +258,7 @@ pub(crate) fn follow<M: Mapping>(
                     started_at,
                 )?;
                 add(&mut total, &summary);
+                options.observer().followed(spec, &summary, 0);
                 // Progress so far counted rows copied; from here on, changes.
                 options.observer().start(spec, "follow");
                 state
@@ -1030,6 +1031,10 @@ fn follow_changes<M: Mapping>(
         };
         let decoding = Instant::now();
         let before = drained.total.rows_read;
+        let (round_start, behind) = (
+            drained.total.clone(),
+            u64::from(flush).saturating_sub(u64::from(drained.committed)),
+        );
         let applied = apply_upto::<M>(
             session,
             connection,
@@ -1042,6 +1047,7 @@ fn follow_changes<M: Mapping>(
             progress,
         )?;
         peeked = upto;
+        progress.followed(spec, &since(&drained.total, &round_start), behind);
         let applying = decoding.elapsed();
         // Only after the SQLite commit: the server may now let go of those changes.
         let confirming = Instant::now();
@@ -1125,6 +1131,17 @@ fn empty_summary(spec: &MappingSpec, mode: &str) -> Summary {
             .collect(),
         seconds: 0.0,
     }
+}
+
+/// What `total` did after it was `before`.
+fn since(total: &Summary, before: &Summary) -> Summary {
+    let mut round = total.clone();
+    round.rows_read -= before.rows_read;
+    for (round, before) in round.targets.iter_mut().zip(&before.targets) {
+        round.rows -= before.rows;
+        round.deleted -= before.deleted;
+    }
+    round
 }
 
 /// Adds what `summary` did to `total`.
