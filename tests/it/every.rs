@@ -16,12 +16,27 @@ fn every_runs_until_sigterm_and_holds_the_target_against_a_second_writer() {
         &target.path,
         &["sync", "--mapping", "users", "--every", "2s"],
     );
-    // Three runs, one log line each.
+    // Three runs, one log line each, over one connection that stays open between
+    // them: the same server process after each.
     let started = Instant::now();
+    let mut client = db.client();
+    let mut backends = Vec::new();
     for _ in 0..3 {
         let line = sync.until("run finished");
         assert_eq!(line["outcome"], "ok", "{line}");
+        let rows = client
+            .query(
+                "SELECT pid, backend_start::text FROM pg_stat_activity
+                 WHERE datname = current_database() AND application_name = 'data-sync'",
+                &[],
+            )
+            .unwrap();
+        let rows: Vec<(i32, String)> = rows.iter().map(|row| (row.get(0), row.get(1))).collect();
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        backends.push(rows[0].clone());
     }
+    assert_eq!(backends[1], backends[0]);
+    assert_eq!(backends[2], backends[0]);
     // Three runs two seconds apart take four seconds and a little.
     assert!(
         started.elapsed() >= Duration::from_secs(4),
@@ -63,3 +78,4 @@ fn every_runs_until_sigterm_and_holds_the_target_against_a_second_writer() {
     let output = support::data_sync(&db, &target.path, &["sync", "--mapping", "users"]);
     assert!(output.status.success(), "{output:?}");
 }
+

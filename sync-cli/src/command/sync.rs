@@ -117,7 +117,8 @@ pub(crate) fn run(
         );
     };
     // The runs go on until a signal: each one's outcome is printed and logged, a
-    // failure waits longer before the next.
+    // failure waits longer before the next. They share their source connections.
+    let source = &source.clone().reusing_connections();
     let mut failures: u32 = 0;
     loop {
         let started = Instant::now();

@@ -5,6 +5,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio_postgres::config::Host;
@@ -26,6 +27,9 @@ pub struct SourceConfig {
     statement_timeout: Option<u64>,
     /// How long the source may send nothing while the run waits for it.
     read_timeout: Duration,
+    /// The connections runs gave back for the next runs (shared by the clones);
+    /// `None`: every run connects anew (see [`SourceConfig::reusing_connections`]).
+    idle: Option<Arc<Mutex<Vec<Client>>>>,
 }
 
 /// The read timeout unless `--read-timeout` says otherwise: longer than any query of
@@ -201,6 +205,7 @@ impl SourceConfig {
             tls,
             statement_timeout: None,
             read_timeout: DEFAULT_READ_TIMEOUT,
+            idle: None,
         })
     }
 
@@ -250,6 +255,37 @@ impl SourceConfig {
     pub fn with_read_timeout(mut self, timeout: Duration) -> Self {
         self.read_timeout = timeout;
         self
+    }
+
+    /// Keeps the connections of successful runs open for the next runs of this
+    /// configuration and its clones, as `data-sync sync --every` does: a run takes
+    /// an idle connection rather than connecting, and gives it back when it
+    /// succeeds. A run that fails closes its connection, so the next one (or the
+    /// retry) connects anew; a connection the server closed while idle fails the
+    /// run's first query, which is retried on a new one like any dropped connection.
+    pub fn reusing_connections(mut self) -> Self {
+        self.idle = Some(Arc::default());
+        self
+    }
+
+    /// An idle connection [`SourceConfig::reusing_connections`] kept, or else a new
+    /// one ([`SourceConfig::connect`]).
+    pub(crate) fn take_connection(&self) -> Result<Client> {
+        let idle = self.idle.as_ref().and_then(|idle| idle.lock().ok()?.pop());
+        match idle {
+            Some(client) => Ok(client),
+            None => self.connect(),
+        }
+    }
+
+    /// Gives back `client`, outside any transaction, after a successful use: kept
+    /// for the next run when reusing connections, closed otherwise.
+    pub(crate) fn give_back(&self, client: Client) {
+        if let Some(idle) = &self.idle
+            && let Ok(mut idle) = idle.lock()
+        {
+            idle.push(client);
+        }
     }
 
     /// The read timeout in force (see [`SourceConfig::with_read_timeout`]).
@@ -397,6 +433,7 @@ impl fmt::Debug for SourceConfig {
                 &self.config.get_password().map(|_| "<redacted>"),
             )
             .field("sslmode", &self.tls.mode)
+            .field("reusing_connections", &self.idle.is_some())
             .finish()
     }
 }

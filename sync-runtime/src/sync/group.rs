@@ -19,23 +19,28 @@ use crate::sync::signal;
 use crate::target::{self, state};
 
 /// A source transaction that exported its snapshot; it stays open (and so the
-/// snapshot importable) until dropped.
-struct Exported {
-    client: crate::source::client::Client,
+/// snapshot importable) until dropped, when its connection goes back to `source`.
+struct Exported<'a> {
+    client: Option<crate::source::client::Client>,
     id: String,
+    source: &'a SourceConfig,
 }
 
-impl Drop for Exported {
+impl Drop for Exported<'_> {
     fn drop(&mut self) {
-        // Best effort: the transaction only read.
-        let _ = self.client.batch_execute("COMMIT");
+        // The transaction only read: a connection that cannot end it is closed.
+        if let Some(mut client) = self.client.take()
+            && client.batch_execute("COMMIT").is_ok()
+        {
+            self.source.give_back(client);
+        }
     }
 }
 
 /// Opens a `REPEATABLE READ READ ONLY` transaction on the source and exports its
 /// snapshot.
-fn export(source: &SourceConfig) -> Result<Exported> {
-    let mut client = source.connect()?;
+fn export(source: &SourceConfig) -> Result<Exported<'_>> {
+    let mut client = source.take_connection()?;
     let source_error = |source| Error::Source {
         mapping: "(all)".to_owned(),
         table: "pg_export_snapshot()".to_owned(),
@@ -48,7 +53,11 @@ fn export(source: &SourceConfig) -> Result<Exported> {
         .query_one("SELECT pg_catalog.pg_export_snapshot()", &[])
         .map_err(source_error)?
         .get(0);
-    Ok(Exported { client, id })
+    Ok(Exported {
+        client: Some(client),
+        id,
+        source,
+    })
 }
 
 /// Syncs `mappings` (in the order [`plan`](crate::plan) gives, parents first) of

@@ -103,39 +103,48 @@ pub(crate) fn sync_on<M: Mapping>(
             progress.start(spec, run_mode);
             match previous {
                 Some(previous) => {
-                    let mut client = source.connect()?;
+                    let mut client = source.take_connection()?;
                     client.import_snapshot(snapshot);
-                    let _cancel = signal::cancel_on_signal(source, &client);
-                    incremental::sync::<M>(
+                    let cancel = signal::cancel_on_signal(source, &client);
+                    let result = incremental::sync::<M>(
                         &mut client,
                         connection,
                         target,
                         options,
                         &previous,
                         &started_at,
-                    )
+                    );
+                    drop(cancel);
+                    if result.is_ok() {
+                        source.give_back(client);
+                    }
+                    result
                 }
                 None => {
-                    let mut client = source.connect()?;
+                    let mut client = source.take_connection()?;
                     client.import_snapshot(snapshot);
-                    let _cancel = signal::cancel_on_signal(source, &client);
-                    full::sync::<M>(&mut client, connection, target, options, &started_at).map(
-                        |(rows_read, rows_written)| Summary {
-                            mapping: spec.name.to_owned(),
-                            mode: "full".to_owned(),
-                            rows_read,
-                            targets: spec
-                                .targets
-                                .iter()
-                                .map(|target| TargetSummary {
-                                    table: target.name.to_owned(),
-                                    rows: rows_written,
-                                    deleted: 0,
-                                })
-                                .collect(),
-                            seconds: 0.0,
-                        },
-                    )
+                    let cancel = signal::cancel_on_signal(source, &client);
+                    let result =
+                        full::sync::<M>(&mut client, connection, target, options, &started_at);
+                    drop(cancel);
+                    if result.is_ok() {
+                        source.give_back(client);
+                    }
+                    result.map(|(rows_read, rows_written)| Summary {
+                        mapping: spec.name.to_owned(),
+                        mode: "full".to_owned(),
+                        rows_read,
+                        targets: spec
+                            .targets
+                            .iter()
+                            .map(|target| TargetSummary {
+                                table: target.name.to_owned(),
+                                rows: rows_written,
+                                deleted: 0,
+                            })
+                            .collect(),
+                        seconds: 0.0,
+                    })
                 }
             }
         })
