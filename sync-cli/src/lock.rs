@@ -1,5 +1,6 @@
 //! The advisory lock beside a target file: `app.sqlite.lock`, held (`flock`) by the
-//! one process writing `app.sqlite`, and holding its process id and command, so
+//! one process writing `app.sqlite` (however it is named: relative, through `..` or
+//! a symbolic link, the lock is beside the file itself), and holding its process id and command, so
 //! that a second writer stops at once with an error that names the first instead
 //! of waiting on SQLite's locks or interleaving runs.
 //!
@@ -20,11 +21,53 @@ pub(crate) struct TargetLock {
     _file: File,
 }
 
-/// The lock file of `target`: its path with `.lock` appended.
-pub(crate) fn path_of(target: &Path) -> PathBuf {
-    let mut path = target.as_os_str().to_owned();
+/// The lock file of `target`: the path of the file itself (absolute, without `.`,
+/// `..` or symbolic links, so that every name of one file finds one lock) with
+/// `.lock` appended.
+///
+/// # Errors
+///
+/// The directory of `target` does not exist or cannot be read.
+pub(crate) fn path_of(target: &Path) -> std::io::Result<PathBuf> {
+    let mut path = real_path(target)?.into_os_string();
     path.push(".lock");
-    PathBuf::from(path)
+    Ok(PathBuf::from(path))
+}
+
+/// The path of the file `target` names, which need not exist yet: `target`
+/// canonicalized where it exists, else its canonical directory and its name, after
+/// following a symbolic link that points nowhere yet (SQLite creates the file
+/// where the link points).
+fn real_path(target: &Path) -> std::io::Result<PathBuf> {
+    let mut target = target.to_owned();
+    // As many links as the kernel follows before it gives up (ELOOP).
+    for _ in 0..40 {
+        match std::fs::canonicalize(&target) {
+            Ok(path) => return Ok(path),
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error),
+            Err(_) => {}
+        }
+        let directory = match target.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        let Some(name) = target.file_name() else {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "the target names no file",
+            ));
+        };
+        let directory = std::fs::canonicalize(directory)?;
+        match std::fs::read_link(&target) {
+            // A link to a file not created yet.
+            Ok(link) => target = directory.join(link),
+            Err(_) => return Ok(directory.join(name)),
+        }
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        "too many levels of symbolic links",
+    ))
 }
 
 /// Takes the lock of `target` for `command` (`sync`, `follow`, ...).
@@ -34,7 +77,10 @@ pub(crate) fn path_of(target: &Path) -> PathBuf {
 /// [`Error::Locked`] naming the holder when another process holds it;
 /// [`Error::LockFile`] when the lock file cannot be opened.
 pub(crate) fn acquire(target: &Path, command: &str) -> Result<TargetLock> {
-    let path = path_of(target);
+    let path = path_of(target).map_err(|source| Error::LockFile {
+        path: target.to_owned(),
+        source,
+    })?;
     let lock_error = |source| Error::LockFile {
         path: path.clone(),
         source,

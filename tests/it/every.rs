@@ -79,3 +79,44 @@ fn every_runs_until_sigterm_and_holds_the_target_against_a_second_writer() {
     assert!(output.status.success(), "{output:?}");
 }
 
+#[test]
+fn one_file_named_three_ways_is_one_lock() {
+    let db = support::source_db();
+    create_users(&db, 5);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("out")).unwrap();
+    let file = dir.path().join("out/x.sqlite");
+    std::os::unix::fs::symlink("out/x.sqlite", dir.path().join("link.sqlite")).unwrap();
+    let mut sync = Logged::spawn(&db, &file, &["sync", "--mapping", "users", "--every", "1s"]);
+    sync.until("run finished");
+    let holder = format!("process {} (`data-sync sync`)", sync.child.id());
+    // The same file through `..`, relative to the working directory, and through a
+    // symbolic link: each stops at the lock the first process holds.
+    for name in ["./out/../out/x.sqlite", "link.sqlite", "out/x.sqlite"] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_data-sync"))
+            .args(["--target", name, "sync", "--mapping", "users"])
+            .current_dir(dir.path())
+            .env("DATA_SYNC_SOURCE", db.url())
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{name}: {output:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&output.stderr),
+            format!(
+                "error: `{name}` is being written by {holder}; wait for it to finish or stop it\n"
+            ),
+        );
+    }
+    // One lock file, beside the file itself.
+    let mut names: Vec<String> = std::fs::read_dir(dir.path().join("out"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".lock"))
+        .collect();
+    names.sort();
+    assert_eq!(names, ["x.sqlite.lock"]);
+    assert!(!dir.path().join("link.sqlite.lock").exists());
+    let (exit, _) = sync.terminate();
+    assert_eq!(exit.code(), Some(0));
+}
