@@ -33,6 +33,7 @@ mod memory;
 mod metrics;
 mod multi;
 mod outcomes;
+mod pty;
 mod readers;
 mod rebuild;
 mod repair;
