@@ -6,6 +6,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::full_sync::create_users;
 use crate::support::{self, Logged};
 
+/// Each of `expected` (a series and its value) is the one sample of `body` so named.
+fn assert_samples(body: &str, expected: &[(&str, f64)]) {
+    for &(series, value) in expected {
+        assert_eq!(sample(body, series), value, "{series} in:\n{body}");
+    }
+}
+
 /// The value of the one sample of `body` named `series` (name and labels, exactly as
 /// printed).
 fn sample(body: &str, series: &str) -> f64 {
@@ -88,9 +95,7 @@ fn every_serves_rows_runs_and_times_of_its_runs() {
         ),
         (r#"data_sync_runs_total{mapping="users",outcome="ok"}"#, 2.0),
     ];
-    for (series, value) in exact {
-        assert_eq!(sample(&body, series), value, "{series} in:\n{body}");
-    }
+    assert_samples(&body, &exact);
     // No run failed or was skipped, and a metric without samples (capture's) is
     // left out.
     assert!(!body.contains(r#"outcome="error""#), "{body}");
@@ -247,9 +252,7 @@ fn follow_serves_the_changes_it_applies_and_how_far_behind_it_was() {
             1.0,
         ),
     ];
-    for (series, value) in exact {
-        assert_eq!(sample(&body, series), value, "{series} in:\n{body}");
-    }
+    assert_samples(&body, &exact);
     // One `ok` per round (every 100 ms), a gauge of the lag that each round sets.
     let rounds = sample(
         &body,

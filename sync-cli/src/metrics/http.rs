@@ -62,27 +62,18 @@ fn answer(mut stream: TcpStream, metrics: &Metrics) -> io::Result<()> {
     };
     let mut lines = head.split("\r\n");
     let request = lines.next().unwrap_or_default();
-    let mut parts = request.split(' ');
-    let (Some(method), Some(target), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return respond(
-            &mut stream,
-            "400 Bad Request",
-            &plain,
-            "bad request\n",
-            true,
-        );
+    let (method, target) = match request.split(' ').collect::<Vec<_>>()[..] {
+        [method, target, version] if version.starts_with("HTTP/1.") => (method, target),
+        _ => {
+            return respond(
+                &mut stream,
+                "400 Bad Request",
+                &plain,
+                "bad request\n",
+                true,
+            );
+        }
     };
-    if !version.starts_with("HTTP/1.") {
-        return respond(
-            &mut stream,
-            "400 Bad Request",
-            &plain,
-            "bad request\n",
-            true,
-        );
-    }
     let with_body = match method {
         "GET" => true,
         "HEAD" => false,
