@@ -371,10 +371,10 @@ fn expand_bind(mapping: &Checked) -> TokenStream {
     // others bind the raw bytes.
     let bind_row = if mapping.has_computed() {
         quote! {
-            fn bind_row(
-                row: &::sync_runtime::__private::SourceRow<'_>,
+            fn bind_row<'r>(
+                row: &::sync_runtime::__private::SourceRow<'r>,
                 target: usize,
-                statement: &mut ::sync_runtime::__private::Statement<'_>,
+                statement: &mut impl ::sync_runtime::__private::Bind<'r>,
                 first: usize,
             ) -> ::core::result::Result<(), ::sync_runtime::__private::BindError> {
                 let value = <Self as ::sync_runtime::Mapping>::decode(row)?;
@@ -383,10 +383,10 @@ fn expand_bind(mapping: &Checked) -> TokenStream {
         }
     } else {
         quote! {
-            fn bind_row(
-                row: &::sync_runtime::__private::SourceRow<'_>,
+            fn bind_row<'r>(
+                row: &::sync_runtime::__private::SourceRow<'r>,
                 target: usize,
-                statement: &mut ::sync_runtime::__private::Statement<'_>,
+                statement: &mut impl ::sync_runtime::__private::Bind<'r>,
                 first: usize,
             ) -> ::core::result::Result<(), ::sync_runtime::__private::BindError> {
                 match target {
@@ -406,10 +406,10 @@ fn expand_bind(mapping: &Checked) -> TokenStream {
             self.bind_at(target, statement, 0)
         }
 
-        fn bind_at(
+        fn bind_at<'v>(
             &self,
             target: usize,
-            statement: &mut ::sync_runtime::__private::Statement<'_>,
+            statement: &mut impl ::sync_runtime::__private::Bind<'v>,
             first: usize,
         ) -> ::core::result::Result<(), ::sync_runtime::__private::BindError> {
             match target {

@@ -43,19 +43,19 @@ pub fn expand(input: &DeriveInput, diagnostics: Vec<Diagnostic>) -> TokenStream 
                     ::core::unreachable!("a mapping with compile errors never runs")
                 }
 
-                fn bind_at(
+                fn bind_at<'v>(
                     &self,
                     _: usize,
-                    _: &mut ::sync_runtime::__private::Statement<'_>,
+                    _: &mut impl ::sync_runtime::__private::Bind<'v>,
                     _: usize,
                 ) -> ::core::result::Result<(), ::sync_runtime::__private::BindError> {
                     ::core::unreachable!("a mapping with compile errors never runs")
                 }
 
-                fn bind_row(
-                    _: &::sync_runtime::__private::SourceRow<'_>,
+                fn bind_row<'r>(
+                    _: &::sync_runtime::__private::SourceRow<'r>,
                     _: usize,
-                    _: &mut ::sync_runtime::__private::Statement<'_>,
+                    _: &mut impl ::sync_runtime::__private::Bind<'r>,
                     _: usize,
                 ) -> ::core::result::Result<(), ::sync_runtime::__private::BindError> {
                     ::core::unreachable!("a mapping with compile errors never runs")

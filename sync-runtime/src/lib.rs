@@ -51,7 +51,7 @@
 //! crate; this crate is the engine alone. See `examples/library.rs` for a complete
 //! program.
 #![warn(missing_docs)]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 mod catalogue;
 mod check;
@@ -164,10 +164,10 @@ pub trait Mapping: Sized + Send + 'static {
     /// Binds target `target`'s columns as parameters `first + 1..`, in column order
     /// (a row of a multi-row `INSERT`).
     #[doc(hidden)]
-    fn bind_at(
+    fn bind_at<'v>(
         &self,
         target: usize,
-        statement: &mut __private::Statement<'_>,
+        statement: &mut impl __private::Bind<'v>,
         first: usize,
     ) -> std::result::Result<(), __private::BindError>;
 
@@ -181,10 +181,10 @@ pub trait Mapping: Sized + Send + 'static {
     /// Binds target `target`'s columns straight from `row`, which passed
     /// [`Mapping::check`], as parameters `first + 1..`, in column order.
     #[doc(hidden)]
-    fn bind_row(
-        row: &__private::SourceRow<'_>,
+    fn bind_row<'r>(
+        row: &__private::SourceRow<'r>,
         target: usize,
-        statement: &mut __private::Statement<'_>,
+        statement: &mut impl __private::Bind<'r>,
         first: usize,
     ) -> std::result::Result<(), __private::BindError>;
 
@@ -222,6 +222,7 @@ pub trait Mapping: Sized + Send + 'static {
 #[doc(hidden)]
 pub mod __private {
     pub use rusqlite::Statement;
+    use rusqlite::types::{ToSqlOutput, ValueRef};
     pub use tokio_postgres::types::Type;
 
     pub use crate::source::{DecodeError, SourceRow};
@@ -250,10 +251,62 @@ pub mod __private {
         }
     }
 
+    /// Where generated code binds values: a rusqlite statement (text and blobs
+    /// copied), or a full sync's `INSERT`, which takes text and blobs that live for
+    /// `'v` without a copy.
+    pub trait Bind<'v> {
+        /// Binds `value`, which lives for `'v`, as parameter `parameter` (1-based).
+        ///
+        /// # Errors
+        ///
+        /// SQLite's.
+        fn bind_borrowed(&mut self, parameter: usize, value: ValueRef<'v>) -> rusqlite::Result<()>;
+
+        /// Binds `value`, copying it, as parameter `parameter` (1-based).
+        ///
+        /// # Errors
+        ///
+        /// SQLite's.
+        fn bind_copied(&mut self, parameter: usize, value: ToSqlOutput<'_>)
+        -> rusqlite::Result<()>;
+    }
+
+    impl<'v> Bind<'v> for Statement<'_> {
+        #[inline]
+        fn bind_borrowed(&mut self, parameter: usize, value: ValueRef<'v>) -> rusqlite::Result<()> {
+            self.raw_bind_parameter(parameter, ToSqlOutput::Borrowed(value))
+        }
+
+        #[inline]
+        fn bind_copied(
+            &mut self,
+            parameter: usize,
+            value: ToSqlOutput<'_>,
+        ) -> rusqlite::Result<()> {
+            self.raw_bind_parameter(parameter, value)
+        }
+    }
+
+    impl<'v> Bind<'v> for rusqlite::CachedStatement<'_> {
+        #[inline]
+        fn bind_borrowed(&mut self, parameter: usize, value: ValueRef<'v>) -> rusqlite::Result<()> {
+            self.raw_bind_parameter(parameter, ToSqlOutput::Borrowed(value))
+        }
+
+        #[inline]
+        fn bind_copied(
+            &mut self,
+            parameter: usize,
+            value: ToSqlOutput<'_>,
+        ) -> rusqlite::Result<()> {
+            self.raw_bind_parameter(parameter, value)
+        }
+    }
+
     /// Binds `value` as parameter `parameter` (1-based) for target column `column`.
     #[inline]
-    pub fn bind<T: Encode + ?Sized>(
-        statement: &mut Statement<'_>,
+    pub fn bind<'v, T: Encode + ?Sized>(
+        statement: &mut (impl Bind<'v> + ?Sized),
         parameter: usize,
         column: usize,
         value: &T,
@@ -262,7 +315,7 @@ pub mod __private {
             .encode()
             .map_err(|cause| BindError::Encode { column, cause })?;
         statement
-            .raw_bind_parameter(parameter, encoded)
+            .bind_copied(parameter, encoded)
             .map_err(BindError::Sqlite)
     }
 
@@ -297,8 +350,8 @@ pub mod __private {
     /// target column `column`; an `Err` of the transform `path` is an encode error
     /// of that column, naming the transform.
     #[inline]
-    pub fn bind_transformed<T: Encode, O: TransformOutput<T>>(
-        statement: &mut Statement<'_>,
+    pub fn bind_transformed<'v, T: Encode, O: TransformOutput<T>>(
+        statement: &mut (impl Bind<'v> + ?Sized),
         parameter: usize,
         column: usize,
         path: &'static str,
@@ -317,24 +370,21 @@ pub mod __private {
     /// as parameter `parameter` (1-based) for target column `column`, borrowing the
     /// bytes where `T`'s binary form is what SQLite stores.
     #[inline]
-    pub fn bind_raw<T: Decode + Encode>(
-        statement: &mut Statement<'_>,
+    pub fn bind_raw<'r, T: Decode + Encode>(
+        statement: &mut (impl Bind<'r> + ?Sized),
         parameter: usize,
         column: usize,
-        row: &SourceRow<'_>,
+        row: &SourceRow<'r>,
         field: usize,
     ) -> Result<(), BindError> {
         let ty = row.ty(field);
         let raw = row.raw(field);
         let encode_error = |cause| BindError::Encode { column, cause };
         match T::transcode(ty, raw) {
-            Some(value) => statement.raw_bind_parameter(
-                parameter,
-                rusqlite::types::ToSqlOutput::Borrowed(value.map_err(encode_error)?),
-            ),
+            Some(value) => statement.bind_borrowed(parameter, value.map_err(encode_error)?),
             None => {
                 let value = T::decode(ty, raw).map_err(encode_error)?;
-                statement.raw_bind_parameter(parameter, value.encode().map_err(encode_error)?)
+                statement.bind_copied(parameter, value.encode().map_err(encode_error)?)
             }
         }
         .map_err(BindError::Sqlite)

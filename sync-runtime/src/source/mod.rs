@@ -77,7 +77,7 @@ pub struct DecodeError {
     pub(crate) cause: BoxError,
 }
 
-impl SourceRow<'_> {
+impl<'a> SourceRow<'a> {
     /// Decodes field `index` as `T`.
     ///
     /// # Errors
@@ -108,7 +108,7 @@ impl SourceRow<'_> {
     }
 
     /// The raw bytes of field `index`, `None` for NULL.
-    pub(crate) fn raw(&self, index: usize) -> Option<&[u8]> {
+    pub(crate) fn raw(&self, index: usize) -> Option<&'a [u8]> {
         match self.fields {
             Fields::Ranges { buffer, ranges } => ranges[index].clone().map(|range| &buffer[range]),
             Fields::Slices(slices) => slices[index],

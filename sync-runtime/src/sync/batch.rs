@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, TryRecvError, channel};
 
-use rusqlite::{Connection, Statement};
+use rusqlite::Connection;
 use tokio_postgres::types::Type;
 
 use crate::Mapping;
@@ -19,6 +19,7 @@ use crate::error::{bind_error, decode_error};
 use crate::progress::Progress;
 use crate::source::{CopyReader, SourceRow, row_key};
 use crate::spec::{MappingSpec, TargetSpec};
+use crate::target::statement::Statement;
 
 /// Rows per multi-row `INSERT`: measured with the reference targets, 8 rows per
 /// statement gain most of the speed-up over one, 32 a little more, 64 lose again.
@@ -207,16 +208,17 @@ pub(crate) fn write<M: Mapping>(
         source: Box::new(source),
     };
     let per_statement = rows_per_statement(spec);
+    // Text and blobs bound without a copy, from the batch (see `target::statement`).
     let mut single = spec
         .targets
         .iter()
-        .map(|target| connection.prepare_cached(target.insert))
+        .map(|target| Statement::prepare(connection, target.insert))
         .collect::<rusqlite::Result<Vec<_>>>()
         .map_err(target_error)?;
     let mut multi = spec
         .targets
         .iter()
-        .map(|target| connection.prepare(&multi_row_insert(target, per_statement)))
+        .map(|target| Statement::prepare(connection, &multi_row_insert(target, per_statement)))
         .collect::<rusqlite::Result<Vec<_>>>()
         .map_err(target_error)?;
     let mut rows = 0u64;
@@ -259,9 +261,10 @@ fn insert_one<M: Mapping>(
     statement: &mut Statement<'_>,
 ) -> Result<()> {
     let spec = M::SPEC;
-    M::bind_row(row, target, statement, 0)
+    let mut bindings = statement.bindings();
+    M::bind_row(row, target, &mut bindings, 0)
         .map_err(|error| bind_error(spec, target, &|| row_key(spec, row), error))?;
-    statement.raw_execute().map_err(|source| Error::Write {
+    bindings.execute().map_err(|source| Error::Write {
         mapping: spec.name.to_owned(),
         table: spec.targets[target].name.to_owned(),
         key: row_key(spec, row),
@@ -283,12 +286,13 @@ fn insert_many<M: Mapping>(
 ) -> Result<()> {
     let spec = M::SPEC;
     let width = spec.targets[target].columns.len();
+    let mut bindings = statement.bindings();
     for (position, index) in rows.clone().enumerate() {
         let row = batch.row(index);
-        M::bind_row(&row, target, statement, position * width)
+        M::bind_row(&row, target, &mut bindings, position * width)
             .map_err(|error| bind_error(spec, target, &|| row_key(spec, &row), error))?;
     }
-    let Err(source) = statement.raw_execute() else {
+    let Err(source) = bindings.execute() else {
         return Ok(());
     };
     if !connection.is_autocommit() {

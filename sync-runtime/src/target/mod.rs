@@ -4,6 +4,7 @@
 //! ([`swap`]).
 
 pub(crate) mod state;
+pub(crate) mod statement;
 pub(crate) mod swap;
 
 use std::path::Path;
