@@ -6,7 +6,9 @@ use super::float::{float4_text, float8_text};
 use super::json::json_text;
 use super::network::{is_network, network_text};
 use super::numeric::numeric_text;
-use super::{BoxError, Decode, decode_integer, fixed, is_integer, is_text, non_null, text_value};
+use super::{
+    BoxError, Decode, decode_integer, fixed, is_integer, is_text, non_null, text_value, utf8,
+};
 
 /// An array of any dimension, written as TEXT holding a JSON array, nested per
 /// dimension (`[[1,2],[3,null]]`; an empty array is `[]`; lower bounds other than 1
@@ -38,6 +40,64 @@ impl Decode for Array {
     }
 
     fn decode(ty: &Type, raw: Option<&[u8]>) -> Result<Self, BoxError> {
+        let mut out = String::with_capacity(raw.map_or(0, <[u8]>::len) * 2 + 2);
+        write_array(&mut out, ty, raw)?;
+        Ok(Array(out))
+    }
+
+    /// What `decode` checks, without writing the JSON: the reader of a full sync
+    /// checks every value, and the writer decodes it once more to bind it.
+    fn check(ty: &Type, raw: Option<&[u8]>) -> Result<(), BoxError> {
+        write_array(&mut Discard, ty, raw)
+    }
+}
+
+/// Where an array's JSON goes: a `String`, or nowhere when only checked.
+trait Out {
+    fn push(&mut self, character: char);
+    fn push_str(&mut self, text: &str);
+    fn push_display(&mut self, value: impl std::fmt::Display);
+    /// Runs `write` on the `String`, or on an empty one that is dropped.
+    fn with_string<R>(&mut self, write: impl FnOnce(&mut String) -> R) -> R;
+}
+
+impl Out for String {
+    fn push(&mut self, character: char) {
+        String::push(self, character);
+    }
+
+    fn push_str(&mut self, text: &str) {
+        String::push_str(self, text);
+    }
+
+    fn push_display(&mut self, value: impl std::fmt::Display) {
+        use std::fmt::Write as _;
+        let _ = write!(self, "{value}");
+    }
+
+    fn with_string<R>(&mut self, write: impl FnOnce(&mut String) -> R) -> R {
+        write(self)
+    }
+}
+
+/// Checks without writing.
+struct Discard;
+
+impl Out for Discard {
+    fn push(&mut self, _: char) {}
+
+    fn push_str(&mut self, _: &str) {}
+
+    fn push_display(&mut self, _: impl std::fmt::Display) {}
+
+    fn with_string<R>(&mut self, write: impl FnOnce(&mut String) -> R) -> R {
+        write(&mut String::new())
+    }
+}
+
+/// The JSON of a binary array, or why it has none.
+fn write_array(out: &mut impl Out, ty: &Type, raw: Option<&[u8]>) -> Result<(), BoxError> {
+    {
         let Kind::Array(element) = ty.kind() else {
             return Err(format!("`{}` is not an array type", ty.name()).into());
         };
@@ -52,16 +112,15 @@ impl Decode for Array {
             let _lower_bound = reader.i32()?;
             lengths.push(length);
         }
-        let mut out = String::with_capacity(reader.0.len() * 2 + 2);
         if lengths.is_empty() {
             out.push_str("[]");
         } else {
-            write_dimension(&mut out, &mut reader, element, &lengths)?;
+            write_dimension(out, &mut reader, element, &lengths)?;
         }
         if !reader.0.is_empty() {
             return Err("trailing bytes after the array elements".into());
         }
-        Ok(Array(out))
+        Ok(())
     }
 }
 
@@ -105,7 +164,7 @@ impl<'a> Reader<'a> {
 }
 
 fn write_dimension(
-    out: &mut String,
+    out: &mut impl Out,
     reader: &mut Reader<'_>,
     element: &Type,
     lengths: &[usize],
@@ -131,13 +190,13 @@ fn write_dimension(
     Ok(())
 }
 
-fn write_element(out: &mut String, ty: &Type, raw: &[u8]) -> Result<(), BoxError> {
+fn write_element(out: &mut impl Out, ty: &Type, raw: &[u8]) -> Result<(), BoxError> {
     if is_integer(ty) {
-        out.push_str(&decode_integer(ty, raw)?.to_string());
+        out.push_display(decode_integer(ty, raw)?);
         return Ok(());
     }
     if is_text(ty) {
-        write_string(out, <String as Decode>::decode(ty, Some(raw))?.as_str());
+        write_string(out, utf8(raw)?);
         return Ok(());
     }
     if is_network(ty) {
@@ -156,7 +215,7 @@ fn write_element(out: &mut String, ty: &Type, raw: &[u8]) -> Result<(), BoxError
         Type::BYTEA => {
             out.push_str("\"\\\\x");
             for byte in raw {
-                out.push_str(&format!("{byte:02x}"));
+                out.push_display(format_args!("{byte:02x}"));
             }
             out.push('"');
         }
@@ -164,7 +223,7 @@ fn write_element(out: &mut String, ty: &Type, raw: &[u8]) -> Result<(), BoxError
         Type::JSON | Type::JSONB => out.push_str(json_text(ty, raw)?),
         _ => {
             out.push('"');
-            if !super::time::write_element(out, ty, raw)? {
+            if !out.with_string(|out| super::time::write_element(out, ty, raw))? {
                 return Err(format!("arrays of `{}` are not supported", ty.name()).into());
             }
             out.push('"');
@@ -174,7 +233,7 @@ fn write_element(out: &mut String, ty: &Type, raw: &[u8]) -> Result<(), BoxError
 }
 
 /// A float's text as a JSON number, or as a string when it is `NaN` or infinite.
-fn write_number(out: &mut String, text: &str) {
+fn write_number(out: &mut impl Out, text: &str) {
     if text.ends_with("NaN") || text.ends_with("Infinity") {
         write_string(out, text);
     } else {
@@ -183,8 +242,7 @@ fn write_number(out: &mut String, text: &str) {
 }
 
 /// `text` as a JSON string, escaped as PostgreSQL's `escape_json` does.
-fn write_string(out: &mut String, text: &str) {
-    out.reserve(text.len() + 2);
+fn write_string(out: &mut impl Out, text: &str) {
     out.push('"');
     for character in text.chars() {
         match character {
@@ -196,7 +254,7 @@ fn write_string(out: &mut String, text: &str) {
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
             control if u32::from(control) < 0x20 => {
-                out.push_str(&format!("\\u{:04x}", u32::from(control)));
+                out.push_display(format_args!("\\u{:04x}", u32::from(control)));
             }
             other => out.push(other),
         }

@@ -1,6 +1,7 @@
 //! `json` and `jsonb` as their JSON text, and the types written as PostgreSQL's
 //! own text form.
 
+use rusqlite::types::ValueRef;
 use tokio_postgres::types::Type;
 
 use super::network::{is_network, network_text};
@@ -37,6 +38,19 @@ impl Decode for Json {
 
     fn decode(ty: &Type, raw: Option<&[u8]>) -> Result<Self, BoxError> {
         json_text(ty, non_null(raw)?).map(|json| Json(json.to_owned()))
+    }
+
+    fn check(ty: &Type, raw: Option<&[u8]>) -> Result<(), BoxError> {
+        json_text(ty, non_null(raw)?).map(drop)
+    }
+
+    /// The JSON text where it lies in the binary form (after `jsonb`'s version byte).
+    fn transcode<'a>(ty: &Type, raw: Option<&'a [u8]>) -> Option<Result<ValueRef<'a>, BoxError>> {
+        Some(
+            non_null(raw)
+                .and_then(|raw| json_text(ty, raw))
+                .map(|json| ValueRef::Text(json.as_bytes())),
+        )
     }
 }
 
