@@ -113,6 +113,13 @@ fn expand_spec(mapping: &Checked) -> TokenStream {
                 }
                 None => quote!(::core::option::Option::None),
             };
+            let transform = match &column.with {
+                Some(with) => {
+                    let path = &with.value;
+                    quote!(::core::option::Option::Some(#path))
+                }
+                None => quote!(::core::option::Option::None),
+            };
             quote! {
                 ::sync_runtime::TargetColumn {
                     name: #column_name,
@@ -122,6 +129,7 @@ fn expand_spec(mapping: &Checked) -> TokenStream {
                     references: #references,
                     field: ::core::option::Option::Some(#field_index),
                     computed: ::core::option::Option::None,
+                    transform: #transform,
                 }
             }
         });
@@ -139,6 +147,7 @@ fn expand_spec(mapping: &Checked) -> TokenStream {
                     references: ::core::option::Option::None,
                     field: ::core::option::Option::None,
                     computed: ::core::option::Option::Some(#with),
+                    transform: ::core::option::Option::None,
                 }
             }
         });
@@ -356,7 +365,10 @@ fn expand_bind(mapping: &Checked) -> TokenStream {
             let span = field.rust_type.origin.span();
             let ty = respan(types.rust_type.to_token_stream(), span);
             quote_spanned! {span=>
-                #index => ::sync_runtime::__private::bind_raw::<#ty>(statement, parameter, column, row, #index),
+                #index => {
+                    row.check::<#ty>(#index)?;
+                    ::sync_runtime::__private::bind_raw::<#ty>(statement, parameter, column, row, #index)
+                }
             }
         });
     let checks = mapping

@@ -193,15 +193,14 @@ pub enum Error {
     /// The mapping's definition changed since its targets were last built, and the
     /// run was not asked to rebuild them.
     #[error(
-        "mapping `{mapping}` changed since the target was last synced (fingerprint {stored}, now {current}): rerun with `--full` to rebuild its targets"
+        "mapping `{mapping}` changed since the target was last synced: {changes}; rerun with `--full` to rebuild its targets"
     )]
     MappingChanged {
         /// The mapping being run.
         mapping: String,
-        /// The fingerprint stored in `_data_sync_state`.
-        stored: String,
-        /// The compiled-in mapping's fingerprint.
-        current: String,
+        /// What changed that a run cannot migrate in place (which table, column,
+        /// type, nullability, key), `; `-separated.
+        changes: String,
     },
 
     /// The parameters of the run do not fit the mapping's filter: one is missing, or

@@ -91,7 +91,7 @@ pub use crate::spec::{
     CaptureSpec, ForeignKey, IncrementalSpec, MappingSpec, SourceColumn, SourceSpec, TargetColumn,
     TargetSpec,
 };
-pub use crate::summary::{Summary, TargetSummary};
+pub use crate::summary::{ColumnMigration, Summary, TargetSummary};
 pub use crate::sync::capture::SlotStatus;
 pub use crate::sync::capture::lsn::{Lsn, ParseLsnError};
 pub use crate::sync::group::sync_all;
@@ -99,7 +99,7 @@ pub use crate::sync::retry::RetryPolicy;
 pub use crate::sync::signal::{cancel_running_queries, interrupt, signal_received};
 pub use crate::sync::watermark::Overlap;
 pub use crate::sync::{drop_slot, follow, sync};
-pub use crate::target::state::{MappingState, NEVER_SYNCED, RUNNING, load_states};
+pub use crate::target::state::{MappingState, Migration, NEVER_SYNCED, RUNNING, load_states};
 pub use crate::verify::{
     KeyDifference, Repaired, TargetVerification, Verification, repair, verify,
 };
@@ -188,8 +188,10 @@ pub trait Mapping: Sized + Send + 'static {
         first: usize,
     ) -> std::result::Result<(), __private::BindError>;
 
-    /// Binds field `field` of `row`, which passed [`Mapping::check`], as parameter
-    /// `parameter` for column `column` of a target (change capture's partial updates).
+    /// Checks field `field` of `row` and binds it as parameter `parameter` for
+    /// column `column` of a target, without its transform (change capture's partial
+    /// updates; the backfill of a column added without a full sync, which reads only
+    /// the key and the added columns' fields, `row` holding NULL for the others).
     #[doc(hidden)]
     fn bind_row_field(
         row: &__private::SourceRow<'_>,

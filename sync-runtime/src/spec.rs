@@ -91,6 +91,37 @@ impl SourceSpec {
             None => self.table.to_owned(),
         }
     }
+
+    /// [`SourceSpec::select`] in parts: the expression of each field, in field
+    /// order, and the rest from ` FROM` on (the table, and the filter's `WHERE`).
+    /// An expression is a quoted column, cast or not (`"a"`, `"b"::text`), so a
+    /// comma or ` FROM ` counts only outside double quotes.
+    pub(crate) fn select_parts(&self) -> (Vec<&'static str>, &'static str) {
+        split_select(self.select)
+    }
+}
+
+/// See [`SourceSpec::select_parts`].
+fn split_select(select: &str) -> (Vec<&str>, &str) {
+    let list_start = "SELECT ".len();
+    let mut expressions = Vec::new();
+    let mut start = list_start;
+    let mut quoted = false;
+    for (index, byte) in select.bytes().enumerate().skip(list_start) {
+        match byte {
+            b'"' => quoted = !quoted,
+            b',' if !quoted => {
+                expressions.push(select[start..index].trim());
+                start = index + 1;
+            }
+            b' ' if !quoted && select[index..].starts_with(" FROM ") => {
+                expressions.push(select[start..index].trim());
+                return (expressions, &select[index..]);
+            }
+            _ => {}
+        }
+    }
+    (expressions, "")
 }
 
 /// One source column and the field it is read into.
@@ -148,6 +179,8 @@ pub struct TargetColumn {
     /// For a computed column, the function that computes it from the whole row, as
     /// written (`crate::custom::email::domain`). Computed columns follow the others.
     pub computed: Option<&'static str>,
+    /// The transform the value goes through (`with = "path::fn"`), as written.
+    pub transform: Option<&'static str>,
 }
 
 impl TargetSpec {
@@ -165,4 +198,27 @@ pub struct ForeignKey {
     pub table: &'static str,
     /// The parent column.
     pub column: &'static str,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_select;
+
+    #[test]
+    fn select_splits_outside_quotes_only() {
+        let select = r#"SELECT "id", "a, b", "x FROM y"::text, "say ""hi"", FROM", "d"::text[] FROM "s"."t, u" WHERE ("id" > current_setting('data_sync.f1')::int8)"#;
+        assert_eq!(
+            split_select(select),
+            (
+                vec![
+                    r#""id""#,
+                    r#""a, b""#,
+                    r#""x FROM y"::text"#,
+                    r#""say ""hi"", FROM""#,
+                    r#""d"::text[]"#
+                ],
+                r#" FROM "s"."t, u" WHERE ("id" > current_setting('data_sync.f1')::int8)"#
+            )
+        );
+    }
 }

@@ -14,6 +14,24 @@ pub struct Summary {
     pub targets: Vec<TargetSummary>,
     /// Wall-clock seconds of the run.
     pub seconds: f64,
+    /// The columns the run added to or dropped from the targets, before it synced,
+    /// because the mapping gained or lost them (see `docs/sync.md`); empty for most
+    /// runs.
+    pub migrated: Vec<ColumnMigration>,
+}
+
+/// One column a run added to a target table or dropped from it, in place.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ColumnMigration {
+    /// The target table.
+    pub table: String,
+    /// The column.
+    pub column: String,
+    /// `added` or `dropped`.
+    pub change: String,
+    /// For an added column, the rows the backfill read from the source (key and
+    /// the added columns only) and wrote into it; 0 for a dropped one.
+    pub backfilled: u64,
 }
 
 /// Rows written into one target table.

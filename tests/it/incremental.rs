@@ -32,7 +32,8 @@ pub struct Events {
     pub deleted_at: Option<i64>,
 }
 
-/// The same mapping name with another definition (no `body`): another fingerprint.
+/// The same mapping name with another definition (no `body`): another fingerprint,
+/// which a run migrates to in place.
 #[derive(Debug, Clone, PartialEq, Mapping)]
 #[sync(
     from = "public.events",
@@ -568,52 +569,71 @@ fn assert_events_equal_but(db: &TestDb, target: &Path) {
 }
 
 #[test]
-fn a_changed_mapping_needs_full() {
+fn a_column_dropped_and_added_back_migrates_both_ways() {
     let db = support::source_db();
     create_events(&db, 10);
     let target = support::target_file();
     run::<Events>(&db, &target.path, &options(100)).unwrap();
-    let error = run::<EventsChanged>(&db, &target.path, &options(100))
-        .unwrap_err()
-        .to_string();
-    assert!(
-        error
-            .starts_with("mapping `events` changed since the target was last synced (fingerprint "),
-        "{error}"
+    let detail_columns = || {
+        support::sqlite_rows(
+            &target.path,
+            "SELECT name FROM pragma_table_info('event_detail') ORDER BY cid",
+        )
+    };
+    // `body` left the mapping: dropped in place, no `--full` needed.
+    let summary = run::<EventsChanged>(&db, &target.path, &options(100)).unwrap();
+    assert_eq!(summary.mode, "incremental");
+    assert_eq!(
+        migrated(&summary),
+        vec![(
+            "event_detail".to_owned(),
+            "body".to_owned(),
+            "dropped".to_owned(),
+            0
+        )]
     );
-    assert!(
-        error.ends_with("): rerun with `--full` to rebuild its targets"),
-        "{error}"
-    );
-    // `--full` rebuilds the targets in the new definition's shape (issue 18).
+    assert_eq!(detail_columns(), vec![vec![Value::Text("id".into())]]);
+    // `--full` still rebuilds the targets in the definition's shape (issue 18).
     let full = SyncOptions {
         full: true,
         ..options(100)
     };
     let summary = run::<EventsChanged>(&db, &target.path, &full).unwrap();
     assert_eq!((summary.mode.as_str(), summary.rows_read), ("full", 10));
+    assert!(summary.migrated.is_empty());
+    // Back to the original definition: `body` comes back, backfilled for the ten
+    // rows, then runs are plain incremental ones.
+    let summary = run::<Events>(&db, &target.path, &options(100)).unwrap();
     assert_eq!(
-        support::sqlite_rows(
-            &target.path,
-            "SELECT name FROM pragma_table_info('event_detail') ORDER BY cid"
-        ),
-        vec![vec![Value::Text("id".into())]]
-    );
-    // Back to the original definition: that is a change too, and `--full` again
-    // rebuilds, then runs are incremental.
-    let error = run::<Events>(&db, &target.path, &options(100)).unwrap_err();
-    assert!(error.to_string().contains("rerun with `--full`"), "{error}");
-    assert_eq!(
-        run::<Events>(&db, &target.path, &full).unwrap().mode,
-        "full"
-    );
-    assert_eq!(
-        run::<Events>(&db, &target.path, &options(100))
-            .unwrap()
-            .mode,
-        "incremental"
+        migrated(&summary),
+        vec![(
+            "event_detail".to_owned(),
+            "body".to_owned(),
+            "added".to_owned(),
+            10
+        )]
     );
     assert_events_equal(&db, &target.path);
+    let summary = run::<Events>(&db, &target.path, &options(100)).unwrap();
+    assert_eq!(summary.mode, "incremental");
+    assert!(summary.migrated.is_empty());
+    assert_events_equal(&db, &target.path);
+}
+
+/// What a run migrated: (table, column, change, rows backfilled).
+fn migrated(summary: &Summary) -> Vec<(String, String, String, u64)> {
+    summary
+        .migrated
+        .iter()
+        .map(|column| {
+            (
+                column.table.clone(),
+                column.column.clone(),
+                column.change.clone(),
+                column.backfilled,
+            )
+        })
+        .collect()
 }
 
 #[test]

@@ -31,6 +31,7 @@ mod hot_journal;
 mod incremental;
 mod memory;
 mod metrics;
+mod migrate;
 mod multi;
 mod outcomes;
 mod pty;

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use sync_runtime::{MappingState, Registered, SlotStatus, SourceConfig};
+use sync_runtime::{MappingSpec, MappingState, Registered, SlotStatus, SourceConfig};
 
 use crate::args::JsonArgs;
 use crate::error::Result;
@@ -42,7 +42,7 @@ pub(crate) fn run(
     for name in &names {
         let state = states.iter().find(|state| state.mapping == *name);
         let mapping = catalogue.iter().find(|mapping| mapping.spec.name == *name);
-        let mut row = status_json(name, mapping.map(|mapping| mapping.spec.fingerprint), state);
+        let mut row = status_json(name, mapping.map(|mapping| mapping.spec), state);
         if let (Some(mapping), Some(source), Some(_)) = (mapping, source, state)
             && mapping.spec.source.capture.is_some()
             && let Some(slot) = mapping.slot_status(source, target)?
@@ -61,11 +61,11 @@ pub(crate) fn run(
     Ok(())
 }
 
-/// One mapping's status as JSON; `fingerprint` is the compiled-in mapping's, `None`
-/// for a mapping the file knows but the catalogue does not.
+/// One mapping's status as JSON; `spec` is the compiled-in mapping, `None` for a
+/// mapping the file knows but the catalogue does not.
 fn status_json(
     name: &str,
-    fingerprint: Option<&str>,
+    spec: Option<&MappingSpec>,
     state: Option<&MappingState>,
 ) -> serde_json::Value {
     let Some(state) = state else {
@@ -88,11 +88,24 @@ fn status_json(
             .unwrap_or(serde_json::Value::Null);
         serde_json::json!({ "cursor": cursor, "key": key })
     });
+    // What the next run does about a changed mapping: migrate, or need `--full`.
+    let next = spec.map(|spec| state.migration_for(spec));
+    let (migrates, changed) = match &next {
+        Some(Ok(columns)) => (columns.clone(), None),
+        Some(Err(sync_runtime::Error::MappingChanged { changes, .. })) => {
+            (Vec::new(), Some(changes.clone()))
+        }
+        Some(Err(error)) => (Vec::new(), Some(error.to_string())),
+        None => (Vec::new(), None),
+    };
     serde_json::json!({
         "mapping": name,
         "synced": true,
-        "compiled_in": fingerprint.is_some(),
-        "needs_full": fingerprint.is_some_and(|fingerprint| fingerprint != state.fingerprint),
+        "compiled_in": spec.is_some(),
+        "needs_full": changed.is_some(),
+        "changed": changed,
+        "migrates": migrates,
+        "migrated": state.migrated,
         "mode": state.mode,
         "rows": state.rows,
         "watermark": watermark,
@@ -167,6 +180,36 @@ fn print_status(row: &serde_json::Value) -> Result<()> {
             ""
         },
     )?;
+    for column in row["migrates"].as_array().into_iter().flatten() {
+        outln!(
+            "{name}: the mapping changed since: the next sync {} column `{}`.`{}` in place",
+            if column["change"] == "added" {
+                "adds and backfills"
+            } else {
+                "drops"
+            },
+            column["table"].as_str().unwrap_or_default(),
+            column["column"].as_str().unwrap_or_default(),
+        )?;
+    }
+    if let Some(changed) = row["changed"].as_str() {
+        outln!("{name}: changed: {changed}")?;
+    }
+    let migrated = &row["migrated"];
+    for column in migrated["columns"].as_array().into_iter().flatten() {
+        outln!(
+            "{name}: migrated by the run started {}: column `{}`.`{}` {}{}",
+            migrated["at"].as_str().unwrap_or_default(),
+            column["table"].as_str().unwrap_or_default(),
+            column["column"].as_str().unwrap_or_default(),
+            column["change"].as_str().unwrap_or_default(),
+            if column["change"] == "added" {
+                format!(", {} rows backfilled", column["backfilled"])
+            } else {
+                String::new()
+            },
+        )?;
+    }
     let capture = &row["capture"];
     if capture.is_object() {
         outln!(

@@ -286,6 +286,20 @@ fn print_summary(summary: &Summary) -> Result<()> {
             }
         })
         .collect();
+    for column in &summary.migrated {
+        outln!(
+            "{}: column `{}`.`{}` {} in place{}",
+            summary.mapping,
+            column.table,
+            column.column,
+            column.change,
+            if column.change == "added" {
+                format!(", {} rows backfilled", column.backfilled)
+            } else {
+                String::new()
+            }
+        )?;
+    }
     outln!(
         "{}: {} sync, {} rows read ({}) in {:.2} s",
         summary.mapping,

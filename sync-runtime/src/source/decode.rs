@@ -16,20 +16,26 @@ pub(crate) fn decode_row<M: Mapping>(row: &SourceRow<'_>) -> Result<M> {
 /// Checks, before reading a row, that each source column's live type is one its
 /// field can decode.
 pub(crate) fn check_types<M: Mapping>(types: &[Type]) -> Result<()> {
-    let spec = M::SPEC;
     for (index, ty) in types.iter().enumerate() {
-        if !M::accepts(index, ty) {
-            let column = &spec.source.columns[index];
-            return Err(Error::ColumnType {
-                mapping: spec.name.into(),
-                table: spec.source.display_name().into(),
-                column: column.name.into(),
-                field: column.field.into(),
-                rust_type: column.rust_type.replace(' ', "").into(),
-                expected: column.pg_type.into(),
-                actual: ty.name().into(),
-            });
-        }
+        check_type::<M>(index, ty)?;
     }
     Ok(())
+}
+
+/// Checks that live type `ty` is one field `field` can decode.
+pub(crate) fn check_type<M: Mapping>(field: usize, ty: &Type) -> Result<()> {
+    let spec = M::SPEC;
+    if M::accepts(field, ty) {
+        return Ok(());
+    }
+    let column = &spec.source.columns[field];
+    Err(Error::ColumnType {
+        mapping: spec.name.into(),
+        table: spec.source.display_name().into(),
+        column: column.name.into(),
+        field: column.field.into(),
+        rust_type: column.rust_type.replace(' ', "").into(),
+        expected: column.pg_type.into(),
+        actual: ty.name().into(),
+    })
 }

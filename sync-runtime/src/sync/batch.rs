@@ -339,6 +339,7 @@ mod tests {
                 references: None,
                 field: Some(0),
                 computed: None,
+                transform: None,
             },
             crate::spec::TargetColumn {
                 name: "y",
@@ -348,6 +349,7 @@ mod tests {
                 references: None,
                 field: Some(1),
                 computed: None,
+                transform: None,
             },
         ];
         let columns: &'static [_] = Box::leak(Box::new(columns));

@@ -20,9 +20,10 @@ use crate::target::{self, state};
 
 /// A source transaction that exported its snapshot; it stays open (and so the
 /// snapshot importable) until dropped, when its connection goes back to `source`.
-struct Exported<'a> {
+pub(crate) struct Exported<'a> {
     client: Option<crate::source::client::Client>,
-    id: String,
+    /// The snapshot's name, for `SET TRANSACTION SNAPSHOT`.
+    pub(crate) id: String,
     source: &'a SourceConfig,
 }
 
@@ -39,7 +40,7 @@ impl Drop for Exported<'_> {
 
 /// Opens a `REPEATABLE READ READ ONLY` transaction on the source and exports its
 /// snapshot.
-fn export(source: &SourceConfig) -> Result<Exported<'_>> {
+pub(crate) fn export(source: &SourceConfig) -> Result<Exported<'_>> {
     let mut client = source.take_connection()?;
     let source_error = |source| Error::Source {
         mapping: "(all)".to_owned(),

@@ -28,7 +28,7 @@ use crate::source::decode::{check_types, decode_row};
 use crate::source::guard::{self, SourceIdentity};
 use crate::source::{self, CopyReader, SourceRow};
 use crate::spec::{IncrementalSpec, MappingSpec};
-use crate::summary::{Summary, TargetSummary};
+use crate::summary::{ColumnMigration, Summary, TargetSummary};
 use crate::sync::watermark::{self, RawField, RawValue, Watermark};
 use crate::target::state::{self, MappingState};
 use crate::target::{self, Txn};
@@ -82,18 +82,20 @@ pub(crate) fn check_params(
 
 /// The previous state of `M` in the target file when this run can be incremental,
 /// `None` when it must be full (asked for, no cursor, never synced, a target missing:
-/// a missing target is rebuilt by a full run even after the mapping changed).
+/// a missing target is rebuilt by a full run even after the mapping changed), with
+/// the columns to migrate first when the mapping only gained nullable columns or
+/// lost some since (see `target::model`).
 ///
 /// # Errors
 ///
 /// [`Error::MappingChanged`] when the targets were built by another definition of
-/// the mapping, [`Error::ParamsChanged`] when with other filter parameters: mixing
-/// the two is never silent, `--full` rebuilds them.
+/// the mapping that differs otherwise, [`Error::ParamsChanged`] when with other
+/// filter parameters: mixing the two is never silent, `--full` rebuilds them.
 pub(crate) fn previous<M: Mapping>(
     connection: &Connection,
     path: &Path,
     options: &SyncOptions,
-) -> Result<Option<MappingState>> {
+) -> Result<Option<(MappingState, Vec<ColumnMigration>)>> {
     let spec = M::SPEC;
     if options.full {
         return Ok(None);
@@ -121,14 +123,9 @@ pub(crate) fn previous<M: Mapping>(
             return Ok(None);
         }
     }
-    if previous.fingerprint != spec.fingerprint {
-        return Err(Error::MappingChanged {
-            mapping: spec.name.to_owned(),
-            stored: previous.fingerprint,
-            current: spec.fingerprint.to_owned(),
-        });
-    }
-    Ok(Some(previous))
+    // Columns added or dropped are migrated in place by this run (see `migrate`).
+    let migrations = previous.migration_for(spec)?;
+    Ok(Some((previous, migrations)))
 }
 
 /// One incremental run from the state `previous`.
@@ -595,6 +592,7 @@ impl<'a, M: Mapping> Writer<'a, M> {
                 })
                 .collect(),
             seconds: 0.0,
+            migrated: Vec::new(),
         })
     }
 }

@@ -7,6 +7,7 @@ pub(crate) mod capture;
 pub(crate) mod full;
 pub(crate) mod group;
 pub(crate) mod incremental;
+pub(crate) mod migrate;
 pub(crate) mod retry;
 pub(crate) mod signal;
 pub(crate) mod watermark;
@@ -102,7 +103,17 @@ pub(crate) fn sync_on<M: Mapping>(
             mode = Some(run_mode);
             progress.start(spec, run_mode);
             match previous {
-                Some(previous) => {
+                Some((previous, migrations)) if !migrations.is_empty() => migrate::sync::<M>(
+                    source,
+                    connection,
+                    target,
+                    options,
+                    &previous,
+                    migrations,
+                    snapshot,
+                    &started_at,
+                ),
+                Some((previous, _)) => {
                     let mut client = source.take_connection()?;
                     client.import_snapshot(snapshot);
                     let cancel = signal::cancel_on_signal(source, &client);
@@ -144,6 +155,7 @@ pub(crate) fn sync_on<M: Mapping>(
                             })
                             .collect(),
                         seconds: 0.0,
+                        migrated: Vec::new(),
                     })
                 }
             }

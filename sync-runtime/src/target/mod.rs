@@ -3,6 +3,7 @@
 //! sync state kept in the file ([`state`]) and the full sync's swap of the tables
 //! ([`swap`]).
 
+pub(crate) mod model;
 pub(crate) mod state;
 pub(crate) mod statement;
 pub(crate) mod swap;
@@ -286,7 +287,8 @@ pub(crate) fn differences(
     Ok(differences)
 }
 
-fn nullability(not_null: bool) -> &'static str {
+/// `NOT NULL` or `nullable`, as messages name a column's nullability.
+pub(crate) fn nullability(not_null: bool) -> &'static str {
     if not_null { "NOT NULL" } else { "nullable" }
 }
 

@@ -6,10 +6,12 @@
 //! is exactly as far as the committed rows go.
 
 use rusqlite::{Connection, OptionalExtension, params};
-use sync_sql::ident::STATE_TABLE;
+use sync_sql::ident::{STATE_TABLE, quote};
 
 use crate::spec::MappingSpec;
+use crate::summary::ColumnMigration;
 use crate::sync::watermark::Watermark;
+use crate::target::model;
 
 /// The state table's definition.
 const CREATE: &str = "CREATE TABLE IF NOT EXISTS \"_data_sync_state\" (
@@ -25,18 +27,27 @@ const CREATE: &str = "CREATE TABLE IF NOT EXISTS \"_data_sync_state\" (
     \"last_attempt_at\" TEXT NOT NULL,
     \"last_outcome\" TEXT NOT NULL,
     \"source\" TEXT,
-    \"params\" TEXT
+    \"params\" TEXT,
+    \"model\" TEXT,
+    \"migrated\" TEXT
 ) STRICT";
 
-/// Every column, in [`CREATE`] order.
+/// Every column a run writes, in [`CREATE`] order (`source` and `migrated` are
+/// written by [`record_source`] and [`record_migration`]).
 const COLUMNS: &str = "\"mapping\", \"fingerprint\", \"mode\", \"watermark_cursor\", \"watermark_key\",
     \"watermark_raw\", \"rows\", \"started_at\", \"finished_at\", \"last_attempt_at\", \"last_outcome\",
-    \"params\"";
+    \"params\", \"model\"";
 
-/// [`COLUMNS`] of a state table from before filter parameters, which have none.
-const COLUMNS_WITHOUT_PARAMS: &str = "\"mapping\", \"fingerprint\", \"mode\", \"watermark_cursor\", \"watermark_key\",
-    \"watermark_raw\", \"rows\", \"started_at\", \"finished_at\", \"last_attempt_at\", \"last_outcome\",
-    NULL";
+/// The columns later versions added to the state table, each with its type: a
+/// state table from before one gains it (see [`ensure`]), and reads it as NULL until
+/// then. A row from before filter parameters was built without any, which is what
+/// NULL says; one from before models has none recorded until its next run.
+const ADDED_COLUMNS: [(&str, &str); 4] = [
+    ("source", "TEXT"),
+    ("params", "TEXT"),
+    ("model", "TEXT"),
+    ("migrated", "TEXT"),
+];
 
 /// The outcome of a run that is going on, or was killed.
 pub const RUNNING: &str = "running";
@@ -75,6 +86,22 @@ pub struct MappingState {
     pub last_attempt_at: String,
     /// `ok`, `running` (or killed), or the error that stopped the last run.
     pub last_outcome: String,
+    /// The model of the mapping the targets were built by (see `target::model`), as
+    /// JSON; `None` in a file an earlier version wrote, until the next run.
+    #[serde(skip)]
+    pub(crate) model: Option<String>,
+    /// The last migration of the targets without a full sync: which columns were
+    /// added or dropped, and when.
+    pub migrated: Option<Migration>,
+}
+
+/// Columns added to or dropped from a mapping's targets in place, by one run.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Migration {
+    /// When the run that migrated started (RFC 3339, UTC).
+    pub at: String,
+    /// The columns, in the order they were migrated.
+    pub columns: Vec<ColumnMigration>,
 }
 
 impl MappingState {
@@ -105,7 +132,42 @@ impl MappingState {
             finished_at: finished.then(|| now.clone()),
             last_attempt_at: now,
             last_outcome: if finished { "ok" } else { RUNNING }.to_owned(),
+            model: Some(crate::target::model::Model::of(spec).to_json()),
+            migrated: None,
         }
+    }
+
+    /// What the next run of the compiled-in mapping `spec` does about the
+    /// definition the targets were built by: nothing (empty) when it is the same,
+    /// the columns it adds and drops in place, or the error naming what changed,
+    /// which needs `--full`.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::MappingChanged`] for a change the next run does not migrate.
+    pub fn migration_for(&self, spec: &MappingSpec) -> crate::Result<Vec<ColumnMigration>> {
+        if self.fingerprint == spec.fingerprint {
+            return Ok(Vec::new());
+        }
+        let stored = self.model.as_deref();
+        // Its copy and the changes it applies come from one position of the log.
+        if spec.source.capture.is_some() {
+            return Err(model::needs_full(
+                spec,
+                &self.fingerprint,
+                stored,
+                "a mapping with `capture: log` migrates only with `--full`",
+            ));
+        }
+        if spec.source.incremental.is_none() {
+            return Err(model::needs_full(
+                spec,
+                &self.fingerprint,
+                stored,
+                "a mapping without a cursor rebuilds its targets in every run",
+            ));
+        }
+        model::compare(spec, &self.fingerprint, stored)
     }
 
     /// The stored watermark, if any.
@@ -128,24 +190,22 @@ pub(crate) fn ensure(connection: &Connection) -> rusqlite::Result<()> {
         connection.execute_batch("DROP TABLE \"_data_sync_state\"")?;
     }
     connection.execute_batch(CREATE)?;
-    // A state table from before source identities gains the column; its rows name
-    // no source yet, and take the one their next run reads.
-    if !has_source_column(connection)? {
-        connection.execute_batch("ALTER TABLE \"_data_sync_state\" ADD COLUMN \"source\" TEXT")?;
-    }
-    // A state table from before filter parameters gains their column; its rows
-    // were built without parameters, which is what NULL says.
-    if columns(connection)? == COLUMNS_WITHOUT_PARAMS {
-        connection.execute_batch("ALTER TABLE \"_data_sync_state\" ADD COLUMN \"params\" TEXT")?;
+    for (column, ty) in ADDED_COLUMNS {
+        if !has_column(connection, column)? {
+            connection.execute_batch(&format!(
+                "ALTER TABLE \"_data_sync_state\" ADD COLUMN {} {ty}",
+                quote(column)
+            ))?;
+        }
     }
     Ok(())
 }
 
-/// Whether the state table has the `source` column.
-fn has_source_column(connection: &Connection) -> rusqlite::Result<bool> {
+/// Whether the state table has the column `name`.
+fn has_column(connection: &Connection, name: &str) -> rusqlite::Result<bool> {
     connection.query_row(
-        "SELECT count(*) = 1 FROM pragma_table_info('_data_sync_state') WHERE name = 'source'",
-        [],
+        "SELECT count(*) = 1 FROM pragma_table_info('_data_sync_state') WHERE name = ?1",
+        [name],
         |row| row.get(0),
     )
 }
@@ -169,7 +229,7 @@ pub(crate) fn load_source(
     connection: &Connection,
     mapping: &str,
 ) -> rusqlite::Result<Option<String>> {
-    if !exists(connection)? || !has_source_column(connection)? {
+    if !exists(connection)? || !has_column(connection, "source")? {
         return Ok(None);
     }
     connection
@@ -187,7 +247,7 @@ pub(crate) fn record(connection: &Connection, state: &MappingState) -> rusqlite:
     connection.execute(
         &format!(
             "INSERT INTO \"_data_sync_state\" ({COLUMNS})
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
              ON CONFLICT (\"mapping\") DO UPDATE SET \"fingerprint\" = excluded.\"fingerprint\",
                  \"mode\" = excluded.\"mode\", \"watermark_cursor\" = excluded.\"watermark_cursor\",
                  \"watermark_key\" = excluded.\"watermark_key\",
@@ -196,7 +256,7 @@ pub(crate) fn record(connection: &Connection, state: &MappingState) -> rusqlite:
                  \"finished_at\" = excluded.\"finished_at\",
                  \"last_attempt_at\" = excluded.\"last_attempt_at\",
                  \"last_outcome\" = excluded.\"last_outcome\",
-                 \"params\" = excluded.\"params\""
+                 \"params\" = excluded.\"params\", \"model\" = excluded.\"model\""
         ),
         params![
             state.mapping,
@@ -211,7 +271,23 @@ pub(crate) fn record(connection: &Connection, state: &MappingState) -> rusqlite:
             state.last_attempt_at,
             state.last_outcome,
             state.params,
+            state.model,
         ],
+    )?;
+    Ok(())
+}
+
+/// Records the columns a run migrated; call inside the run's (last) transaction.
+/// The record stays until the next migration.
+pub(crate) fn record_migration(
+    connection: &Connection,
+    mapping: &str,
+    migration: &Migration,
+) -> rusqlite::Result<()> {
+    let text = serde_json::to_string(migration).expect("a migration serializes");
+    connection.execute(
+        "UPDATE \"_data_sync_state\" SET \"migrated\" = ?2 WHERE \"mapping\" = ?1",
+        params![mapping, text],
     )?;
     Ok(())
 }
@@ -295,6 +371,11 @@ fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<MappingState> {
         last_attempt_at: row.get(9)?,
         last_outcome: row.get(10)?,
         params: row.get(11)?,
+        model: row.get(12)?,
+        // An unreadable record (written by a later version) reads as none.
+        migrated: row
+            .get::<_, Option<String>>(13)?
+            .and_then(|text| serde_json::from_str(&text).ok()),
     })
 }
 
@@ -308,19 +389,20 @@ fn is_current(connection: &Connection) -> rusqlite::Result<bool> {
     )
 }
 
-/// The columns to read: a state table from before filter parameters (which the next
-/// run's [`ensure`] extends) reads as one without any.
-fn columns(connection: &Connection) -> rusqlite::Result<&'static str> {
-    let has_params: bool = connection.query_row(
-        "SELECT count(*) = 1 FROM pragma_table_info('_data_sync_state') WHERE name = 'params'",
-        [],
-        |row| row.get(0),
-    )?;
-    Ok(if has_params {
-        COLUMNS
-    } else {
-        COLUMNS_WITHOUT_PARAMS
-    })
+/// The columns to read, [`COLUMNS`] then `migrated`: a column a state table from
+/// before it lacks (which the next run's [`ensure`] adds) reads as NULL.
+fn columns(connection: &Connection) -> rusqlite::Result<String> {
+    let mut columns = Vec::new();
+    for name in COLUMNS.split(',').chain(["\"migrated\""]) {
+        let name = name.trim();
+        let bare = name.trim_matches('"');
+        columns.push(if has_column(connection, bare)? {
+            name
+        } else {
+            "NULL"
+        });
+    }
+    Ok(columns.join(", "))
 }
 
 /// The state of `mapping`, if it ever synced into this file.

@@ -410,14 +410,11 @@ fn prepare<M: Mapping>(
     }
     if let (Some(previous), Some(stored)) = (&previous, &stored)
         && stored.position.is_some()
-        && previous.fingerprint != spec.fingerprint
         && !options.full
+        // Names what changed: a capture mapping migrates only with `--full`.
+        && let Err(error) = previous.migration_for(spec)
     {
-        return Err(Error::MappingChanged {
-            mapping: spec.name.to_owned(),
-            stored: previous.fingerprint.clone(),
-            current: spec.fingerprint.to_owned(),
-        });
+        return Err(error);
     }
     Ok(stored)
 }
@@ -584,6 +581,7 @@ fn first_copy<M: Mapping>(
             })
             .collect(),
         seconds: 0.0,
+        migrated: Vec::new(),
     };
     Ok((summary, capture))
 }
@@ -1130,6 +1128,7 @@ fn empty_summary(spec: &MappingSpec, mode: &str) -> Summary {
             })
             .collect(),
         seconds: 0.0,
+        migrated: Vec::new(),
     }
 }
 
