@@ -584,7 +584,7 @@ fn a_column_dropped_and_added_back_migrates_both_ways() {
     let summary = run::<EventsChanged>(&db, &target.path, &options(100)).unwrap();
     assert_eq!(summary.mode, "incremental");
     assert_eq!(
-        migrated(&summary),
+        support::migrated(&summary),
         vec![(
             "event_detail".to_owned(),
             "body".to_owned(),
@@ -605,7 +605,7 @@ fn a_column_dropped_and_added_back_migrates_both_ways() {
     // rows, then runs are plain incremental ones.
     let summary = run::<Events>(&db, &target.path, &options(100)).unwrap();
     assert_eq!(
-        migrated(&summary),
+        support::migrated(&summary),
         vec![(
             "event_detail".to_owned(),
             "body".to_owned(),
@@ -618,22 +618,6 @@ fn a_column_dropped_and_added_back_migrates_both_ways() {
     assert_eq!(summary.mode, "incremental");
     assert!(summary.migrated.is_empty());
     assert_events_equal(&db, &target.path);
-}
-
-/// What a run migrated: (table, column, change, rows backfilled).
-fn migrated(summary: &Summary) -> Vec<(String, String, String, u64)> {
-    summary
-        .migrated
-        .iter()
-        .map(|column| {
-            (
-                column.table.clone(),
-                column.column.clone(),
-                column.change.clone(),
-                column.backfilled,
-            )
-        })
-        .collect()
 }
 
 #[test]

@@ -225,3 +225,19 @@ pub fn http_get(address: &str, path: &str, headers: &[&str]) -> (String, Vec<Str
     let status = lines.next().unwrap_or_default();
     (status, lines.collect(), body.to_owned())
 }
+
+/// What a run migrated in place: (table, column, change, rows backfilled).
+pub fn migrated(summary: &Summary) -> Vec<(String, String, String, u64)> {
+    summary
+        .migrated
+        .iter()
+        .map(|column| {
+            (
+                column.table.clone(),
+                column.column.clone(),
+                column.change.clone(),
+                column.backfilled,
+            )
+        })
+        .collect()
+}

@@ -150,24 +150,15 @@ impl MappingState {
             return Ok(Vec::new());
         }
         let stored = self.model.as_deref();
-        // Its copy and the changes it applies come from one position of the log.
-        if spec.source.capture.is_some() {
-            return Err(model::needs_full(
-                spec,
-                &self.fingerprint,
-                stored,
-                "a mapping with `capture: log` migrates only with `--full`",
-            ));
-        }
-        if spec.source.incremental.is_none() {
-            return Err(model::needs_full(
-                spec,
-                &self.fingerprint,
-                stored,
-                "a mapping without a cursor rebuilds its targets in every run",
-            ));
-        }
-        model::compare(spec, &self.fingerprint, stored)
+        let why = if spec.source.capture.is_some() {
+            // Its copy and the changes it applies come from one position of the log.
+            "a mapping with `capture: log` migrates only with `--full`"
+        } else if spec.source.incremental.is_none() {
+            "a mapping without a cursor rebuilds its targets in every run"
+        } else {
+            return model::compare(spec, &self.fingerprint, stored);
+        };
+        Err(model::needs_full(spec, &self.fingerprint, stored, why))
     }
 
     /// The stored watermark, if any.
