@@ -261,7 +261,13 @@ fn run(cli: Cli, catalogue: &[Registered], bars: Option<MultiProgress>) -> Resul
         Command::Sync(args) => {
             let selected = select(&args.selection.mappings)?;
             let (source, target) = (source()?, target()?);
-            let _lock = lock::acquire(target, "sync").map_err(early)?;
+            // A template (`out/{tenant_id}.sqlite`) names many files, each written
+            // in its own transaction: no one lock file stands for them.
+            let _lock = if lock::is_template(target) {
+                None
+            } else {
+                Some(lock::acquire(target, "sync").map_err(early)?)
+            };
             let metrics = args.metrics.serve().map_err(early)?;
             command::sync::run(catalogue, &selected, &source, target, args, bars, metrics)
         }

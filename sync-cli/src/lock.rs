@@ -70,6 +70,12 @@ fn real_path(target: &Path) -> std::io::Result<PathBuf> {
     ))
 }
 
+/// Whether `target` is a fan-out template (`out/{tenant_id}.sqlite`) rather than
+/// one file.
+pub(crate) fn is_template(target: &Path) -> bool {
+    target.to_string_lossy().contains('{')
+}
+
 /// Takes the lock of `target` for `command` (`sync`, `follow`, ...).
 ///
 /// # Errors

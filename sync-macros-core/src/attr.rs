@@ -133,6 +133,7 @@ impl Container {
         let mut soft_delete = None;
         let mut capture = None;
         let mut publication = None;
+        let mut partition_by = None;
         let mut snapshot = None;
         let mut filter = None;
         let mut computed = Vec::new();
@@ -193,6 +194,8 @@ impl Container {
                     }
                     // #[sync(publication = "app_changes")]
                     PUBLICATION => set_once(cx, &meta, &mut publication, name_value(&meta)?),
+                    // #[sync(partition_by = "tenant_id")]
+                    PARTITION_BY => set_once(cx, &meta, &mut partition_by, name_value(&meta)?),
                     // #[sync(snapshot = "../schema")]
                     SNAPSHOT => set_once(cx, &meta, &mut snapshot, name_value(&meta)?),
                     // #[sync(filter = "tenant_id = $tenant AND status <> 'void'")]
@@ -252,6 +255,7 @@ impl Container {
                 soft_delete,
                 capture,
                 publication,
+                partition_by,
                 snapshot,
                 filter: filter.map(|text| Filter { text, start: None }),
                 origin,

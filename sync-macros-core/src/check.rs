@@ -44,6 +44,7 @@ fn check_rules(cx: &Ctxt, mapping: &Mapping) {
     check_key(cx, mapping);
     check_cursor(cx, mapping);
     check_capture(cx, mapping);
+    check_partition_by(cx, mapping);
     check_soft_delete(cx, mapping);
     check_unused_fields(cx, mapping);
     check_has_targets(cx, mapping);
@@ -381,6 +382,54 @@ fn check_capture(cx: &Ctxt, mapping: &Mapping) {
                 );
             }
         }
+    }
+}
+
+// The partition column's value names a target file and picks a shard, both from its
+// text form, so it must be read by a field, of a type whose binary value spells the
+// same text PostgreSQL prints. Change capture would have to move a row between files
+// within one source transaction, which it does not do yet.
+fn check_partition_by(cx: &Ctxt, mapping: &Mapping) {
+    let Some(partition_by) = &mapping.source.partition_by else {
+        return;
+    };
+    if let Some(capture) = &mapping.source.capture {
+        cx.error(
+            &capture.origin,
+            "a mapping with `partition_by` cannot have `capture` yet: change capture \
+             does not route changes to partition files; remove one of them",
+        );
+    }
+    let Some(field) = field_of(mapping, partition_by) else {
+        cx.error(
+            &partition_by.origin,
+            format!(
+                "`partition_by` names `{}`, which no field reads{}",
+                partition_by.value,
+                not_read_hint(mapping, partition_by)
+            ),
+        );
+        return;
+    };
+    if let Resolved::Type(ty) = field_type(mapping, field)
+        && !matches!(
+            ty,
+            PgType::SmallInt
+                | PgType::Integer
+                | PgType::BigInt
+                | PgType::Text
+                | PgType::Enum
+                | PgType::Uuid
+        )
+    {
+        cx.error(
+            &partition_by.origin,
+            format!(
+                "partition column `{}` is `{ty}`: a partition column is an integer, \
+                 text, enum or uuid column, whose text form names a file",
+                partition_by.value
+            ),
+        );
     }
 }
 

@@ -185,6 +185,7 @@ fn emit_container(mapping: &Mapping) -> TokenStream {
         (SOFT_DELETE, &source.soft_delete),
         (CAPTURE, &source.capture),
         (PUBLICATION, &source.publication),
+        (PARTITION_BY, &source.partition_by),
     ] {
         if let Some(column) = column {
             let word = keyword(word);

@@ -71,6 +71,12 @@ fn expand_spec(mapping: &Checked) -> TokenStream {
     let key = mapping.key_fields();
     let cursor = option_usize(mapping.cursor_field());
     let soft_delete = option_usize(mapping.soft_delete_field());
+    let partition_by = option_usize(
+        source
+            .partition_by
+            .as_ref()
+            .and_then(|column| mapping.field_index_by_column(&column.value)),
+    );
     let columns = mapping.typed_fields().map(|(field, types)| {
         let column = &field.column.value;
         let field_name = &field.ident.value;
@@ -195,6 +201,7 @@ fn expand_spec(mapping: &Checked) -> TokenStream {
                 key: &[#(#key),*],
                 cursor: #cursor,
                 soft_delete: #soft_delete,
+                partition_by: #partition_by,
                 select: #select,
                 incremental: #incremental,
                 capture: #capture,

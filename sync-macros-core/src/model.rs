@@ -119,6 +119,9 @@ pub struct Source {
     pub capture: Option<Name>,
     /// The publication change capture reads, when the operator created it.
     pub publication: Option<Name>,
+    /// `partition_by = ".."`: the source column whose value picks the target file
+    /// (one SQLite file per value).
+    pub partition_by: Option<Name>,
     /// `#[sync(snapshot = "dir")]`: the directory of the schema snapshot, relative to
     /// the file holding the struct.
     pub snapshot: Option<Name>,

@@ -294,13 +294,12 @@ pub fn fingerprint(mapping: &Checked) -> String {
             text.push_str(&quote(&publication.value));
         }
     }
-    // FNV-1a, 64 bits: stable across Rust versions, unlike `DefaultHasher`.
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in text.bytes() {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    // Only a partitioned mapping has this line: its files hold one value's rows each.
+    if let Some(partition_by) = &source.partition_by {
+        text.push_str("\npartition_by ");
+        text.push_str(&quote(&partition_by.value));
     }
-    format!("{hash:016x}")
+    format!("{:016x}", sync_sql::fnv1a_64(text.as_bytes()))
 }
 
 fn quoted_list<'a>(names: impl IntoIterator<Item = &'a str>) -> String {

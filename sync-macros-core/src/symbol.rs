@@ -18,6 +18,9 @@ pub const CAPTURE: &str = "capture";
 /// `#[sync(publication = "app_changes")]` on the struct: the publication change
 /// capture reads, created by the operator.
 pub const PUBLICATION: &str = "publication";
+/// `#[sync(partition_by = "tenant_id")]` on the struct: the source column whose
+/// value picks the target file (one file per value).
+pub const PARTITION_BY: &str = "partition_by";
 /// The one value of `capture`.
 pub const CAPTURE_LOG: &str = "log";
 /// `#[sync(type = "bigint")]` on a field: the PostgreSQL type of its source column.

@@ -188,6 +188,7 @@ impl<'n> Reader<'_, 'n> {
                 FILTER,
                 CAPTURE,
                 PUBLICATION,
+                PARTITION_BY,
                 COLUMNS,
             ],
         )?;
@@ -220,6 +221,10 @@ impl<'n> Reader<'_, 'n> {
         let publication = entries
             .get(PUBLICATION)
             .and_then(|(_, value)| name(cx, value, PUBLICATION, "a publication name"));
+        // partition_by: tenant_id
+        let partition_by = entries
+            .get(PARTITION_BY)
+            .and_then(|(_, value)| name(cx, value, PARTITION_BY, "a column name"));
         // filter: "tenant_id = $tenant AND status <> 'void'"
         let filter = entries.get(FILTER).and_then(|(_, value)| {
             let text = name(
@@ -252,6 +257,7 @@ impl<'n> Reader<'_, 'n> {
             soft_delete,
             capture,
             publication,
+            partition_by,
             snapshot: None,
             filter,
             origin: source_key.origin(),

@@ -361,6 +361,18 @@ pub enum Error {
         message: String,
     },
 
+    /// A partitioned mapping (`partition_by`) cannot run as asked: its target is not
+    /// a template with the partition column's placeholder, a partition value is
+    /// NULL, `--partition` or `--shard` do not read, or some partitions failed (each
+    /// named, with its error).
+    #[error("mapping `{mapping}`: {message}")]
+    Partition {
+        /// The mapping being run.
+        mapping: String,
+        /// What is wrong and what to change.
+        message: String,
+    },
+
     /// The catalogue's mappings do not fit together: a reference to another
     /// mapping's target names no table, a column that is not its whole primary key,
     /// or one of another type, or references between mappings form a cycle.
@@ -426,6 +438,7 @@ impl Error {
             Error::KeyNotUnique { .. } => "key_not_unique",
             Error::WouldEmpty { .. } => "would_empty",
             Error::Capture { .. } => "capture",
+            Error::Partition { .. } => "partition",
             Error::Catalogue { .. } => "catalogue",
             Error::ForeignKey { .. } => "foreign_key",
             Error::NotCommitted { .. } => "not_committed",

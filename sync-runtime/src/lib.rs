@@ -59,6 +59,7 @@ mod error;
 mod filter;
 mod job;
 mod options;
+mod partition;
 mod progress;
 mod registered;
 mod source;
@@ -82,6 +83,10 @@ pub use crate::filter::{
 };
 pub use crate::job::SyncJob;
 pub use crate::options::SyncOptions;
+pub use crate::partition::{
+    EMPTY_NAME, MAX_NAME, Selection, Shard, Template, file_name as partition_file_name,
+    shard_of_digest,
+};
 pub use crate::progress::Progress;
 pub use crate::registered::Registered;
 pub use crate::source::client::Client;
@@ -94,6 +99,7 @@ pub use crate::spec::{
 pub use crate::summary::{ColumnMigration, Summary, TargetSummary};
 pub use crate::sync::capture::SlotStatus;
 pub use crate::sync::capture::lsn::{Lsn, ParseLsnError};
+pub use crate::sync::fanout::{FanoutSummary, PartitionOutcome, fanout};
 pub use crate::sync::group::sync_all;
 pub use crate::sync::retry::RetryPolicy;
 pub use crate::sync::signal::{cancel_running_queries, interrupt, signal_received};
@@ -425,6 +431,7 @@ pub mod __private {
             key: &[],
             cursor: None,
             soft_delete: None,
+            partition_by: None,
             select: "",
             incremental: None,
             capture: None,

@@ -51,6 +51,9 @@ pub struct SyncOptions {
     /// is decoded by its column's type before the run reads or writes anything,
     /// and the targets remember them (see [`Params`](crate::Params)).
     pub params: Params,
+    /// The partitions of a partitioned mapping (`partition_by`) a run syncs:
+    /// every one, one (`--partition VALUE`) or a shard (`--shard I/N`).
+    pub selection: crate::partition::Selection,
 }
 
 impl Default for SyncOptions {
@@ -65,6 +68,7 @@ impl Default for SyncOptions {
             allow_empty: false,
             assume_unique_key: false,
             params: Params::default(),
+            selection: crate::partition::Selection::All,
         }
     }
 }

@@ -32,6 +32,9 @@ pub struct SourceSpec {
     pub cursor: Option<usize>,
     /// Position in `columns` of the soft-delete column.
     pub soft_delete: Option<usize>,
+    /// Position in `columns` of the partition column (`partition_by`): its value
+    /// picks the target file of a row, one file per value.
+    pub partition_by: Option<usize>,
     /// `SELECT .. FROM ..` over every column, identifiers quoted.
     pub select: &'static str,
     /// The SQL of incremental sync, for a mapping with a cursor.

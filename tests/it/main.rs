@@ -21,6 +21,7 @@ mod cli;
 mod computed;
 mod error_reports;
 mod every;
+mod fanout;
 mod faults;
 mod filter;
 mod frozen_source;

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use sync_runtime::{MappingSpec, MappingState, Registered, SlotStatus, SourceConfig};
+use sync_runtime::{MappingSpec, MappingState, Registered, SlotStatus, SourceConfig, Template};
 
 use crate::args::JsonArgs;
 use crate::error::Result;
@@ -30,6 +30,9 @@ pub(crate) fn run(
     source: Option<&SourceConfig>,
     args: &StatusArgs,
 ) -> Result<()> {
+    if crate::lock::is_template(target) {
+        return run_fanout(catalogue, target, args);
+    }
     let states = sync_runtime::load_states(target)?;
     let mut names: Vec<&str> = catalogue.iter().map(|mapping| mapping.spec.name).collect();
     for state in &states {
@@ -56,6 +59,114 @@ pub(crate) fn run(
     } else {
         for row in &rows {
             print_status(row)?;
+        }
+    }
+    Ok(())
+}
+
+/// `status --target 'out/{tenant_id}.sqlite'`: for every partitioned mapping of
+/// `catalogue`, the files of the template, each with its status, summarized: the
+/// count per last outcome, the oldest successful run, the files whose last run
+/// failed.
+fn run_fanout(catalogue: &[Registered], target: &Path, args: &StatusArgs) -> Result<()> {
+    let mut rows = Vec::new();
+    for mapping in catalogue {
+        if mapping.spec.source.partition_by.is_none() {
+            continue;
+        }
+        let template = Template::parse(mapping.spec, target)?;
+        let existing = template
+            .existing()
+            .map_err(|source| sync_runtime::Error::Io {
+                path: target.to_owned(),
+                source,
+            })?;
+        let mut files = Vec::new();
+        let mut outcomes = serde_json::Map::new();
+        let mut failed = Vec::new();
+        let mut oldest_success: Option<String> = None;
+        for (name, path) in existing {
+            let states = sync_runtime::load_states(&path);
+            let mut row = match &states {
+                Ok(states) => {
+                    let state = states
+                        .iter()
+                        .find(|state| state.mapping == mapping.spec.name);
+                    status_json(mapping.spec.name, Some(mapping.spec), state)
+                }
+                Err(error) => serde_json::json!({
+                    "mapping": mapping.spec.name,
+                    "synced": false,
+                    "last_outcome": error.to_string(),
+                }),
+            };
+            row["partition"] = name.clone().into();
+            row["file"] = path.display().to_string().into();
+            let outcome = match row["last_outcome"].as_str() {
+                Some("ok") => "ok",
+                Some(sync_runtime::RUNNING) => sync_runtime::RUNNING,
+                Some(_) => "error",
+                None => "never_synced",
+            };
+            let count = outcomes.entry(outcome).or_insert(0.into());
+            *count = (count.as_u64().unwrap_or(0) + 1).into();
+            if outcome == "error" {
+                failed.push(serde_json::json!({
+                    "partition": name,
+                    "file": row["file"],
+                    "last_attempt_at": row["last_attempt_at"],
+                    "last_outcome": row["last_outcome"],
+                }));
+            }
+            if row["synced"] == true
+                && let Some(finished) = row["finished_at"].as_str()
+                && oldest_success
+                    .as_deref()
+                    .is_none_or(|oldest| finished < oldest)
+            {
+                oldest_success = Some(finished.to_owned());
+            }
+            files.push(row);
+        }
+        rows.push(serde_json::json!({
+            "mapping": mapping.spec.name,
+            "template": target.display().to_string(),
+            "files": files,
+            "outcomes": outcomes,
+            "oldest_success": oldest_success,
+            "failed": failed,
+        }));
+    }
+    if args.output.json {
+        return print_json(&rows, None);
+    }
+    for row in &rows {
+        let name = row["mapping"].as_str().unwrap_or_default();
+        let outcomes: Vec<String> = row["outcomes"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(outcome, count)| format!("{count} {outcome}"))
+            .collect();
+        outln!(
+            "{name}: {} files of {} ({}), oldest successful run finished {}",
+            row["files"].as_array().map_or(0, Vec::len),
+            row["template"].as_str().unwrap_or_default(),
+            if outcomes.is_empty() {
+                "none".to_owned()
+            } else {
+                outcomes.join(", ")
+            },
+            row["oldest_success"].as_str().unwrap_or("never"),
+        )?;
+        for failed in row["failed"].as_array().into_iter().flatten() {
+            outln!(
+                "{name}: failed: {} ({}), last attempt {}: {}",
+                failed["partition"].as_str().unwrap_or_default(),
+                failed["file"].as_str().unwrap_or_default(),
+                failed["last_attempt_at"].as_str().unwrap_or_default(),
+                failed["last_outcome"].as_str().unwrap_or_default(),
+            )?;
         }
     }
     Ok(())

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indicatif::MultiProgress;
-use sync_runtime::{Overlap, Params, Progress, Registered, SourceConfig, Summary, SyncOptions};
+use sync_runtime::{
+    Overlap, Params, Progress, Registered, Selection, SourceConfig, Summary, SyncOptions,
+};
 
 use crate::args::{JsonArgs, MappingArgs, RetryArgs};
 use crate::error::{Error, Result};
@@ -61,6 +63,19 @@ pub(crate) struct SyncArgs {
     #[arg(long = "param", value_name = "NAME=VALUE", value_parser = parse_param)]
     params: Vec<(String, String)>,
 
+    /// Sync one partition of a partitioned mapping (`partition_by`): the one whose
+    /// value's text form is VALUE; the source query reads only its rows.
+    /// Example: --target 'out/{tenant_id}.sqlite' --partition acme
+    #[arg(long, value_name = "VALUE", conflicts_with = "shard")]
+    partition: Option<String>,
+
+    /// Sync the partitions of shard I of N (0 <= I < N): those whose value's MD5
+    /// (first 15 hex digits, as a number) modulo N is I, computed in the source
+    /// query; N workers with I = 0..N-1 cover every partition once (docs/fanout.md).
+    /// Example: --shard $JOB_COMPLETION_INDEX/8
+    #[arg(long, value_name = "I/N")]
+    shard: Option<sync_runtime::Shard>,
+
     /// Run again and again, this long after each run began, until SIGINT or
     /// SIGTERM (then exit 0 between runs); after a failed run wait twice as long,
     /// up to 16 times, before the next. Example: --every 5m
@@ -104,7 +119,15 @@ pub(crate) fn run(
         allow_empty: args.allow_empty,
         assume_unique_key: args.assume_unique_key,
         params,
+        selection: match (&args.partition, args.shard) {
+            (Some(value), _) => Selection::One(value.clone()),
+            (None, Some(shard)) => Selection::Shard(shard),
+            (None, None) => Selection::All,
+        },
     };
+    if !matches!(options.selection, Selection::All) {
+        check_partitioned(mappings)?;
+    }
     let Some(every) = args.every else {
         return run_once(
             catalogue,
@@ -269,6 +292,25 @@ fn check_used(mappings: &[&Registered], name: &str) -> Result<()> {
             .collect(),
         used,
     })
+}
+
+/// `--partition` and `--shard` pick partitions: every mapping they run with must
+/// have them.
+fn check_partitioned(mappings: &[&Registered]) -> Result<()> {
+    let unpartitioned: Vec<&str> = mappings
+        .iter()
+        .filter(|mapping| mapping.spec.source.partition_by.is_none())
+        .map(|mapping| mapping.spec.name)
+        .collect();
+    if unpartitioned.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Engine(sync_runtime::Error::Partition {
+        mapping: unpartitioned.join("`, `"),
+        message: "`--partition` and `--shard` pick partitions of a mapping with `partition_by`; \
+                  name the partitioned mappings with `--mapping NAME`"
+            .to_owned(),
+    }))
 }
 
 fn print_summary(summary: &Summary) -> Result<()> {

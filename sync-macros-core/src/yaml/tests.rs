@@ -57,6 +57,36 @@ fn publication_without_capture() {
 }
 
 #[test]
+fn partition_not_read() {
+    assert_eq!(
+        errors("partition-not-read"),
+        [
+            "tests/fixtures/yaml/partition-not-read.yaml:4:17: `partition_by` names `tenant`, which no field reads; declare it under `source.columns` with its `type`",
+        ]
+    );
+}
+
+#[test]
+fn partition_with_capture() {
+    assert_eq!(
+        errors("partition-with-capture"),
+        [
+            "tests/fixtures/yaml/partition-with-capture.yaml:4:12: a mapping with `partition_by` cannot have `capture` yet: change capture does not route changes to partition files; remove one of them",
+        ]
+    );
+}
+
+#[test]
+fn partition_wrong_type() {
+    assert_eq!(
+        errors("partition-wrong-type"),
+        [
+            "tests/fixtures/yaml/partition-wrong-type.yaml:4:17: partition column `placed_at` is `timestamp with time zone`: a partition column is an integer, text, enum or uuid column, whose text form names a file",
+        ]
+    );
+}
+
+#[test]
 fn duplicate_column() {
     assert_eq!(
         errors("duplicate-column"),
@@ -262,7 +292,7 @@ fn unknown_key() {
     assert_eq!(
         errors("unknown-key"),
         [
-            "tests/fixtures/yaml/unknown-key.yaml:2:3: unknown key `tabel` in `source`; expected `table`, `key`, `cursor`, `soft_delete`, `filter`, `capture`, `publication`, `columns`",
+            "tests/fixtures/yaml/unknown-key.yaml:2:3: unknown key `tabel` in `source`; expected `table`, `key`, `cursor`, `soft_delete`, `filter`, `capture`, `publication`, `partition_by`, `columns`",
             "tests/fixtures/yaml/unknown-key.yaml:2:3: missing key `table` in `source`",
         ]
     );

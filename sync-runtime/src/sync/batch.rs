@@ -70,7 +70,7 @@ impl RawBatch {
     }
 
     /// Hands the batch back to the reader, emptied; dropped if the reader is done.
-    fn recycle(mut self) {
+    pub(crate) fn recycle(mut self) {
         self.buffer.clear();
         self.fields.clear();
         let recycle = self.recycle.clone();
@@ -91,7 +91,9 @@ pub(crate) struct Read {
 
 /// The reader's loop: every row of `reader` checked as `M` and sent in batches of
 /// `batch_size` rows or [`BATCH_BYTES`] of row data, whichever comes first, leaving
-/// out those a soft-delete column marks deleted.
+/// out those a soft-delete column marks deleted. With `split`, a batch also ends
+/// before a row whose field `split` differs from the batch's first row, so that
+/// every batch holds one partition's rows (the rows come ordered by it).
 ///
 /// # Errors
 ///
@@ -100,6 +102,7 @@ pub(crate) struct Read {
 pub(crate) fn read<M: Mapping, R: BufRead>(
     reader: &mut CopyReader<R>,
     batch_size: usize,
+    split: Option<usize>,
     sender: &SyncSender<RawBatch>,
     stream_error: &dyn Fn(io::Error) -> Error,
 ) -> Result<Read> {
@@ -136,14 +139,31 @@ pub(crate) fn read<M: Mapping, R: BufRead>(
             batch.fields.truncate(fields_end);
             continue;
         }
+        // Another partition: the row moves to a batch of its own.
+        if let Some(column) = split
+            && rows_in_batch > 0
+            && batch.row(0).raw(column) != batch.row(rows_in_batch).raw(column)
+        {
+            let mut next = next_batch(&recycled, &types, &recycle);
+            next.buffer.extend_from_slice(&batch.buffer[buffer_end..]);
+            next.fields
+                .extend(batch.fields[fields_end..].iter().map(|field| {
+                    field
+                        .as_ref()
+                        .map(|range| range.start - buffer_end..range.end - buffer_end)
+                }));
+            batch.buffer.truncate(buffer_end);
+            batch.fields.truncate(fields_end);
+            let full = std::mem::replace(&mut batch, next);
+            rows_in_batch = 0;
+            if sender.send(full).is_err() {
+                read.writer_stopped = true;
+                return Ok(read);
+            }
+        }
         rows_in_batch += 1;
         if rows_in_batch == batch_size || batch.buffer.len() >= BATCH_BYTES {
-            let next = match recycled.try_recv() {
-                Ok(next) => next,
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => {
-                    RawBatch::new(Arc::clone(&types), recycle.clone())
-                }
-            };
+            let next = next_batch(&recycled, &types, &recycle);
             let full = std::mem::replace(&mut batch, next);
             rows_in_batch = 0;
             if sender.send(full).is_err() {
@@ -156,6 +176,20 @@ pub(crate) fn read<M: Mapping, R: BufRead>(
         let _ = sender.send(batch);
     }
     Ok(read)
+}
+
+/// A batch the writer handed back, or a new one.
+fn next_batch(
+    recycled: &Receiver<RawBatch>,
+    types: &Arc<[Type]>,
+    recycle: &Sender<RawBatch>,
+) -> RawBatch {
+    match recycled.try_recv() {
+        Ok(next) => next,
+        Err(TryRecvError::Empty | TryRecvError::Disconnected) => {
+            RawBatch::new(Arc::clone(types), recycle.clone())
+        }
+    }
 }
 
 /// How many rows one multi-row `INSERT` of every target of `spec` takes: the same
@@ -203,55 +237,87 @@ pub(crate) fn write<M: Mapping>(
     progress: &dyn Progress,
 ) -> Result<u64> {
     let spec = M::SPEC;
-    let target_error = |source| Error::Target {
-        path: path.to_owned(),
-        source: Box::new(source),
-    };
-    let per_statement = rows_per_statement(spec);
-    // Text and blobs bound without a copy, from the batch (see `target::statement`).
-    let mut single = spec
-        .targets
-        .iter()
-        .map(|target| Statement::prepare(connection, target.insert))
-        .collect::<rusqlite::Result<Vec<_>>>()
-        .map_err(target_error)?;
-    let mut multi = spec
-        .targets
-        .iter()
-        .map(|target| Statement::prepare(connection, &multi_row_insert(target, per_statement)))
-        .collect::<rusqlite::Result<Vec<_>>>()
-        .map_err(target_error)?;
-    let mut rows = 0u64;
+    let mut writer = Writer::new::<M>(connection, path)?;
     for batch in receiver {
         // SIGINT or SIGTERM: stop; the run's one transaction rolls back.
         crate::sync::signal::check(spec)?;
+        writer.write::<M>(&batch)?;
+        progress.advance(spec, writer.rows);
+        batch.recycle();
+    }
+    Ok(writer.rows)
+}
+
+/// The prepared inserts of every target of one mapping on one connection, and the
+/// rows they wrote.
+pub(crate) struct Writer<'c> {
+    connection: &'c Connection,
+    per_statement: usize,
+    single: Vec<Statement<'c>>,
+    multi: Vec<Statement<'c>>,
+    /// Rows written so far.
+    pub(crate) rows: u64,
+}
+
+impl<'c> Writer<'c> {
+    /// Prepares the inserts of mapping `M` on `connection`, the file `path`.
+    pub(crate) fn new<M: Mapping>(connection: &'c Connection, path: &Path) -> Result<Self> {
+        let spec = M::SPEC;
+        let target_error = |source| Error::Target {
+            path: path.to_owned(),
+            source: Box::new(source),
+        };
+        let per_statement = rows_per_statement(spec);
+        // Text and blobs bound without a copy, from the batch (see `target::statement`).
+        let single = spec
+            .targets
+            .iter()
+            .map(|target| Statement::prepare(connection, target.insert))
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(target_error)?;
+        let multi = spec
+            .targets
+            .iter()
+            .map(|target| Statement::prepare(connection, &multi_row_insert(target, per_statement)))
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(target_error)?;
+        Ok(Writer {
+            connection,
+            per_statement,
+            single,
+            multi,
+            rows: 0,
+        })
+    }
+
+    /// Writes every row of `batch` into every target, parents first.
+    pub(crate) fn write<M: Mapping>(&mut self, batch: &RawBatch) -> Result<()> {
+        let per_statement = self.per_statement;
         let count = batch.len();
         let mut start = 0;
         while per_statement > 1 && count - start >= per_statement {
             let chunk = start..start + per_statement;
-            for (index, statement) in multi.iter_mut().enumerate() {
+            for (index, statement) in self.multi.iter_mut().enumerate() {
                 insert_many::<M>(
-                    connection,
-                    &batch,
+                    self.connection,
+                    batch,
                     chunk.clone(),
                     index,
                     statement,
-                    &mut single[index],
+                    &mut self.single[index],
                 )?;
             }
             start += per_statement;
         }
         for row in start..count {
             let row = batch.row(row);
-            for (index, statement) in single.iter_mut().enumerate() {
+            for (index, statement) in self.single.iter_mut().enumerate() {
                 insert_one::<M>(&row, index, statement)?;
             }
         }
-        rows += count as u64;
-        progress.advance(spec, rows);
-        batch.recycle();
+        self.rows += count as u64;
+        Ok(())
     }
-    Ok(rows)
 }
 
 /// Inserts row `row` into target `target` with its single-row statement.

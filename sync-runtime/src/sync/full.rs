@@ -112,7 +112,7 @@ pub(crate) fn sync<M: Mapping>(
 /// Replaces the targets with empty ones (see `swap`): a table of another shape is
 /// rebuilt when this mapping built it (its state row is there), and refused when
 /// something else did.
-fn prepare_full(
+pub(crate) fn prepare_full(
     transaction: &Connection,
     spec: &MappingSpec,
 ) -> rusqlite::Result<Result<swap::Replaced>> {
@@ -162,6 +162,90 @@ fn read_source<M: Mapping>(
         table: table.clone(),
         source,
     };
+    let Opened {
+        mut transaction,
+        identity,
+        key_indexed,
+        types,
+    } = open::<M>(client, filter, assume_unique_key, progress)?;
+
+    // In key order along the key's unique index, when the table has one: the
+    // targets' primary-key b-trees then grow at their right edge, however the rows
+    // lie in the table (see `ordered_copy_sql`).
+    let ordered = key_indexed
+        .then(|| ordered_copy_sql(spec, &types))
+        .flatten();
+    let copy = ordered
+        .clone()
+        .unwrap_or_else(|| source::copy_out_sql(spec.source.select));
+    if ordered.is_some() {
+        // A scan of the index, which streams, rather than a sort of the whole table
+        // before the first row; the planner prefers the sort for a key uncorrelated
+        // with the rows' physical order.
+        transaction
+            .batch_execute("SET LOCAL enable_sort = off")
+            .map_err(source_error)?;
+    }
+    // Many COPY messages (rows) per `block_on`, parsed where they are.
+    let stream = transaction.copy_out(&copy).map_err(source_error)?;
+    let stream_error = |source| Error::SourceStream {
+        mapping: spec.name.to_owned(),
+        table: table.clone(),
+        source,
+    };
+    let mut reader = CopyReader::new(stream, types).map_err(stream_error)?;
+    // Rows checked and sent raw, in recycled batches (issue 7); see `batch`.
+    let batches = batch::read::<M, _>(&mut reader, batch_size, None, sender, &stream_error)?;
+    let mut read = Read {
+        rows: batches.rows,
+        skipped: batches.skipped,
+        watermark: None,
+        identity,
+    };
+    if batches.writer_stopped {
+        // The writer stopped; its error is the one to report.
+        return Ok(read);
+    }
+    drop(reader);
+    if ordered.is_some() {
+        transaction
+            .batch_execute("SET LOCAL enable_sort = on")
+            .map_err(source_error)?;
+    }
+    // The watermark comes from the same snapshot: the next run goes on after it.
+    read.watermark = watermark::<M>(&mut transaction)?;
+    transaction.commit().map_err(source_error)?;
+    Ok(read)
+}
+
+/// A source snapshot opened for a full read, checked.
+pub(crate) struct Opened<'c> {
+    /// The snapshot.
+    pub(crate) transaction: Snapshot<'c>,
+    /// The source it reads.
+    pub(crate) identity: SourceIdentity,
+    /// Whether a unique index backs the key (checked unless the user vouched).
+    pub(crate) key_indexed: bool,
+    /// The live types of the columns `select` reads, checked against the mapping.
+    pub(crate) types: Vec<Type>,
+}
+
+/// Opens the run's snapshot with the `filter` settings bound, reads the source's
+/// identity, checks that a unique index backs the key (unless `assume_unique_key`)
+/// and that the live column types fit the mapping, and reports the row estimate.
+pub(crate) fn open<'c, M: Mapping>(
+    client: &'c mut Client,
+    filter: &[(&str, String)],
+    assume_unique_key: bool,
+    progress: &dyn Progress,
+) -> Result<Opened<'c>> {
+    let spec = M::SPEC;
+    let table = spec.source.display_name();
+    let source_error = |source| Error::Source {
+        mapping: spec.name.to_owned(),
+        table: table.clone(),
+        source,
+    };
     let mut transaction = client.snapshot(filter).map_err(source_error)?;
     let (schema, table_name) = (spec.source.schema, spec.source.table);
     let identity = transaction
@@ -197,51 +281,28 @@ fn read_source<M: Mapping>(
         .map_err(source_error)?;
     let types: Vec<Type> = source::column_types(statement.columns());
     decode::check_types::<M>(&types)?;
+    Ok(Opened {
+        transaction,
+        identity,
+        key_indexed,
+        types,
+    })
+}
 
-    // In key order along the key's unique index, when the table has one: the
-    // targets' primary-key b-trees then grow at their right edge, however the rows
-    // lie in the table (see `ordered_copy_sql`).
-    let ordered = key_indexed
-        .then(|| ordered_copy_sql(spec, &types))
-        .flatten();
-    let copy = ordered
-        .clone()
-        .unwrap_or_else(|| source::copy_out_sql(spec.source.select));
-    if ordered.is_some() {
-        // A scan of the index, which streams, rather than a sort of the whole table
-        // before the first row; the planner prefers the sort for a key uncorrelated
-        // with the rows' physical order.
-        transaction
-            .batch_execute("SET LOCAL enable_sort = off")
-            .map_err(source_error)?;
-    }
-    // Many COPY messages (rows) per `block_on`, parsed where they are.
-    let stream = transaction.copy_out(&copy).map_err(source_error)?;
-    let stream_error = |source| Error::SourceStream {
+/// The greatest `(cursor, key)` of the snapshot, for a mapping with a cursor
+/// (`None` without one, or for a source without rows).
+///
+/// # Errors
+///
+/// A NULL or `infinity` cursor, named by key; a source error.
+pub(crate) fn watermark<M: Mapping>(transaction: &mut Snapshot<'_>) -> Result<Option<Watermark>> {
+    let spec = M::SPEC;
+    let source_error = |source| Error::Source {
         mapping: spec.name.to_owned(),
-        table: table.clone(),
+        table: spec.source.display_name(),
         source,
     };
-    let mut reader = CopyReader::new(stream, types).map_err(stream_error)?;
-    // Rows checked and sent raw, in recycled batches (issue 7); see `batch`.
-    let batches = batch::read::<M, _>(&mut reader, batch_size, sender, &stream_error)?;
-    let mut read = Read {
-        rows: batches.rows,
-        skipped: batches.skipped,
-        watermark: None,
-        identity,
-    };
-    if batches.writer_stopped {
-        // The writer stopped; its error is the one to report.
-        return Ok(read);
-    }
-    drop(reader);
-    if ordered.is_some() {
-        transaction
-            .batch_execute("SET LOCAL enable_sort = on")
-            .map_err(source_error)?;
-    }
-    // The watermark comes from the same snapshot: the next run goes on after it.
+    let mut found = None;
     if let Some(incremental) = &spec.source.incremental {
         let row = transaction
             .query_opt(incremental.watermark, &[])
@@ -252,10 +313,10 @@ fn read_source<M: Mapping>(
                 .map(|index| row.try_get::<_, RawField<'_>>(index).map(|field| field.0))
                 .collect::<std::result::Result<Vec<_>, _>>()
                 .map_err(source_error)?;
-            read.watermark = Watermark::from_fields(&types, &fields);
-            let Some(watermark) = &read.watermark else {
+            found = Watermark::from_fields(&types, &fields);
+            let Some(watermark) = &found else {
                 return Err(
-                    incremental::null_cursor(spec, &mut transaction)?.unwrap_or_else(|| {
+                    incremental::null_cursor(spec, transaction)?.unwrap_or_else(|| {
                         Error::Incremental {
                             mapping: spec.name.to_owned(),
                             message: "the greatest cursor of the source could not be read"
@@ -282,8 +343,7 @@ fn read_source<M: Mapping>(
             )?;
         }
     }
-    transaction.commit().map_err(source_error)?;
-    Ok(read)
+    Ok(found)
 }
 
 /// The full sync's `COPY` in key order, `COPY (SELECT .. ORDER BY "k1", ..) TO

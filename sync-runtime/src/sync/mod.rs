@@ -4,6 +4,7 @@
 
 pub(crate) mod batch;
 pub(crate) mod capture;
+pub(crate) mod fanout;
 pub(crate) mod full;
 pub(crate) mod group;
 pub(crate) mod incremental;
@@ -37,6 +38,13 @@ pub fn sync<M: Mapping>(
     options: &SyncOptions,
 ) -> Result<Summary> {
     let spec = M::SPEC;
+    // A partitioned mapping writes one file per value: `target` is their template.
+    if spec.source.partition_by.is_some() {
+        let result = fanout::fanout::<M>(source, target, options)
+            .and_then(|summary| summary.into_result(spec));
+        options.observer().finish(spec, result.as_ref());
+        return result;
+    }
     // A missing or unreadable filter parameter stops the run before it touches the
     // source or the target.
     if let Err(error) = options.filter_settings(spec) {
@@ -66,6 +74,15 @@ pub(crate) fn sync_on<M: Mapping>(
     snapshot: Option<&str>,
 ) -> Result<Summary> {
     let spec = M::SPEC;
+    // A partitioned mapping is not synced with others in one file's transaction.
+    if spec.source.partition_by.is_some() {
+        return Err(Error::Partition {
+            mapping: spec.name.to_owned(),
+            message: "a partitioned mapping cannot be synced in one transaction with \
+                      mappings it references or that reference it"
+                .to_owned(),
+        });
+    }
     let started = Instant::now();
     let started_at = state::now();
     let progress = options.observer();

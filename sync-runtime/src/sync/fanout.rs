@@ -1,0 +1,541 @@
+//! Fan-out: one pass over the source writes one SQLite file per value of the
+//! mapping's `partition_by` column.
+//!
+//! The reader is the full sync's (`full::open`, `batch::read`): one snapshot, the
+//! rows ordered by the partition column and then the key, batches split where the
+//! partition changes. The writer takes the batches of one partition at a time and
+//! writes them into that partition's file with the full sync's batch writer, in the
+//! file's own transaction, with its own `_data_sync_state` row: each file is old or
+//! new, never half, and one file is open at a time (the rows of a partition arrive
+//! together), so memory and descriptors stay flat however many partitions there
+//! are. A file that fails (read-only, locked, a value SQLite refuses) is recorded
+//! and skipped; the pass goes on with the next partition.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::time::Instant;
+
+use sync_sql::ident::quote;
+use tokio_postgres::types::Type;
+
+use crate::Mapping;
+use crate::error::{Error, Result};
+use crate::options::{QUEUE_DEPTH, SyncOptions};
+use crate::partition::{self, Selection, Template};
+use crate::source::client::Client;
+use crate::source::config::SourceConfig;
+use crate::source::guard::SourceIdentity;
+use crate::source::{self, CopyReader, row_key};
+use crate::summary::{Summary, TargetSummary};
+use crate::sync::batch::{self, RawBatch};
+use crate::sync::watermark::Watermark;
+use crate::sync::{full, retry, signal};
+use crate::target::state::{self, MappingState};
+use crate::target::{self, Txn, swap};
+
+/// What a fan-out run did.
+#[derive(Debug)]
+pub struct FanoutSummary {
+    /// The mapping name.
+    pub mapping: String,
+    /// Rows read from the source (every partition the run selected).
+    pub rows_read: u64,
+    /// Every partition the source had for this run, in the order written.
+    pub partitions: Vec<PartitionOutcome>,
+    /// Files of the template whose partition the source no longer has (left as they
+    /// were); listed only by runs of every partition.
+    pub stale: Vec<PathBuf>,
+    /// Wall-clock seconds of the run.
+    pub seconds: f64,
+}
+
+/// How one partition's file fared.
+#[derive(Debug)]
+pub struct PartitionOutcome {
+    /// The partition value's text form (lossy for bytes that are not UTF-8),
+    /// `None` for NULL.
+    pub value: Option<String>,
+    /// Its file; `None` for a NULL value, which names none.
+    pub path: Option<PathBuf>,
+    /// Rows written into the file.
+    pub rows: u64,
+    /// The error that left the file as it was, if any.
+    pub error: Option<Error>,
+}
+
+impl FanoutSummary {
+    /// The partitions that failed.
+    pub fn failures(&self) -> impl Iterator<Item = &PartitionOutcome> {
+        self.partitions
+            .iter()
+            .filter(|partition| partition.error.is_some())
+    }
+
+    /// The run as a [`Summary`] when every partition succeeded, else
+    /// [`Error::Partition`] naming each failed partition, its file and its error.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Partition`] when some partitions failed.
+    pub fn into_result(self, spec: &crate::spec::MappingSpec) -> Result<Summary> {
+        let failed: Vec<String> = self
+            .failures()
+            .map(|partition| {
+                let value = partition.value.as_deref().unwrap_or("NULL");
+                let error = partition.error.as_ref().expect("a failure");
+                match &partition.path {
+                    Some(path) => format!("`{value}` ({}): {error}", path.display()),
+                    None => format!("{value}: {error}"),
+                }
+            })
+            .collect();
+        if !failed.is_empty() {
+            return Err(Error::Partition {
+                mapping: spec.name.to_owned(),
+                message: format!(
+                    "{} of {} partitions failed, the others were synced: {}",
+                    failed.len(),
+                    self.partitions.len(),
+                    failed.join("; ")
+                ),
+            });
+        }
+        let rows: u64 = self.partitions.iter().map(|partition| partition.rows).sum();
+        Ok(Summary {
+            mapping: self.mapping,
+            mode: "full".to_owned(),
+            rows_read: self.rows_read,
+            targets: spec
+                .targets
+                .iter()
+                .map(|target| TargetSummary {
+                    table: target.name.to_owned(),
+                    rows,
+                    deleted: 0,
+                })
+                .collect(),
+            seconds: self.seconds,
+            migrated: Vec::new(),
+        })
+    }
+}
+
+/// Syncs partitioned mapping `M` from `source` into one file per partition value,
+/// named by `template` (`out/{tenant_id}.sqlite`), in one pass over the source: the
+/// partitions `options.selection` picks, each file replaced in its own transaction.
+/// Every run reads the whole selection (fan-out has no incremental runs).
+///
+/// # Errors
+///
+/// [`Error::Partition`] for a template without the partition column's placeholder
+/// or with another column's, or a bad `--partition` value; a source error stops the
+/// pass (the files written before it stay as written). A partition whose file fails
+/// does not stop the pass: it is in [`FanoutSummary::partitions`] with its error.
+pub fn fanout<M: Mapping>(
+    source: &SourceConfig,
+    template: &Path,
+    options: &SyncOptions,
+) -> Result<FanoutSummary> {
+    let spec = M::SPEC;
+    let started = Instant::now();
+    let template = Template::parse(spec, template)?;
+    let filter = options.filter_settings(spec)?;
+    let progress = options.observer();
+    progress.start(spec, "full");
+    let read_timeout = source.read_timeout();
+    let result = retry::run(spec, &options.retry, &mut || {
+        pass::<M>(source, &template, options, &filter)
+            .map_err(|error| error.with_timeouts(read_timeout))
+    })
+    .map_err(|error| crate::source::guard::classify(spec, error));
+    let result = signal::classify(spec, result);
+    let result = result.map(|mut summary| {
+        summary.seconds = started.elapsed().as_secs_f64();
+        if options.selection == Selection::All {
+            summary.stale = stale(&template, &summary);
+        }
+        for path in &summary.stale {
+            tracing::warn!(
+                mapping = spec.name,
+                file = %path.display(),
+                "the source has no rows of this file's partition any more; the file is left as it was"
+            );
+        }
+        for failure in summary.failures() {
+            tracing::warn!(
+                mapping = spec.name,
+                partition = failure.value.as_deref().unwrap_or("NULL"),
+                error = %failure.error.as_ref().expect("a failure"),
+                "partition failed"
+            );
+        }
+        summary
+    });
+    match &result {
+        Ok(summary) => {
+            let failed = summary.failures().count();
+            tracing::info!(
+                mapping = spec.name,
+                mode = "full",
+                rows = summary.rows_read,
+                partitions = summary.partitions.len(),
+                failed,
+                seconds = summary.seconds,
+                outcome = if failed == 0 { "ok" } else { "error" },
+                "fan-out finished"
+            );
+        }
+        Err(error) => {
+            tracing::info!(mapping = spec.name, mode = "full", outcome = "error", error = %error, "fan-out failed");
+        }
+    }
+    result
+}
+
+/// The files of `template` that no partition of this run wrote.
+fn stale(template: &Template, summary: &FanoutSummary) -> Vec<PathBuf> {
+    let written: HashSet<&Path> = summary
+        .partitions
+        .iter()
+        .filter_map(|partition| partition.path.as_deref())
+        .collect();
+    template
+        .existing()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(_, path)| path)
+        .filter(|path| !written.contains(path.as_path()))
+        .collect()
+}
+
+/// What the reader tells every file: the watermark and source of the snapshot.
+struct Snapshot {
+    watermark: Option<Watermark>,
+    identity: SourceIdentity,
+}
+
+/// One pass: the reader thread streams the selected partitions, the writer (this
+/// thread) writes each into its file.
+fn pass<M: Mapping>(
+    source: &SourceConfig,
+    template: &Template,
+    options: &SyncOptions,
+    filter: &[(&'static str, String)],
+) -> Result<FanoutSummary> {
+    let spec = M::SPEC;
+    let partition_index = spec.source.partition_by.expect("a partitioned mapping");
+    let mut client = source.connect()?;
+    let _cancel = signal::cancel_on_signal(source, &client);
+    let started_at = state::now();
+    std::thread::scope(|scope| {
+        let (sender, receiver) = sync_channel(QUEUE_DEPTH);
+        let (snapshot_sender, snapshot_receiver) = sync_channel(1);
+        let client = &mut client;
+        let reader = scope
+            .spawn(move || read_source::<M>(client, filter, options, &snapshot_sender, &sender));
+        let written = match snapshot_receiver.recv() {
+            Ok((snapshot, ty)) => write_partitions::<M>(
+                receiver,
+                template,
+                options,
+                &snapshot,
+                &ty,
+                partition_index,
+                &started_at,
+            ),
+            // The reader stopped before the snapshot was read; its error says why.
+            Err(_) => Ok(Vec::new()),
+        };
+        let read = reader.join().unwrap_or_else(|_| {
+            Err(Error::ReaderPanicked {
+                mapping: spec.name.to_owned(),
+            })
+        });
+        // A reader error explains a writer that stopped early, so it comes first.
+        let rows_read = read?;
+        let partitions = written?;
+        Ok(FanoutSummary {
+            mapping: spec.name.to_owned(),
+            rows_read,
+            partitions,
+            stale: Vec::new(),
+            seconds: 0.0,
+        })
+    })
+}
+
+/// The reader thread: the full sync's snapshot and checks, then the watermark
+/// (every file records it before the copy ends), then the selected rows ordered by
+/// partition and key, in batches of one partition each. Returns the rows read.
+fn read_source<M: Mapping>(
+    client: &mut Client,
+    filter: &[(&'static str, String)],
+    options: &SyncOptions,
+    snapshot_sender: &SyncSender<(Snapshot, Type)>,
+    sender: &SyncSender<RawBatch>,
+) -> Result<u64> {
+    let spec = M::SPEC;
+    let partition_index = spec.source.partition_by.expect("a partitioned mapping");
+    let table = spec.source.display_name();
+    let source_error = |source| Error::Source {
+        mapping: spec.name.to_owned(),
+        table: table.clone(),
+        source,
+    };
+    let full::Opened {
+        mut transaction,
+        identity,
+        types,
+        ..
+    } = full::open::<M>(
+        client,
+        filter,
+        options.assume_unique_key,
+        options.observer(),
+    )?;
+    let ty = types[partition_index].clone();
+    if !partition::is_supported(&ty) {
+        return Err(Error::Partition {
+            mapping: spec.name.to_owned(),
+            message: format!(
+                "partition column `{}` is `{ty}` in the source, whose values name no file; partition by an integer, text, enum or uuid column",
+                spec.source.columns[partition_index].name
+            ),
+        });
+    }
+    // The selection's values are settings of the snapshot, bound like the filter's.
+    let condition = options.selection.condition(spec, &ty)?;
+    if let Some((_, settings)) = &condition {
+        let (names, values): (Vec<&str>, Vec<&str>) = settings
+            .iter()
+            .map(|(name, value)| (*name, value.as_str()))
+            .unzip();
+        transaction
+            .execute(crate::filter::FilterSpec::BIND, &[&names, &values])
+            .map_err(source_error)?;
+    }
+    let watermark = full::watermark::<M>(&mut transaction)?;
+    if snapshot_sender
+        .send((
+            Snapshot {
+                watermark,
+                identity,
+            },
+            ty,
+        ))
+        .is_err()
+    {
+        return Ok(0);
+    }
+    let copy = copy_sql(
+        spec,
+        condition.as_ref().map(|(condition, _)| condition.as_str()),
+    );
+    let stream = transaction.copy_out(&copy).map_err(source_error)?;
+    let stream_error = |source| Error::SourceStream {
+        mapping: spec.name.to_owned(),
+        table: table.clone(),
+        source,
+    };
+    let mut reader = CopyReader::new(stream, types).map_err(stream_error)?;
+    let batches = batch::read::<M, _>(
+        &mut reader,
+        options.batch_size.max(1),
+        Some(partition_index),
+        sender,
+        &stream_error,
+    )?;
+    if batches.writer_stopped {
+        // The writer stopped; its error is the one to report.
+        return Ok(batches.rows);
+    }
+    drop(reader);
+    transaction.commit().map_err(source_error)?;
+    Ok(batches.rows)
+}
+
+/// `COPY (SELECT .. [WHERE filter AND selection] ORDER BY "partition", "key"..) TO
+/// STDOUT (FORMAT binary)`: the mapping's generated `SELECT` (whose only `WHERE` is
+/// its filter's) with the selection's condition and the order of a fan-out.
+fn copy_sql(spec: &crate::spec::MappingSpec, condition: Option<&str>) -> String {
+    let partition = quote(spec.source.columns[spec.source.partition_by.expect("partitioned")].name);
+    let mut select = spec.source.select.to_owned();
+    if let Some(condition) = condition {
+        let joiner = if spec.source.filter.is_some() {
+            " AND "
+        } else {
+            " WHERE "
+        };
+        select.push_str(joiner);
+        select.push('(');
+        select.push_str(condition);
+        select.push(')');
+    }
+    let mut order = vec![partition];
+    order.extend(
+        spec.source
+            .key
+            .iter()
+            .map(|&index| quote(spec.source.columns[index].name)),
+    );
+    select.push_str(" ORDER BY ");
+    select.push_str(&order.join(", "));
+    source::copy_out_sql(&select)
+}
+
+/// The writer: the batches of each partition into its file, one file at a time.
+/// Returns every partition's outcome; an interrupt stops it with an error.
+fn write_partitions<M: Mapping>(
+    receiver: Receiver<RawBatch>,
+    template: &Template,
+    options: &SyncOptions,
+    snapshot: &Snapshot,
+    ty: &Type,
+    partition_index: usize,
+    started_at: &str,
+) -> Result<Vec<PartitionOutcome>> {
+    let spec = M::SPEC;
+    let progress = options.observer();
+    let mut outcomes = Vec::new();
+    let mut rows_so_far = 0;
+    let mut batches = receiver.into_iter().peekable();
+    while let Some(first) = batches.next() {
+        signal::check(spec)?;
+        let raw = first.row(0).raw(partition_index).map(<[u8]>::to_vec);
+        let mut rest = std::iter::from_fn(|| {
+            batches.next_if(|next| next.row(0).raw(partition_index) == raw.as_deref())
+        });
+        let text = raw
+            .as_deref()
+            .map(|raw| partition::text_form(ty, raw).unwrap_or_else(|| raw.to_vec()));
+        let value = text
+            .as_deref()
+            .map(|text| String::from_utf8_lossy(text).into_owned());
+        let outcome = match &text {
+            None => {
+                let key = row_key(spec, &first.row(0));
+                let column = spec.source.columns[partition_index].name;
+                first.recycle();
+                PartitionOutcome {
+                    value,
+                    path: None,
+                    rows: 0,
+                    error: Some(Error::Partition {
+                        mapping: spec.name.to_owned(),
+                        message: format!(
+                            "the row with key {key} has a NULL `{column}`, which names no file; \
+                             give it a value in the source, or leave such rows out with a `filter` \
+                             (`{column} IS NOT NULL`)"
+                        ),
+                    }),
+                }
+            }
+            Some(text) => {
+                let path = template.path(text);
+                let result = write_partition::<M>(
+                    &path,
+                    first,
+                    &mut rest,
+                    options,
+                    snapshot,
+                    started_at,
+                    &mut |rows| progress.advance(spec, rows_so_far + rows),
+                );
+                let (rows, error) = match result {
+                    Ok(rows) => (rows, None),
+                    Err(error) if error.kind() == "interrupted" => return Err(error),
+                    Err(error) => (0, Some(error.with_file_faults_of(&path))),
+                };
+                rows_so_far += rows;
+                PartitionOutcome {
+                    value,
+                    path: Some(path),
+                    rows,
+                    error,
+                }
+            }
+        };
+        // What is left of a failed partition is passed over.
+        for batch in rest {
+            batch.recycle();
+        }
+        outcomes.push(outcome);
+    }
+    Ok(outcomes)
+}
+
+/// One partition's batches (`first`, then `rest`) into the file `path`, replacing
+/// its targets in one transaction that also records the run; returns the rows
+/// written. A failure is recorded in the file when it can be.
+fn write_partition<M: Mapping>(
+    path: &Path,
+    first: RawBatch,
+    rest: &mut dyn Iterator<Item = RawBatch>,
+    options: &SyncOptions,
+    snapshot: &Snapshot,
+    started_at: &str,
+    advance: &mut dyn FnMut(u64),
+) -> Result<u64> {
+    let spec = M::SPEC;
+    let target_error = |source| Error::Target {
+        path: path.to_owned(),
+        source: Box::new(source),
+    };
+    if let Some(parent) = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(parent).map_err(|source| Error::Io {
+            path: parent.to_owned(),
+            source,
+        })?;
+    }
+    let mut connection = target::open(path)?;
+    state::record_attempt(&mut connection, spec.name, started_at).map_err(target_error)?;
+    let bulk_load = swap::BulkLoad::begin(&connection, spec);
+    let result = (|| {
+        let transaction = Txn::begin(&connection).map_err(target_error)?;
+        let replaced = full::prepare_full(&transaction, spec).map_err(target_error)??;
+        let mut writer = batch::Writer::new::<M>(&transaction, path)?;
+        writer.write::<M>(&first)?;
+        first.recycle();
+        advance(writer.rows);
+        for batch in rest {
+            signal::check(spec)?;
+            writer.write::<M>(&batch)?;
+            batch.recycle();
+            advance(writer.rows);
+        }
+        let rows = writer.rows;
+        drop(writer);
+        replaced.restore(&transaction, spec).map_err(target_error)?;
+        state::record(
+            &transaction,
+            &MappingState::of_run(
+                spec,
+                crate::filter::identity(spec.source.filter.as_ref(), &options.params),
+                "full",
+                snapshot.watermark.as_ref(),
+                rows,
+                started_at,
+                true,
+            ),
+        )
+        .map_err(target_error)?;
+        state::record_source(&transaction, spec.name, &snapshot.identity.to_json())
+            .map_err(target_error)?;
+        transaction.commit().map_err(target_error)?;
+        Ok(rows)
+    })();
+    bulk_load.end(&connection);
+    if let Err(error) = &result {
+        let _ = state::record_failure(
+            &connection,
+            spec.name,
+            &state::now(),
+            &signal::outcome(error),
+        );
+    }
+    result
+}

@@ -1,0 +1,547 @@
+//! Fan-out (`partition_by`) against a real PostgreSQL: one pass writes one file
+//! per tenant, each equal to its tenant's rows; later runs keep them equal as rows
+//! change and move between tenants; four shards cover every partition once;
+//! `--partition` writes one file; hostile values make safe names; a read-only file
+//! fails alone; `status` summarizes the files.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use rusqlite::types::Value;
+use sync_runtime::{Error, Mapping, Selection, Shard, SourceConfig, SyncOptions};
+
+use crate::generated::FanoutOrders;
+use crate::outcomes::data_sync_test_mappings;
+use crate::support::{self, TestDb};
+
+/// `public.fanout_orders` with `tenants` tenants `t00`, `t01`, .. and 10 rows each
+/// (NULL and non-ASCII items among them).
+fn create_orders(db: &TestDb, tenants: i64) {
+    db.client()
+        .batch_execute(&format!(
+            "CREATE TABLE public.fanout_orders (
+                 id bigint PRIMARY KEY,
+                 tenant_id text NOT NULL,
+                 item text,
+                 revision bigint NOT NULL
+             );
+             CREATE INDEX ON public.fanout_orders (tenant_id);
+             INSERT INTO public.fanout_orders
+             SELECT n, 't' || lpad((n % {tenants})::text, 2, '0'),
+                    CASE WHEN n % 7 = 0 THEN NULL ELSE 'item ' || n || ' – ü' END, n
+             FROM generate_series(1, {}) AS n;",
+            tenants * 10
+        ))
+        .unwrap();
+}
+
+/// The source rows of `tenant`, as its file holds them.
+fn source_rows(db: &TestDb, tenant: &str) -> Vec<Vec<Value>> {
+    db.client()
+        .query(
+            "SELECT id, tenant_id, item, revision FROM public.fanout_orders
+             WHERE tenant_id = $1 ORDER BY id",
+            &[&tenant],
+        )
+        .unwrap()
+        .into_iter()
+        .map(|row| {
+            vec![
+                Value::Integer(row.get(0)),
+                Value::Text(row.get(1)),
+                row.get::<_, Option<String>>(2)
+                    .map_or(Value::Null, Value::Text),
+                Value::Integer(row.get(3)),
+            ]
+        })
+        .collect()
+}
+
+/// Every tenant of the source.
+fn tenants(db: &TestDb) -> Vec<String> {
+    db.client()
+        .query(
+            "SELECT DISTINCT tenant_id FROM public.fanout_orders ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .into_iter()
+        .map(|row| row.get(0))
+        .collect()
+}
+
+/// The rows of a file.
+fn file_rows(path: &Path) -> Vec<Vec<Value>> {
+    support::sqlite_rows(
+        path,
+        "SELECT id, tenant_id, item, revision FROM fanout_orders ORDER BY id",
+    )
+}
+
+/// The file names in `directory`, without SQLite's `-wal` and `-shm` files.
+fn files(directory: &Path) -> BTreeSet<String> {
+    std::fs::read_dir(directory)
+        .map(|entries| {
+            entries
+                .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+                .filter(|name| name.ends_with(".sqlite"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn fanout(
+    db: &TestDb,
+    template: &Path,
+    selection: Selection,
+) -> sync_runtime::Result<sync_runtime::FanoutSummary> {
+    let source = SourceConfig::parse(&db.url()).unwrap();
+    let options = SyncOptions {
+        batch_size: 7,
+        selection,
+        ..SyncOptions::default()
+    };
+    sync_runtime::fanout::<FanoutOrders>(&source, template, &options)
+}
+
+fn template(directory: &Path) -> PathBuf {
+    directory.join("{tenant_id}.sqlite")
+}
+
+/// Every file of `directory` equals its tenant's rows, and there is one per tenant.
+fn assert_files_equal_tenants(db: &TestDb, directory: &Path) {
+    let tenants = tenants(db);
+    let expected: BTreeSet<String> = tenants
+        .iter()
+        .map(|tenant| format!("{tenant}.sqlite"))
+        .collect();
+    assert_eq!(files(directory), expected);
+    for tenant in &tenants {
+        let path = directory.join(format!("{tenant}.sqlite"));
+        assert_eq!(file_rows(&path), source_rows(db, tenant), "{tenant}");
+    }
+}
+
+#[test]
+fn one_pass_writes_one_file_per_tenant() {
+    let db = support::source_db();
+    create_orders(&db, 30);
+    let directory = tempfile::tempdir().unwrap();
+    let summary = fanout(&db, &template(directory.path()), Selection::All).unwrap();
+    assert_eq!(summary.rows_read, 300);
+    assert_eq!(summary.partitions.len(), 30);
+    assert_eq!(summary.failures().count(), 0);
+    assert!(summary.stale.is_empty());
+    assert_files_equal_tenants(&db, directory.path());
+    // Each file has its own state: one full run of this mapping, 10 rows, and the
+    // watermark of the whole snapshot.
+    let state = support::sqlite_rows(
+        &directory.path().join("t07.sqlite"),
+        "SELECT mapping, mode, rows, last_outcome, watermark_cursor FROM _data_sync_state",
+    );
+    assert_eq!(
+        state,
+        [[
+            Value::Text("fanout_orders".into()),
+            Value::Text("full".into()),
+            Value::Integer(10),
+            Value::Text("ok".into()),
+            Value::Text("300".into()),
+        ]]
+    );
+}
+
+#[test]
+fn later_runs_keep_every_file_equal_as_rows_change_and_move() {
+    let db = support::source_db();
+    create_orders(&db, 30);
+    let directory = tempfile::tempdir().unwrap();
+    let template = template(directory.path());
+    fanout(&db, &template, Selection::All).unwrap();
+    db.client()
+        .batch_execute(
+            "UPDATE public.fanout_orders SET item = 'changed', revision = revision + 1000 WHERE id % 9 = 0;
+             UPDATE public.fanout_orders SET tenant_id = 't03', revision = revision + 2000 WHERE id IN (1, 2, 4, 5);
+             DELETE FROM public.fanout_orders WHERE id % 11 = 0;
+             INSERT INTO public.fanout_orders VALUES (1001, 't29', NULL, 5000), (1002, 't00', 'new', 5001);",
+        )
+        .unwrap();
+    let summary = fanout(&db, &template, Selection::All).unwrap();
+    assert_eq!(summary.failures().count(), 0);
+    assert_files_equal_tenants(&db, directory.path());
+    // Row 1 left `t01` for `t03`.
+    let ids = |tenant: &str| -> Vec<Value> {
+        file_rows(&directory.path().join(format!("{tenant}.sqlite")))
+            .into_iter()
+            .map(|row| row[0].clone())
+            .collect()
+    };
+    assert!(!ids("t01").contains(&Value::Integer(1)));
+    assert!(ids("t03").contains(&Value::Integer(1)));
+}
+
+#[test]
+fn a_tenant_that_left_the_source_keeps_its_file_and_is_reported() {
+    let db = support::source_db();
+    create_orders(&db, 3);
+    let directory = tempfile::tempdir().unwrap();
+    let template = template(directory.path());
+    fanout(&db, &template, Selection::All).unwrap();
+    let before = file_rows(&directory.path().join("t02.sqlite"));
+    db.client()
+        .batch_execute("DELETE FROM public.fanout_orders WHERE tenant_id = 't02'")
+        .unwrap();
+    let summary = fanout(&db, &template, Selection::All).unwrap();
+    assert_eq!(summary.partitions.len(), 2);
+    assert_eq!(summary.stale, [directory.path().join("t02.sqlite")]);
+    assert_eq!(file_rows(&directory.path().join("t02.sqlite")), before);
+}
+
+#[test]
+fn four_shards_cover_every_partition_once() {
+    let db = support::source_db();
+    create_orders(&db, 30);
+    let root = tempfile::tempdir().unwrap();
+    let mut seen = BTreeSet::new();
+    let mut total = 0;
+    for index in 0..4 {
+        let directory = root.path().join(format!("shard{index}"));
+        let summary = fanout(
+            &db,
+            &template(&directory),
+            Selection::Shard(Shard { index, count: 4 }),
+        )
+        .unwrap();
+        assert_eq!(summary.failures().count(), 0);
+        // The shard of every file is the documented hash, computed here by
+        // PostgreSQL's md5 and `shard_of_digest`.
+        for name in files(&directory) {
+            let tenant = name.trim_end_matches(".sqlite").to_owned();
+            let digest: Vec<u8> = db
+                .client()
+                .query_one("SELECT decode(md5($1), 'hex')", &[&tenant])
+                .unwrap()
+                .get(0);
+            let digest: [u8; 16] = digest.try_into().unwrap();
+            assert_eq!(sync_runtime::shard_of_digest(&digest, 4), index, "{tenant}");
+            assert_eq!(file_rows(&directory.join(&name)), source_rows(&db, &tenant));
+            assert!(seen.insert(tenant), "{name} in two shards");
+            total += 1;
+        }
+    }
+    assert_eq!(total, 30);
+    assert_eq!(seen.into_iter().collect::<Vec<_>>(), tenants(&db));
+}
+
+#[test]
+fn one_partition_is_read_by_itself() {
+    let db = support::source_db();
+    create_orders(&db, 30);
+    let directory = tempfile::tempdir().unwrap();
+    let summary = fanout(
+        &db,
+        &template(directory.path()),
+        Selection::One("t05".to_owned()),
+    )
+    .unwrap();
+    assert_eq!(summary.rows_read, 10);
+    assert_eq!(
+        files(directory.path()),
+        BTreeSet::from(["t05.sqlite".to_owned()])
+    );
+    assert_eq!(
+        file_rows(&directory.path().join("t05.sqlite")),
+        source_rows(&db, "t05")
+    );
+    // A value with a quote is bound, never spliced: no such partition, no file.
+    let summary = fanout(
+        &db,
+        &template(directory.path()),
+        Selection::One("t05' OR ''='".to_owned()),
+    )
+    .unwrap();
+    assert_eq!(summary.rows_read, 0);
+    assert_eq!(files(directory.path()).len(), 1);
+}
+
+#[test]
+fn hostile_values_make_safe_file_names() {
+    let db = support::source_db();
+    create_orders(&db, 1);
+    let long = "x".repeat(300);
+    let hostile = [
+        "../x",
+        "a/b",
+        "",
+        ".",
+        "..",
+        &long,
+        "nul\u{1}tab\tü",
+        "%empty",
+    ];
+    for (index, value) in hostile.iter().enumerate() {
+        db.client()
+            .execute(
+                "INSERT INTO public.fanout_orders VALUES ($1, $2, 'hostile', 1)",
+                &[&(100 + index as i64), value],
+            )
+            .unwrap();
+    }
+    let root = tempfile::tempdir().unwrap();
+    let directory = root.path().join("out");
+    let summary = fanout(&db, &template(&directory), Selection::All).unwrap();
+    assert_eq!(summary.failures().count(), 0);
+    // A prefix, `~` and the 16 hex digits of the value's hash (pinned in the unit
+    // tests of the escape).
+    let long_name = format!(
+        "{}.sqlite",
+        sync_runtime::partition_file_name(long.as_bytes())
+    );
+    assert_eq!(long_name.len(), 180 + 1 + 16 + ".sqlite".len());
+    assert!(
+        long_name.starts_with(&format!("{}~", "x".repeat(180))),
+        "{long_name}"
+    );
+    let expected: BTreeSet<String> = [
+        "%2E.%2Fx.sqlite",
+        "a%2Fb.sqlite",
+        "%empty.sqlite",
+        "%2E.sqlite",
+        "%2E..sqlite",
+        long_name.as_str(),
+        "nul%01tab%09%C3%BC.sqlite",
+        "%25empty.sqlite",
+        "t00.sqlite",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
+    assert_eq!(files(&directory), expected);
+    // Nothing was written outside the directory.
+    let outside: BTreeSet<String> = std::fs::read_dir(root.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(outside, BTreeSet::from(["out".to_owned()]));
+    for (index, value) in hostile.iter().enumerate() {
+        let name = sync_runtime::partition_file_name(value.as_bytes());
+        let rows = file_rows(&directory.join(format!("{name}.sqlite")));
+        assert_eq!(
+            rows,
+            [[
+                Value::Integer(100 + index as i64),
+                Value::Text((*value).to_owned()),
+                Value::Text("hostile".into()),
+                Value::Integer(1),
+            ]],
+            "{value:?}"
+        );
+    }
+}
+
+#[test]
+fn a_read_only_file_fails_alone() {
+    let db = support::source_db();
+    create_orders(&db, 5);
+    let directory = tempfile::tempdir().unwrap();
+    let template = template(directory.path());
+    fanout(&db, &template, Selection::All).unwrap();
+    let read_only = directory.path().join("t02.sqlite");
+    rusqlite::Connection::open(&read_only)
+        .unwrap()
+        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+        .unwrap();
+    let before = file_rows(&read_only);
+    db.client()
+        .batch_execute("UPDATE public.fanout_orders SET item = 'second run'")
+        .unwrap();
+    let summary = {
+        let _read_only = crate::faults::ReadOnly::new(&read_only);
+        fanout(&db, &template, Selection::All).unwrap()
+    };
+    let failed: Vec<_> = summary.failures().collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].value.as_deref(), Some("t02"));
+    assert_eq!(failed[0].error.as_ref().unwrap().kind(), "target");
+    assert_eq!(file_rows(&read_only), before);
+    for tenant in ["t00", "t01", "t03", "t04"] {
+        assert_eq!(
+            file_rows(&directory.path().join(format!("{tenant}.sqlite"))),
+            source_rows(&db, tenant)
+        );
+    }
+    // As one result, the run names the failed partition and its file.
+    let error = summary.into_result(FanoutOrders::SPEC).unwrap_err();
+    assert_eq!(error.kind(), "partition");
+    let message = error.to_string();
+    assert!(
+        message.starts_with(&format!(
+            "mapping `fanout_orders`: 1 of 5 partitions failed, the others were synced: `t02` ({}): target {}: ",
+            read_only.display(),
+            read_only.display()
+        )),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_target_without_the_placeholder_is_refused() {
+    let db = support::source_db();
+    create_orders(&db, 2);
+    let directory = tempfile::tempdir().unwrap();
+    for (target, expected) in [
+        (
+            directory.path().join("all.sqlite"),
+            "add the placeholder `{tenant_id}`",
+        ),
+        (
+            directory.path().join("{tenant}.sqlite"),
+            "names `{tenant}`, but the mapping is partitioned by `tenant_id`",
+        ),
+    ] {
+        let error = fanout(&db, &target, Selection::All).unwrap_err();
+        assert!(matches!(error, Error::Partition { .. }), "{error}");
+        assert!(error.to_string().contains(expected), "{error}");
+        // The plain `sync` of the library says the same.
+        let source = SourceConfig::parse(&db.url()).unwrap();
+        let error = sync_runtime::sync::<FanoutOrders>(&source, &target, &SyncOptions::default())
+            .unwrap_err();
+        assert!(error.to_string().contains(expected), "{error}");
+    }
+    assert!(files(directory.path()).is_empty());
+}
+
+/// A partition column the source holds NULL in names no file: an error naming the
+/// key, the other partitions synced.
+#[derive(Debug, Clone, PartialEq, Mapping)]
+#[sync(from = "public.fanout_orders", key = "id", partition_by = "tenant_id")]
+pub struct NullableTenant {
+    #[sync(to = "fanout_orders", primary_key)]
+    pub id: i64,
+    #[sync(to = "fanout_orders")]
+    pub tenant_id: Option<String>,
+}
+
+#[test]
+fn a_null_partition_value_is_an_error_naming_the_key() {
+    let db = support::source_db();
+    create_orders(&db, 2);
+    db.client()
+        .batch_execute(
+            "ALTER TABLE public.fanout_orders ALTER tenant_id DROP NOT NULL;
+             UPDATE public.fanout_orders SET tenant_id = NULL WHERE id IN (4, 6)",
+        )
+        .unwrap();
+    let directory = tempfile::tempdir().unwrap();
+    let source = SourceConfig::parse(&db.url()).unwrap();
+    let summary = sync_runtime::fanout::<NullableTenant>(
+        &source,
+        &template(directory.path()),
+        &SyncOptions::default(),
+    )
+    .unwrap();
+    let failed: Vec<_> = summary.failures().collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].value, None);
+    assert_eq!(
+        failed[0].error.as_ref().unwrap().to_string(),
+        "mapping `nullable_tenant`: the row with key 4 has a NULL `tenant_id`, which names no file; give it a value in the source, or leave such rows out with a `filter` (`tenant_id IS NOT NULL`)"
+    );
+    assert_eq!(
+        files(directory.path()),
+        BTreeSet::from(["t00.sqlite".to_owned(), "t01.sqlite".to_owned()])
+    );
+}
+
+#[test]
+fn the_command_line_names_failed_partitions_and_status_summarizes_the_files() {
+    let db = support::source_db();
+    create_orders(&db, 6);
+    let directory = tempfile::tempdir().unwrap();
+    let template = template(directory.path());
+    let template_text = template.to_str().unwrap();
+    // A table data-sync did not build, in the file of `t04`: refused, and recorded.
+    let conflicting = directory.path().join("t04.sqlite");
+    rusqlite::Connection::open(&conflicting)
+        .unwrap()
+        .execute_batch("CREATE TABLE fanout_orders (x TEXT)")
+        .unwrap();
+    let output = data_sync_test_mappings(&db, &template, &["sync", "--mapping", "fanout_orders"]);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("1 of 6 partitions failed"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("`t04` ({})", conflicting.display())),
+        "{stderr}"
+    );
+    for tenant in ["t00", "t01", "t02", "t03", "t05"] {
+        assert_eq!(
+            file_rows(&directory.path().join(format!("{tenant}.sqlite"))),
+            source_rows(&db, tenant)
+        );
+    }
+
+    let output = data_sync_test_mappings(&db, &template, &["status", "--json"]);
+    assert!(output.status.success(), "{output:?}");
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let fanout = json["mappings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["mapping"] == "fanout_orders")
+        .unwrap()
+        .clone();
+    assert_eq!(fanout["template"], template_text);
+    assert_eq!(fanout["files"].as_array().unwrap().len(), 6);
+    assert_eq!(fanout["outcomes"]["ok"], 5);
+    assert_eq!(fanout["outcomes"]["error"], 1);
+    assert_eq!(fanout["failed"].as_array().unwrap().len(), 1);
+    assert_eq!(fanout["failed"][0]["partition"], "t04");
+    assert!(fanout["oldest_success"].is_string(), "{fanout}");
+    let output = data_sync_test_mappings(&db, &template, &["status"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains(&format!(
+            "fanout_orders: 6 files of {template_text} (1 error, 5 ok)"
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.contains("fanout_orders: failed: t04 ("), "{stdout}");
+}
+
+#[test]
+fn the_command_line_runs_shards_and_refuses_a_partition_of_an_unpartitioned_mapping() {
+    let db = support::source_db();
+    create_orders(&db, 6);
+    let directory = tempfile::tempdir().unwrap();
+    let template = template(directory.path());
+    let output = data_sync_test_mappings(
+        &db,
+        &template,
+        &["sync", "--mapping", "fanout_orders", "--shard", "1/2"],
+    );
+    assert!(output.status.success(), "{output:?}");
+    let first: BTreeSet<String> = files(directory.path());
+    let output = data_sync_test_mappings(
+        &db,
+        &template,
+        &["sync", "--mapping", "fanout_orders", "--shard", "0/2"],
+    );
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(files(directory.path()).len(), 6);
+    assert!(!first.is_empty() && first.len() < 6, "{first:?}");
+
+    let output = data_sync_test_mappings(
+        &db,
+        &template,
+        &["sync", "--mapping", "odd_names", "--partition", "t01"],
+    );
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(
+            "`--partition` and `--shard` pick partitions of a mapping with `partition_by`"
+        ),
+        "{stderr}"
+    );
+}

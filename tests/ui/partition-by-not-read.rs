@@ -1,0 +1,10 @@
+use sync_runtime::Mapping;
+
+#[derive(Mapping)]
+#[sync(from = "orders", key = "id", partition_by = "tenant_id")]
+struct Orders {
+    #[sync(to = "orders", primary_key)]
+    id: i64,
+}
+
+fn main() {}
