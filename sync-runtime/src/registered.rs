@@ -81,7 +81,9 @@ impl Registered {
         options: &SyncOptions,
         snapshot: Option<&str>,
     ) -> Result<Summary> {
-        if snapshot.is_none() {
+        // A partitioned mapping reads its own snapshot: each of its files stands
+        // alone, and `target` is their template, not a file.
+        if snapshot.is_none() || self.spec.source.partition_by.is_some() {
             return self.sync(source, target, options);
         }
         let mut connection = crate::target::open(target)?;

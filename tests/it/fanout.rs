@@ -544,4 +544,18 @@ fn the_command_line_runs_shards_and_refuses_a_partition_of_an_unpartitioned_mapp
         ),
         "{stderr}"
     );
+    // Every mapping into a template: the unpartitioned one is refused, nothing runs.
+    let before = files(directory.path());
+    let output = data_sync_test_mappings(&db, &template, &["sync"]);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "mapping `odd_names`: the target `{}` is a template of the files of a mapping with `partition_by`",
+            template.display()
+        )),
+        "{stderr}"
+    );
+    assert_eq!(files(directory.path()), before);
+    assert!(!directory.path().join("{tenant_id}.sqlite").exists());
 }

@@ -205,6 +205,7 @@ fn run_once(
         }
     }
     let planned: Vec<Registered> = planned.into_iter().map(|(mapping, _)| mapping).collect();
+    check_template(&planned, target)?;
     let mut outcomes = Outcomes::new(planned.len());
     let mut printed: Result<()> = Ok(());
     sync_runtime::sync_all(
@@ -292,6 +293,32 @@ fn check_used(mappings: &[&Registered], name: &str) -> Result<()> {
             .collect(),
         used,
     })
+}
+
+/// A template target (`out/{tenant_id}.sqlite`) names the files of partitioned
+/// mappings: a mapping without `partition_by` would write into a file named by the
+/// template's own text.
+fn check_template(planned: &[Registered], target: &Path) -> Result<()> {
+    if !crate::lock::is_template(target) {
+        return Ok(());
+    }
+    let unpartitioned: Vec<&str> = planned
+        .iter()
+        .filter(|mapping| mapping.spec.source.partition_by.is_none())
+        .map(|mapping| mapping.spec.name)
+        .collect();
+    if unpartitioned.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Engine(sync_runtime::Error::Partition {
+        mapping: unpartitioned.join("`, `"),
+        message: format!(
+            "the target `{}` is a template of the files of a mapping with `partition_by`; \
+             sync this mapping into one file (`--target app.sqlite`), and the partitioned \
+             ones with `--mapping NAME`",
+            target.display()
+        ),
+    }))
 }
 
 /// `--partition` and `--shard` pick partitions: every mapping they run with must
