@@ -1,5 +1,5 @@
 //! `cargo xtask bench [--rows N] [--pairs K] [--peers] [--no-ceilings] [--capture]
-//! [--debug]`: data-sync's full sync compared in pairs with DuckDB (with `--peers`) on
+//! [--fanout] [--debug]`: data-sync's full sync compared in pairs with DuckDB (with `--peers`) on
 //! two tables, beside the source and sink ceilings, the plain approach, and
 //! data-sync's incremental and `--prune` runs, and a full sync with one transform
 //! against the same mapping without it, on one throwaway PostgreSQL, every
@@ -8,7 +8,10 @@
 //! ship, run by this crate's build as `bench --capture-cli ARGS..`, the `data-sync`
 //! command line over that one mapping): the first copy, a drain of `N` changed rows (updates and deletes)
 //! against an incremental run with `--prune` over the same changes, and `follow`'s
-//! latency from commit to visible in SQLite at 1,000 commits/s. Writes the tables
+//! latency from commit to visible in SQLite at 1,000 commits/s. With `--fanout`,
+//! also fan-out (`partition_by`): the rows over 1,000 tenants into 1,000 files in
+//! one pass, against 1,000 `--partition` runs (one process each, an index on the
+//! tenant column), time and peak RSS of each. Writes the tables
 //! into `BENCHMARKS.md`, one section per table size. `--debug` runs the debug
 //! binaries instead of building release ones: a smoke run of this code, whose
 //! timings mean nothing (it writes no BENCHMARKS.md).
@@ -140,6 +143,42 @@ pub struct BenchUsersMasked {
     pub avatar_url: Option<String>,
 }
 
+/// The fan-out benchmark's table, `public.bench_tenants`: the `users` rows spread
+/// over [`TENANTS`] tenants, one target file per tenant. Compiled into this crate
+/// only (the bench runs it as `bench --child fanout`).
+#[derive(Debug, Mapping)]
+#[sync(
+    name = "bench_tenants",
+    from = "public.bench_tenants",
+    key = "id",
+    partition_by = "tenant_id"
+)]
+pub struct BenchTenants {
+    /// The key.
+    #[sync(type = "bigint")]
+    #[sync(to = "tenant_user", primary_key)]
+    pub id: i64,
+    /// The tenant, `id % 1000`.
+    #[sync(type = "integer")]
+    #[sync(to = "tenant_user")]
+    pub tenant_id: i32,
+    /// As in `users`.
+    #[sync(type = "text")]
+    #[sync(to = "tenant_user")]
+    pub username: String,
+    /// As in `users`.
+    #[sync(type = "text")]
+    #[sync(to = "tenant_user")]
+    pub email: String,
+    /// As in `users`.
+    #[sync(type = "text")]
+    #[sync(to = "tenant_user")]
+    pub bio: Option<String>,
+}
+
+/// Tenants of the fan-out benchmark.
+const TENANTS: i64 = 1_000;
+
 /// Runs the task: `args` are what follows `cargo xtask bench`.
 pub fn main(args: &[String]) -> Result<()> {
     if let Some((first, rest)) = args.split_first()
@@ -177,13 +216,16 @@ struct Options {
     peers: bool,
     ceilings: bool,
     capture: bool,
+    fanout: bool,
     debug: bool,
     child: Option<String>,
+    /// `--partition VALUE` of the `fanout-one` child.
+    partition: Option<String>,
     source: String,
     target: PathBuf,
 }
 
-const USAGE: &str = "usage: cargo xtask bench [--rows N] [--pairs K] [--peers] [--no-ceilings] [--capture] [--debug]";
+const USAGE: &str = "usage: cargo xtask bench [--rows N] [--pairs K] [--peers] [--no-ceilings] [--capture] [--fanout] [--debug]";
 
 impl Options {
     fn parse(args: &[String]) -> Result<Options> {
@@ -193,8 +235,10 @@ impl Options {
             peers: false,
             ceilings: true,
             capture: false,
+            fanout: false,
             debug: false,
             child: None,
+            partition: None,
             source: String::new(),
             target: PathBuf::new(),
         };
@@ -220,6 +264,8 @@ impl Options {
                 "--peers" => options.peers = true,
                 "--no-ceilings" => options.ceilings = false,
                 "--capture" => options.capture = true,
+                "--fanout" => options.fanout = true,
+                "--partition" => options.partition = Some(value("--partition")?),
                 "--debug" => options.debug = true,
                 "--child" => options.child = Some(value("--child")?),
                 "--source" => options.source = value("--source")?,
@@ -660,6 +706,11 @@ fn run(options: &Options) -> Result<()> {
             lines.push(("users", line));
         }
     }
+    if options.fanout {
+        for line in fanout_lines(&xtask, &url, &mut client, &work)? {
+            lines.push(("bench_tenants", line));
+        }
+    }
 
     let machine = Machine::describe(&mut client, python.as_deref())?;
     let section = render(options, &machine, &lines, &comparisons);
@@ -671,6 +722,109 @@ fn run(options: &Options) -> Result<()> {
     write_section(&root.join("BENCHMARKS.md"), options.rows, &section)?;
     eprintln!("wrote BENCHMARKS.md");
     Ok(())
+}
+
+/// Fan-out (`bench_tenants`): the `users` rows over [`TENANTS`] tenants into one
+/// file each, in one pass, and in one `--partition` run per tenant (each its own
+/// process, as a scheduler would start them, with an index on the tenant column);
+/// both checked: every file holds its tenant's rows.
+fn fanout_lines(
+    xtask: &Path,
+    url: &str,
+    client: &mut postgres::Client,
+    work: &Path,
+) -> Result<Vec<Line>> {
+    client.batch_execute(&format!(
+        "DROP TABLE IF EXISTS public.bench_tenants;
+         CREATE TABLE public.bench_tenants AS
+             SELECT id, (id % {TENANTS})::integer AS tenant_id, username, email, bio
+             FROM public.users;
+         ALTER TABLE public.bench_tenants ADD PRIMARY KEY (id);
+         CREATE INDEX bench_tenants_tenant ON public.bench_tenants (tenant_id);
+         VACUUM ANALYZE public.bench_tenants;"
+    ))?;
+    let rows: i64 = client
+        .query_one("SELECT count(*) FROM public.bench_tenants", &[])?
+        .get(0);
+    let check = |directory: &Path| -> Result<()> {
+        let mut files = 0;
+        let mut total = 0;
+        for tenant in 0..TENANTS {
+            let path = directory.join(format!("{tenant}.sqlite"));
+            if !path.exists() {
+                continue;
+            }
+            let connection = rusqlite::Connection::open(&path)?;
+            let (count, others): (i64, i64) = connection.query_row(
+                "SELECT count(*), count(*) FILTER (WHERE tenant_id <> ?1) FROM tenant_user",
+                [tenant],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )?;
+            ensure!(
+                others == 0,
+                "{} holds rows of other tenants",
+                path.display()
+            );
+            files += 1;
+            total += count;
+        }
+        ensure!(
+            files == TENANTS.min(rows) && total == rows,
+            "{}: {files} files, {total} rows of {rows}",
+            directory.display()
+        );
+        Ok(())
+    };
+    let fresh_directory = |name: &str| -> Result<PathBuf> {
+        let directory = work.join(name);
+        if directory.exists() {
+            std::fs::remove_dir_all(&directory)?;
+        }
+        std::fs::create_dir_all(&directory)?;
+        Ok(directory)
+    };
+
+    let one_pass = fresh_directory("fanout-one-pass")?;
+    let mut pass = Line::new(&format!(
+        "**data-sync fan-out**, {TENANTS} tenants into {TENANTS} files in one pass"
+    ));
+    pass.samples.push(measure(
+        child(xtask, "fanout", url, &one_pass.join("{tenant_id}.sqlite")),
+        rows,
+        "fan-out one pass",
+        0,
+    )?);
+    check(&one_pass)?;
+
+    let separate = fresh_directory("fanout-partitions")?;
+    let mut seconds = 0.0;
+    let mut peak_rss_kib = None;
+    for tenant in 0..TENANTS {
+        let mut command = child(
+            xtask,
+            "fanout-one",
+            url,
+            &separate.join("{tenant_id}.sqlite"),
+        );
+        command.args(["--partition", &tenant.to_string()]);
+        let sample = measure(command, rows / TENANTS, "fan-out --partition", 0)?;
+        seconds += sample.seconds;
+        peak_rss_kib = peak_rss_kib.max(sample.peak_rss_kib);
+    }
+    check(&separate)?;
+    let mut partitions = Line::new(&format!(
+        "**data-sync `--partition`**, {TENANTS} runs, one per tenant (total time, highest peak RSS)"
+    ));
+    partitions.samples.push(Sample {
+        seconds,
+        peak_rss_kib,
+        rows,
+    });
+    pass.note = format!(
+        "{:.1}x faster than {TENANTS} `--partition` runs",
+        seconds / pass.samples[0].seconds
+    );
+    Ok(vec![pass, partitions])
 }
 
 /// Rows per source transaction of the capture benchmark's changes.
@@ -1476,6 +1630,24 @@ fn run_child(kind: &str, options: &Options) -> Result<()> {
             .run::<BenchTyped>()?;
         return Ok(());
     }
+    if kind == "fanout" || kind == "fanout-one" {
+        // The fan-out of `bench_tenants`: every tenant, or the one of `--partition`.
+        let source = sync_runtime::SourceConfig::parse(&options.source)?;
+        let selection = match (&options.partition, kind) {
+            (Some(value), "fanout-one") => sync_runtime::Selection::One(value.clone()),
+            (None, "fanout") => sync_runtime::Selection::All,
+            _ => bail!("`--child fanout-one` takes `--partition VALUE`, `fanout` none"),
+        };
+        let sync_options = sync_runtime::SyncOptions {
+            full: true,
+            selection,
+            ..sync_runtime::SyncOptions::default()
+        };
+        let summary =
+            sync_runtime::fanout::<BenchTenants>(&source, &options.target, &sync_options)?;
+        summary.into_result(BenchTenants::SPEC)?;
+        return Ok(());
+    }
     // The data-sync binary of the same build (release, or debug for `--debug`).
     let binaries = std::env::current_exe()?
         .parent()
@@ -1653,7 +1825,7 @@ fn render(
     let _ = writeln!(text, "{}\n", heading(options.rows));
     let _ = writeln!(
         text,
-        "Measured in one run of `cargo xtask bench --rows {} --pairs {}{}{}{}`.\n",
+        "Measured in one run of `cargo xtask bench --rows {} --pairs {}{}{}{}{}`.\n",
         options.rows,
         options.runs,
         if options.peers { " --peers" } else { "" },
@@ -1662,7 +1834,8 @@ fn render(
         } else {
             " --no-ceilings"
         },
-        if options.capture { " --capture" } else { "" }
+        if options.capture { " --capture" } else { "" },
+        if options.fanout { " --fanout" } else { "" }
     );
     let _ = writeln!(
         text,
