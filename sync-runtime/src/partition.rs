@@ -85,35 +85,16 @@ pub fn file_name(value: &[u8]) -> String {
 /// for text types, the hyphenated lowercase form for a uuid; `None` for a type a
 /// partition column cannot have (the derive refuses those).
 pub(crate) fn text_form(ty: &Type, raw: &[u8]) -> Option<Vec<u8>> {
-    let integer = match *ty {
-        Type::INT2 => <[u8; 2]>::try_from(raw)
-            .ok()
-            .map(|bytes| i64::from(i16::from_be_bytes(bytes))),
-        Type::INT4 => <[u8; 4]>::try_from(raw)
-            .ok()
-            .map(|bytes| i64::from(i32::from_be_bytes(bytes))),
-        Type::INT8 => <[u8; 8]>::try_from(raw).ok().map(i64::from_be_bytes),
-        Type::UUID => {
-            let hex: String = raw.iter().map(|byte| format!("{byte:02x}")).collect();
-            if hex.len() != 32 {
-                return None;
-            }
-            return Some(
-                format!(
-                    "{}-{}-{}-{}-{}",
-                    &hex[..8],
-                    &hex[8..12],
-                    &hex[12..16],
-                    &hex[16..20],
-                    &hex[20..]
-                )
-                .into_bytes(),
-            );
-        }
+    let width = match *ty {
+        Type::INT2 => 2,
+        Type::INT4 => 4,
+        Type::INT8 => 8,
+        Type::UUID => 16,
         _ if is_text(ty) => return Some(raw.to_vec()),
         _ => return None,
     };
-    integer.map(|value| value.to_string().into_bytes())
+    // The watermark's text of these types is PostgreSQL's.
+    (raw.len() == width).then(|| crate::sync::watermark::display(ty, raw).into_bytes())
 }
 
 /// Whether a partition column may have type `ty`: one whose text form

@@ -302,30 +302,36 @@ fn check_template(planned: &[Registered], target: &Path) -> Result<()> {
     if !crate::lock::is_template(target) {
         return Ok(());
     }
-    let unpartitioned: Vec<&str> = planned
-        .iter()
-        .filter(|mapping| mapping.spec.source.partition_by.is_none())
-        .map(|mapping| mapping.spec.name)
-        .collect();
-    if unpartitioned.is_empty() {
-        return Ok(());
-    }
-    Err(Error::Engine(sync_runtime::Error::Partition {
-        mapping: unpartitioned.join("`, `"),
-        message: format!(
+    refuse_unpartitioned(
+        planned,
+        format!(
             "the target `{}` is a template of the files of a mapping with `partition_by`; \
              sync this mapping into one file (`--target app.sqlite`), and the partitioned \
              ones with `--mapping NAME`",
             target.display()
         ),
-    }))
+    )
 }
 
 /// `--partition` and `--shard` pick partitions: every mapping they run with must
 /// have them.
 fn check_partitioned(mappings: &[&Registered]) -> Result<()> {
+    refuse_unpartitioned(
+        mappings.iter().copied(),
+        "`--partition` and `--shard` pick partitions of a mapping with `partition_by`; \
+         name the partitioned mappings with `--mapping NAME`"
+            .to_owned(),
+    )
+}
+
+/// The `partition` error naming the mappings of `mappings` without `partition_by`
+/// with `message`, if there are any.
+fn refuse_unpartitioned<'a>(
+    mappings: impl IntoIterator<Item = &'a Registered>,
+    message: String,
+) -> Result<()> {
     let unpartitioned: Vec<&str> = mappings
-        .iter()
+        .into_iter()
         .filter(|mapping| mapping.spec.source.partition_by.is_none())
         .map(|mapping| mapping.spec.name)
         .collect();
@@ -334,9 +340,7 @@ fn check_partitioned(mappings: &[&Registered]) -> Result<()> {
     }
     Err(Error::Engine(sync_runtime::Error::Partition {
         mapping: unpartitioned.join("`, `"),
-        message: "`--partition` and `--shard` pick partitions of a mapping with `partition_by`; \
-                  name the partitioned mappings with `--mapping NAME`"
-            .to_owned(),
+        message,
     }))
 }
 

@@ -161,7 +161,7 @@ fn integer(ty: &Type, bytes: &[u8]) -> Option<i64> {
 
 /// A raw value as text: numbers, times (UTC, RFC 3339), text and UUIDs as such,
 /// anything else as `\x` and hex (PostgreSQL's `bytea` form).
-fn display(ty: &Type, bytes: &[u8]) -> String {
+pub(crate) fn display(ty: &Type, bytes: &[u8]) -> String {
     if let Some(number) = integer(ty, bytes) {
         return number.to_string();
     }
