@@ -635,7 +635,7 @@ fn copy<M: Mapping>(
                 .copy_out(copy.as_str())
                 .map_err(slot::source_error(spec))?;
             let mut reader = CopyReader::new(stream, types.to_vec()).map_err(stream_error)?;
-            crate::sync::batch::read::<M, _>(&mut reader, batch_size, &sender, &stream_error)
+            crate::sync::batch::read::<M, _>(&mut reader, batch_size, None, &sender, &stream_error)
         });
         let written = crate::sync::batch::write::<M>(connection, receiver, path, progress);
         let read = reader.join().unwrap_or_else(|_| {
