@@ -1,6 +1,6 @@
 //! Types across the three worlds: the PostgreSQL type of a source column, the Rust
 //! type of the field it is read into, and the SQLite column type it is written as
-//! (the type table of DESIGN.md).
+//! (the type table of docs/types.md).
 
 use std::fmt;
 

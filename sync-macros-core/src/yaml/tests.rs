@@ -404,7 +404,7 @@ fn read(file: &str, text: &str) -> Result<crate::checked::Checked, Vec<String>> 
     }
 }
 
-/// The example of DESIGN.md, verbatim.
+/// The reference `users` mapping in the documented YAML format, verbatim.
 const DESIGN_EXAMPLE: &str = "\
 # mappings/users.yaml  (mapping name = file stem)
 source:
