@@ -279,37 +279,33 @@ pub mod __private {
         -> rusqlite::Result<()>;
     }
 
-    impl<'v> Bind<'v> for Statement<'_> {
-        #[inline]
-        fn bind_borrowed(&mut self, parameter: usize, value: ValueRef<'v>) -> rusqlite::Result<()> {
-            self.raw_bind_parameter(parameter, ToSqlOutput::Borrowed(value))
-        }
+    /// One implementation for both statement types: data-sync's (bindings that borrow,
+    /// for the full sync) and rusqlite's cached ones (every other write).
+    macro_rules! bind_through_raw_parameters {
+        ($($statement:ty),+) => {$(
+            impl<'v> Bind<'v> for $statement {
+                #[inline]
+                fn bind_borrowed(
+                    &mut self,
+                    parameter: usize,
+                    value: ValueRef<'v>,
+                ) -> rusqlite::Result<()> {
+                    self.raw_bind_parameter(parameter, ToSqlOutput::Borrowed(value))
+                }
 
-        #[inline]
-        fn bind_copied(
-            &mut self,
-            parameter: usize,
-            value: ToSqlOutput<'_>,
-        ) -> rusqlite::Result<()> {
-            self.raw_bind_parameter(parameter, value)
-        }
+                #[inline]
+                fn bind_copied(
+                    &mut self,
+                    parameter: usize,
+                    value: ToSqlOutput<'_>,
+                ) -> rusqlite::Result<()> {
+                    self.raw_bind_parameter(parameter, value)
+                }
+            }
+        )+};
     }
 
-    impl<'v> Bind<'v> for rusqlite::CachedStatement<'_> {
-        #[inline]
-        fn bind_borrowed(&mut self, parameter: usize, value: ValueRef<'v>) -> rusqlite::Result<()> {
-            self.raw_bind_parameter(parameter, ToSqlOutput::Borrowed(value))
-        }
-
-        #[inline]
-        fn bind_copied(
-            &mut self,
-            parameter: usize,
-            value: ToSqlOutput<'_>,
-        ) -> rusqlite::Result<()> {
-            self.raw_bind_parameter(parameter, value)
-        }
-    }
+    bind_through_raw_parameters!(Statement<'_>, rusqlite::CachedStatement<'_>);
 
     /// Binds `value` as parameter `parameter` (1-based) for target column `column`.
     #[inline]
