@@ -229,10 +229,12 @@ fn expand_decode(mapping: &Checked) -> TokenStream {
             let get = quote_spanned!(span=> row.get::<#ty>(#index)?);
             quote!(#name: #get)
         });
+    let assert_values = expand_assert_values(mapping);
     quote! {
         fn decode(
             row: &::sync_runtime::__private::SourceRow<'_>,
         ) -> ::core::result::Result<Self, ::sync_runtime::__private::DecodeError> {
+            #assert_values
             ::core::result::Result::Ok(#ident { #(#fields),* })
         }
     }
@@ -247,8 +249,10 @@ fn expand_accepts(mapping: &Checked) -> TokenStream {
             let ty = respan(types.rust_type.to_token_stream(), span);
             quote_spanned!(span=> #index => <#ty as ::sync_runtime::value::Decode>::accepts(ty),)
         });
+    let assert_values = expand_assert_values(mapping);
     quote! {
         fn accepts(field: usize, ty: &::sync_runtime::__private::Type) -> bool {
+            #assert_values
             match field {
                 #(#arms)*
                 _ => false,
@@ -261,10 +265,19 @@ fn expand_key(mapping: &Checked) -> TokenStream {
     let values = mapping.key_fields().iter().map(|&index| {
         let field = &mapping.fields[index];
         let name = field_ident(&field.ident.value, field.ident.origin.span());
-        quote!(&self.#name as &dyn ::sync_runtime::value::Encode)
+        let span = field.rust_type.origin.span();
+        let ty = respan(mapping.field_type(index).rust_type.to_token_stream(), span);
+        quote_spanned! {span=>
+            {
+                let value: &#ty = &self.#name;
+                value as &dyn ::sync_runtime::value::Encode
+            }
+        }
     });
+    let assert_values = expand_assert_values(mapping);
     quote! {
         fn key(&self) -> ::std::string::String {
+            #assert_values
             ::sync_runtime::__private::display_key(&[#(#values),*])
         }
     }
@@ -290,9 +303,15 @@ fn expand_bind(mapping: &Checked) -> TokenStream {
                     parameter,
                     column_index,
                 ),
-                None => quote_spanned! {span=>
-                    ::sync_runtime::__private::bind(statement, first + #parameter, #column_index, &self.#name)?;
-                },
+                None => {
+                    let ty = respan(mapping.field_type(field_index).rust_type.to_token_stream(), span);
+                    quote_spanned! {span=>
+                        {
+                            let value: &#ty = &self.#name;
+                            ::sync_runtime::__private::bind::<#ty>(statement, first + #parameter, #column_index, value)?;
+                        }
+                    }
+                }
             }
         });
         let fed = mapping.target_at(index).columns.len();
@@ -388,34 +407,21 @@ fn expand_bind(mapping: &Checked) -> TokenStream {
         });
     // A computed column takes the whole row, so a mapping with one decodes it; the
     // others bind the raw bytes.
-    let bind_row = if mapping.has_computed() {
+    let bind_row_body = if mapping.has_computed() {
         quote! {
-            fn bind_row<'r>(
-                row: &::sync_runtime::__private::SourceRow<'r>,
-                target: usize,
-                statement: &mut impl ::sync_runtime::__private::Bind<'r>,
-                first: usize,
-            ) -> ::core::result::Result<(), ::sync_runtime::__private::BindError> {
-                let value = <Self as ::sync_runtime::Mapping>::decode(row)?;
-                value.bind_at(target, statement, first)
-            }
+            let value = <Self as ::sync_runtime::Mapping>::decode(row)?;
+            value.bind_at(target, statement, first)
         }
     } else {
         quote! {
-            fn bind_row<'r>(
-                row: &::sync_runtime::__private::SourceRow<'r>,
-                target: usize,
-                statement: &mut impl ::sync_runtime::__private::Bind<'r>,
-                first: usize,
-            ) -> ::core::result::Result<(), ::sync_runtime::__private::BindError> {
-                match target {
-                    #(#from_row)*
-                    _ => ::core::panic!("no target {} in mapping", target),
-                }
-                ::core::result::Result::Ok(())
+            match target {
+                #(#from_row)*
+                _ => ::core::panic!("no target {} in mapping", target),
             }
+            ::core::result::Result::Ok(())
         }
     };
+    let assert_values = expand_assert_values(mapping);
     quote! {
         fn bind(
             &self,
@@ -431,6 +437,7 @@ fn expand_bind(mapping: &Checked) -> TokenStream {
             statement: &mut impl ::sync_runtime::__private::Bind<'v>,
             first: usize,
         ) -> ::core::result::Result<(), ::sync_runtime::__private::BindError> {
+            #assert_values
             match target {
                 #(#from_fields)*
                 _ => ::core::panic!("no target {} in mapping", target),
@@ -441,11 +448,20 @@ fn expand_bind(mapping: &Checked) -> TokenStream {
         fn check(
             row: &::sync_runtime::__private::SourceRow<'_>,
         ) -> ::core::result::Result<(), ::sync_runtime::__private::DecodeError> {
+            #assert_values
             #(#checks)*
             ::core::result::Result::Ok(())
         }
 
-        #bind_row
+        fn bind_row<'r>(
+            row: &::sync_runtime::__private::SourceRow<'r>,
+            target: usize,
+            statement: &mut impl ::sync_runtime::__private::Bind<'r>,
+            first: usize,
+        ) -> ::core::result::Result<(), ::sync_runtime::__private::BindError> {
+            #assert_values
+            #bind_row_body
+        }
 
         fn bind_row_field(
             row: &::sync_runtime::__private::SourceRow<'_>,
@@ -454,6 +470,7 @@ fn expand_bind(mapping: &Checked) -> TokenStream {
             parameter: usize,
             column: usize,
         ) -> ::core::result::Result<(), ::sync_runtime::__private::BindError> {
+            #assert_values
             match field {
                 #(#field_binds)*
                 _ => ::core::panic!("no field {} in mapping", field),
@@ -663,13 +680,22 @@ fn expand_bind_key(mapping: &Checked) -> TokenStream {
         .iter()
         .map(|&index| (&mapping.fields[index], mapping.field_type(index)))
         .collect();
-    let from_fields = key_fields.iter().enumerate().map(|(position, (field, _))| {
-        let name = field_ident(&field.ident.value, field.ident.origin.span());
-        let parameter = position + 1;
-        quote! {
-            ::sync_runtime::__private::bind(statement, #parameter, #position, &self.#name)?;
-        }
-    });
+    let from_fields = key_fields
+        .iter()
+        .enumerate()
+        .map(|(position, (field, types))| {
+            let name = field_ident(&field.ident.value, field.ident.origin.span());
+            let span = field.rust_type.origin.span();
+            let ty = respan(types.rust_type.to_token_stream(), span);
+            let parameter = position + 1;
+            quote_spanned! {span=>
+                {
+                    let value: &#ty = &self.#name;
+                    ::sync_runtime::__private::bind::<#ty>(statement, #parameter, #position, value)?;
+                }
+            }
+        });
+    let assert_values = expand_assert_values(mapping);
     let from_row = key_fields
         .iter()
         .enumerate()
@@ -691,6 +717,7 @@ fn expand_bind_key(mapping: &Checked) -> TokenStream {
             &self,
             statement: &mut ::sync_runtime::__private::Statement<'_>,
         ) -> ::core::result::Result<(), ::sync_runtime::__private::BindError> {
+            #assert_values
             #(#from_fields)*
             ::core::result::Result::Ok(())
         }
@@ -699,10 +726,24 @@ fn expand_bind_key(mapping: &Checked) -> TokenStream {
             row: &::sync_runtime::__private::SourceRow<'_>,
             statement: &mut ::sync_runtime::__private::Statement<'_>,
         ) -> ::core::result::Result<(), ::sync_runtime::__private::BindError> {
+            #assert_values
             #(#from_row)*
             ::core::result::Result::Ok(())
         }
     }
+}
+
+/// `assert_value::<T>();` for every field's type `T`, spanned at the type: the
+/// first statement of every generated function, so that a type outside the type
+/// table is one error at the field's type (rustc drops the `Decode`/`Encode` errors
+/// at the same span that `Value` implies, and the identical copies of the others).
+fn expand_assert_values(mapping: &Checked) -> TokenStream {
+    let asserts = mapping.typed_fields().map(|(field, types)| {
+        let span = field.rust_type.origin.span();
+        let ty = respan(types.rust_type.to_token_stream(), span);
+        quote_spanned!(span=> ::sync_runtime::__private::assert_value::<#ty>();)
+    });
+    quote!(#(#asserts)*)
 }
 
 /// A field ident, raw (`r#type`) where the name is a keyword.

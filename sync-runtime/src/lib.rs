@@ -307,6 +307,25 @@ pub mod __private {
 
     bind_through_raw_parameters!(Statement<'_>, rusqlite::CachedStatement<'_>);
 
+    /// A type a field can have: read from PostgreSQL and written to SQLite. The
+    /// derive names every field's type once through [`assert_value`] at the top of
+    /// each generated function, so that a type outside the type table is one error
+    /// (rustc drops the `Decode`/`Encode` errors this one implies, and the identical
+    /// copies from the other functions).
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` is not a type data-sync can sync",
+        label = "not in the type table (docs/types.md)",
+        note = "a field's type is one of i16, i32, i64, f32, f64, bool, String, Vec<u8>, or sync_runtime::value::{{Numeric, NumericReal, Uuid, UuidBlob, Timestamptz, Timestamp, UnixMicros, UnixSeconds, Date, Time, Json, Array, PgText}}, or an Option of one; any other type needs its own `sync_runtime::value::Decode` and `Encode` implementations"
+    )]
+    pub trait Value: Decode + Encode {}
+
+    #[diagnostic::do_not_recommend]
+    impl<T: Decode + Encode> Value for T {}
+
+    /// Requires `T: Value`; see [`Value`].
+    #[inline(always)]
+    pub fn assert_value<T: Value>() {}
+
     /// Binds `value` as parameter `parameter` (1-based) for target column `column`.
     #[inline]
     pub fn bind<'v, T: Encode + ?Sized>(
