@@ -320,17 +320,15 @@ fn expand_bind(mapping: &Checked) -> TokenStream {
             .enumerate()
             .map(|(offset, (computed, types))| {
                 let span = computed.with.origin.span();
-                let path_text = &computed.with.value;
                 let function = respan(types.function.to_token_stream(), span);
                 let ty = respan(types.rust_type.to_token_stream(), span);
                 let column_index = fed + offset;
                 let parameter = column_index + 1;
                 quote_spanned! {span=>
-                    ::sync_runtime::__private::bind_transformed::<#ty, _>(
+                    ::sync_runtime::__private::bind_computed::<#ty, _>(
                         statement,
                         first + #parameter,
                         #column_index,
-                        #path_text,
                         #function(self),
                     )?;
                 }

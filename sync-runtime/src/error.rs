@@ -145,6 +145,26 @@ pub enum Error {
         source: crate::value::BoxError,
     },
 
+    /// A computed column's function returned an `Err` for a row.
+    #[error(
+        "mapping `{mapping}`: computed column `{table}.{column}` (`{function}`) failed at key {key}: {source}"
+    )]
+    Computed {
+        /// The mapping being run.
+        mapping: String,
+        /// The target table.
+        table: &'static str,
+        /// The computed column.
+        column: &'static str,
+        /// The function, as written in the mapping.
+        function: &'static str,
+        /// The row's key, as text.
+        key: String,
+        /// The function's error.
+        #[source]
+        source: crate::value::BoxError,
+    },
+
     /// SQLite refused an operation on the target file.
     #[error("target {}: {}", path.display(), describe_sqlite(source))]
     Target {
@@ -419,7 +439,7 @@ impl Error {
             Error::Timeout { .. } => "timeout",
             Error::ColumnType { .. } => "column_type",
             Error::Decode { .. } => "decode",
-            Error::Encode { .. } => "encode",
+            Error::Encode { .. } | Error::Computed { .. } => "encode",
             Error::Target { .. } => "target",
             Error::Write { .. } => "write",
             Error::SchemaMismatch { .. } => "schema_mismatch",
@@ -462,6 +482,14 @@ pub(crate) fn bind_error(
             key: key(),
             column: target.columns[column].name.to_owned(),
             source: cause,
+        },
+        BindError::Computed { column, message } => Error::Computed {
+            mapping: spec.name.to_owned(),
+            table: target.name,
+            column: target.columns[column].name,
+            function: target.columns[column].computed.unwrap_or_default(),
+            key: key(),
+            source: message.into(),
         },
         BindError::Sqlite(source) => Error::Write {
             mapping: spec.name.to_owned(),

@@ -247,6 +247,14 @@ pub mod __private {
             /// Why.
             cause: BoxError,
         },
+        /// A computed column's function returned an `Err`; `column` is its position
+        /// in the target.
+        Computed {
+            /// Position of the column in the target.
+            column: usize,
+            /// The function's error, as text.
+            message: String,
+        },
         /// SQLite refused the parameter.
         Sqlite(rusqlite::Error),
         /// A key value could not be read from the source (`bind_key_row`).
@@ -386,6 +394,22 @@ pub mod __private {
                 column,
                 cause: format!("transform `{path}` failed: {message}").into(),
             }),
+        }
+    }
+
+    /// Binds the value a computed column's function returned as parameter
+    /// `parameter` (1-based) for target column `column`; an `Err` of the function is
+    /// a [`BindError::Computed`] of that column.
+    #[inline]
+    pub fn bind_computed<'v, T: Encode, O: TransformOutput<T>>(
+        statement: &mut (impl Bind<'v> + ?Sized),
+        parameter: usize,
+        column: usize,
+        output: O,
+    ) -> Result<(), BindError> {
+        match output.into_value() {
+            Ok(value) => bind(statement, parameter, column, &value),
+            Err(message) => Err(BindError::Computed { column, message }),
         }
     }
 

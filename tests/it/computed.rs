@@ -1,8 +1,9 @@
 //! Computed columns (`#[sync(computed(..))]`) against a real PostgreSQL: a column no
 //! single source column feeds, computed from the whole row by a function of the
 //! catalogue (`mappings/src/custom/email.rs`) or of this crate, written exactly in
-//! full and incremental runs, checked and repaired by `verify`; a function that
-//! fails on a row stops the run naming the key, and nothing is committed.
+//! full, incremental and change capture runs, checked and repaired by `verify`; a
+//! function that fails on a row stops the run naming the column, the function and
+//! the key, and nothing is committed.
 
 use rusqlite::types::Value;
 use sync_runtime::{Error, Mapping, SourceConfig, SyncOptions};
@@ -240,10 +241,11 @@ fn a_failing_computed_column_names_the_row_and_commits_nothing() {
     create_users(&db, 10);
     let target = support::target_file();
     let error = run::<RefusedRows>(&db, &target.path).unwrap_err();
-    assert!(matches!(error, Error::Encode { .. }), "{error:?}");
+    assert!(matches!(error, Error::Computed { .. }), "{error:?}");
+    assert_eq!(error.kind(), "encode");
     assert_eq!(
         error.to_string(),
-        "mapping `refused_rows`: cannot write column `times_ten` of `user_times_ten` at key 4: transform `crate::computed::refuse_fourth` failed: 4 is a multiple of 4"
+        "mapping `refused_rows`: computed column `user_times_ten.times_ten` (`crate::computed::refuse_fourth`) failed at key 4: 4 is a multiple of 4"
     );
     assert!(
         support::sqlite_rows(
@@ -253,5 +255,83 @@ fn a_failing_computed_column_names_the_row_and_commits_nothing() {
             || support::sqlite_rows(&target.path, "SELECT count(*) FROM user_times_ten")
                 == [[Value::Integer(0)]],
         "nothing of the run was committed"
+    );
+}
+
+/// `username <email>` of a captured row.
+pub fn captured_label(row: &CapturedLabels) -> String {
+    format!("{} <{}>", row.username, row.email)
+}
+
+/// A change capture mapping whose only written value besides the key is computed
+/// from two fields that go to no target.
+#[derive(Debug, Clone, PartialEq, Mapping)]
+#[sync(
+    from = "public.users",
+    name = "captured_labels",
+    key = "id",
+    capture = "log"
+)]
+#[sync(computed(
+    to = "user_label",
+    column = "label",
+    with = "crate::computed::captured_label",
+    type = "text"
+))]
+pub struct CapturedLabels {
+    #[sync(to = "user_label", primary_key)]
+    pub id: i64,
+    pub username: String,
+    pub email: String,
+}
+
+#[test]
+fn change_capture_recomputes_a_computed_column_when_its_source_row_changes() {
+    let db = crate::capture::users_source(12);
+    let target = support::target_file();
+    let labels = |db: &TestDb| -> Vec<Vec<Value>> {
+        db.client()
+            .query(
+                "SELECT id, username || ' <' || email || '>' FROM public.users ORDER BY id",
+                &[],
+            )
+            .unwrap()
+            .into_iter()
+            .map(|row| vec![Value::Integer(row.get(0)), Value::Text(row.get(1))])
+            .collect()
+    };
+    let written = |target: &std::path::Path| {
+        support::sqlite_rows(target, "SELECT id, label FROM user_label ORDER BY id")
+    };
+    assert_eq!(
+        run::<CapturedLabels>(&db, &target.path).unwrap().mode,
+        "full"
+    );
+    assert_eq!(written(&target.path), labels(&db));
+
+    db.client()
+        .batch_execute(
+            "UPDATE public.users SET username = 'renamed' WHERE id = 3;
+             UPDATE public.users SET email = 'moved@example.org' WHERE id = 5;
+             UPDATE public.users SET bio = 'only the bio' WHERE id = 6;
+             INSERT INTO public.users (id, username, email) VALUES (100, 'new', 'new@example.org');
+             DELETE FROM public.users WHERE id = 2;",
+        )
+        .unwrap();
+    assert_eq!(
+        run::<CapturedLabels>(&db, &target.path).unwrap().mode,
+        "capture"
+    );
+    assert_eq!(written(&target.path), labels(&db));
+    assert_eq!(
+        support::sqlite_rows(
+            &target.path,
+            "SELECT label FROM user_label WHERE id IN (3, 5, 100) ORDER BY id"
+        ),
+        [
+            vec![Value::Text("renamed <user3@example.com>".into())],
+            vec![Value::Text("user5 <moved@example.org>".into())],
+            vec![Value::Text("new <new@example.org>".into())],
+        ]
     );
 }
