@@ -11,7 +11,7 @@ use testkit::{PgServer, TestDb};
 
 use crate::capture::{assert_same_users, slots, stored_position, users_source};
 use crate::outcomes::{data_sync_test_mappings, harness_free, test_mappings_command};
-use crate::support;
+use crate::support::{self, stderr};
 
 /// Waits up to `limit` for `condition`, polling every 5 ms.
 fn wait_for(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
@@ -43,11 +43,6 @@ fn follow_after_its_first_copy(db: &TestDb, target: &Path) -> Child {
         "follow made its first copy"
     );
     child
-}
-
-/// The stderr of the binary, as text.
-fn stderr(output: &std::process::Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 fn row_count(target: &Path, id: i64) -> i64 {

@@ -63,23 +63,12 @@ fn run(db: &TestDb, target: &Path, tenant: &str) -> sync_runtime::Result<Summary
 
 /// The rows of `tenant` the filter keeps, as the target holds them.
 fn source_items(db: &TestDb, tenant: i64) -> Vec<Vec<Value>> {
-    db.client()
-        .query(
-            "SELECT id, label, note FROM public.items
-             WHERE tenant_id = $1 AND note LIKE 'keep%' ORDER BY id",
-            &[&tenant],
-        )
-        .unwrap()
-        .into_iter()
-        .map(|row| {
-            vec![
-                Value::Integer(row.get(0)),
-                Value::Text(row.get(1)),
-                row.get::<_, Option<String>>(2)
-                    .map_or(Value::Null, Value::Text),
-            ]
-        })
-        .collect()
+    support::pg_rows(
+        db,
+        "SELECT id, label, note FROM public.items
+         WHERE tenant_id = $1 AND note LIKE 'keep%' ORDER BY id",
+        &[&tenant],
+    )
 }
 
 fn assert_filtered(db: &TestDb, seven: &Path, eight: &Path, when: &str) {

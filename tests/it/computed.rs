@@ -247,15 +247,7 @@ fn a_failing_computed_column_names_the_row_and_commits_nothing() {
         error.to_string(),
         "mapping `refused_rows`: computed column `user_times_ten.times_ten` (`crate::computed::refuse_fourth`) failed at key 4: 4 is a multiple of 4"
     );
-    assert!(
-        support::sqlite_rows(
-            &target.path,
-            "SELECT count(*) FROM sqlite_master WHERE name = 'user_times_ten'"
-        ) == [[Value::Integer(0)]]
-            || support::sqlite_rows(&target.path, "SELECT count(*) FROM user_times_ten")
-                == [[Value::Integer(0)]],
-        "nothing of the run was committed"
-    );
+    support::assert_nothing_committed(&target.path, "user_times_ten");
 }
 
 /// `username <email>` of a captured row.

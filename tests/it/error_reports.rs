@@ -5,15 +5,7 @@
 use std::process::{Command, Stdio};
 
 use crate::full_sync::create_users;
-use crate::support;
-
-fn printed(output: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
+use crate::support::{self, printed};
 
 #[test]
 fn a_statement_timeout_keeps_its_sqlstate_and_message() {

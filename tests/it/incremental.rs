@@ -101,22 +101,11 @@ fn insert_events(db: &TestDb, first: i64, count: i64) {
 
 /// The live source events as the targets should hold them: `(id, title, body)`.
 fn source_events(db: &TestDb) -> Vec<Vec<Value>> {
-    db.client()
-        .query(
-            "SELECT id, title, body FROM public.events WHERE deleted_at IS NULL ORDER BY id",
-            &[],
-        )
-        .unwrap()
-        .into_iter()
-        .map(|row| {
-            vec![
-                Value::Integer(row.get(0)),
-                Value::Text(row.get(1)),
-                row.get::<_, Option<String>>(2)
-                    .map_or(Value::Null, Value::Text),
-            ]
-        })
-        .collect()
+    support::pg_rows(
+        db,
+        "SELECT id, title, body FROM public.events WHERE deleted_at IS NULL ORDER BY id",
+        &[],
+    )
 }
 
 fn target_events(target: &Path) -> Vec<Vec<Value>> {

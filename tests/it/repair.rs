@@ -8,14 +8,7 @@ use crate::support;
 
 fn run(db: &support::TestDb, target: &std::path::Path, args: &[&str]) -> (Option<i32>, String) {
     let output = support::data_sync(db, target, args);
-    (
-        output.status.code(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ),
-    )
+    (output.status.code(), support::printed(&output))
 }
 
 /// 1,000 users synced, then changed behind the cursor's back; an incremental run

@@ -39,13 +39,102 @@ pub fn sync<M: Mapping>(db: &TestDb, target: &Path) -> sync_runtime::Result<Summ
 
 /// Runs the `data-sync` binary with `args`, source and target given by environment.
 pub fn data_sync(db: &TestDb, target: &Path, args: &[&str]) -> Output {
+    data_sync_at(&db.url(), target, args)
+}
+
+/// Runs the `data-sync` binary with `args` against the source `url`.
+pub fn data_sync_at(url: &str, target: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_data-sync"))
         .args(args)
-        .env("DATA_SYNC_SOURCE", db.url())
+        .env("DATA_SYNC_SOURCE", url)
         .env("DATA_SYNC_TARGET", target)
         .env_remove("RUST_LOG")
         .output()
         .expect("data-sync runs")
+}
+
+/// What a command wrote on stderr, as text.
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// What a command wrote on stdout, as text.
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// What a command wrote on stdout and then on stderr, as text.
+pub fn printed(output: &Output) -> String {
+    format!("{}{}", stdout(output), stderr(output))
+}
+
+/// Asserts that `output` is a success, showing its streams otherwise.
+#[track_caller]
+pub fn assert_ok(output: &Output) {
+    assert_eq!(output.status.code(), Some(0), "{}", printed(output));
+}
+
+/// Asserts that `output` failed with exit code 1, and returns its stderr.
+#[track_caller]
+pub fn assert_fails(output: &Output) -> String {
+    assert_eq!(output.status.code(), Some(1), "{}", printed(output));
+    stderr(output)
+}
+
+/// Asserts that a failed run committed nothing into `table`: the table is missing
+/// from the file, or empty.
+#[track_caller]
+pub fn assert_nothing_committed(target: &Path, table: &str) {
+    let exists = sqlite_rows(
+        target,
+        &format!("SELECT count(*) FROM sqlite_master WHERE name = '{table}'"),
+    );
+    if exists != [[Value::Integer(0)]] {
+        assert_eq!(
+            sqlite_rows(target, &format!("SELECT count(*) FROM \"{table}\"")),
+            [[Value::Integer(0)]],
+            "nothing of the run was committed into `{table}`"
+        );
+    }
+}
+
+/// Every row of `query` on the source, as SQLite values: integers and booleans as
+/// `Integer`, `text` as `Text`, `double precision` as `Real`, `bytea` as `Blob`,
+/// NULL as `Null` (another column type panics, naming it).
+pub fn pg_rows(
+    db: &TestDb,
+    query: &str,
+    params: &[&(dyn postgres::types::ToSql + Sync)],
+) -> Vec<Vec<Value>> {
+    use postgres::types::Type;
+    let value = |row: &postgres::Row, index: usize| -> Value {
+        let ty = row.columns()[index].type_();
+        let converted = match *ty {
+            Type::INT2 => row
+                .get::<_, Option<i16>>(index)
+                .map(|v| Value::Integer(v.into())),
+            Type::INT4 => row
+                .get::<_, Option<i32>>(index)
+                .map(|v| Value::Integer(v.into())),
+            Type::INT8 => row.get::<_, Option<i64>>(index).map(Value::Integer),
+            Type::BOOL => row
+                .get::<_, Option<bool>>(index)
+                .map(|v| Value::Integer(v.into())),
+            Type::FLOAT8 => row.get::<_, Option<f64>>(index).map(Value::Real),
+            Type::TEXT | Type::VARCHAR | Type::NAME => {
+                row.get::<_, Option<String>>(index).map(Value::Text)
+            }
+            Type::BYTEA => row.get::<_, Option<Vec<u8>>>(index).map(Value::Blob),
+            _ => panic!("pg_rows: column {index} is `{ty}`; cast it in the query"),
+        };
+        converted.unwrap_or(Value::Null)
+    };
+    db.client()
+        .query(query, params)
+        .expect("source query runs")
+        .iter()
+        .map(|row| (0..row.len()).map(|index| value(row, index)).collect())
+        .collect()
 }
 
 /// Every row of `query` on the SQLite file, as SQLite values.
@@ -64,25 +153,12 @@ pub fn sqlite_rows(target: &Path, query: &str) -> Vec<Vec<Value>> {
 
 /// The source rows a sync keeps (not soft-deleted), as SQLite values, by key.
 pub fn source_users(db: &TestDb) -> Vec<Vec<Value>> {
-    let text = |value: Option<String>| value.map_or(Value::Null, Value::Text);
-    db.client()
-        .query(
-            "SELECT id, username, email, bio, avatar_url FROM public.users
-             WHERE deleted_at IS NULL ORDER BY id",
-            &[],
-        )
-        .unwrap()
-        .into_iter()
-        .map(|row| {
-            vec![
-                Value::Integer(row.get(0)),
-                Value::Text(row.get(1)),
-                Value::Text(row.get(2)),
-                text(row.get(3)),
-                text(row.get(4)),
-            ]
-        })
-        .collect()
+    pg_rows(
+        db,
+        "SELECT id, username, email, bio, avatar_url FROM public.users
+         WHERE deleted_at IS NULL ORDER BY id",
+        &[],
+    )
 }
 
 /// The target's users, both tables joined, by key.

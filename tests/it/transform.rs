@@ -125,13 +125,5 @@ fn a_failing_transform_names_the_row_and_commits_nothing() {
         error.to_string(),
         "mapping `short_bios`: cannot write column `bio` of `user_bio` at key 1: transform `crate::transform::short_bio` failed: a bio of 45 characters"
     );
-    assert!(
-        support::sqlite_rows(
-            &target.path,
-            "SELECT count(*) FROM sqlite_master WHERE name = 'user_bio'"
-        ) == [[Value::Integer(0)]]
-            || support::sqlite_rows(&target.path, "SELECT count(*) FROM user_bio")
-                == [[Value::Integer(0)]],
-        "nothing of the run was committed"
-    );
+    support::assert_nothing_committed(&target.path, "user_bio");
 }

@@ -4,54 +4,11 @@
 //! an error naming what is wrong and the way out, and leaves the target as it was.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
 use rusqlite::types::Value;
 
 use crate::full_sync::create_users;
-use crate::support::{self, TestDb};
-
-/// Runs the `data-sync` binary with `args` against the source `url`.
-fn data_sync_at(url: &str, target: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_data-sync"))
-        .args(args)
-        .env("DATA_SYNC_SOURCE", url)
-        .env("DATA_SYNC_TARGET", target)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("data-sync runs")
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-/// Asserts that `output` is a success, showing its streams otherwise.
-fn assert_ok(output: &Output) {
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(output),
-        stderr(output)
-    );
-}
-
-/// Asserts that `output` failed with exit code 1, and returns its stderr.
-fn assert_fails(output: &Output) -> String {
-    assert_eq!(
-        output.status.code(),
-        Some(1),
-        "{}{}",
-        stdout(output),
-        stderr(output)
-    );
-    stderr(output)
-}
+use crate::support::{self, TestDb, assert_fails, assert_ok, data_sync_at, stderr, stdout};
 
 /// The ids in `user_main` and `user_profile`, in order.
 fn target_ids(target: &Path) -> Vec<Vec<Value>> {
