@@ -105,6 +105,7 @@ pub use crate::sync::retry::RetryPolicy;
 pub use crate::sync::signal::{cancel_running_queries, interrupt, signal_received};
 pub use crate::sync::watermark::Overlap;
 pub use crate::sync::{drop_slot, follow, sync};
+pub use crate::target::missing_targets;
 pub use crate::target::state::{MappingState, Migration, NEVER_SYNCED, RUNNING, load_states};
 pub use crate::verify::{
     KeyDifference, Repaired, TargetVerification, Verification, repair, verify,

@@ -216,3 +216,77 @@ fn a_missing_target_table_means_a_full_run() {
     assert_eq!((summary.mode.as_str(), summary.rows_read), ("full", 20));
     assert_eq!(columns(&target.path, "note"), names(&["id", "title"]));
 }
+
+/// An earlier `users` with one target table: the catalogue's `users` splits the row
+/// into `user_main` and a new `user_profile`.
+#[derive(Debug, Clone, PartialEq, Mapping)]
+#[sync(
+    from = "public.users",
+    name = "users",
+    key = "id",
+    cursor = "updated_at"
+)]
+pub struct UsersBeforeTheSplit {
+    #[sync(to = "user_main", primary_key)]
+    pub id: i64,
+    pub updated_at: sync_runtime::value::Timestamptz,
+    #[sync(to = "user_main")]
+    pub username: String,
+    #[sync(to = "user_main")]
+    pub email: String,
+}
+
+#[test]
+fn status_says_a_split_into_a_new_table_is_a_full_run_and_sync_runs_it() {
+    let db = support::source_db();
+    create_users(&db, 8);
+    let target = support::target_file();
+    run::<UsersBeforeTheSplit>(&db, &target.path, false).unwrap();
+
+    let output = support::data_sync(&db, &target.path, &["status", "--json"]);
+    support::assert_ok(&output);
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let users = json["mappings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|mapping| mapping["mapping"] == "users")
+        .unwrap();
+    assert_eq!(users["needs_full"], false, "{users}");
+    assert_eq!(users["rebuilds"], "table `user_profile` is missing");
+    let output = support::data_sync(&db, &target.path, &["status"]);
+    assert!(
+        support::stdout(&output).contains(
+            "; the mapping changed since: the next sync rebuilds its targets in full (table `user_profile` is missing)\n"
+        ),
+        "{}",
+        support::printed(&output)
+    );
+
+    let output = support::data_sync(&db, &target.path, &["sync", "--mapping", "users"]);
+    support::assert_ok(&output);
+    assert_eq!(
+        support::stdout(&output).split(',').next(),
+        Some("users: full sync")
+    );
+    assert_eq!(
+        support::target_users(&target.path),
+        support::source_users(&db)
+    );
+    let output = support::data_sync(&db, &target.path, &["status", "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let users = json["mappings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|mapping| mapping["mapping"] == "users")
+        .unwrap();
+    assert_eq!(
+        (&users["needs_full"], &users["rebuilds"], &users["changed"]),
+        (
+            &false.into(),
+            &serde_json::Value::Null,
+            &serde_json::Value::Null
+        )
+    );
+}

@@ -68,11 +68,16 @@ pub fn main(args: &[String]) -> Result<()> {
     for note in &outcome.notes {
         eprintln!("note: {note}");
     }
-    eprintln!(
-        "wrote {}; next: `cargo build --release`, then `target/release/data-sync sync --mapping {name}`",
-        outcome.file
-    );
+    eprintln!("wrote {}; {}", outcome.file, next_steps(&name));
     Ok(())
+}
+
+/// The commands that follow `cargo xtask new NAME`, as docs/first-mapping.md gives
+/// them: each runs as written (the target file named).
+fn next_steps(name: &str) -> String {
+    format!(
+        "next: `cargo build --release`, then `target/release/data-sync --target {name}.sqlite check --mapping {name}` and `target/release/data-sync --target {name}.sqlite sync --mapping {name}` (docs/first-mapping.md)"
+    )
 }
 
 /// What [`run`] wrote and what the user must look at.

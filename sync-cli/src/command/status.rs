@@ -45,7 +45,7 @@ pub(crate) fn run(
     for name in &names {
         let state = states.iter().find(|state| state.mapping == *name);
         let mapping = catalogue.iter().find(|mapping| mapping.spec.name == *name);
-        let mut row = status_json(name, mapping.map(|mapping| mapping.spec), state);
+        let mut row = status_json(name, mapping.map(|mapping| mapping.spec), state, target);
         if let (Some(mapping), Some(source), Some(_)) = (mapping, source, state)
             && mapping.spec.source.capture.is_some()
             && let Some(slot) = mapping.slot_status(source, target)?
@@ -92,7 +92,7 @@ fn run_fanout(catalogue: &[Registered], target: &Path, args: &StatusArgs) -> Res
                     let state = states
                         .iter()
                         .find(|state| state.mapping == mapping.spec.name);
-                    status_json(mapping.spec.name, Some(mapping.spec), state)
+                    status_json(mapping.spec.name, Some(mapping.spec), state, &path)
                 }
                 Err(error) => serde_json::json!({
                     "mapping": mapping.spec.name,
@@ -172,12 +172,13 @@ fn run_fanout(catalogue: &[Registered], target: &Path, args: &StatusArgs) -> Res
     Ok(())
 }
 
-/// One mapping's status as JSON; `spec` is the compiled-in mapping, `None` for a
-/// mapping the file knows but the catalogue does not.
+/// One mapping's status as JSON, in the file at `path`; `spec` is the compiled-in
+/// mapping, `None` for a mapping the file knows but the catalogue does not.
 fn status_json(
     name: &str,
     spec: Option<&MappingSpec>,
     state: Option<&MappingState>,
+    path: &Path,
 ) -> serde_json::Value {
     let Some(state) = state else {
         return serde_json::json!({ "mapping": name, "synced": false });
@@ -209,11 +210,34 @@ fn status_json(
         Some(Err(error)) => (Vec::new(), Some(error.to_string())),
         None => (Vec::new(), None),
     };
+    // A changed mapping whose next run is a full one anyway, as `sync` decides: no
+    // cursor, or a target table missing from the file (a new table of a split).
+    let rebuilds = match (spec, &changed) {
+        (Some(spec), Some(_)) if spec.source.capture.is_none() => {
+            if spec.source.incremental.is_none() {
+                Some("the mapping has no cursor".to_owned())
+            } else {
+                sync_runtime::missing_targets(path, spec)
+                    .ok()
+                    .and_then(|missing| {
+                        let names: Vec<String> =
+                            missing.iter().map(|name| format!("`{name}`")).collect();
+                        match names.len() {
+                            0 => None,
+                            1 => Some(format!("table {} is missing", names[0])),
+                            _ => Some(format!("tables {} are missing", names.join(", "))),
+                        }
+                    })
+            }
+        }
+        _ => None,
+    };
     serde_json::json!({
         "mapping": name,
         "synced": true,
         "compiled_in": spec.is_some(),
-        "needs_full": changed.is_some(),
+        "needs_full": changed.is_some() && rebuilds.is_none(),
+        "rebuilds": rebuilds,
         "changed": changed,
         "migrates": migrates,
         "migrated": state.migrated,
@@ -286,9 +310,13 @@ fn print_status(row: &serde_json::Value) -> Result<()> {
         row["rows"],
         row["last_attempt_at"].as_str().unwrap_or_default(),
         if row["needs_full"] == true {
-            "; the mapping changed since: the next sync needs --full"
+            "; the mapping changed since: the next sync needs --full".to_owned()
+        } else if let Some(why) = row["rebuilds"].as_str() {
+            format!(
+                "; the mapping changed since: the next sync rebuilds its targets in full ({why})"
+            )
         } else {
-            ""
+            String::new()
         },
     )?;
     for column in row["migrates"].as_array().into_iter().flatten() {

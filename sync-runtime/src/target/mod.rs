@@ -120,6 +120,31 @@ pub(crate) fn open_for_reading(path: &Path) -> Result<Connection> {
     Ok(connection)
 }
 
+/// The target tables of `spec` that the file at `path` does not hold (all of them
+/// when there is no file): the next run of the mapping into that file is then a
+/// full one, whatever the stored state says.
+///
+/// # Errors
+///
+/// [`Error::Target`] when the file cannot be opened or read.
+pub fn missing_targets(path: &Path, spec: &MappingSpec) -> Result<Vec<&'static str>> {
+    if !path.exists() {
+        return Ok(spec.targets.iter().map(|target| target.name).collect());
+    }
+    let connection = open_for_reading(path)?;
+    let mut missing = Vec::new();
+    for target in spec.targets {
+        let exists = table_exists(&connection, target.name).map_err(|source| Error::Target {
+            path: path.to_owned(),
+            source: Box::new(source),
+        })?;
+        if !exists {
+            missing.push(target.name);
+        }
+    }
+    Ok(missing)
+}
+
 /// Whether the file has a table named `name`.
 pub(crate) fn table_exists(connection: &Connection, name: &str) -> rusqlite::Result<bool> {
     connection

@@ -178,3 +178,11 @@ fn a_table_without_a_key_gets_a_file_that_says_so() {
         "no table or view `public.missing` in this database"
     );
 }
+
+#[test]
+fn the_next_steps_name_the_target_file() {
+    assert_eq!(
+        next_steps("orders"),
+        "next: `cargo build --release`, then `target/release/data-sync --target orders.sqlite check --mapping orders` and `target/release/data-sync --target orders.sqlite sync --mapping orders` (docs/first-mapping.md)"
+    );
+}
