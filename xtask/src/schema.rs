@@ -114,9 +114,11 @@ pub fn run_only(
         sources.retain(|_, (_, mapping)| only.contains(mapping));
     }
     let mut missing_tables = false;
+    // The mappings whose table this database has, for the way out of a missing one.
+    let mut found: Vec<&str> = Vec::new();
     let mut problems = Vec::new();
     let mut outputs: BTreeMap<String, String> = BTreeMap::new();
-    for ((schema, table), (named_by, _)) in &sources {
+    for ((schema, table), (named_by, mapping)) in &sources {
         let qualified = match schema {
             Some(schema) => format!("{schema}.{table}"),
             None => table.clone(),
@@ -131,6 +133,7 @@ pub fn run_only(
             missing_tables = true;
             continue;
         };
+        found.push(mapping);
         let live = from_live(live);
         if mode == Mode::Check {
             match fs::read_to_string(root.join(&shown)) {
@@ -171,8 +174,22 @@ pub fn run_only(
             eprintln!("{problem}");
         }
         if missing_tables {
+            let only_found = if only.is_empty() && !found.is_empty() {
+                found.sort_unstable();
+                found.dedup();
+                let options: Vec<String> = found
+                    .iter()
+                    .map(|mapping| format!("--mapping {mapping}"))
+                    .collect();
+                format!(
+                    "; or snapshot only the tables it has: `{COMMAND} {}`",
+                    options.join(" ")
+                )
+            } else {
+                String::new()
+            };
             bail!(
-                "nothing written: a mapping's source table is not in this database; point `--source` (or DATA_SYNC_SOURCE) at the database that has it, or fix the mapping's `table`"
+                "nothing written: a mapping's source table is not in this database; point `--source` (or DATA_SYNC_SOURCE) at the database that has it, or fix the mapping's `table`{only_found}"
             );
         }
         bail!(

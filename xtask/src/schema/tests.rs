@@ -198,6 +198,12 @@ fn mapping_limits_the_tables_and_removes_no_snapshot() {
             .exists()
     );
     assert!(orphan.exists(), "--mapping removes no snapshot");
+    // Without `--mapping`, the missing `public.orders` stops it, naming the way out.
+    let error = run(root.path(), &mut client, Mode::Overwrite).unwrap_err();
+    assert_eq!(
+        format!("{error:#}"),
+        "nothing written: a mapping's source table is not in this database; point `--source` (or DATA_SYNC_SOURCE) at the database that has it, or fix the mapping's `table`; or snapshot only the tables it has: `cargo xtask schema --mapping people`"
+    );
     let error = run_only(
         root.path(),
         &mut client,
