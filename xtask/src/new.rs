@@ -68,16 +68,25 @@ pub fn main(args: &[String]) -> Result<()> {
     for note in &outcome.notes {
         eprintln!("note: {note}");
     }
-    eprintln!("wrote {}; {}", outcome.file, next_steps(&name));
+    eprintln!("wrote {}; {}", outcome.file, next_steps(&name, &outcome));
     Ok(())
 }
 
 /// The commands that follow `cargo xtask new NAME`, as docs/first-mapping.md gives
-/// them: each runs as written (the target file named).
-fn next_steps(name: &str) -> String {
-    format!(
-        "next: `cargo build --release`, then `target/release/data-sync --target {name}.sqlite check --mapping {name}` and `target/release/data-sync --target {name}.sqlite sync --mapping {name}` (docs/first-mapping.md)"
-    )
+/// them: each runs as written (the target file named); a file waiting for its key
+/// comes first.
+fn next_steps(name: &str, outcome: &Outcome) -> String {
+    let build = format!(
+        "`cargo build --release`, then `target/release/data-sync --target {name}.sqlite check --mapping {name}` and `target/release/data-sync --target {name}.sqlite sync --mapping {name}` (docs/first-mapping.md)"
+    );
+    if outcome.complete {
+        format!("next: {build}")
+    } else {
+        format!(
+            "next: name the key in {} where it says CHOOSE THE KEY, run `cargo xtask gen`, then {build}",
+            outcome.file
+        )
+    }
 }
 
 /// What [`run`] wrote and what the user must look at.
@@ -88,6 +97,9 @@ pub struct Outcome {
     /// What the file could not decide (no primary key, columns skipped), each naming
     /// the file.
     pub notes: Vec<String>,
+    /// Whether the file compiled as written (`gen` ran); `false` while it waits for
+    /// the user's choice of the key.
+    pub complete: bool,
 }
 
 /// Writes the mapping `name` of `table` (read through `client`) and its snapshot
@@ -135,7 +147,11 @@ pub fn run(
             format!("{file} was written but does not compile; edit it, then run `cargo xtask gen`")
         })?;
     }
-    Ok(Outcome { file, notes })
+    Ok(Outcome {
+        file,
+        notes,
+        complete,
+    })
 }
 
 /// The columns that lead an index of `table`, for the cursor.

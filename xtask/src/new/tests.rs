@@ -170,6 +170,7 @@ fn a_table_without_a_key_gets_a_file_that_says_so() {
     );
     assert!(yaml.contains("\n  key: ~\n"), "{yaml}");
     // gen did not run on the incomplete file.
+    assert!(!outcome.complete);
     assert!(!root.path().join("mappings/src/generated").exists());
 
     let error = run(root.path(), &mut client, "missing", "public.missing").unwrap_err();
@@ -180,9 +181,19 @@ fn a_table_without_a_key_gets_a_file_that_says_so() {
 }
 
 #[test]
-fn the_next_steps_name_the_target_file() {
+fn the_next_steps_name_the_target_file_and_a_missing_key_first() {
+    let mut outcome = Outcome {
+        file: "mappings/orders.yaml".to_owned(),
+        notes: Vec::new(),
+        complete: true,
+    };
     assert_eq!(
-        next_steps("orders"),
+        next_steps("orders", &outcome),
         "next: `cargo build --release`, then `target/release/data-sync --target orders.sqlite check --mapping orders` and `target/release/data-sync --target orders.sqlite sync --mapping orders` (docs/first-mapping.md)"
+    );
+    outcome.complete = false;
+    assert_eq!(
+        next_steps("orders", &outcome),
+        "next: name the key in mappings/orders.yaml where it says CHOOSE THE KEY, run `cargo xtask gen`, then `cargo build --release`, then `target/release/data-sync --target orders.sqlite check --mapping orders` and `target/release/data-sync --target orders.sqlite sync --mapping orders` (docs/first-mapping.md)"
     );
 }
