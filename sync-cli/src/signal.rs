@@ -38,7 +38,7 @@ pub(crate) fn install() -> std::io::Result<()> {
                 sync_runtime::interrupt(name(signal));
                 tracing::warn!(
                     signal = name(signal),
-                    "interrupted: rolling back the batch in flight"
+                    "interrupted: stopping (a run in progress rolls back its batch in flight)"
                 );
                 std::thread::spawn(move || stop(signal));
             }
