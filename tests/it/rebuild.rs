@@ -243,15 +243,20 @@ fn status_says_a_split_into_a_new_table_is_a_full_run_and_sync_runs_it() {
     let target = support::target_file();
     run::<UsersBeforeTheSplit>(&db, &target.path, false).unwrap();
 
-    let output = support::data_sync(&db, &target.path, &["status", "--json"]);
-    support::assert_ok(&output);
-    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    let users = json["mappings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|mapping| mapping["mapping"] == "users")
-        .unwrap();
+    // `status --json`'s entry of `users`.
+    let users_status = || -> serde_json::Value {
+        let output = support::data_sync(&db, &target.path, &["status", "--json"]);
+        support::assert_ok(&output);
+        let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        json["mappings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|mapping| mapping["mapping"] == "users")
+            .unwrap()
+            .clone()
+    };
+    let users = users_status();
     assert_eq!(users["needs_full"], false, "{users}");
     assert_eq!(users["rebuilds"], "table `user_profile` is missing");
     let output = support::data_sync(&db, &target.path, &["status"]);
@@ -273,14 +278,7 @@ fn status_says_a_split_into_a_new_table_is_a_full_run_and_sync_runs_it() {
         support::target_users(&target.path),
         support::source_users(&db)
     );
-    let output = support::data_sync(&db, &target.path, &["status", "--json"]);
-    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    let users = json["mappings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|mapping| mapping["mapping"] == "users")
-        .unwrap();
+    let users = users_status();
     assert_eq!(
         (&users["needs_full"], &users["rebuilds"], &users["changed"]),
         (
