@@ -276,7 +276,7 @@ fn run(cli: Cli, catalogue: &[Registered], bars: Option<MultiProgress>) -> Resul
             let (source, target) = (source()?, target()?);
             let _lock = lock::acquire(target, "follow").map_err(early)?;
             let metrics = args.metrics.serve().map_err(early)?;
-            command::follow::run(&selected, &source, target, args, bars, metrics)
+            command::follow::run(catalogue, &selected, &source, target, args, bars, metrics)
         }
         Command::DropSlot(args) => {
             let selected = select(&args.selection.mappings)?;

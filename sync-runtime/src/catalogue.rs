@@ -99,7 +99,8 @@ pub fn check_catalogue(catalogue: &[Registered]) -> Result<()> {
 }
 
 /// The mappings of a run: `selected` and every mapping of `catalogue` they reference,
-/// directly or not, each once, parents before children (otherwise in catalogue
+/// directly or not, and for a capture mapping every capture mapping that
+/// references it, each once, parents before children (otherwise in catalogue
 /// order). Each comes with the name of the mapping that brought it in, `None` for
 /// one of `selected`. `selected` must come from a catalogue that passed
 /// [`check_catalogue`].
@@ -112,12 +113,23 @@ pub fn plan(
     let mut index = 0;
     while index < wanted.len() {
         let (mapping, _) = wanted[index];
-        for parent in parents(catalogue, mapping.spec) {
+        let mut linked = parents(catalogue, mapping.spec);
+        // Capture mappings linked by references read one replication slot: the
+        // mappings that reference one come along too.
+        if mapping.spec.source.capture.is_some() {
+            linked.extend(catalogue.iter().filter(|other| {
+                other.spec.source.capture.is_some()
+                    && parents(catalogue, other.spec)
+                        .iter()
+                        .any(|parent| parent.spec.name == mapping.spec.name)
+            }));
+        }
+        for other in linked {
             if !wanted
                 .iter()
-                .any(|(known, _)| known.spec.name == parent.spec.name)
+                .any(|(known, _)| known.spec.name == other.spec.name)
             {
-                wanted.push((*parent, Some(mapping.spec.name)));
+                wanted.push((*other, Some(mapping.spec.name)));
             }
         }
         index += 1;
@@ -144,6 +156,43 @@ pub fn plan(
         ordered.push(wanted.remove(ready));
     }
     ordered
+}
+
+/// `mappings` (a run's, in the order [`plan`] gives) in groups linked by references
+/// across mappings, directly or not, each in run order; a mapping linked to none is
+/// a group of its own. `follow` follows each group from one replication slot.
+pub fn linked_groups(catalogue: &[Registered], mappings: &[Registered]) -> Vec<Vec<Registered>> {
+    let linked = |a: &Registered, b: &Registered| {
+        parents(catalogue, a.spec)
+            .iter()
+            .any(|parent| parent.spec.name == b.spec.name)
+            || parents(catalogue, b.spec)
+                .iter()
+                .any(|parent| parent.spec.name == a.spec.name)
+    };
+    let mut done = vec![false; mappings.len()];
+    let mut groups = Vec::new();
+    for start in 0..mappings.len() {
+        if done[start] {
+            continue;
+        }
+        done[start] = true;
+        let mut group = vec![start];
+        let mut next = 0;
+        while next < group.len() {
+            let current = &mappings[group[next]];
+            for (other, mapping) in mappings.iter().enumerate() {
+                if !done[other] && linked(current, mapping) {
+                    done[other] = true;
+                    group.push(other);
+                }
+            }
+            next += 1;
+        }
+        group.sort_unstable();
+        groups.push(group.into_iter().map(|index| mappings[index]).collect());
+    }
+    groups
 }
 
 /// Whether `spec` references a target of another mapping of `catalogue`, or a

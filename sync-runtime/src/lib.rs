@@ -72,7 +72,7 @@ mod verify;
 
 pub use sync_macros::Mapping;
 
-pub use crate::catalogue::{check_catalogue, plan};
+pub use crate::catalogue::{check_catalogue, linked_groups, plan};
 pub use crate::check::{
     CheckReport, ColumnSchema, Difference, TableSchema, check, check_mapping, describe_table,
 };
@@ -104,7 +104,7 @@ pub use crate::sync::group::sync_all;
 pub use crate::sync::retry::RetryPolicy;
 pub use crate::sync::signal::{cancel_running_queries, interrupt, signal_received};
 pub use crate::sync::watermark::Overlap;
-pub use crate::sync::{drop_slot, follow, sync};
+pub use crate::sync::{drop_slot, follow, follow_group, sync};
 pub use crate::target::missing_targets;
 pub use crate::target::state::{MappingState, Migration, NEVER_SYNCED, RUNNING, load_states};
 pub use crate::verify::{

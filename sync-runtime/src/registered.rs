@@ -32,6 +32,7 @@ pub struct Registered {
     follow: fn(&SourceConfig, &Path, &SyncOptions) -> Result<Summary>,
     drop_slot: fn(&SourceConfig, &Path) -> Result<bool>,
     slot_status: fn(&SourceConfig, &Path) -> Result<Option<SlotStatus>>,
+    capture_member: fn() -> &'static dyn crate::sync::capture::member::Member,
     accepts: fn(usize, &Type) -> bool,
     verify: fn(&SourceConfig, &Path, usize) -> Result<Verification>,
     repair: fn(&SourceConfig, &Path, usize) -> Result<Verification>,
@@ -47,6 +48,7 @@ impl Registered {
             follow: follow::<M>,
             drop_slot: drop_slot::<M>,
             slot_status: crate::sync::capture::slot_status::<M>,
+            capture_member: crate::sync::capture::member::member::<M>,
             accepts: M::accepts,
             verify: verify::<M>,
             repair: repair::<M>,
@@ -57,6 +59,11 @@ impl Registered {
     /// (`data-sync check`).
     pub(crate) fn accepts(&self, field: usize, ty: &Type) -> bool {
         (self.accepts)(field, ty)
+    }
+
+    /// The mapping as a member of a group of capture mappings.
+    pub(crate) fn capture_member(&self) -> &'static dyn crate::sync::capture::member::Member {
+        (self.capture_member)()
     }
 
     /// Runs the mapping; see [`sync`].

@@ -14,6 +14,7 @@ mod capture_check;
 mod capture_cli;
 mod capture_faults;
 mod capture_filter;
+mod capture_group;
 mod capture_guards;
 mod capture_progress;
 mod capture_types;

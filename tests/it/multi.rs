@@ -171,7 +171,7 @@ fn a_named_mapping_brings_in_the_ones_it_references_parents_first() {
 }
 
 /// Sets its flag when dropped, also while a panic unwinds.
-struct StopOnDrop<'a>(&'a AtomicBool);
+pub(crate) struct StopOnDrop<'a>(pub(crate) &'a AtomicBool);
 
 impl Drop for StopOnDrop<'_> {
     fn drop(&mut self) {
@@ -179,7 +179,7 @@ impl Drop for StopOnDrop<'_> {
     }
 }
 
-fn create_shop(db: &TestDb) {
+pub(crate) fn create_shop(db: &TestDb) {
     db.client()
         .batch_execute(
             "CREATE SEQUENCE public.shop_versions;
@@ -201,7 +201,7 @@ fn create_shop(db: &TestDb) {
 }
 
 /// Whether the target file's foreign keys all hold, read as another process would.
-fn foreign_key_violations(target: &Path) -> Vec<Vec<Value>> {
+pub(crate) fn foreign_key_violations(target: &Path) -> Vec<Vec<Value>> {
     support::sqlite_rows(target, "SELECT * FROM pragma_foreign_key_check")
 }
 

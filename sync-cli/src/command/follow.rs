@@ -54,10 +54,13 @@ pub(crate) fn capture_mappings<'a>(
     Ok(selected)
 }
 
-/// Follows every mapping of `mappings` (each on its own thread) until a signal; a
-/// summary line per mapping when they stop; `bars` draws the progress on a terminal,
-/// `metrics` counts what each round applies.
+/// Follows every mapping of `mappings` until a signal, each group of capture
+/// mappings linked by references (the mappings a named one is linked to come
+/// along, see [`sync_runtime::plan`]) on a thread of its own, from one replication
+/// slot; a summary line per mapping when they stop; `bars` draws the progress on a
+/// terminal, `metrics` counts what each round applies.
 pub(crate) fn run(
+    catalogue: &[Registered],
     mappings: &[&Registered],
     source: &SourceConfig,
     target: &Path,
@@ -74,6 +77,17 @@ pub(crate) fn run(
             message: "no mapping with `capture: log` to follow".to_owned(),
         }));
     }
+    let planned = sync_runtime::plan(catalogue, &mappings);
+    for (mapping, brought_by) in &planned {
+        if let Some(other) = brought_by {
+            eprintln!(
+                "note: following `{}` too: it and `{other}` are linked by references, and linked capture mappings read one replication slot",
+                mapping.spec.name
+            );
+        }
+    }
+    let planned: Vec<Registered> = planned.into_iter().map(|(mapping, _)| mapping).collect();
+    let groups = sync_runtime::linked_groups(catalogue, &planned);
     let options = SyncOptions {
         batch_size: args.batch_size as usize,
         retry: args.retry.policy(),
@@ -83,12 +97,17 @@ pub(crate) fn run(
         ),
         ..SyncOptions::default()
     };
-    let results: Vec<sync_runtime::Result<Summary>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = mappings
+    let results: Vec<sync_runtime::Result<Vec<Summary>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = groups
             .iter()
-            .map(|mapping| {
+            .map(|group| {
                 let options = &options;
-                scope.spawn(move || mapping.follow(source, target, options))
+                scope.spawn(move || match group.as_slice() {
+                    [mapping] => mapping
+                        .follow(source, target, options)
+                        .map(|summary| vec![summary]),
+                    group => sync_runtime::follow_group(group, source, target, options),
+                })
             })
             .collect();
         handles
@@ -96,20 +115,23 @@ pub(crate) fn run(
             .map(|handle| handle.join().expect("a follow thread does not panic"))
             .collect()
     });
-    for (mapping, result) in mappings.iter().zip(results) {
+    for (group, result) in groups.iter().zip(results) {
         if let (Some(metrics), Err(_)) = (&metrics, &result) {
-            metrics.ended(mapping.spec.name, "error");
+            for mapping in group {
+                metrics.ended(mapping.spec.name, "error");
+            }
         }
-        let summary = result?;
-        if !summary_on_stdout {
-            continue;
+        for summary in result? {
+            if !summary_on_stdout {
+                continue;
+            }
+            outln!(
+                "{}: followed, {} changes applied in {:.1} s",
+                summary.mapping,
+                summary.rows_read,
+                summary.seconds
+            )?;
         }
-        outln!(
-            "{}: followed, {} changes applied in {:.1} s",
-            summary.mapping,
-            summary.rows_read,
-            summary.seconds
-        )?;
     }
     Ok(())
 }

@@ -198,10 +198,17 @@ fn run_once(
     let planned = sync_runtime::plan(catalogue, mappings);
     for (mapping, brought_by) in &planned {
         if let Some(child) = brought_by {
-            eprintln!(
-                "note: syncing `{}` too: `{child}` references its targets",
-                mapping.spec.name
-            );
+            if mapping.spec.source.capture.is_some() {
+                eprintln!(
+                    "note: syncing `{}` too: it and `{child}` are capture mappings linked by references, which read one replication slot",
+                    mapping.spec.name
+                );
+            } else {
+                eprintln!(
+                    "note: syncing `{}` too: `{child}` references its targets",
+                    mapping.spec.name
+                );
+            }
         }
     }
     let planned: Vec<Registered> = planned.into_iter().map(|(mapping, _)| mapping).collect();

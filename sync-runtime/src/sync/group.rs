@@ -6,14 +6,14 @@
 
 use std::path::Path;
 
-use rusqlite::{Connection, OptionalExtension};
-use sync_sql::ident::quote;
+use rusqlite::Connection;
 
 use crate::catalogue;
 use crate::error::{Error, Result};
 use crate::options::SyncOptions;
 use crate::registered::Registered;
 use crate::source::config::SourceConfig;
+use crate::spec::MappingSpec;
 use crate::summary::Summary;
 use crate::sync::signal;
 use crate::target::{self, state};
@@ -123,20 +123,51 @@ pub fn sync_all(
             continue;
         }
         let members: Vec<&Registered> = group.iter().map(|&member| &mappings[member]).collect();
-        for (name, result) in sync_group(&members, source, target, options, snapshot) {
+        let captured = members
+            .iter()
+            .filter(|member| member.spec.source.capture.is_some())
+            .count();
+        let results = if captured == members.len() {
+            crate::sync::sync_capture_group(&members, source, target, options)
+        } else if captured > 0 {
+            let names: Vec<&'static str> = members.iter().map(|member| member.spec.name).collect();
+            let failed = members
+                .iter()
+                .position(|member| member.spec.source.capture.is_some())
+                .unwrap_or(0);
+            fail_all(&names, failed, mixed_group(&members, failed))
+        } else {
+            sync_group(&members, source, target, options, snapshot)
+        };
+        for (name, result) in results {
             interrupted |= matches!(&result, Err(error) if error.kind() == "interrupted");
             on_outcome(name, Some(result));
         }
     }
 }
 
-/// The indices of `mappings` synced with `mappings[index]`: the mappings of the run
-/// linked to it by references, directly or not, in run order; capture mappings
-/// run alone.
-fn group_of(catalogue: &[Registered], mappings: &[Registered], index: usize) -> Vec<usize> {
-    if mappings[index].spec.source.capture.is_some() {
-        return vec![index];
+/// The error of a group of linked mappings some of which read a change log and
+/// some not: `members[failed]` is the first with `capture: log`.
+fn mixed_group(members: &[&Registered], failed: usize) -> Error {
+    let captured = members[failed].spec.name;
+    let other = members
+        .iter()
+        .find(|member| member.spec.source.capture.is_none())
+        .map_or("", |member| member.spec.name);
+    Error::Capture {
+        mapping: captured.to_owned(),
+        message: format!(
+            "it reads the change log (`capture: log`) and is linked by references to `{other}`, \
+             which does not: mappings linked by references are synced together, so they must \
+             all have `capture: log` or none; change one of them (then `cargo xtask gen` and \
+             rebuild), nothing was synced"
+        ),
     }
+}
+
+/// The indices of `mappings` synced with `mappings[index]`: the mappings of the run
+/// linked to it by references, directly or not, in run order.
+fn group_of(catalogue: &[Registered], mappings: &[Registered], index: usize) -> Vec<usize> {
     let linked = |a: &Registered, b: &Registered| {
         let parents_of_a = catalogue::parents(catalogue, a.spec);
         let parents_of_b = catalogue::parents(catalogue, b.spec);
@@ -148,10 +179,7 @@ fn group_of(catalogue: &[Registered], mappings: &[Registered], index: usize) -> 
     while next < group.len() {
         let current = &mappings[group[next]];
         for (other, mapping) in mappings.iter().enumerate() {
-            if !group.contains(&other)
-                && mapping.spec.source.capture.is_none()
-                && linked(current, mapping)
-            {
+            if !group.contains(&other) && linked(current, mapping) {
                 group.push(other);
             }
         }
@@ -235,7 +263,7 @@ fn sync_group(
 }
 
 /// `error` for member `failed`, [`Error::NotCommitted`] for the others.
-fn fail_all(
+pub(crate) fn fail_all(
     names: &[&'static str],
     failed: usize,
     error: Error,
@@ -265,31 +293,14 @@ fn broken_reference(
     connection: &Connection,
     members: &[&Registered],
 ) -> rusqlite::Result<Option<(usize, String)>> {
-    let found: Option<(String, i64, String)> = connection
-        .query_row(
-            "SELECT \"table\", \"rowid\", \"parent\" FROM pragma_foreign_key_check LIMIT 1",
-            [],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-        )
-        .optional()?;
-    let Some((table, rowid, parent)) = found else {
-        return Ok(None);
-    };
-    let member = members
-        .iter()
-        .position(|member| member.spec.targets.iter().any(|t| t.name == table));
-    let message = match member {
-        Some(_) => format!(
-            "row {rowid} of {} would reference a row {} does not have, so nothing was committed; the source breaks this foreign key",
-            quote(&table),
-            quote(&parent)
-        ),
-        None => format!(
-            "row {rowid} of {} would lose its parent row in {}, so nothing was committed; sync the mapping of {} in the same run (`data-sync sync`, or name it with `--mapping` too)",
-            quote(&table),
-            quote(&parent),
-            quote(&table)
-        ),
-    };
-    Ok(Some((member.unwrap_or(0), message)))
+    let specs: Vec<&MappingSpec> = members.iter().map(|member| member.spec).collect();
+    Ok(
+        target::broken_row(connection, &specs)?.map(|(mapping, message)| {
+            let member = members
+                .iter()
+                .position(|member| member.spec.name == mapping)
+                .unwrap_or(0);
+            (member, message)
+        }),
+    )
 }

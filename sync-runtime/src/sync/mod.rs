@@ -204,6 +204,167 @@ pub(crate) fn sync_on<M: Mapping>(
     result
 }
 
+/// Syncs capture mappings linked by references (`members`, parents first) from one
+/// replication slot into `target`: every source transaction is applied as one
+/// SQLite transaction (or with others, whole), whatever members' tables it
+/// touches, with foreign-key checks at each commit (see `capture`). The outcome of
+/// each member, in order; one failing fails them all.
+pub(crate) fn sync_capture_group(
+    members: &[&crate::Registered],
+    source: &SourceConfig,
+    target: &Path,
+    options: &SyncOptions,
+) -> Vec<(&'static str, Result<Summary>)> {
+    let specs: Vec<&'static MappingSpec> = members.iter().map(|member| member.spec).collect();
+    let leader = specs[0];
+    let started = Instant::now();
+    let started_at = state::now();
+    let progress = options.observer();
+    let result = (|| {
+        for spec in &specs {
+            options.filter_settings(spec)?;
+        }
+        let mut connection = target::open(target)?;
+        for spec in &specs {
+            state::record_attempt(&mut connection, spec.name, &started_at).map_err(|source| {
+                Error::Target {
+                    path: target.to_owned(),
+                    source: Box::new(source),
+                }
+            })?;
+            progress.start(spec, "capture");
+        }
+        let captured: Vec<&'static dyn capture::member::Member> = members
+            .iter()
+            .map(|member| member.capture_member())
+            .collect();
+        let read_timeout = source.read_timeout();
+        let result = retry::run(leader, &options.retry, &mut || {
+            signal::check(leader)?;
+            capture::sync_group(
+                &captured,
+                source,
+                &mut connection,
+                target,
+                options,
+                &started_at,
+            )
+            .map_err(|error| error.with_timeouts(read_timeout))
+        })
+        .map_err(|error| crate::source::guard::classify(leader, error));
+        let result =
+            signal::classify(leader, result).map_err(|error| error.with_file_faults_of(target));
+        if let Err(error) = &result {
+            let outcome = signal::outcome(error);
+            for spec in &specs {
+                let _ = state::record_failure(&connection, spec.name, &state::now(), &outcome);
+            }
+        }
+        result
+    })();
+    let seconds = started.elapsed().as_secs_f64();
+    match result {
+        Ok(summaries) => specs
+            .iter()
+            .zip(summaries)
+            .map(|(spec, mut summary)| {
+                summary.seconds = seconds;
+                let result = Ok(summary);
+                log_run(spec, Some("capture"), seconds, &result);
+                progress.finish(spec, result.as_ref());
+                (spec.name, result)
+            })
+            .collect(),
+        Err(error) => {
+            let names: Vec<&'static str> = specs.iter().map(|spec| spec.name).collect();
+            let results = group::fail_all(&names, 0, error);
+            for ((_, result), spec) in results.iter().zip(&specs) {
+                log_run(spec, Some("capture"), seconds, result);
+                progress.finish(spec, result.as_ref());
+            }
+            results
+        }
+    }
+}
+
+/// Follows capture mappings linked by references (`members`, parents first) from
+/// one replication slot into `target` until SIGINT or SIGTERM, as [`follow`] does
+/// one mapping: each source transaction is applied as one SQLite transaction,
+/// whatever members' tables it touches. A summary per member, in order.
+///
+/// # Errors
+///
+/// As [`follow`]; [`Error::Capture`] for a member without `capture: log`.
+pub fn follow_group(
+    members: &[crate::Registered],
+    source: &SourceConfig,
+    target: &Path,
+    options: &SyncOptions,
+) -> Result<Vec<Summary>> {
+    let Some(leader) = members.first().map(|member| member.spec) else {
+        return Ok(Vec::new());
+    };
+    for member in members {
+        if member.spec.source.capture.is_none() {
+            return Err(Error::Capture {
+                mapping: member.spec.name.to_owned(),
+                message: "`follow` needs a mapping with `capture: log`".to_owned(),
+            });
+        }
+    }
+    let started = Instant::now();
+    let started_at = state::now();
+    let progress = options.observer();
+    let mut connection = target::open(target)?;
+    for member in members {
+        progress.start(member.spec, "follow");
+    }
+    let captured: Vec<&'static dyn capture::member::Member> = members
+        .iter()
+        .map(|member| member.capture_member())
+        .collect();
+    let result = capture::follow_group(
+        &captured,
+        source,
+        &mut connection,
+        target,
+        options,
+        &started_at,
+    )
+    .map(|mut summaries| {
+        for summary in &mut summaries {
+            summary.seconds = started.elapsed().as_secs_f64();
+        }
+        summaries
+    });
+    let seconds = started.elapsed().as_secs_f64();
+    match &result {
+        Ok(summaries) => {
+            for (member, summary) in members.iter().zip(summaries) {
+                let result = Ok(summary.clone());
+                log_run(member.spec, Some("follow"), seconds, &result);
+                progress.finish(member.spec, result.as_ref());
+            }
+        }
+        Err(error) => {
+            let outcome = signal::outcome(error);
+            for member in members {
+                let _ =
+                    state::record_failure(&connection, member.spec.name, &state::now(), &outcome);
+            }
+            let failed: Result<Summary> = Err(Error::Capture {
+                mapping: leader.name.to_owned(),
+                message: error.to_string(),
+            });
+            log_run(leader, Some("follow"), seconds, &failed);
+            for member in members {
+                progress.finish(member.spec, failed.as_ref());
+            }
+        }
+    }
+    result
+}
+
 /// Follows the changes of capture mapping `M` (`capture: log`) into `target` until
 /// SIGINT or SIGTERM: a first copy when the target has none, then every change as
 /// it commits (as soon as the source has flushed it), each applied once. A signal

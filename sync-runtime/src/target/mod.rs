@@ -393,3 +393,40 @@ impl Drop for Txn<'_> {
         }
     }
 }
+
+/// The first row of the target file whose foreign key finds no parent, as the name
+/// of the mapping of `specs` that holds it (the first for a table of none) and a
+/// message; inside the failed transaction.
+pub(crate) fn broken_row(
+    connection: &Connection,
+    specs: &[&MappingSpec],
+) -> rusqlite::Result<Option<(String, String)>> {
+    let found: Option<(String, i64, String)> = connection
+        .query_row(
+            "SELECT \"table\", \"rowid\", \"parent\" FROM pragma_foreign_key_check LIMIT 1",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .optional()?;
+    let quote = sync_sql::ident::quote;
+    let Some((table, rowid, parent)) = found else {
+        return Ok(None);
+    };
+    let member = specs
+        .iter()
+        .find(|spec| spec.targets.iter().any(|t| t.name == table));
+    let message = match member {
+        Some(_) => format!(
+            "row {rowid} of {} would reference a row {} does not have, so nothing was committed; the source breaks this foreign key",
+            quote(&table),
+            quote(&parent)
+        ),
+        None => format!(
+            "row {rowid} of {} would lose its parent row in {}, so nothing was committed; sync the mapping of {} in the same run (`data-sync sync`, or name it with `--mapping` too)",
+            quote(&table),
+            quote(&parent),
+            quote(&table)
+        ),
+    };
+    Ok(Some((member.unwrap_or(&specs[0]).name.to_owned(), message)))
+}

@@ -14,6 +14,7 @@ pub(crate) mod apply;
 pub(crate) mod filter;
 pub(crate) mod guards;
 pub(crate) mod lsn;
+pub(crate) mod member;
 pub(crate) mod pgoutput;
 pub(crate) mod position;
 pub(crate) mod prerequisites;
@@ -29,8 +30,8 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 use tokio_postgres::types::Type;
 
-use self::apply::Applier;
 use self::lsn::Lsn;
+use self::member::{Apply, Member};
 use self::pgoutput::Message;
 use self::position::CaptureState;
 use crate::Mapping;
@@ -85,6 +86,18 @@ impl<'c> Open<'c> {
         })
     }
 
+    /// [`Open::begin`], with foreign-key checks deferred to the commit when `defer`
+    /// (the targets of a group of linked mappings).
+    fn begin_deferred(connection: &'c Connection, defer: bool) -> rusqlite::Result<Self> {
+        let open = Self::begin(connection)?;
+        if defer {
+            connection.execute_batch("PRAGMA defer_foreign_keys = ON")?;
+        }
+        Ok(open)
+    }
+
+    /// Commits; a commit that fails (a deferred foreign key broken) leaves the
+    /// transaction open for the caller to inspect and roll back.
     fn commit(mut self) -> rusqlite::Result<()> {
         self.open = false;
         self.connection.execute_batch("COMMIT")
@@ -99,35 +112,88 @@ impl Drop for Open<'_> {
     }
 }
 
-/// A connection to the source that holds the slot of one capture mapping.
-struct Session {
-    client: Client,
+/// A capture mapping's table as a session found it.
+struct Table {
+    member: &'static dyn Member,
     /// The source table's OID.
     table: u32,
     /// The live types of the mapping's source columns, `None` when the table no
     /// longer has them (a drain then stops at the change that altered it).
     types: Option<Vec<Type>>,
-    /// The run's filter settings ([`crate::filter::FilterSpec::settings`]).
+    /// The mapping's filter settings ([`crate::filter::FilterSpec::settings`]).
     filter: Vec<(&'static str, String)>,
     /// The filter parameters the targets hold the rows of, as the state records them.
     params: Option<String>,
+}
+
+/// A connection to the source that holds the slot of a group of capture mappings
+/// (one mapping, or several linked by references, parents first).
+struct Session {
+    client: Client,
+    tables: Vec<Table>,
+    /// The filter settings of every member, for the first copy's snapshot.
+    filter: Vec<(&'static str, String)>,
     /// `--allow-empty`: a first copy may empty targets that hold rows.
     allow_empty: bool,
     _cancel: crate::sync::signal::CancelOnSignal,
 }
 
-/// Connects, checks the prerequisites and the source table, and takes the slot's
-/// lock.
-fn open_session<M: Mapping>(
+impl Session {
+    /// The group's first mapping, which names the slot and its errors.
+    fn spec(&self) -> &'static MappingSpec {
+        self.tables[0].member.spec()
+    }
+
+    /// Every member's mapping, in order.
+    fn specs(&self) -> Vec<&'static MappingSpec> {
+        self.tables
+            .iter()
+            .map(|table| table.member.spec())
+            .collect()
+    }
+}
+
+/// Connects, checks the prerequisites and each member's source table, and takes
+/// the slot's lock.
+fn open_session(
     source: &SourceConfig,
+    members: &[&'static dyn Member],
     slot_name: &str,
     options: &SyncOptions,
 ) -> Result<Session> {
-    let spec = M::SPEC;
+    let leader = members[0].spec();
     let mut client = source.connect()?;
     let cancel = crate::sync::signal::cancel_on_signal(source, &client);
-    slot::check_prerequisites(&mut client, spec)?;
-    let (table, identity, identity_columns) = slot::table_identity(&mut client, spec)?;
+    slot::check_prerequisites(&mut client, leader)?;
+    let mut tables = Vec::with_capacity(members.len());
+    let mut filter: Vec<(&'static str, String)> = Vec::new();
+    for &member in members {
+        let table = open_table(&mut client, member, options)?;
+        for setting in &table.filter {
+            if !filter.contains(setting) {
+                filter.push(setting.clone());
+            }
+        }
+        tables.push(table);
+    }
+    slot::lock_slot(&mut client, leader, slot_name)?;
+    Ok(Session {
+        client,
+        tables,
+        filter,
+        allow_empty: options.allow_empty,
+        _cancel: cancel,
+    })
+}
+
+/// Checks one member's source table: its replica identity, its key, its types.
+fn open_table(
+    client: &mut Client,
+    member: &'static dyn Member,
+    options: &SyncOptions,
+) -> Result<Table> {
+    let spec = member.spec();
+    let (table, identity, identity_columns) = slot::table_identity(client, spec)?;
     slot::check_identity(spec, &identity, &identity_columns)?;
     // Rows sharing a key would be merged silently, as in any other run.
     if !options.assume_unique_key {
@@ -151,9 +217,7 @@ fn open_session<M: Mapping>(
     let types = match client.prepare(spec.source.select) {
         Ok(statement) => {
             let types = crate::source::column_types(statement.columns());
-            crate::source::decode::check_types::<M>(&types)
-                .map(|()| types)
-                .ok()
+            member.check_types(&types).map(|()| types).ok()
         }
         Err(error)
             if error
@@ -167,20 +231,16 @@ fn open_session<M: Mapping>(
     if let Some(types) = &types {
         filter::check_types(spec, types)?;
     }
-    slot::lock_slot(&mut client, spec, slot_name)?;
-    Ok(Session {
-        client,
+    Ok(Table {
+        member,
         table,
         types,
         filter: options.filter_settings(spec)?,
         params: crate::filter::identity(spec.source.filter.as_ref(), &options.params),
-        allow_empty: options.allow_empty,
-        _cancel: cancel,
     })
 }
 
-/// One `sync` of a capture mapping: the first copy, or a drain up to the WAL
-/// position at the start.
+/// One `sync` of capture mapping `M` alone; see [`sync_group`].
 pub(crate) fn sync<M: Mapping>(
     source: &SourceConfig,
     connection: &mut Connection,
@@ -188,14 +248,38 @@ pub(crate) fn sync<M: Mapping>(
     options: &SyncOptions,
     started_at: &str,
 ) -> Result<Summary> {
-    let spec = M::SPEC;
-    let stored = prepare::<M>(connection, path, options)?;
-    match stored {
+    sync_group(
+        &[member::member::<M>()],
+        source,
+        connection,
+        path,
+        options,
+        started_at,
+    )
+    .map(|mut summaries| summaries.remove(0))
+}
+
+/// One `sync` of a group of capture mappings (`members`, parents first, reading
+/// one slot): the first copy, or a drain up to the WAL position at the start; a
+/// summary per member, in order.
+pub(crate) fn sync_group(
+    members: &[&'static dyn Member],
+    source: &SourceConfig,
+    connection: &mut Connection,
+    path: &Path,
+    options: &SyncOptions,
+    started_at: &str,
+) -> Result<Vec<Summary>> {
+    let prepared = prepare(members, connection, path, options)?;
+    match prepared.stored {
         Some(stored) if stored.position.is_some() && !options.full => {
-            let mut session = open_session::<M>(source, &stored.slot, options)?;
-            guards::check_source(&mut session.client, spec, connection, path)?;
-            let upto = slot::current_position(&mut session.client, spec)?;
-            drain::<M>(
+            let mut session = open_session(source, members, &stored.slot, options)?;
+            for table in &session.tables {
+                guards::check_source(&mut session.client, table.member.spec(), connection, path)?;
+            }
+            let leader = session.spec();
+            let upto = slot::current_position(&mut session.client, leader)?;
+            drain(
                 &mut session,
                 connection,
                 path,
@@ -206,25 +290,23 @@ pub(crate) fn sync<M: Mapping>(
             )
         }
         stored => {
-            let slot_name = slot_name_of(spec, stored.as_ref());
-            let mut session = open_session::<M>(source, &slot_name, options)?;
-            first_copy::<M>(
+            let slot_name = slot_name_of(members[0].spec(), stored.as_ref());
+            let mut session = open_session(source, members, &slot_name, options)?;
+            first_copy(
                 &mut session,
                 connection,
                 path,
                 &slot_name,
+                &prepared.others,
                 options,
                 started_at,
             )
-            .map(|(summary, _)| summary)
+            .map(|(summaries, _)| summaries)
         }
     }
 }
 
-/// `follow`: the first copy if there is none yet, then applies the changes as the
-/// server flushes them (see [`follow_changes`]) until a signal; reconnects after a
-/// dropped connection with the run's retry policy. A signal ends it cleanly, with
-/// the position of the last committed source transaction recorded.
+/// `follow` of capture mapping `M` alone; see [`follow_group`].
 pub(crate) fn follow<M: Mapping>(
     source: &SourceConfig,
     connection: &mut Connection,
@@ -232,41 +314,79 @@ pub(crate) fn follow<M: Mapping>(
     options: &SyncOptions,
     started_at: &str,
 ) -> Result<Summary> {
-    let spec = M::SPEC;
-    let mut total = empty_summary(spec, "follow");
-    let mut changes_before = 0;
+    follow_group(
+        &[member::member::<M>()],
+        source,
+        connection,
+        path,
+        options,
+        started_at,
+    )
+    .map(|mut summaries| summaries.remove(0))
+}
+
+/// `follow` of a group of capture mappings (`members`, parents first): the first
+/// copy if there is none yet, then applies the changes as the server flushes them
+/// (see [`follow_changes`]) until a signal; reconnects after a dropped connection
+/// with the run's retry policy. A signal ends it cleanly, with the position of the
+/// last committed source transaction recorded. A summary per member.
+pub(crate) fn follow_group(
+    members: &[&'static dyn Member],
+    source: &SourceConfig,
+    connection: &mut Connection,
+    path: &Path,
+    options: &SyncOptions,
+    started_at: &str,
+) -> Result<Vec<Summary>> {
+    let leader = members[0].spec();
+    let mut total: Vec<Summary> = members
+        .iter()
+        .map(|member| empty_summary(member.spec(), "follow"))
+        .collect();
+    let mut changes_before = vec![0; members.len()];
     let mut attempt = || -> Result<()> {
-        let stored = prepare::<M>(connection, path, options)?;
+        let prepared = prepare(members, connection, path, options)?;
+        let stored = prepared.stored;
         // One session, and so one hold on the slot, from the first copy to the end.
-        let slot_name = slot_name_of(spec, stored.as_ref());
-        let mut session = open_session::<M>(source, &slot_name, options)?;
+        let slot_name = slot_name_of(leader, stored.as_ref());
+        let mut session = open_session(source, members, &slot_name, options)?;
         if stored
             .as_ref()
             .is_some_and(|stored| stored.position.is_some())
         {
-            guards::check_source(&mut session.client, spec, connection, path)?;
+            for table in &session.tables {
+                guards::check_source(&mut session.client, table.member.spec(), connection, path)?;
+            }
         }
         let stored = match stored {
             Some(stored) if stored.position.is_some() => stored,
             _ => {
-                let (summary, state) = first_copy::<M>(
+                let (summaries, state) = first_copy(
                     &mut session,
                     connection,
                     path,
                     &slot_name,
+                    &prepared.others,
                     options,
                     started_at,
                 )?;
-                add(&mut total, &summary);
-                options.observer().followed(spec, &summary, 0);
-                // Progress so far counted rows copied; from here on, changes.
-                options.observer().start(spec, "follow");
+                for (total, summary) in total.iter_mut().zip(&summaries) {
+                    add(total, summary);
+                    let spec = members
+                        .iter()
+                        .map(|member| member.spec())
+                        .find(|spec| spec.name == summary.mapping)
+                        .unwrap_or(leader);
+                    options.observer().followed(spec, summary, 0);
+                    // Progress so far counted rows copied; from here on, changes.
+                    options.observer().start(spec, "follow");
+                }
                 state
             }
         };
-        let mut drained = Drained::start(&mut session, spec, &stored)?;
-        drained.base = changes_before;
-        let result = follow_changes::<M>(
+        let mut drained = Drained::start(&mut session, &stored)?;
+        drained.base.clone_from(&changes_before);
+        let result = follow_changes(
             &mut session,
             connection,
             path,
@@ -275,19 +395,21 @@ pub(crate) fn follow<M: Mapping>(
             options,
             started_at,
         );
-        add(&mut total, &drained.total);
-        changes_before += drained.total.rows_read;
+        for (index, summary) in drained.total.iter().enumerate() {
+            add(&mut total[index], summary);
+            changes_before[index] += summary.rows_read;
+        }
         if result.is_err() && crate::sync::signal::received().is_some() {
             // Stopped by a signal: what is committed is confirmed and on record. Should
             // this fail, the next run confirms it.
-            let _ = drained.confirm(&mut session, spec, &slot_name);
-            let _ = drained.record(connection, path, spec, &session.params, started_at);
+            let _ = drained.confirm(&mut session, &slot_name);
+            let _ = drained.record(connection, path, &session, started_at);
         }
         result
     };
     // A dropped connection or a restarting server: again, with the usual backoff.
     let result = loop {
-        match crate::sync::retry::run(spec, &options.retry, &mut attempt) {
+        match crate::sync::retry::run(leader, &options.retry, &mut attempt) {
             Err(Error::Interrupted { .. }) => break Ok(()),
             Err(error) if crate::sync::signal::received().is_some() => {
                 tracing::debug!(error = %error, "follow stopped by a signal");
@@ -301,8 +423,8 @@ pub(crate) fn follow<M: Mapping>(
 }
 
 /// Releases mapping `M`'s slot (and the publication data-sync created for it), and
-/// forgets it in the target file, so the next `sync` copies again; whether there
-/// was a slot.
+/// forgets it in the target file for every mapping that reads it (the members of
+/// its group), so the next `sync` copies again; whether there was a slot.
 pub(crate) fn drop_slot<M: Mapping>(source: &SourceConfig, path: &Path) -> Result<bool> {
     let spec = M::SPEC;
     let Some((connection, stored)) = stored_capture(spec, path)? else {
@@ -314,7 +436,7 @@ pub(crate) fn drop_slot<M: Mapping>(source: &SourceConfig, path: &Path) -> Resul
     if stored.owns_publication {
         slot::drop_publication(&mut client, spec, &stored.publication)?;
     }
-    position::clear(&connection, spec.name).map_err(target_error(path))?;
+    position::clear_slot(&connection, &stored.slot).map_err(target_error(path))?;
     Ok(dropped)
 }
 
@@ -380,43 +502,90 @@ fn target_error(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
     }
 }
 
-/// Creates the state and target tables where missing, and loads the mapping's
+/// What a target file stores of a group's slot.
+struct Prepared {
+    /// The slot every member reads, when they all read one; its position when they
+    /// all reach one.
+    stored: Option<CaptureState>,
+    /// The other slots members read (made before they were grouped, or by another
+    /// grouping): the group's first copy drops them.
+    others: Vec<CaptureState>,
+}
+
+/// Creates the state and target tables where missing, and loads the members'
 /// capture state.
 ///
 /// # Errors
 ///
 /// [`Error::MappingChanged`] when the targets were built by another definition of
-/// the mapping, [`Error::ParamsChanged`] with other filter parameters, and `--full`
+/// a mapping, [`Error::ParamsChanged`] with other filter parameters, and `--full`
 /// was not given.
-fn prepare<M: Mapping>(
+fn prepare(
+    members: &[&'static dyn Member],
     connection: &Connection,
     path: &Path,
     options: &SyncOptions,
-) -> Result<Option<CaptureState>> {
-    let spec = M::SPEC;
+) -> Result<Prepared> {
     let target_error = target_error(path);
     let transaction = Open::begin(connection).map_err(&target_error)?;
     state::ensure(connection).map_err(&target_error)?;
     position::ensure(connection).map_err(&target_error)?;
-    crate::target::ensure_tables(connection, spec).map_err(&target_error)??;
+    for member in members {
+        crate::target::ensure_tables(connection, member.spec()).map_err(&target_error)??;
+    }
     transaction.commit().map_err(&target_error)?;
-    let previous = state::load(connection, spec.name).map_err(&target_error)?;
-    let stored = position::load(connection, spec.name).map_err(&target_error)?;
-    if let (Some(previous), Some(stored)) = (&previous, &stored)
+    let mut stored_all = Vec::with_capacity(members.len());
+    for member in members {
+        stored_all.push(position::load(connection, member.spec().name).map_err(&target_error)?);
+    }
+    let first = stored_all[0].clone();
+    let shared = first.as_ref().is_some_and(|first| {
+        stored_all.iter().all(|stored| {
+            stored
+                .as_ref()
+                .is_some_and(|stored| stored.slot == first.slot)
+        })
+    });
+    let stored = first.filter(|_| shared).map(|mut first| {
+        // Members stored at different positions (a state this version never
+        // writes): copied again.
+        if stored_all
+            .iter()
+            .any(|stored| stored.as_ref().map(|stored| stored.position) != Some(first.position))
+        {
+            first.position = None;
+        }
+        first
+    });
+    let mut others: Vec<CaptureState> = Vec::new();
+    for stored_one in stored_all.into_iter().flatten() {
+        if stored
+            .as_ref()
+            .is_none_or(|stored| stored.slot != stored_one.slot)
+            && !others.iter().any(|other| other.slot == stored_one.slot)
+        {
+            others.push(stored_one);
+        }
+    }
+    if let Some(stored) = &stored
         && stored.position.is_some()
         && !options.full
     {
-        crate::sync::incremental::check_params(spec, previous.params.as_deref(), &options.params)?;
+        for member in members {
+            let spec = member.spec();
+            let Some(previous) = state::load(connection, spec.name).map_err(&target_error)? else {
+                continue;
+            };
+            crate::sync::incremental::check_params(
+                spec,
+                previous.params.as_deref(),
+                &options.params,
+            )?;
+            // Names what changed: a capture mapping migrates only with `--full`.
+            previous.migration_for(spec)?;
+        }
     }
-    if let (Some(previous), Some(stored)) = (&previous, &stored)
-        && stored.position.is_some()
-        && !options.full
-        // Names what changed: a capture mapping migrates only with `--full`.
-        && let Err(error) = previous.migration_for(spec)
-    {
-        return Err(error);
-    }
-    Ok(stored)
+    Ok(Prepared { stored, others })
 }
 
 /// The slot of `stored`, or a new name when the target file has none.
@@ -449,35 +618,40 @@ fn new_slot_name(spec: &MappingSpec) -> String {
     format!("data_sync_{mapping}_{:016x}", hasher.finish())
 }
 
-/// The first run: a slot, a copy from a snapshot taken after it, and the slot's
-/// changes up to the snapshot's WAL position, in one SQLite transaction.
-fn first_copy<M: Mapping>(
+/// The first run: a slot, a copy of every member's table from one snapshot taken
+/// after it (parents first), and the slot's changes up to the snapshot's WAL
+/// position, all in one SQLite transaction whose foreign keys are checked at its
+/// commit. `others` are slots members read before (dropped, with the publications
+/// data-sync made for them).
+fn first_copy(
     session: &mut Session,
     connection: &mut Connection,
     path: &Path,
     slot_name: &str,
+    others: &[CaptureState],
     options: &SyncOptions,
     started_at: &str,
-) -> Result<(Summary, CaptureState)> {
-    let spec = M::SPEC;
+) -> Result<(Vec<Summary>, CaptureState)> {
+    let leader = session.spec();
     let target_error = target_error(path);
     let slot_name = slot_name.to_owned();
     let client = &mut session.client;
-    guards::check_readable(client, spec, &session.filter)?;
-    let identity = guards::identity(client, spec)?;
+    let mut identities = Vec::with_capacity(session.tables.len());
+    for table in &session.tables {
+        let spec = table.member.spec();
+        guards::check_readable(client, spec, &table.filter)?;
+        identities.push(guards::identity(client, spec)?);
+    }
     // A slot left by a first copy that did not commit (killed, failed) starts over.
-    slot::drop_slot(client, spec, &slot_name)?;
-    let (publication, owns_publication) =
-        match spec.source.capture.as_ref().and_then(|c| c.publication) {
-            Some(publication) => {
-                slot::check_publication(client, spec, publication)?;
-                (publication.to_owned(), false)
-            }
-            None => {
-                slot::create_publication(client, spec, &slot_name)?;
-                (slot_name.clone(), true)
-            }
-        };
+    slot::drop_slot(client, leader, &slot_name)?;
+    for other in others.iter().filter(|other| other.slot != slot_name) {
+        slot::drop_slot(client, leader, &other.slot)?;
+        if other.owns_publication {
+            slot::drop_publication(client, leader, &other.publication)?;
+        }
+    }
+    let (publication, owns_publication) = group_publication(session, &slot_name)?;
+    let client = &mut session.client;
     let mut capture = CaptureState {
         slot: slot_name.clone(),
         publication,
@@ -488,102 +662,211 @@ fn first_copy<M: Mapping>(
     // killed run's slot is found and dropped by the next one.
     {
         let transaction = Open::begin(connection).map_err(&target_error)?;
-        let running = running_state(spec, session.params.clone(), started_at, 0);
-        state::record(connection, &running).map_err(&target_error)?;
-        position::record_slot(connection, spec.name, &capture).map_err(&target_error)?;
+        for table in &session.tables {
+            let spec = table.member.spec();
+            let running = running_state(spec, table.params.clone(), started_at, 0);
+            state::record(connection, &running).map_err(&target_error)?;
+            position::record_slot(connection, spec.name, &capture).map_err(&target_error)?;
+        }
         transaction.commit().map_err(&target_error)?;
     }
     // (1) The slot, in its own transaction: every transaction that commits after
     // its consistent point is decoded.
-    slot::create_slot(client, spec, &slot_name)?;
+    slot::create_slot(client, leader, &slot_name)?;
 
-    let transaction = Open::begin(connection).map_err(&target_error)?;
+    let transaction =
+        Open::begin_deferred(connection, session.tables.len() > 1).map_err(&target_error)?;
     // (2) The snapshot, and P inside it.
-    let (rows_read, skipped, upto) = {
+    let (copied, upto) = {
         let mut snapshot = client
             .snapshot(&session.filter)
-            .map_err(slot::source_error(spec))?;
+            .map_err(slot::source_error(leader))?;
         let upto: String = snapshot
             .query_one("SELECT pg_current_wal_insert_lsn()::text", &[])
-            .map_err(slot::source_error(spec))?
+            .map_err(slot::source_error(leader))?
             .get(0);
         let upto = upto
             .parse::<Lsn>()
             .map_err(|error: lsn::ParseLsnError| Error::Capture {
-                mapping: spec.name.to_owned(),
+                mapping: leader.name.to_owned(),
                 message: error.to_string(),
             })?
             .as_record_end();
-        // (3) The copy.
-        let types = match &session.types {
-            Some(types) => types.clone(),
-            None => {
-                // The copy reads the table as it is: its error says what is wrong.
-                let statement = snapshot
-                    .prepare(spec.source.select)
-                    .map_err(slot::source_error(spec))?;
-                let types = crate::source::column_types(statement.columns());
-                crate::source::decode::check_types::<M>(&types)?;
-                types
-            }
-        };
-        let had_rows = guards::has_rows(connection, spec, path)?;
-        let (rows_read, skipped) = copy::<M>(&mut snapshot, connection, path, &types, options)?;
-        guards::check_not_emptied(spec, had_rows, rows_read - skipped, session.allow_empty)?;
-        snapshot.commit().map_err(slot::source_error(spec))?;
-        (rows_read, skipped, upto)
+        // (3) The copy of every member, parents first.
+        let mut copied = Vec::with_capacity(session.tables.len());
+        for table in &session.tables {
+            let spec = table.member.spec();
+            let types = match &table.types {
+                Some(types) => types.clone(),
+                None => {
+                    // The copy reads the table as it is: its error says what is wrong.
+                    let statement = snapshot
+                        .prepare(spec.source.select)
+                        .map_err(slot::source_error(spec))?;
+                    let types = crate::source::column_types(statement.columns());
+                    table.member.check_types(&types)?;
+                    types
+                }
+            };
+            let had_rows = guards::has_rows(connection, spec, path)?;
+            let (rows_read, skipped) =
+                table
+                    .member
+                    .copy(&mut snapshot, connection, path, &types, options)?;
+            guards::check_not_emptied(spec, had_rows, rows_read - skipped, session.allow_empty)?;
+            copied.push((rows_read, skipped));
+        }
+        snapshot.commit().map_err(slot::source_error(leader))?;
+        (copied, upto)
     };
     // (4) The slot's changes committed before P, in the same SQLite transaction.
-    slot::wait_flushed(&mut session.client, spec, upto)?;
-    let mut applier = Applier::<M>::new(
-        connection,
-        session.table,
-        session.types.clone(),
-        session.filter.clone(),
-    );
+    slot::wait_flushed(&mut session.client, leader, upto)?;
+    let mut appliers = appliers(session, connection);
     let mut position = Lsn::ZERO;
     peek_apply(
         &mut session.client,
-        spec,
+        leader,
         &capture,
         &mut position,
         upto,
         None,
-        &mut applier,
+        &mut appliers,
         &mut |_| Ok(()),
     )?;
-    refetch(&mut session.client, spec, &mut applier)?;
+    for applier in &mut appliers {
+        applier.refetch(&mut session.client)?;
+    }
     capture.position = Some(upto);
-    position::record_position(connection, spec.name, upto).map_err(&target_error)?;
-    let mut done = running_state(spec, session.params.clone(), started_at, rows_read);
-    done.finished_at = Some(crate::target::state::now());
-    done.last_outcome = "ok".to_owned();
-    state::record(connection, &done).map_err(&target_error)?;
-    state::record_source(connection, spec.name, &identity.to_json()).map_err(&target_error)?;
-    let written = applier.written.clone();
-    let deleted = applier.deleted.clone();
-    drop(applier);
-    transaction.commit().map_err(&target_error)?;
+    let mut summaries = Vec::with_capacity(session.tables.len());
+    for ((table, applier), (identity, (rows_read, skipped))) in session
+        .tables
+        .iter()
+        .zip(&appliers)
+        .zip(identities.iter().zip(copied))
+    {
+        let spec = table.member.spec();
+        position::record_position(connection, spec.name, upto).map_err(&target_error)?;
+        let mut done = running_state(spec, table.params.clone(), started_at, rows_read);
+        done.finished_at = Some(crate::target::state::now());
+        done.last_outcome = "ok".to_owned();
+        state::record(connection, &done).map_err(&target_error)?;
+        state::record_source(connection, spec.name, &identity.to_json()).map_err(&target_error)?;
+        summaries.push(Summary {
+            mapping: spec.name.to_owned(),
+            mode: "full".to_owned(),
+            rows_read,
+            targets: spec
+                .targets
+                .iter()
+                .enumerate()
+                .map(|(index, target)| TargetSummary {
+                    table: target.name.to_owned(),
+                    rows: rows_read - skipped + applier.written()[index],
+                    deleted: applier.deleted()[index],
+                })
+                .collect(),
+            seconds: 0.0,
+            migrated: Vec::new(),
+        });
+    }
+    drop(appliers);
+    if let Err(error) = transaction.commit() {
+        return Err(commit_failed(error, connection, path, &session.specs()));
+    }
     // Only now the slot may let go of what came before P.
-    slot::advance(&mut session.client, spec, &slot_name, upto)?;
-    let summary = Summary {
-        mapping: spec.name.to_owned(),
-        mode: "full".to_owned(),
-        rows_read,
-        targets: spec
-            .targets
-            .iter()
-            .enumerate()
-            .map(|(index, target)| TargetSummary {
-                table: target.name.to_owned(),
-                rows: rows_read - skipped + written[index],
-                deleted: deleted[index],
-            })
-            .collect(),
-        seconds: 0.0,
-        migrated: Vec::new(),
-    };
-    Ok((summary, capture))
+    slot::advance(&mut session.client, leader, &slot_name, upto)?;
+    Ok((summaries, capture))
+}
+
+/// The publication of a group's slot `slot_name`, and whether data-sync creates
+/// (and `drop-slot` drops) it: the one every member names, or one data-sync
+/// creates over every member's table.
+///
+/// # Errors
+///
+/// [`Error::Capture`] when members name different publications, or some name one
+/// and others none.
+fn group_publication(session: &mut Session, slot_name: &str) -> Result<(String, bool)> {
+    let leader = session.spec();
+    let named: Vec<Option<&'static str>> = session
+        .tables
+        .iter()
+        .map(|table| {
+            table
+                .member
+                .spec()
+                .source
+                .capture
+                .as_ref()
+                .and_then(|c| c.publication)
+        })
+        .collect();
+    match named[0] {
+        Some(publication) if named.iter().all(|named| *named == Some(publication)) => {
+            for table in &session.tables {
+                slot::check_publication(&mut session.client, table.member.spec(), publication)?;
+            }
+            Ok((publication.to_owned(), false))
+        }
+        None if named.iter().all(Option::is_none) => {
+            let specs: Vec<&MappingSpec> = session
+                .tables
+                .iter()
+                .map(|table| table.member.spec())
+                .collect();
+            slot::create_publication(&mut session.client, &specs, slot_name)?;
+            Ok((slot_name.to_owned(), true))
+        }
+        _ => Err(Error::Capture {
+            mapping: leader.name.to_owned(),
+            message: format!(
+                "the capture mappings {} are linked by references and read one slot, so they \
+                 must name one `publication` or none: give each the same `publication` (then \
+                 `cargo xtask gen` and rebuild)",
+                session
+                    .tables
+                    .iter()
+                    .map(|table| format!("`{}`", table.member.spec().name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }),
+    }
+}
+
+/// An applier per member, in order.
+fn appliers<'c>(session: &Session, connection: &'c Connection) -> Vec<Box<dyn Apply + 'c>> {
+    session
+        .tables
+        .iter()
+        .map(|table| {
+            table.member.applier(
+                connection,
+                table.table,
+                table.types.clone(),
+                table.filter.clone(),
+            )
+        })
+        .collect()
+}
+
+/// The error of a commit that failed: a foreign key its rows break (checked at the
+/// commit in a group) is [`Error::ForeignKey`], naming the row; the transaction is
+/// rolled back, so nothing is committed.
+fn commit_failed(
+    error: rusqlite::Error,
+    connection: &Connection,
+    path: &Path,
+    specs: &[&'static MappingSpec],
+) -> Error {
+    let broken = crate::target::broken_row(connection, specs).ok().flatten();
+    if !connection.is_autocommit() {
+        let _ = connection.execute_batch("ROLLBACK");
+    }
+    match broken {
+        Some((mapping, message)) => Error::ForeignKey { mapping, message },
+        None => target_error(path)(error),
+    }
 }
 
 /// The state row of a capture run in progress.
@@ -661,19 +944,20 @@ enum Step {
 }
 
 /// Reads the slot's changes of transactions that commit at or after `position` and
-/// before `upto`, applies those of the mapping's table with `applier`, and calls
-/// `step` as each applied transaction begins and ends; returns the transactions
-/// applied and the messages read. `changes` bounds the messages read (the server
-/// ends at a transaction's end).
+/// before `upto`, applies those of the members' tables with their `appliers` (each
+/// change by the applier of its table, in log order), and calls `step` as each
+/// applied transaction begins and ends; returns the transactions applied and the
+/// messages read. `changes` bounds the messages read (the server ends at a
+/// transaction's end).
 #[allow(clippy::too_many_arguments)]
-fn peek_apply<M: Mapping>(
+fn peek_apply(
     client: &mut Client,
     spec: &MappingSpec,
     capture: &CaptureState,
     position: &mut Lsn,
     upto: Lsn,
     changes: Option<i32>,
-    applier: &mut Applier<'_, M>,
+    appliers: &mut [Box<dyn Apply + '_>],
     step: &mut dyn FnMut(Step) -> Result<()>,
 ) -> Result<(u64, u64)> {
     let mut skip = true;
@@ -706,30 +990,42 @@ fn peek_apply<M: Mapping>(
                 }
                 // A shape that no longer matches stops the run at the first change it
                 // would apply, not in a transaction applied already.
-                Message::Relation(relation) if applier.is_table(relation.id) => {
-                    applier.relation(&relation, skip)?;
+                Message::Relation(relation) => {
+                    if let Some(index) = of(appliers, relation.id) {
+                        appliers[index].relation(&relation, skip)?;
+                    }
                 }
-                Message::Insert { relation, new } if !skip && applier.is_table(relation) => {
-                    applier.insert(&new)?;
+                Message::Insert { relation, new } if !skip => {
+                    if let Some(index) = of(appliers, relation) {
+                        appliers[index].insert(&new)?;
+                    }
                 }
-                Message::Update { relation, old, new } if !skip && applier.is_table(relation) => {
-                    applier.update(old.as_ref(), &new)?;
+                Message::Update { relation, old, new } if !skip => {
+                    if let Some(index) = of(appliers, relation) {
+                        appliers[index].update(old.as_ref(), &new)?;
+                    }
                 }
-                Message::Delete { relation, old } if !skip && applier.is_table(relation) => {
-                    applier.delete(&old)?;
+                Message::Delete { relation, old } if !skip => {
+                    if let Some(index) = of(appliers, relation) {
+                        appliers[index].delete(&old)?;
+                    }
                 }
-                Message::Truncate { relations, .. }
-                    if !skip && relations.iter().any(|&relation| applier.is_table(relation)) =>
-                {
-                    applier.truncate()?;
+                // Children first: a member's targets may be referenced by the
+                // targets of the members after it.
+                Message::Truncate { relations, .. } if !skip => {
+                    for applier in appliers.iter_mut().rev() {
+                        if relations.iter().any(|&relation| applier.is_table(relation)) {
+                            applier.truncate()?;
+                        }
+                    }
                 }
                 Message::Commit { end_lsn, .. } if !skip => {
                     applied += 1;
                     *position = end_lsn;
                     step(Step::Commit {
                         end: end_lsn,
-                        changes: applier.changes,
-                        whole: applier.refetch.is_empty(),
+                        changes: appliers.iter().map(|applier| applier.changes()).sum(),
+                        whole: !appliers.iter().any(|applier| applier.waits_for_source()),
                     })?;
                     skip = true;
                 }
@@ -741,17 +1037,24 @@ fn peek_apply<M: Mapping>(
     Ok((applied, messages))
 }
 
+/// The index of the applier of table `relation`, if a member reads it.
+fn of(appliers: &[Box<dyn Apply + '_>], relation: u32) -> Option<usize> {
+    appliers
+        .iter()
+        .position(|applier| applier.is_table(relation))
+}
+
 /// Where the changes of a `sync` or `follow` stand.
 struct Drained {
     /// The position the committed rows reach (the one stored in the target file).
     committed: Lsn,
     /// The position last confirmed to the slot.
     confirmed: Lsn,
-    /// What was applied so far.
-    total: Summary,
-    /// Changes applied before, by earlier sessions of the same `follow`: progress
-    /// counts from there.
-    base: u64,
+    /// What was applied so far, per member.
+    total: Vec<Summary>,
+    /// Changes applied before, per member, by earlier sessions of the same
+    /// `follow`: progress counts from there.
+    base: Vec<u64>,
 }
 
 impl Drained {
@@ -762,7 +1065,8 @@ impl Drained {
     /// # Errors
     ///
     /// [`Error::Capture`] when the slot is gone or was invalidated.
-    fn start(session: &mut Session, spec: &MappingSpec, stored: &CaptureState) -> Result<Self> {
+    fn start(session: &mut Session, stored: &CaptureState) -> Result<Self> {
+        let spec = session.spec();
         let start = stored.position.unwrap_or(Lsn::ZERO);
         let info = slot::slot_info(&mut session.client, spec, &stored.slot)?;
         slot::check_slot(spec, &stored.slot, info.as_ref())?;
@@ -777,35 +1081,63 @@ impl Drained {
         Ok(Drained {
             committed: start,
             confirmed,
-            total: empty_summary(spec, "capture"),
-            base: 0,
+            total: session
+                .tables
+                .iter()
+                .map(|table| empty_summary(table.member.spec(), "capture"))
+                .collect(),
+            base: vec![0; session.tables.len()],
         })
     }
 
-    /// Records the run as finished in the target file, with the changes applied so
-    /// far; `params` are the filter parameters the targets hold the rows of.
+    /// The changes applied so far, of every member.
+    fn changes(&self) -> u64 {
+        self.total.iter().map(|summary| summary.rows_read).sum()
+    }
+
+    /// Records the run of every member as finished in the target file, with the
+    /// changes applied so far.
     fn record(
         &self,
         connection: &Connection,
         path: &Path,
-        spec: &MappingSpec,
-        params: &Option<String>,
+        session: &Session,
         started_at: &str,
     ) -> Result<()> {
-        let mut done = running_state(spec, params.clone(), started_at, self.total.rows_read);
-        done.finished_at = Some(crate::target::state::now());
-        done.last_outcome = "ok".to_owned();
-        state::record(connection, &done).map_err(target_error(path))
+        for (table, total) in session.tables.iter().zip(&self.total) {
+            let spec = table.member.spec();
+            let mut done = running_state(spec, table.params.clone(), started_at, total.rows_read);
+            done.finished_at = Some(crate::target::state::now());
+            done.last_outcome = "ok".to_owned();
+            state::record(connection, &done).map_err(target_error(path))?;
+        }
+        Ok(())
     }
 
     /// Confirms the committed position to the slot, if it moved: the server may now
     /// let go of those changes. Call only after the SQLite commit.
-    fn confirm(&mut self, session: &mut Session, spec: &MappingSpec, slot: &str) -> Result<()> {
+    fn confirm(&mut self, session: &mut Session, slot: &str) -> Result<()> {
         if self.committed > self.confirmed {
+            let spec = session.spec();
             slot::advance(&mut session.client, spec, slot, self.committed)?;
             self.confirmed = self.committed;
         }
         Ok(())
+    }
+
+    /// Adds what `appliers` applied to the totals, and reports the progress.
+    fn add(&mut self, appliers: &[Box<dyn Apply + '_>], progress: &dyn Progress) {
+        for (index, applier) in appliers.iter().enumerate() {
+            let total = &mut self.total[index];
+            for (target, summary) in total.targets.iter_mut().enumerate() {
+                summary.rows += applier.written()[target];
+                summary.deleted += applier.deleted()[target];
+            }
+            total.rows_read += applier.changes();
+            if applier.changes() > 0 {
+                progress.advance(applier.spec(), self.base[index] + total.rows_read);
+            }
+        }
     }
 }
 
@@ -816,7 +1148,7 @@ impl Drained {
 /// Confirms the slot only between calls, when a call stopped at `changes`. Returns
 /// the source transactions applied.
 #[allow(clippy::too_many_arguments)]
-fn apply_upto<M: Mapping>(
+fn apply_upto(
     session: &mut Session,
     connection: &Connection,
     path: &Path,
@@ -827,25 +1159,29 @@ fn apply_upto<M: Mapping>(
     batch_size: u64,
     progress: &dyn Progress,
 ) -> Result<u64> {
-    let spec = M::SPEC;
+    let spec = session.spec();
     let target_error = target_error(path);
+    let names: Vec<&'static str> = session
+        .tables
+        .iter()
+        .map(|table| table.member.spec().name)
+        .collect();
+    let specs = session.specs();
+    // Foreign keys between members' targets are checked at each commit.
+    let defer = names.len() > 1;
     let mut transactions = 0;
     loop {
-        let mut applier = Applier::<M>::new(
-            connection,
-            session.table,
-            session.types.clone(),
-            session.filter.clone(),
-        );
+        let mut appliers = appliers(session, connection);
         // Begun at the first transaction to apply: no write lock on the target file
         // while a call brings nothing.
         let mut group: Option<Open<'_>> = None;
         let mut group_start = 0u64;
         let mut position = drained.committed;
         let mut committed_at = position;
-        let before = drained.base + drained.total.rows_read;
+        let before = drained.changes();
         // The changes applied when the last source transaction ended.
         let mut whole_changes = 0u64;
+        let mut failed_commit = None;
         let peeked = peek_apply(
             &mut session.client,
             spec,
@@ -853,11 +1189,12 @@ fn apply_upto<M: Mapping>(
             &mut position,
             upto,
             Some(changes),
-            &mut applier,
+            &mut appliers,
             &mut |step| {
                 match step {
                     Step::Begin if group.is_none() => {
-                        group = Some(Open::begin(connection).map_err(&target_error)?);
+                        group =
+                            Some(Open::begin_deferred(connection, defer).map_err(&target_error)?);
                     }
                     Step::Begin => {}
                     // Rows waiting to be read again keep the group open until they are.
@@ -869,9 +1206,12 @@ fn apply_upto<M: Mapping>(
                         whole_changes = changes;
                         if whole && changes - group_start >= batch_size {
                             // Whole source transactions, with the position they reach.
-                            move_position(connection, path, spec, committed_at, end)?;
-                            if let Some(transaction) = group.take() {
-                                transaction.commit().map_err(&target_error)?;
+                            move_positions(connection, path, &names, committed_at, end)?;
+                            if let Some(transaction) = group.take()
+                                && let Err(error) = transaction.commit()
+                            {
+                                failed_commit = Some(error);
+                                return Err(target_error(rusqlite::Error::InvalidQuery));
                             }
                             progress.advance(spec, before + changes);
                             committed_at = end;
@@ -884,23 +1224,34 @@ fn apply_upto<M: Mapping>(
             },
         )
         .and_then(|peeked| {
-            refetch(&mut session.client, spec, &mut applier)?;
+            for applier in &mut appliers {
+                applier.refetch(&mut session.client)?;
+            }
             Ok(peeked)
         });
+        if let Some(error) = failed_commit {
+            return Err(commit_failed(error, connection, path, &specs));
+        }
         let (applied, messages) = match peeked {
             Ok(peeked) => peeked,
             Err(error) => {
                 // The whole source transactions before the one that failed (a table
                 // altered, a value that does not decode, a dropped connection) are
                 // kept, with their position; nothing of that one is.
-                if applier.changes == whole_changes
-                    && applier.refetch.is_empty()
+                let changed: u64 = appliers.iter().map(|applier| applier.changes()).sum();
+                if changed == whole_changes
+                    && !appliers.iter().any(|applier| applier.waits_for_source())
                     && position > committed_at
                     && let Some(transaction) = group.take()
-                    && move_position(connection, path, spec, committed_at, position).is_ok()
-                    && transaction.commit().is_ok()
+                    && move_positions(connection, path, &names, committed_at, position).is_ok()
                 {
-                    let _ = slot::advance(&mut session.client, spec, &stored.slot, position);
+                    match transaction.commit() {
+                        Ok(()) => {
+                            let _ =
+                                slot::advance(&mut session.client, spec, &stored.slot, position);
+                        }
+                        Err(commit) => return Err(commit_failed(commit, connection, path, &specs)),
+                    }
                 }
                 return Err(error);
             }
@@ -908,34 +1259,29 @@ fn apply_upto<M: Mapping>(
         if let Some(transaction) = group.take()
             && position > committed_at
         {
-            move_position(connection, path, spec, committed_at, position)?;
-            transaction.commit().map_err(&target_error)?;
+            move_positions(connection, path, &names, committed_at, position)?;
+            if let Err(error) = transaction.commit() {
+                return Err(commit_failed(error, connection, path, &specs));
+            }
             committed_at = position;
         }
-        for (index, summary) in drained.total.targets.iter_mut().enumerate() {
-            summary.rows += applier.written[index];
-            summary.deleted += applier.deleted[index];
-        }
-        drained.total.rows_read += applier.changes;
         drained.committed = committed_at;
         transactions += applied;
-        if applier.changes > 0 {
-            progress.advance(spec, drained.base + drained.total.rows_read);
-        }
-        drop(applier);
+        drained.add(&appliers, progress);
+        drop(appliers);
         // A call that ended before its limit reached `upto`.
         if messages < u64::try_from(changes).unwrap_or(0) {
             return Ok(transactions);
         }
         // Confirmed before the next call, which then sends only what comes after.
-        drained.confirm(session, spec, &stored.slot)?;
+        drained.confirm(session, &stored.slot)?;
         crate::sync::signal::check(spec)?;
     }
 }
 
 /// Applies the changes committed from the stored position up to `upto` (see
 /// [`apply_upto`]), confirms the slot, and records the run.
-fn drain<M: Mapping>(
+fn drain(
     session: &mut Session,
     connection: &Connection,
     path: &Path,
@@ -943,12 +1289,12 @@ fn drain<M: Mapping>(
     upto: Lsn,
     options: &SyncOptions,
     started_at: &str,
-) -> Result<Summary> {
-    let spec = M::SPEC;
+) -> Result<Vec<Summary>> {
     let started = Instant::now();
-    let mut drained = Drained::start(session, spec, stored)?;
-    slot::wait_flushed(&mut session.client, spec, upto)?;
-    apply_upto::<M>(
+    let mut drained = Drained::start(session, stored)?;
+    let leader = session.spec();
+    slot::wait_flushed(&mut session.client, leader, upto)?;
+    apply_upto(
         session,
         connection,
         path,
@@ -960,10 +1306,12 @@ fn drain<M: Mapping>(
         options.observer(),
     )?;
     // Only after the SQLite commit: the server may now let go of those changes.
-    drained.confirm(session, spec, &stored.slot)?;
-    drained.record(connection, path, spec, &session.params, started_at)?;
+    drained.confirm(session, &stored.slot)?;
+    drained.record(connection, path, session, started_at)?;
     let mut total = drained.total;
-    total.seconds = started.elapsed().as_secs_f64();
+    for summary in &mut total {
+        summary.seconds = started.elapsed().as_secs_f64();
+    }
     Ok(total)
 }
 
@@ -971,7 +1319,7 @@ fn drain<M: Mapping>(
 /// and as soon as that passes a position where a record ended, applies the
 /// changes up to it; waits [`FOLLOW_IDLE`] when nothing new was flushed. Returns
 /// on a signal ([`Error::Interrupted`]) or an error.
-fn follow_changes<M: Mapping>(
+fn follow_changes(
     session: &mut Session,
     connection: &Connection,
     path: &Path,
@@ -980,7 +1328,7 @@ fn follow_changes<M: Mapping>(
     options: &SyncOptions,
     started_at: &str,
 ) -> Result<()> {
-    let spec = M::SPEC;
+    let spec = session.spec();
     let progress = options.observer();
     let batch_size = options.batch_size.max(1) as u64;
     // Insert positions read so far that the flush has not reached: each is the end
@@ -1028,12 +1376,12 @@ fn follow_changes<M: Mapping>(
             continue;
         };
         let decoding = Instant::now();
-        let before = drained.total.rows_read;
+        let before = drained.changes();
         let (round_start, behind) = (
             drained.total.clone(),
             u64::from(flush).saturating_sub(u64::from(drained.committed)),
         );
-        let applied = apply_upto::<M>(
+        let applied = apply_upto(
             session,
             connection,
             path,
@@ -1045,20 +1393,28 @@ fn follow_changes<M: Mapping>(
             progress,
         )?;
         peeked = upto;
-        progress.followed(spec, &since(&drained.total, &round_start), behind);
+        for (summary, start) in drained.total.iter().zip(&round_start) {
+            let member = session
+                .tables
+                .iter()
+                .map(|table| table.member.spec())
+                .find(|spec| spec.name == summary.mapping)
+                .unwrap_or(spec);
+            progress.followed(member, &since(summary, start), behind);
+        }
         let applying = decoding.elapsed();
         // Only after the SQLite commit: the server may now let go of those changes.
         let confirming = Instant::now();
-        drained.confirm(session, spec, &stored.slot)?;
-        if drained.total.rows_read > recorded_rows && recorded_at.elapsed() >= RECORD_EVERY {
-            drained.record(connection, path, spec, &session.params, started_at)?;
-            (recorded_rows, recorded_at) = (drained.total.rows_read, Instant::now());
+        drained.confirm(session, &stored.slot)?;
+        if drained.changes() > recorded_rows && recorded_at.elapsed() >= RECORD_EVERY {
+            drained.record(connection, path, session, started_at)?;
+            (recorded_rows, recorded_at) = (drained.changes(), Instant::now());
         }
         tracing::debug!(
             mapping = spec.name,
             upto = %upto,
             transactions = applied,
-            changes = drained.total.rows_read - before,
+            changes = drained.changes() - before,
             ask_ms = (decoding - asked).as_secs_f64() * 1000.0,
             apply_ms = applying.as_secs_f64() * 1000.0,
             confirm_ms = confirming.elapsed().as_secs_f64() * 1000.0,
@@ -1074,42 +1430,29 @@ fn follow_changes<M: Mapping>(
     }
 }
 
-/// Reads again from the source the rows `applier` found absent for an update with
-/// unchanged values, and writes them.
-fn refetch<M: Mapping>(
-    client: &mut Client,
-    spec: &MappingSpec,
-    applier: &mut Applier<'_, M>,
-) -> Result<()> {
-    if applier.refetch.is_empty() {
-        return Ok(());
-    }
-    let key_types = applier.key_types().to_vec();
-    let filter = applier.filter.clone();
-    applier.refetch(&mut |key, each| slot::fetch_row(client, spec, &filter, &key_types, key, each))
-}
-
-/// Moves the stored position from `from` to `to` in the open transaction.
+/// Moves the stored position of every mapping of `names` from `from` to `to` in
+/// the open transaction.
 ///
 /// # Errors
 ///
-/// [`Error::ConcurrentRun`] when another run of the mapping moved it meanwhile (a
-/// second consumer that got in while this one reconnected): this run stops, and its
+/// [`Error::ConcurrentRun`] when another run moved one meanwhile (a second
+/// consumer that got in while this one reconnected): this run stops, and its
 /// transaction rolls back.
-fn move_position(
+fn move_positions(
     connection: &Connection,
     path: &Path,
-    spec: &MappingSpec,
+    names: &[&'static str],
     from: Lsn,
     to: Lsn,
 ) -> Result<()> {
-    if position::move_position(connection, spec.name, from, to).map_err(target_error(path))? {
-        Ok(())
-    } else {
-        Err(Error::ConcurrentRun {
-            mapping: spec.name.to_owned(),
-        })
+    for name in names {
+        if !position::move_position(connection, name, from, to).map_err(target_error(path))? {
+            return Err(Error::ConcurrentRun {
+                mapping: (*name).to_owned(),
+            });
+        }
     }
+    Ok(())
 }
 
 /// A summary with nothing done yet.

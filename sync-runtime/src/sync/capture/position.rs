@@ -162,19 +162,17 @@ pub(crate) fn move_position(
     Ok(moved == 1)
 }
 
-/// Forgets the slot of `mapping` (after `drop-slot`): the next run copies again.
-pub(crate) fn clear(connection: &Connection, mapping: &str) -> rusqlite::Result<()> {
-    if load(connection, mapping)?.is_none() {
-        return Ok(());
-    }
+/// Forgets the slot `slot` (after `drop-slot`) for every mapping that reads it: the
+/// members of a group share one.
+pub(crate) fn clear_slot(connection: &Connection, slot: &str) -> rusqlite::Result<()> {
     connection.execute(
         &format!(
             "UPDATE {} SET \"capture_slot\" = NULL, \"capture_publication\" = NULL,
                  \"capture_owns_publication\" = NULL, \"capture_position\" = NULL
-             WHERE \"mapping\" = ?1",
+             WHERE \"capture_slot\" = ?1",
             quote(STATE_TABLE)
         ),
-        [mapping],
+        [slot],
     )?;
     Ok(())
 }

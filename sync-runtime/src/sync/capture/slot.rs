@@ -223,16 +223,18 @@ pub(crate) fn qualified_name(spec: &MappingSpec) -> String {
 /// Creates the publication `name` for the source table, unless it exists.
 pub(crate) fn create_publication(
     client: &mut Client,
-    spec: &MappingSpec,
+    specs: &[&MappingSpec],
     name: &str,
 ) -> Result<()> {
+    let spec = specs[0];
     if !publication_exists(client, spec, name)? {
+        let tables: Vec<String> = specs.iter().map(|spec| qualified_name(spec)).collect();
         // `name` is ours (`data_sync_..`, letters, digits and `_`), quoted anyway.
         client
             .batch_execute(&format!(
                 "CREATE PUBLICATION {} FOR TABLE {}",
                 quote(name),
-                qualified_name(spec)
+                tables.join(", ")
             ))
             .map_err(|error| match error.as_db_error() {
                 // Not the owner of the table, or no CREATE on the database.
