@@ -101,7 +101,7 @@ pub enum Error {
     Stdout(#[source] std::io::Error),
 
     /// `data-sync verify` found target tables that differ from the source.
-    #[error("{count} target table{} differ{} from the source", if *count == 1 { "" } else { "s" }, if *count == 1 { "s" } else { "" })]
+    #[error("{count} target table{} differ{} from the source; rerun with `--repair` to copy the differing rows", if *count == 1 { "" } else { "s" }, if *count == 1 { "s" } else { "" })]
     Differs {
         /// How many target tables differ.
         count: usize,
