@@ -253,7 +253,8 @@ pub fn key_columns(mapping: &Checked, target: usize) -> impl Iterator<Item = &Co
 }
 
 /// A stable fingerprint of everything that decides what a run writes: the SELECT, the
-/// DDL, and the key, cursor and soft-delete columns. A changed fingerprint means the
+/// DDL, the key, cursor and soft-delete columns, and the functions of transforms
+/// and computed columns. A changed fingerprint means the
 /// targets were built by a different definition.
 pub fn fingerprint(mapping: &Checked) -> String {
     let mut text = select(mapping);
@@ -284,6 +285,21 @@ pub fn fingerprint(mapping: &Checked) -> String {
             text.push_str(&quote(&computed.name.value));
             text.push(' ');
             text.push_str(&computed.with.value);
+        }
+    }
+    // A transform decides what its column holds, as a computed column's function
+    // does: a changed `with` is another mapping. Only mappings with one have these
+    // lines, so other fingerprints stay as they were.
+    for target in &mapping.targets {
+        for column in &target.columns {
+            if let Some(with) = &column.with {
+                text.push_str("\nwith ");
+                text.push_str(&quote(&target.name.value));
+                text.push('.');
+                text.push_str(&quote(&column.name.value));
+                text.push(' ');
+                text.push_str(&with.value);
+            }
         }
     }
     // Only a capture mapping has these lines, so other fingerprints stay as they were.

@@ -34,6 +34,7 @@ mod incremental;
 mod memory;
 mod metrics;
 mod migrate;
+mod migrate_refusals;
 mod multi;
 mod outcomes;
 mod pty;

@@ -73,23 +73,6 @@ pub(crate) fn check_readable(
     snapshot.commit().map_err(source_error(spec))
 }
 
-/// Whether the mapping's first target holds rows (every target holds the same keys).
-pub(crate) fn has_rows(connection: &Connection, spec: &MappingSpec, path: &Path) -> Result<bool> {
-    let Some(target) = spec.targets.first() else {
-        return Ok(false);
-    };
-    connection
-        .query_row(
-            &format!(
-                "SELECT EXISTS (SELECT 1 FROM {})",
-                sync_sql::ident::quote(target.name)
-            ),
-            [],
-            |row| row.get(0),
-        )
-        .map_err(target_error(path))
-}
-
 /// Refuses a first copy that wrote no row into targets that held rows, unless
 /// `allow_empty`, as a full sync does.
 ///

@@ -530,9 +530,6 @@ fn prepare(
     let transaction = Open::begin(connection).map_err(&target_error)?;
     state::ensure(connection).map_err(&target_error)?;
     position::ensure(connection).map_err(&target_error)?;
-    for member in members {
-        crate::target::ensure_tables(connection, member.spec()).map_err(&target_error)??;
-    }
     transaction.commit().map_err(&target_error)?;
     let mut stored_all = Vec::with_capacity(members.len());
     for member in members {
@@ -584,6 +581,13 @@ fn prepare(
             // Names what changed: a capture mapping migrates only with `--full`.
             previous.migration_for(spec)?;
         }
+        // A drain writes into the tables as they are; a first copy makes them
+        // afresh (see `first_copy`).
+        let transaction = Open::begin(connection).map_err(&target_error)?;
+        for member in members {
+            crate::target::ensure_tables(connection, member.spec()).map_err(&target_error)??;
+        }
+        transaction.commit().map_err(&target_error)?;
     }
     Ok(Prepared { stored, others })
 }
@@ -636,6 +640,17 @@ fn first_copy(
     let target_error = target_error(path);
     let slot_name = slot_name.to_owned();
     let client = &mut session.client;
+    // Whether each member built its targets (its state row says so): then a table
+    // of another shape is rebuilt, else refused; asked before this run's own
+    // record below.
+    let mut rebuild = Vec::with_capacity(session.tables.len());
+    for table in &session.tables {
+        rebuild.push(
+            state::load(connection, table.member.spec().name)
+                .map_err(&target_error)?
+                .is_some_and(|state| state.mode != state::NEVER_SYNCED),
+        );
+    }
     let mut identities = Vec::with_capacity(session.tables.len());
     for table in &session.tables {
         let spec = table.member.spec();
@@ -676,6 +691,17 @@ fn first_copy(
 
     let transaction =
         Open::begin_deferred(connection, session.tables.len() > 1).map_err(&target_error)?;
+    // The targets, made afresh in the mapping's shape (children first): a table of
+    // another shape is rebuilt when this mapping built it, and refused when
+    // something else did, as in a full sync.
+    let mut replaced = Vec::with_capacity(session.tables.len());
+    for (table, rebuild) in session.tables.iter().zip(&rebuild).rev() {
+        replaced.push(
+            crate::target::swap::replace(connection, table.member.spec(), *rebuild)
+                .map_err(&target_error)??,
+        );
+    }
+    replaced.reverse();
     // (2) The snapshot, and P inside it.
     let (copied, upto) = {
         let mut snapshot = client
@@ -694,7 +720,7 @@ fn first_copy(
             .as_record_end();
         // (3) The copy of every member, parents first.
         let mut copied = Vec::with_capacity(session.tables.len());
-        for table in &session.tables {
+        for (table, replaced) in session.tables.iter().zip(&replaced) {
             let spec = table.member.spec();
             let types = match &table.types {
                 Some(types) => types.clone(),
@@ -708,7 +734,7 @@ fn first_copy(
                     types
                 }
             };
-            let had_rows = guards::has_rows(connection, spec, path)?;
+            let had_rows = replaced.had_rows;
             let (rows_read, skipped) =
                 table
                     .member
@@ -738,6 +764,11 @@ fn first_copy(
     }
     capture.position = Some(upto);
     let mut summaries = Vec::with_capacity(session.tables.len());
+    for (table, replaced) in session.tables.iter().zip(&replaced) {
+        replaced
+            .restore(connection, table.member.spec())
+            .map_err(&target_error)?;
+    }
     for ((table, applier), (identity, (rows_read, skipped))) in session
         .tables
         .iter()
