@@ -168,6 +168,23 @@ fn assert_same_shop(db: &TestDb, target: &Path) {
     );
 }
 
+/// The position `mapping` stores (its group's).
+fn position_of(target: &Path, mapping: &str) -> Option<String> {
+    let connection = rusqlite::Connection::open(target).ok()?;
+    connection
+        .query_row(
+            "SELECT \"capture_position\" FROM \"_data_sync_state\" WHERE \"mapping\" = ?1",
+            [mapping],
+            |row| row.get(0),
+        )
+        .ok()
+}
+
+/// The position `orders_log` stores.
+fn position(target: &Path) -> Option<String> {
+    position_of(target, "orders_log")
+}
+
 /// `data-sync sync --mapping orders_log` over the test mappings, as a child.
 fn spawn_sync(db: &TestDb, target: &Path) -> Child {
     test_mappings_command(
@@ -179,7 +196,7 @@ fn spawn_sync(db: &TestDb, target: &Path) -> Child {
             "orders_log",
             "--quiet",
             "--batch-size",
-            "3",
+            "1",
         ],
     )
     .stdout(Stdio::null())
@@ -250,15 +267,32 @@ fn linked_capture_mappings_read_one_slot_and_keep_foreign_keys_under_a_writer() 
         for round in 0..8 {
             std::thread::sleep(Duration::from_millis(150));
             if round == 4 {
-                // A run killed mid-drain (SIGKILL): what it committed is whole
-                // source transactions, with their position.
-                let mut child = spawn_sync(&db, target);
-                std::thread::sleep(Duration::from_millis(600));
-                if child.try_wait().expect("child").is_none() {
-                    child.kill().expect("SIGKILL");
-                    killed += 1;
+                // A run killed mid-drain (SIGKILL), once it committed some source
+                // transactions and not all: what it committed is whole source
+                // transactions, with their position. Up to 5 tries, each after a
+                // backlog of the writer's transactions.
+                for _ in 0..5 {
+                    std::thread::sleep(Duration::from_millis(1500));
+                    let before = position(target);
+                    let mut child = spawn_sync(&db, target);
+                    let deadline = Instant::now() + Duration::from_secs(60);
+                    while child.try_wait().expect("child").is_none()
+                        && position(target) == before
+                        && Instant::now() < deadline
+                    {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    if child.try_wait().expect("child").is_none() {
+                        child.kill().expect("SIGKILL");
+                        killed += 1;
+                    }
+                    child.wait().expect("child ends");
+                    if killed > 0 {
+                        break;
+                    }
                 }
-                child.wait().expect("child ends");
+                // Every commit moved both members' positions together.
+                assert_eq!(position_of(target, "customers_log"), position(target));
             } else {
                 let summaries = sync_group(&db, target, &["customers_log"]);
                 drains += summaries
@@ -284,7 +318,7 @@ fn linked_capture_mappings_read_one_slot_and_keep_foreign_keys_under_a_writer() 
     );
     assert!(checks.load(Ordering::Relaxed) > 0);
     assert!(drains >= 14, "{drains} drains");
-    eprintln!("killed {killed} run(s) mid-drain");
+    assert_eq!(killed, 1, "a run was killed mid-drain");
 
     // Once the writer stops, one more run makes the targets equal the source, from
     // the same slot.
@@ -310,14 +344,17 @@ fn linked_capture_mappings_read_one_slot_and_keep_foreign_keys_under_a_writer() 
         assert_eq!(status.slot, group_slots[0], "{name}");
         assert_eq!(status.wal_status, "reserved", "{name}");
     }
-    assert!(
-        registered("orders_log")
-            .drop_slot(&source, target)
-            .expect("drop-slot")
+    let output = crate::outcomes::data_sync_test_mappings(&db, target, &["drop-slot"]);
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        String::from_utf8_lossy(crate::outcomes::harness_free(&output.stdout)),
+        "customers_log: replication slot dropped; the next sync copies the table again\n\
+         orders_log: replication slot dropped with `customers_log` (linked capture mappings read one slot); the next sync copies the table again\n\
+         users_log: no replication slot for this target\n"
     );
     assert_eq!(slots(&db, "data_sync_"), Vec::<String>::new());
     assert!(
-        !registered("customers_log")
+        !registered("orders_log")
             .drop_slot(&source, target)
             .expect("drop-slot")
     );
