@@ -468,6 +468,51 @@ fn follow_applies_linked_capture_mappings_one_source_transaction_at_a_time() {
     assert_eq!(slots(&db, "data_sync_orders_log_"), Vec::<String>::new());
 }
 
+/// A TRUNCATE of both tables in one statement (children first in the targets) and a
+/// new pair in the same source transaction: both members apply them, and the
+/// targets hold just the new pair with its foreign key true.
+#[test]
+fn a_truncate_of_the_group_and_a_new_pair_in_one_transaction_apply_whole() {
+    let db = support::source_db();
+    create_shop(&db);
+    let target = support::target_file();
+    let target = target.path.as_path();
+    sync_group(&db, target, &["orders_log"]);
+    db.client()
+        .batch_execute(
+            "BEGIN;
+             TRUNCATE public.orders, public.customers;
+             INSERT INTO public.customers (id, name) VALUES (500, 'c500');
+             INSERT INTO public.orders (id, customer_id, amount) VALUES (500, 500, 7);
+             COMMIT;",
+        )
+        .expect("truncate");
+    let drained = sync_group(&db, target, &["orders_log"]);
+    assert_eq!(
+        drained
+            .iter()
+            .map(|summary| (
+                summary.mapping.as_str(),
+                summary.mode.as_str(),
+                summary.rows_read
+            ))
+            .collect::<Vec<_>>(),
+        [
+            ("customers_log", "capture", 2),
+            ("orders_log", "capture", 2)
+        ]
+    );
+    assert_eq!(
+        support::sqlite_rows(target, "SELECT id, name FROM log_customer"),
+        [[Value::Integer(500), Value::Text("c500".into())]]
+    );
+    assert_eq!(
+        support::sqlite_rows(target, "SELECT id, customer_id, amount FROM log_order"),
+        [[Value::Integer(500), Value::Integer(500), Value::Integer(7)]]
+    );
+    assert_eq!(foreign_key_violations(target), Vec::<Vec<Value>>::new());
+}
+
 /// A capture mapping whose target references the target of a cursor mapping
 /// (`customers` of `multi`).
 #[derive(Mapping)]
