@@ -513,6 +513,48 @@ fn a_truncate_of_the_group_and_a_new_pair_in_one_transaction_apply_whole() {
     assert_eq!(foreign_key_violations(target), Vec::<Vec<Value>>::new());
 }
 
+/// Members synced alone first (each with a slot of its own, as before they were
+/// grouped) are copied again as a group into one new slot, and their old slots
+/// dropped.
+#[test]
+fn members_with_slots_of_their_own_are_copied_again_into_one_slot() {
+    let db = support::source_db();
+    create_shop(&db);
+    let target = support::target_file();
+    let target = target.path.as_path();
+    let source = SourceConfig::parse(&db.url()).expect("test URL parses");
+    let options = SyncOptions::default();
+    sync_runtime::sync::<crate::generated::CustomersLog>(&source, target, &options)
+        .expect("customers_log alone");
+    sync_runtime::sync::<crate::generated::OrdersLog>(&source, target, &options)
+        .expect("orders_log alone");
+    let alone = slots(&db, "data_sync_");
+    assert_eq!(alone.len(), 2, "{alone:?}");
+    db.client()
+        .batch_execute(
+            "INSERT INTO public.customers (id, name) VALUES (600, 'c600');
+             INSERT INTO public.orders (id, customer_id, amount) VALUES (600, 600, 6);",
+        )
+        .expect("a new pair");
+    let grouped = sync_group(&db, target, &["orders_log"]);
+    assert_eq!(
+        grouped
+            .iter()
+            .map(|summary| (
+                summary.mapping.as_str(),
+                summary.mode.as_str(),
+                summary.rows_read
+            ))
+            .collect::<Vec<_>>(),
+        [("customers_log", "full", 51), ("orders_log", "full", 51)]
+    );
+    let now = slots(&db, "data_sync_");
+    assert_eq!(now.len(), 1, "{now:?}");
+    assert!(!alone.contains(&now[0]), "{alone:?} {now:?}");
+    assert_same_shop(&db, target);
+    assert_eq!(foreign_key_violations(target), Vec::<Vec<Value>>::new());
+}
+
 /// A capture mapping whose target references the target of a cursor mapping
 /// (`customers` of `multi`).
 #[derive(Mapping)]
