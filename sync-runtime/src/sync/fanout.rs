@@ -493,7 +493,7 @@ fn write_partition<M: Mapping>(
     }
     let mut connection = target::open(path)?;
     state::record_attempt(&mut connection, spec.name, started_at).map_err(target_error)?;
-    let bulk_load = swap::BulkLoad::begin(&connection, spec);
+    let mut bulk_load = swap::BulkLoad::begin(&connection, spec);
     let result = (|| {
         let transaction = Txn::begin(&connection).map_err(target_error)?;
         let replaced = full::prepare_full(&transaction, spec).map_err(target_error)??;
@@ -509,6 +509,7 @@ fn write_partition<M: Mapping>(
         }
         let rows = writer.rows;
         drop(writer);
+        bulk_load.inserts_done(&transaction).map_err(target_error)?;
         replaced.restore(&transaction, spec).map_err(target_error)?;
         state::record(
             &transaction,

@@ -40,7 +40,7 @@ pub(crate) fn sync<M: Mapping>(
     };
     let filter = options.filter_settings(spec)?;
     // No foreign-key checks for the load where they hold by construction; see `swap`.
-    let bulk_load = swap::BulkLoad::begin(connection, spec);
+    let mut bulk_load = swap::BulkLoad::begin(connection, spec);
     let result = std::thread::scope(|scope| {
         let (sender, receiver) = sync_channel(QUEUE_DEPTH);
         let batch_size = options.batch_size.max(1);
@@ -85,6 +85,7 @@ pub(crate) fn sync<M: Mapping>(
                 run: "a full sync",
             });
         }
+        bulk_load.inserts_done(&transaction).map_err(target_error)?;
         replaced.restore(&transaction, spec).map_err(target_error)?;
         let watermark = read.watermark.as_ref();
         state::record(
