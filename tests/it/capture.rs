@@ -211,6 +211,71 @@ fn first_run_copies_and_later_runs_apply_every_kind_of_change() {
     );
 }
 
+/// The slot's restart point as a `pg_lsn` difference from `0/0`; not the temporary
+/// slot a run may create for a moment to move it.
+fn restart_point(client: &mut postgres::Client) -> i64 {
+    client
+        .query_one(
+            "SELECT pg_wal_lsn_diff(restart_lsn, '0/0')::bigint FROM pg_replication_slots
+             WHERE database = current_database() AND NOT temporary",
+            &[],
+        )
+        .unwrap()
+        .get(0)
+}
+
+/// After a burst of WAL (here of a table the mapping does not read), a run whose
+/// confirm leaves the slot's restart point more than 16 MiB behind has the server
+/// write a record of the transactions running, so that the next confirms move the
+/// restart point past the burst, instead of every decoding call going through the
+/// burst again until the server writes such a record by itself (every 15 s).
+#[test]
+fn runs_after_a_burst_move_the_restart_point_past_it() {
+    let db = users_source(10);
+    let target = support::target_file();
+    sync_log(&db, &target.path).unwrap();
+    let mut client = db.client();
+    client
+        .batch_execute(
+            "CREATE TABLE public.filler (x text);
+             INSERT INTO public.filler
+                 SELECT repeat(md5(i::text), 32) FROM generate_series(1, 24000) AS i",
+        )
+        .unwrap();
+    let burst_end: i64 = client
+        .query_one(
+            "SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '0/0')::bigint",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(restart_point(&mut client) < burst_end - 16 * 1024 * 1024);
+    // Each run applies one change and confirms it. A record of the transactions
+    // running moves the restart point to where the oldest transaction running at it
+    // began decoding, which may be before the burst while another transaction of
+    // the cluster runs: a few runs, each of which asks for a record again.
+    let mut restart = 0;
+    for id in 1001_i64..1007 {
+        client
+            .execute(
+                "INSERT INTO public.users (id, username, email) VALUES ($1, 'b', 'b@example.com')",
+                &[&id],
+            )
+            .unwrap();
+        sync_log(&db, &target.path).unwrap();
+        restart = restart_point(&mut client);
+        if restart >= burst_end {
+            break;
+        }
+    }
+    assert!(
+        restart >= burst_end,
+        "the restart point stayed {} bytes before the burst's end",
+        burst_end - restart
+    );
+    assert_same_users(&db, &target.path);
+}
+
 #[test]
 fn undoing_a_soft_delete_brings_back_the_value_the_update_did_not_send() {
     let db = users_source(6);

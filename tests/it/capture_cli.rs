@@ -121,13 +121,14 @@ fn follow_applies_a_commit_within_a_second_and_stops_within_a_second_of_sigterm(
 }
 
 /// The slot's `confirmed_flush_lsn` and `restart_lsn`, as `pg_lsn` differences from
-/// `0/0` (comparable numbers).
+/// `0/0` (comparable numbers); not the temporary slot a run may create for a moment
+/// to move the restart point.
 fn slot_positions(client: &mut postgres::Client) -> (i64, i64) {
     let row = client
         .query_one(
             "SELECT pg_wal_lsn_diff(confirmed_flush_lsn, '0/0')::bigint,
                     pg_wal_lsn_diff(restart_lsn, '0/0')::bigint
-             FROM pg_replication_slots WHERE database = current_database()",
+             FROM pg_replication_slots WHERE database = current_database() AND NOT temporary",
             &[],
         )
         .unwrap();

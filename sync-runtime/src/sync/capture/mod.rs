@@ -71,6 +71,23 @@ const FOLLOW_BACKOFF: Duration = Duration::from_millis(100);
 /// commit.
 const RECORD_EVERY: Duration = Duration::from_secs(1);
 
+/// How often, at most, `follow` confirms its committed position to the slot. A
+/// confirm (`pg_replication_slot_advance`) decodes the WAL again from the slot's
+/// restart point, as a peek does, so confirming after every step would double the
+/// server's work per step; the stored position (not the slot's) is what a run
+/// skips changes by, so a later confirm only means the next peek sends again
+/// (and the run skips) what came since.
+const CONFIRM_EVERY: Duration = Duration::from_secs(1);
+
+/// WAL between a slot's restart point and its confirmed position past which a run
+/// has the server write a record of the transactions running, so that the restart
+/// point moves up (see [`slot::log_running_transactions`]): every peek and advance
+/// decodes this again.
+const RESTART_LAG: i64 = 16 * 1024 * 1024;
+
+/// How often, at most, `follow` looks at its slot's restart point.
+const RESTART_CHECK_EVERY: Duration = Duration::from_secs(2);
+
 /// A SQLite transaction begun with `BEGIN IMMEDIATE`, rolled back unless committed.
 struct Open<'c> {
     connection: &'c Connection,
@@ -1145,6 +1162,33 @@ impl Drained {
         Ok(())
     }
 
+    /// Has the server write a record of the transactions running when the slot's
+    /// restart point lags its confirmed position by more than [`RESTART_LAG`]
+    /// (after a burst of changes), so that the next advance moves it there instead
+    /// of every call decoding the burst again until the server writes one itself
+    /// (every 15 s). Best effort: a failure is only logged.
+    fn move_restart_point(&self, session: &mut Session, slot: &str) {
+        let spec = session.spec();
+        let lag = slot::slot_info(&mut session.client, spec, slot).map(|info| {
+            info.and_then(|info| info.restart).map_or(0, |restart| {
+                i64::try_from(u64::from(self.confirmed).saturating_sub(u64::from(restart)))
+                    .unwrap_or(i64::MAX)
+            })
+        });
+        match lag {
+            Ok(lag) if lag > RESTART_LAG => {
+                if let Err(error) = slot::log_running_transactions(&mut session.client, spec, slot)
+                {
+                    tracing::debug!(mapping = spec.name, error = %error, "restart point not moved");
+                }
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::debug!(mapping = spec.name, error = %error, "restart point not read");
+            }
+        }
+    }
+
     /// Confirms the committed position to the slot, if it moved: the server may now
     /// let go of those changes. Call only after the SQLite commit.
     fn confirm(&mut self, session: &mut Session, slot: &str) -> Result<()> {
@@ -1338,6 +1382,7 @@ fn drain(
     )?;
     // Only after the SQLite commit: the server may now let go of those changes.
     drained.confirm(session, &stored.slot)?;
+    drained.move_restart_point(session, &stored.slot);
     drained.record(connection, path, session, started_at)?;
     let mut total = drained.total;
     for summary in &mut total {
@@ -1371,8 +1416,18 @@ fn follow_changes(
     // Since when the flush has been past what was read, with no position to stop at.
     let mut stalled: Option<Instant> = None;
     let (mut recorded_rows, mut recorded_at) = (0, Instant::now());
+    let (mut confirmed_at, mut restart_checked_at) = (Instant::now(), None::<Instant>);
     loop {
         crate::sync::signal::check(spec)?;
+        // Only after the SQLite commit: the server may now let go of those changes.
+        if drained.committed > drained.confirmed && confirmed_at.elapsed() >= CONFIRM_EVERY {
+            drained.confirm(session, &stored.slot)?;
+            confirmed_at = Instant::now();
+            if restart_checked_at.is_none_or(|at| at.elapsed() >= RESTART_CHECK_EVERY) {
+                drained.move_restart_point(session, &stored.slot);
+                restart_checked_at = Some(Instant::now());
+            }
+        }
         let asked = Instant::now();
         let (insert, flush) = slot::wal_positions(&mut session.client, spec)?;
         if inserted.back().is_none_or(|&last| last < insert) {
@@ -1434,9 +1489,6 @@ fn follow_changes(
             progress.followed(member, &since(summary, start), behind);
         }
         let applying = decoding.elapsed();
-        // Only after the SQLite commit: the server may now let go of those changes.
-        let confirming = Instant::now();
-        drained.confirm(session, &stored.slot)?;
         if drained.changes() > recorded_rows && recorded_at.elapsed() >= RECORD_EVERY {
             drained.record(connection, path, session, started_at)?;
             (recorded_rows, recorded_at) = (drained.changes(), Instant::now());
@@ -1448,7 +1500,6 @@ fn follow_changes(
             changes = drained.changes() - before,
             ask_ms = (decoding - asked).as_secs_f64() * 1000.0,
             apply_ms = applying.as_secs_f64() * 1000.0,
-            confirm_ms = confirming.elapsed().as_secs_f64() * 1000.0,
             "follow applied"
         );
         if applied > 0 {

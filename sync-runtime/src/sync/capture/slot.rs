@@ -512,6 +512,71 @@ pub(crate) fn advance(
     Ok(())
 }
 
+/// How long [`log_running_transactions`] lets its slot creation wait for the
+/// transactions running to end: the record it is for is written before that wait.
+const RUNNING_TRANSACTIONS_TIMEOUT_MS: u32 = 100;
+
+/// Has the server write a record of the transactions running now (`running_xacts`).
+///
+/// Logical decoding moves a slot's restart point (where every peek and every
+/// advance starts decoding again) only to such a record that a decoding call
+/// passed, and the server writes one by itself only every 15 s and at checkpoints:
+/// after a burst of changes, every call would decode the whole burst again until
+/// then. Creating a logical slot writes one first thing, with the `REPLICATION`
+/// right a capture run has anyway, on every PostgreSQL version; so this creates a
+/// temporary slot beside `slot` and drops it. The creation then waits for the
+/// transactions running to end (to build its snapshot): a statement timeout cuts
+/// that wait short, the record being written already.
+///
+/// # Errors
+///
+/// The server's error other than that timeout (no free slot, say): the caller
+/// carries on without it.
+pub(crate) fn log_running_transactions(
+    client: &mut Client,
+    spec: &MappingSpec,
+    slot: &str,
+) -> Result<()> {
+    // Slot names are ASCII, at most 63 bytes.
+    let mut temporary = format!("{slot}_restart");
+    temporary.truncate(63);
+    client
+        .batch_execute(&format!(
+            "BEGIN; SET LOCAL statement_timeout = {RUNNING_TRANSACTIONS_TIMEOUT_MS}"
+        ))
+        .map_err(source_error(spec))?;
+    let created = client.query_one(
+        "SELECT 1 FROM pg_create_logical_replication_slot($1, 'pgoutput', true)",
+        &[&temporary],
+    );
+    let ended = client.batch_execute(if created.is_ok() {
+        "COMMIT"
+    } else {
+        "ROLLBACK"
+    });
+    match created {
+        Ok(_) => {
+            ended.map_err(source_error(spec))?;
+            client
+                .query_one("SELECT 1 FROM pg_drop_replication_slot($1)", &[&temporary])
+                .map_err(source_error(spec))?;
+            Ok(())
+        }
+        // The record is written; the slot was never made.
+        Err(error)
+            if error
+                .as_db_error()
+                .is_some_and(|db| db.code().code() == "57014") =>
+        {
+            ended.map_err(source_error(spec))
+        }
+        Err(error) => {
+            ended.map_err(source_error(spec))?;
+            Err(source_error(spec)(error))
+        }
+    }
+}
+
 /// Streams the slot's changes committed before `upto`, about `changes` messages
 /// (whole transactions), calling `each` with every message's bytes in order.
 pub(crate) fn peek(
