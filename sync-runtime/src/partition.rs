@@ -191,7 +191,13 @@ impl Template {
         let mut search = 0;
         while let Some(found) = rest[search..].find(second.as_str()) {
             let name = &rest[..search + found];
-            if self.path_of_name(name).as_os_str() == path.as_os_str() && !name.contains('/') {
+            // No escaped value is empty or starts with `.` (the routing index's
+            // `.data-sync-routes-*.sqlite` is no partition's file).
+            if self.path_of_name(name).as_os_str() == path.as_os_str()
+                && !name.contains('/')
+                && !name.is_empty()
+                && !name.starts_with('.')
+            {
                 return Some(name.to_owned());
             }
             search += found + 1;

@@ -30,7 +30,7 @@ use crate::source::{self, CopyReader, row_key};
 use crate::summary::{Summary, TargetSummary};
 use crate::sync::batch::{self, RawBatch};
 use crate::sync::watermark::Watermark;
-use crate::sync::{full, retry, signal};
+use crate::sync::{fanout_changes, full, retry, routes, signal};
 use crate::target::state::{self, MappingState};
 use crate::target::{self, Txn, swap};
 
@@ -39,9 +39,13 @@ use crate::target::{self, Txn, swap};
 pub struct FanoutSummary {
     /// The mapping name.
     pub mapping: String,
+    /// `full` (every selected file rebuilt from the snapshot) or `incremental` (the
+    /// changes since the last run, routed to the files they touch).
+    pub mode: String,
     /// Rows read from the source (every partition the run selected).
     pub rows_read: u64,
-    /// Every partition the source had for this run, in the order written.
+    /// Every partition the source had for this run, in the order written (an
+    /// incremental run: every file it touched, by name).
     pub partitions: Vec<PartitionOutcome>,
     /// Files of the template whose partition the source no longer has (left as they
     /// were); listed only by runs of every partition.
@@ -60,6 +64,9 @@ pub struct PartitionOutcome {
     pub path: Option<PathBuf>,
     /// Rows written into the file.
     pub rows: u64,
+    /// Rows deleted from the file (incremental runs: deleted rows, rows that left
+    /// the filter or moved to another partition).
+    pub deleted: u64,
     /// The error that left the file as it was, if any.
     pub error: Option<Error>,
 }
@@ -102,9 +109,14 @@ impl FanoutSummary {
             });
         }
         let rows: u64 = self.partitions.iter().map(|partition| partition.rows).sum();
+        let deleted: u64 = self
+            .partitions
+            .iter()
+            .map(|partition| partition.deleted)
+            .sum();
         Ok(Summary {
             mapping: self.mapping,
-            mode: "full".to_owned(),
+            mode: self.mode,
             rows_read: self.rows_read,
             targets: spec
                 .targets
@@ -112,7 +124,7 @@ impl FanoutSummary {
                 .map(|target| TargetSummary {
                     table: target.name.to_owned(),
                     rows,
-                    deleted: 0,
+                    deleted,
                 })
                 .collect(),
             seconds: self.seconds,
@@ -124,7 +136,9 @@ impl FanoutSummary {
 /// Syncs partitioned mapping `M` from `source` into one file per partition value,
 /// named by `template` (`out/{tenant_id}.sqlite`), in one pass over the source: the
 /// partitions `options.selection` picks, each file replaced in its own transaction.
-/// Every run reads the whole selection (fan-out has no incremental runs).
+/// A mapping with a cursor, run for every partition after a full run that
+/// succeeded, reads only the changes since and routes each to the files it touches
+/// (see `docs/fanout.md`).
 ///
 /// # Errors
 ///
@@ -152,7 +166,7 @@ pub fn fanout<M: Mapping>(
     let result = signal::classify(spec, result);
     let result = result.map(|mut summary| {
         summary.seconds = started.elapsed().as_secs_f64();
-        if options.selection == Selection::All {
+        if options.selection == Selection::All && summary.mode == "full" {
             summary.stale = stale(&template, &summary);
         }
         for path in &summary.stale {
@@ -177,7 +191,7 @@ pub fn fanout<M: Mapping>(
             let failed = summary.failures().count();
             tracing::info!(
                 mapping = spec.name,
-                mode = "full",
+                mode = summary.mode,
                 rows = summary.rows_read,
                 partitions = summary.partitions.len(),
                 failed,
@@ -224,11 +238,28 @@ fn pass<M: Mapping>(
     filter: &[(&'static str, String)],
 ) -> Result<FanoutSummary> {
     let spec = M::SPEC;
-    let partition_index = spec.source.partition_by.expect("a partitioned mapping");
+    let incremental = fanout_changes::plan::<M>(template, options)?;
     let mut client = source.connect()?;
     let _cancel = signal::cancel_on_signal(source, &client);
     let started_at = state::now();
-    std::thread::scope(|scope| {
+    if let Some(incremental) = incremental {
+        return fanout_changes::pass::<M>(&mut client, template, options, incremental, &started_at);
+    }
+    // A full run of every partition writes a new routing index (for the incremental
+    // runs after it); a run of some partitions leaves none, so the next run of every
+    // partition is full.
+    let routes_path = routes::path(template, spec);
+    let mut builder = match &routes_path {
+        Some(path) if options.selection == Selection::All && spec.source.incremental.is_some() => {
+            Some(routes::Builder::begin(path)?)
+        }
+        Some(path) => {
+            routes::delete(path)?;
+            None
+        }
+        None => None,
+    };
+    let summary = std::thread::scope(|scope| {
         let (sender, receiver) = sync_channel(QUEUE_DEPTH);
         let (snapshot_sender, snapshot_receiver) = sync_channel(1);
         let client = &mut client;
@@ -241,11 +272,12 @@ fn pass<M: Mapping>(
                 options,
                 &snapshot,
                 &ty,
-                partition_index,
                 &started_at,
-            ),
+                builder.as_ref(),
+            )
+            .map(|outcomes| (outcomes, Some(snapshot))),
             // The reader stopped before the snapshot was read; its error says why.
-            Err(_) => Ok(Vec::new()),
+            Err(_) => Ok((Vec::new(), None)),
         };
         let read = reader.join().unwrap_or_else(|_| {
             Err(Error::ReaderPanicked {
@@ -254,15 +286,45 @@ fn pass<M: Mapping>(
         });
         // A reader error explains a writer that stopped early, so it comes first.
         let rows_read = read?;
-        let partitions = written?;
-        Ok(FanoutSummary {
-            mapping: spec.name.to_owned(),
-            rows_read,
-            partitions,
-            stale: Vec::new(),
-            seconds: 0.0,
-        })
-    })
+        let (partitions, snapshot) = written?;
+        Ok((
+            FanoutSummary {
+                mapping: spec.name.to_owned(),
+                mode: "full".to_owned(),
+                rows_read,
+                partitions,
+                stale: Vec::new(),
+                seconds: 0.0,
+            },
+            snapshot,
+        ))
+    });
+    let (summary, snapshot) = match summary {
+        Ok(done) => done,
+        Err(error) => {
+            if let Some(builder) = builder.take() {
+                builder.abandon();
+            }
+            return Err(error);
+        }
+    };
+    if let Some(builder) = builder.take() {
+        // The index is complete only when every partition's file was written.
+        match snapshot {
+            Some(snapshot) if summary.failures().count() == 0 => builder.finish(
+                spec,
+                &routes::Stored {
+                    template: template.to_string(),
+                    fingerprint: spec.fingerprint.to_owned(),
+                    params: crate::filter::identity(spec.source.filter.as_ref(), &options.params),
+                    source: snapshot.identity.to_json(),
+                    watermark: snapshot.watermark.as_ref().map(Watermark::to_blob),
+                },
+            )?,
+            _ => builder.abandon(),
+        }
+    }
+    Ok(summary)
 }
 
 /// The reader thread: the full sync's snapshot and checks, then the watermark
@@ -384,6 +446,22 @@ fn copy_sql(spec: &crate::spec::MappingSpec, condition: Option<&str>) -> String 
     source::copy_out_sql(&select)
 }
 
+/// Adds the keys of `batch` to the routing index being built, routed to `name`.
+fn route(
+    spec: &crate::spec::MappingSpec,
+    routes: Option<&routes::Builder>,
+    name: &str,
+    batch: &RawBatch,
+) -> Result<()> {
+    let Some(routes) = routes else {
+        return Ok(());
+    };
+    for index in 0..batch.len() {
+        routes.add(&routes::key(spec, &batch.row(index)), name)?;
+    }
+    Ok(())
+}
+
 /// The writer: the batches of each partition into its file, one file at a time.
 /// Returns every partition's outcome; an interrupt stops it with an error.
 fn write_partitions<M: Mapping>(
@@ -392,10 +470,11 @@ fn write_partitions<M: Mapping>(
     options: &SyncOptions,
     snapshot: &Snapshot,
     ty: &Type,
-    partition_index: usize,
     started_at: &str,
+    routes: Option<&routes::Builder>,
 ) -> Result<Vec<PartitionOutcome>> {
     let spec = M::SPEC;
+    let partition_index = spec.source.partition_by.expect("a partitioned mapping");
     let progress = options.observer();
     let mut outcomes = Vec::new();
     let mut rows_so_far = 0;
@@ -421,6 +500,7 @@ fn write_partitions<M: Mapping>(
                     value,
                     path: None,
                     rows: 0,
+                    deleted: 0,
                     error: Some(Error::Partition {
                         mapping: spec.name.to_owned(),
                         message: format!(
@@ -433,6 +513,7 @@ fn write_partitions<M: Mapping>(
             }
             Some(text) => {
                 let path = template.path(text);
+                let name = partition::file_name(text);
                 let result = write_partition::<M>(
                     &path,
                     first,
@@ -440,7 +521,10 @@ fn write_partitions<M: Mapping>(
                     options,
                     snapshot,
                     started_at,
-                    &mut |rows| progress.advance(spec, rows_so_far + rows),
+                    &mut |batch, rows| {
+                        progress.advance(spec, rows_so_far + rows);
+                        route(spec, routes, &name, batch)
+                    },
                 );
                 let (rows, error) = match result {
                     Ok(rows) => (rows, None),
@@ -452,6 +536,7 @@ fn write_partitions<M: Mapping>(
                     value,
                     path: Some(path),
                     rows,
+                    deleted: 0,
                     error,
                 }
             }
@@ -467,7 +552,8 @@ fn write_partitions<M: Mapping>(
 
 /// One partition's batches (`first`, then `rest`) into the file `path`, replacing
 /// its targets in one transaction that also records the run; returns the rows
-/// written. A failure is recorded in the file when it can be.
+/// written. `written` is told each batch written and the rows so far. A failure is
+/// recorded in the file when it can be.
 fn write_partition<M: Mapping>(
     path: &Path,
     first: RawBatch,
@@ -475,7 +561,7 @@ fn write_partition<M: Mapping>(
     options: &SyncOptions,
     snapshot: &Snapshot,
     started_at: &str,
-    advance: &mut dyn FnMut(u64),
+    written: &mut dyn FnMut(&RawBatch, u64) -> Result<()>,
 ) -> Result<u64> {
     let spec = M::SPEC;
     let target_error = |source| Error::Target {
@@ -499,13 +585,13 @@ fn write_partition<M: Mapping>(
         let replaced = full::prepare_full(&transaction, spec).map_err(target_error)??;
         let mut writer = batch::Writer::new::<M>(&transaction, path)?;
         writer.write::<M>(&first)?;
+        written(&first, writer.rows)?;
         first.recycle();
-        advance(writer.rows);
         for batch in rest {
             signal::check(spec)?;
             writer.write::<M>(&batch)?;
+            written(&batch, writer.rows)?;
             batch.recycle();
-            advance(writer.rows);
         }
         let rows = writer.rows;
         drop(writer);

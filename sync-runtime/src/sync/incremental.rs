@@ -34,7 +34,7 @@ use crate::target::state::{self, MappingState};
 use crate::target::{self, Txn};
 
 /// What the reader hands the writer.
-enum Message<M> {
+pub(crate) enum Message<M> {
     /// Changed rows in `(cursor, key)` order, and the watermark the last of them
     /// reaches (`None` when every row lies in the overlap, below the stored one).
     Rows {
@@ -51,9 +51,12 @@ enum Message<M> {
 }
 
 /// One row read, and whether its soft-delete column marks it deleted.
-struct Change<M> {
-    row: M,
-    deleted: bool,
+pub(crate) struct Change<M> {
+    pub(crate) row: M,
+    pub(crate) deleted: bool,
+    /// For a partitioned mapping (fan-out), the row's routing key and its
+    /// partition value's text form (`None` for NULL); see `routes`.
+    pub(crate) route: Option<(Vec<u8>, Option<Vec<u8>>)>,
 }
 
 /// Checks that `params` are the parameters a target's state recorded (`stored`, as
@@ -169,7 +172,11 @@ pub(crate) fn sync<M: Mapping>(
         target::ensure_tables(&transaction, spec).map_err(target_error)??;
         transaction.commit().map_err(target_error)?;
     }
-    let identity = check_source(client, spec, options, connection, path)?;
+    let stored = state::load_source(connection, spec.name).map_err(|source| Error::Target {
+        path: path.to_owned(),
+        source: Box::new(source),
+    })?;
+    let identity = check_source(client, spec, options, stored.as_deref())?;
     let batch_size = options.batch_size.max(1);
     std::thread::scope(|scope| {
         let (sender, receiver) = sync_channel(QUEUE_DEPTH);
@@ -194,13 +201,13 @@ pub(crate) fn sync<M: Mapping>(
 }
 
 /// Reads the source's identity and checks it against the one the targets were
-/// built from, and that the key is unique, before anything is read.
-fn check_source(
+/// built from (`stored`, as JSON), and that the key is unique, before anything is
+/// read.
+pub(crate) fn check_source(
     client: &mut Client,
     spec: &MappingSpec,
     options: &SyncOptions,
-    connection: &Connection,
-    path: &Path,
+    stored: Option<&str>,
 ) -> Result<SourceIdentity> {
     let source_error = |source| Error::Source {
         mapping: spec.name.to_owned(),
@@ -209,11 +216,7 @@ fn check_source(
     };
     let (schema, table) = (spec.source.schema, spec.source.table);
     let identity = crate::source::identity(client, spec).map_err(source_error)?;
-    let stored = state::load_source(connection, spec.name).map_err(|source| Error::Target {
-        path: path.to_owned(),
-        source: Box::new(source),
-    })?;
-    if let Some(stored) = stored.as_deref().and_then(SourceIdentity::from_json)
+    if let Some(stored) = stored.and_then(SourceIdentity::from_json)
         && identity.differs(&stored)
     {
         return Err(identity.other_source_error(spec, &stored));
@@ -328,7 +331,7 @@ impl<'a, M: Mapping> Writer<'a, M> {
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(|source| self.target_error(source))?;
         let count = rows.len() as u64;
-        for Change { row, deleted } in rows {
+        for Change { row, deleted, .. } in rows {
             let key = || row.key();
             if deleted {
                 // Children first, so that foreign keys hold at every statement.
@@ -756,7 +759,7 @@ fn incremental_spec(spec: &MappingSpec) -> &IncrementalSpec {
 
 /// The reader thread: one snapshot; the changed rows in batches, then (for
 /// `--prune`) every key.
-fn read<M: Mapping>(
+pub(crate) fn read<M: Mapping>(
     client: &mut Client,
     options: &SyncOptions,
     start: Option<Watermark>,
@@ -829,9 +832,16 @@ fn read<M: Mapping>(
                 )?;
             }
         }
+        let route = spec.source.partition_by.map(|index| {
+            let value = values[index].map(|raw| {
+                crate::partition::text_form(&types[index], raw).unwrap_or_else(|| raw.to_vec())
+            });
+            (super::routes::key(spec, &source_row), value)
+        });
         batch.push(Change {
             row: decoded,
             deleted,
+            route,
         });
         // As a full sync's batches: at most `batch_size` rows or about
         // `BATCH_BYTES` of row data (see `batch`).

@@ -5,11 +5,13 @@
 pub(crate) mod batch;
 pub(crate) mod capture;
 pub(crate) mod fanout;
+pub(crate) mod fanout_changes;
 pub(crate) mod full;
 pub(crate) mod group;
 pub(crate) mod incremental;
 pub(crate) mod migrate;
 pub(crate) mod retry;
+pub(crate) mod routes;
 pub(crate) mod signal;
 pub(crate) mod watermark;
 

@@ -1,0 +1,317 @@
+//! The routing index of a fan-out template: which file holds each source key.
+//!
+//! An incremental fan-out run reads the rows changed since the last run; a changed
+//! row carries its new partition value only, so the file it was in comes from
+//! here. The index is one SQLite file per mapping beside the template's files,
+//! `<directory>/.data-sync-routes-<mapping>.sqlite` (a name no partition file can
+//! have: an escaped value never starts with `.`), holding
+//!
+//! - `routes (key, name)`: the source key (its fields' binary form, each with its
+//!   length) and the escaped partition value of a file that may hold it. A key has
+//!   one row, or briefly two while it moves: the new file is added before any file
+//!   is written and the old one removed after both were, so that a kill at any
+//!   instant leaves the index a superset of where the key really is;
+//! - `state`: the template, the mapping's fingerprint and filter parameters, the
+//!   source identity, and the watermark up to which every file of the template has
+//!   every change (the next incremental run reads from it).
+//!
+//! A full run of every partition deletes the index first and writes a new one
+//! beside it (renamed into place at the end, when every partition succeeded), so
+//! the index exists only when it is complete. `--partition` and `--shard` runs
+//! delete it: the next run of every partition is a full one.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension};
+
+use crate::error::{Error, Result};
+use crate::partition::{self, Template};
+use crate::source::SourceRow;
+use crate::spec::MappingSpec;
+
+/// The tables of a routing index.
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS \"routes\" (
+    \"key\" BLOB NOT NULL,
+    \"name\" TEXT NOT NULL,
+    PRIMARY KEY (\"key\", \"name\")
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS \"state\" (
+    \"mapping\" TEXT PRIMARY KEY,
+    \"template\" TEXT NOT NULL,
+    \"fingerprint\" TEXT NOT NULL,
+    \"params\" TEXT,
+    \"source\" TEXT NOT NULL,
+    \"watermark\" BLOB,
+    \"updated_at\" TEXT NOT NULL
+);";
+
+/// The index of `routes` by file, for the list of every file routed to.
+const NAME_INDEX: &str = "CREATE INDEX IF NOT EXISTS \"routes_name\" ON \"routes\" (\"name\");";
+
+/// The routing index file of `spec` for `template`; `None` for a template with
+/// placeholders before its last component (no one directory holds its files),
+/// whose runs are all full.
+pub(crate) fn path(template: &Template, spec: &MappingSpec) -> Option<PathBuf> {
+    template.directory().map(|directory| {
+        directory.join(format!(
+            ".data-sync-routes-{}.sqlite",
+            partition::file_name(spec.name.as_bytes())
+        ))
+    })
+}
+
+/// What the index's `state` row holds.
+#[derive(Clone, Debug)]
+pub(crate) struct Stored {
+    pub(crate) template: String,
+    pub(crate) fingerprint: String,
+    pub(crate) params: Option<String>,
+    pub(crate) source: String,
+    pub(crate) watermark: Option<Vec<u8>>,
+}
+
+fn target_error(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
+    move |source| Error::Target {
+        path: path.to_owned(),
+        source: Box::new(source),
+    }
+}
+
+/// Deletes the index at `path` (and SQLite's files beside it), if there is one.
+///
+/// # Errors
+///
+/// [`Error::Io`] when a file exists and cannot be deleted.
+pub(crate) fn delete(path: &Path) -> Result<()> {
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        let file = PathBuf::from(file);
+        match std::fs::remove_file(&file) {
+            Ok(()) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(Error::Io { path: file, source }),
+        }
+    }
+    Ok(())
+}
+
+/// Opens the index at `path` and reads its state for `spec`; `None` when there is
+/// no index, or it holds no state of the mapping.
+///
+/// # Errors
+///
+/// [`Error::Target`] when the file exists and cannot be read.
+pub(crate) fn open(path: &Path, spec: &MappingSpec) -> Result<Option<(Connection, Stored)>> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let connection = crate::target::open(path)?;
+    connection
+        .execute_batch(SCHEMA)
+        .and_then(|()| connection.execute_batch(NAME_INDEX))
+        .map_err(target_error(path))?;
+    let stored = connection
+        .query_row(
+            "SELECT \"template\", \"fingerprint\", \"params\", \"source\", \"watermark\"
+             FROM \"state\" WHERE \"mapping\" = ?1",
+            [spec.name],
+            |row| {
+                Ok(Stored {
+                    template: row.get(0)?,
+                    fingerprint: row.get(1)?,
+                    params: row.get(2)?,
+                    source: row.get(3)?,
+                    watermark: row.get(4)?,
+                })
+            },
+        )
+        .optional()
+        .map_err(target_error(path))?;
+    Ok(stored.map(|stored| (connection, stored)))
+}
+
+/// Records `stored` as the state of `spec` (inside the caller's transaction).
+pub(crate) fn record(
+    connection: &Connection,
+    spec: &MappingSpec,
+    stored: &Stored,
+) -> rusqlite::Result<()> {
+    connection.execute(
+        "INSERT OR REPLACE INTO \"state\"
+         (\"mapping\", \"template\", \"fingerprint\", \"params\", \"source\", \"watermark\", \"updated_at\")
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        rusqlite::params![
+            spec.name,
+            stored.template,
+            stored.fingerprint,
+            stored.params,
+            stored.source,
+            stored.watermark,
+            crate::target::state::now(),
+        ],
+    )?;
+    Ok(())
+}
+
+/// The routing key of `row`: each key field's length (4 bytes, big-endian) and
+/// binary form, in key order.
+pub(crate) fn key(spec: &MappingSpec, row: &SourceRow<'_>) -> Vec<u8> {
+    let mut key = Vec::with_capacity(12 * spec.source.key.len());
+    for &index in spec.source.key {
+        push_field(&mut key, row.raw(index));
+    }
+    key
+}
+
+/// Appends one field of a routing key (a key field is never NULL; `u32::MAX` would
+/// say it was).
+pub(crate) fn push_field(key: &mut Vec<u8>, raw: Option<&[u8]>) {
+    match raw {
+        Some(raw) => {
+            key.extend_from_slice(&u32::try_from(raw.len()).unwrap_or(u32::MAX).to_be_bytes());
+            key.extend_from_slice(raw);
+        }
+        None => key.extend_from_slice(&u32::MAX.to_be_bytes()),
+    }
+}
+
+/// The files (escaped names) the index says may hold `key`.
+pub(crate) fn names_of(connection: &Connection, key: &[u8]) -> rusqlite::Result<Vec<String>> {
+    let mut statement =
+        connection.prepare_cached("SELECT \"name\" FROM \"routes\" WHERE \"key\" = ?1")?;
+    let names = statement
+        .query_map([key], |row| row.get(0))?
+        .collect::<rusqlite::Result<Vec<String>>>()?;
+    Ok(names)
+}
+
+/// Adds the file `name` for `key`.
+pub(crate) fn add(connection: &Connection, key: &[u8], name: &str) -> rusqlite::Result<()> {
+    let mut statement = connection
+        .prepare_cached("INSERT OR IGNORE INTO \"routes\" (\"key\", \"name\") VALUES (?1, ?2)")?;
+    statement.execute(rusqlite::params![key, name])?;
+    Ok(())
+}
+
+/// Keeps only the file `name` for `key` (none for `None`: the key left every file).
+pub(crate) fn keep_only(
+    connection: &Connection,
+    key: &[u8],
+    name: Option<&str>,
+) -> rusqlite::Result<()> {
+    let mut statement = connection
+        .prepare_cached("DELETE FROM \"routes\" WHERE \"key\" = ?1 AND \"name\" IS NOT ?2")?;
+    statement.execute(rusqlite::params![key, name])?;
+    Ok(())
+}
+
+/// Every file (escaped name) the index routes some key to.
+pub(crate) fn names(connection: &Connection) -> rusqlite::Result<Vec<String>> {
+    // One seek of the index on names per distinct name, not a scan of every key.
+    let mut names = Vec::new();
+    let mut statement =
+        connection.prepare_cached("SELECT min(\"name\") FROM \"routes\" WHERE \"name\" > ?1")?;
+    let mut last = String::new();
+    loop {
+        let next: Option<String> = statement.query_row([&last], |row| row.get(0))?;
+        let Some(next) = next else { break };
+        names.push(next.clone());
+        last = next;
+    }
+    Ok(names)
+}
+
+/// A new index, written beside the old place by a full run of every partition and
+/// renamed into it when the run succeeded for every partition.
+pub(crate) struct Builder {
+    connection: Connection,
+    temporary: PathBuf,
+    path: PathBuf,
+}
+
+impl Builder {
+    /// Deletes the index at `path` (the files are about to change under it) and
+    /// begins a new one beside it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] or [`Error::Target`] when the files cannot be deleted or made.
+    pub(crate) fn begin(path: &Path) -> Result<Builder> {
+        delete(path)?;
+        let mut temporary = path.as_os_str().to_owned();
+        temporary.push(".new");
+        let temporary = PathBuf::from(temporary);
+        delete(&temporary)?;
+        if let Some(parent) = path
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(parent).map_err(|source| Error::Io {
+                path: parent.to_owned(),
+                source,
+            })?;
+        }
+        let error = |source| Error::Target {
+            path: temporary.clone(),
+            source: Box::new(source),
+        };
+        let connection = Connection::open(&temporary).map_err(error)?;
+        // The file is renamed into place only when complete, so it needs no journal.
+        connection
+            .execute_batch(
+                "PRAGMA journal_mode = off; PRAGMA synchronous = off; PRAGMA cache_size = -65536;",
+            )
+            .map_err(error)?;
+        connection.execute_batch(SCHEMA).map_err(error)?;
+        connection.execute_batch("BEGIN").map_err(error)?;
+        Ok(Builder {
+            connection,
+            temporary,
+            path: path.to_owned(),
+        })
+    }
+
+    /// Routes `key` to the file `name`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Target`] naming the index.
+    pub(crate) fn add(&self, key: &[u8], name: &str) -> Result<()> {
+        add(&self.connection, key, name).map_err(target_error(&self.temporary))
+    }
+
+    /// Records the state, and renames the index into place.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Target`] or [`Error::Io`] naming the index.
+    pub(crate) fn finish(self, spec: &MappingSpec, stored: &Stored) -> Result<()> {
+        let error = target_error(&self.temporary);
+        record(&self.connection, spec, stored).map_err(&error)?;
+        // Built once the keys are in, which is cheaper than keeping it up to date.
+        self.connection.execute_batch(NAME_INDEX).map_err(&error)?;
+        self.connection.execute_batch("COMMIT").map_err(&error)?;
+        self.connection
+            .execute_batch("PRAGMA journal_mode = delete")
+            .map_err(&error)?;
+        drop(self.connection);
+        let io_error = |source| Error::Io {
+            path: self.temporary.clone(),
+            source,
+        };
+        std::fs::File::open(&self.temporary)
+            .and_then(|file| file.sync_all())
+            .map_err(io_error)?;
+        std::fs::rename(&self.temporary, &self.path).map_err(|source| Error::Io {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    /// Deletes the unfinished index.
+    pub(crate) fn abandon(self) {
+        drop(self.connection);
+        let _ = delete(&self.temporary);
+    }
+}
