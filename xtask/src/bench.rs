@@ -11,7 +11,8 @@
 //! latency from commit to visible in SQLite at 1,000 commits/s. With `--fanout`,
 //! also fan-out (`partition_by`): the rows over 1,000 tenants into 1,000 files in
 //! one pass, against 1,000 `--partition` runs (one process each, an index on the
-//! tenant column), time and peak RSS of each. Writes the tables
+//! tenant column), time and peak RSS of each, and the incremental fan-out run of
+//! 10,000 changed rows after the one pass. Writes the tables
 //! into `BENCHMARKS.md`, one section per table size. `--debug` runs the debug
 //! binaries instead of building release ones: a smoke run of this code, whose
 //! timings mean nothing (it writes no BENCHMARKS.md).
@@ -151,6 +152,7 @@ pub struct BenchUsersMasked {
     name = "bench_tenants",
     from = "public.bench_tenants",
     key = "id",
+    cursor = "revision",
     partition_by = "tenant_id"
 )]
 pub struct BenchTenants {
@@ -174,6 +176,10 @@ pub struct BenchTenants {
     #[sync(type = "text")]
     #[sync(to = "tenant_user")]
     pub bio: Option<String>,
+    /// The cursor of the incremental fan-out run, `id` at first.
+    #[sync(type = "bigint")]
+    #[sync(to = "tenant_user")]
+    pub revision: i64,
 }
 
 /// Tenants of the fan-out benchmark.
@@ -737,7 +743,8 @@ fn fanout_lines(
     client.batch_execute(&format!(
         "DROP TABLE IF EXISTS public.bench_tenants;
          CREATE TABLE public.bench_tenants AS
-             SELECT id, (id % {TENANTS})::integer AS tenant_id, username, email, bio
+             SELECT id, (id % {TENANTS})::integer AS tenant_id, username, email, bio,
+                    id AS revision
              FROM public.users;
          ALTER TABLE public.bench_tenants ADD PRIMARY KEY (id);
          CREATE INDEX bench_tenants_tenant ON public.bench_tenants (tenant_id);"
@@ -797,6 +804,30 @@ fn fanout_lines(
     )?);
     check(&one_pass)?;
 
+    // The incremental run after it: 10,000 changed rows over every file, half of
+    // them moving to the next tenant.
+    client.batch_execute(&format!(
+        "UPDATE public.bench_tenants
+         SET tenant_id = CASE WHEN id % 2 = 0 THEN (tenant_id + 1) % {TENANTS} ELSE tenant_id END,
+             username = username || '+', revision = revision + {rows}
+         WHERE id IN (SELECT id FROM public.bench_tenants ORDER BY id LIMIT 10000)"
+    ))?;
+    let mut incremental = Line::new(&format!(
+        "**data-sync fan-out, incremental**: 10,000 changed rows (5,000 moving tenant) routed to {TENANTS} files"
+    ));
+    incremental.samples.push(measure(
+        child(
+            xtask,
+            "fanout-incremental",
+            url,
+            &one_pass.join("{tenant_id}.sqlite"),
+        ),
+        10_000.min(rows),
+        "fan-out incremental",
+        0,
+    )?);
+    check(&one_pass)?;
+
     let separate = fresh_directory("fanout-partitions")?;
     let mut seconds = 0.0;
     let mut peak_rss_kib = None;
@@ -825,7 +856,7 @@ fn fanout_lines(
         "{:.1}x faster than {TENANTS} `--partition` runs",
         seconds / pass.samples[0].seconds
     );
-    Ok(vec![pass, partitions])
+    Ok(vec![pass, partitions, incremental])
 }
 
 /// Rows per source transaction of the capture benchmark's changes.
@@ -1631,21 +1662,27 @@ fn run_child(kind: &str, options: &Options) -> Result<()> {
             .run::<BenchTyped>()?;
         return Ok(());
     }
-    if kind == "fanout" || kind == "fanout-one" {
-        // The fan-out of `bench_tenants`: every tenant, or the one of `--partition`.
+    if kind == "fanout" || kind == "fanout-one" || kind == "fanout-incremental" {
+        // The fan-out of `bench_tenants`: every tenant, or the one of `--partition`,
+        // in full; or the changes since the last run of every tenant.
         let source = sync_runtime::SourceConfig::parse(&options.source)?;
         let selection = match (&options.partition, kind) {
             (Some(value), "fanout-one") => sync_runtime::Selection::One(value.clone()),
-            (None, "fanout") => sync_runtime::Selection::All,
+            (None, "fanout" | "fanout-incremental") => sync_runtime::Selection::All,
             _ => bail!("`--child fanout-one` takes `--partition VALUE`, `fanout` none"),
         };
         let sync_options = sync_runtime::SyncOptions {
-            full: true,
+            full: kind != "fanout-incremental",
             selection,
             ..sync_runtime::SyncOptions::default()
         };
         let summary =
             sync_runtime::fanout::<BenchTenants>(&source, &options.target, &sync_options)?;
+        ensure!(
+            kind != "fanout-incremental" || summary.mode == "incremental",
+            "the run after the one-pass fan-out was {}, not incremental",
+            summary.mode
+        );
         summary.into_result(BenchTenants::SPEC)?;
         return Ok(());
     }
