@@ -442,6 +442,21 @@ fn server_with(settings: &str) -> PgServer {
     server
 }
 
+/// The source-side messages of `check --mapping users_log --json`, which exits 1.
+fn check_source_messages(db: &TestDb, target: &Path) -> Vec<String> {
+    let output =
+        data_sync_test_mappings(db, target, &["check", "--mapping", "users_log", "--json"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let json: serde_json::Value = serde_json::from_slice(harness_free(&output.stdout)).unwrap();
+    json["mappings"][0]["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|difference| difference["side"] == "source")
+        .map(|difference| difference["message"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 #[test]
 fn wal_level_and_exhausted_slots_are_told_what_to_change() {
     let server = server_with("ALTER SYSTEM SET wal_level = replica");
@@ -457,6 +472,15 @@ fn wal_level_and_exhausted_slots_are_told_what_to_change() {
         "error: mapping `users_log`: the source's `wal_level` is `replica`, change capture needs \
          `logical`: set `wal_level = logical` in postgresql.conf (or `ALTER SYSTEM SET wal_level = \
          logical`) and restart PostgreSQL\n"
+    );
+    // `check` says the same, before any run.
+    assert_eq!(
+        check_source_messages(&db, &target.path),
+        [
+            "the source's `wal_level` is `replica`, change capture needs `logical`: set \
+          `wal_level = logical` in postgresql.conf (or `ALTER SYSTEM SET wal_level = logical`) \
+          and restart PostgreSQL"
+        ]
     );
 
     let mut client = db.client();
@@ -528,6 +552,13 @@ fn an_invalidated_slot_asks_for_a_full_run() {
              rerun with `data-sync sync --full` to copy again\n"
         ),
         "{message}"
+    );
+    // `check` says the same.
+    let messages = check_source_messages(&db, &target.path);
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert!(
+        message.contains(&messages[0]) && messages[0].contains("was invalidated"),
+        "{messages:?}"
     );
     let output = data_sync_test_mappings(
         &db,
