@@ -219,12 +219,16 @@ impl BulkLoad {
         // back before the user's indexes are built again, whose sort would then be
         // held in memory whole (see [`BulkLoad::inserts_done`]), and only when the
         // connection has no temporary database open, since `temp_store` cannot
-        // change inside a transaction once one is.
+        // change inside a transaction once one is. Not for a new file's load: its
+        // pages are new, journaled rarely, and an in-memory journal grows in 1 KiB
+        // chunks where the default one starts with 64 KiB (3.8% more instructions
+        // for 100,000 `users` rows).
         let temp_open = connection
             .prepare("SELECT 1 FROM pragma_database_list WHERE name = 'temp'")
             .and_then(|mut statement| statement.exists([]))
             .unwrap_or(true);
-        if !temp_open
+        if !bulk.rollback_journal
+            && !temp_open
             && let Ok(store) = connection.pragma_query_value(None, "temp_store", |row| row.get(0))
             && connection
                 .pragma_update(None, "temp_store", "memory")
