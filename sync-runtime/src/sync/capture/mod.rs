@@ -294,6 +294,10 @@ pub(crate) fn sync_group(
             for table in &session.tables {
                 guards::check_source(&mut session.client, table.member.spec(), connection, path)?;
             }
+            // Before the run's end position is read: a record written now lies before
+            // it, so this run's confirm moves the restart point past the changes it
+            // drains, and the next run (or `follow`) does not decode them again.
+            move_restart_point_ahead(&mut session, &stored.slot);
             let leader = session.spec();
             let upto = slot::current_position(&mut session.client, leader)?;
             drain(
@@ -1389,6 +1393,27 @@ fn drain(
         summary.seconds = started.elapsed().as_secs_f64();
     }
     Ok(total)
+}
+
+/// Has the server write a record of the transactions running (see
+/// [`slot::log_running_transactions`]) when the slot holds back more than
+/// [`RESTART_LAG`] of WAL, before a drain reads its end position: the changes
+/// waiting in the slot (a burst committed since the last run) then lie before the
+/// record, and the drain's confirm, past the record, moves the restart point past
+/// them. Best effort: a failure is only logged.
+fn move_restart_point_ahead(session: &mut Session, slot: &str) {
+    let spec = session.spec();
+    match slot::slot_info(&mut session.client, spec, slot) {
+        Ok(Some(info)) if info.retained_bytes.is_some_and(|bytes| bytes > RESTART_LAG) => {
+            if let Err(error) = slot::log_running_transactions(&mut session.client, spec, slot) {
+                tracing::debug!(mapping = spec.name, error = %error, "restart point not moved");
+            }
+        }
+        Ok(_) => {}
+        Err(error) => {
+            tracing::debug!(mapping = spec.name, error = %error, "restart point not read");
+        }
+    }
 }
 
 /// `follow`'s loop on one session: asks the server how far it has flushed its WAL,
