@@ -297,7 +297,7 @@ pub(crate) fn sync_group(
             // Before the run's end position is read: a record written now lies before
             // it, so this run's confirm moves the restart point past the changes it
             // drains, and the next run (or `follow`) does not decode them again.
-            move_restart_point_ahead(&mut session, &stored.slot);
+            let nudged = move_restart_point_ahead(&mut session, &stored.slot);
             let leader = session.spec();
             let upto = slot::current_position(&mut session.client, leader)?;
             drain(
@@ -306,6 +306,7 @@ pub(crate) fn sync_group(
                 path,
                 &stored,
                 upto,
+                nudged,
                 options,
                 started_at,
             )
@@ -1360,12 +1361,14 @@ fn apply_upto(
 
 /// Applies the changes committed from the stored position up to `upto` (see
 /// [`apply_upto`]), confirms the slot, and records the run.
+#[allow(clippy::too_many_arguments)]
 fn drain(
     session: &mut Session,
     connection: &Connection,
     path: &Path,
     stored: &CaptureState,
     upto: Lsn,
+    nudged: bool,
     options: &SyncOptions,
     started_at: &str,
 ) -> Result<Vec<Summary>> {
@@ -1384,6 +1387,24 @@ fn drain(
         options.batch_size.max(1) as u64,
         options.observer(),
     )?;
+    // `apply_upto` returned: every source transaction committed before `upto` was
+    // seen, those that changed no member's table too. When a record of the running
+    // transactions was written before `upto` was read (`nudged`), the position
+    // stored and confirmed is `upto` itself, not the last applied commit (which lies
+    // before the record): the confirm then passes the record and moves the restart
+    // point past the drained burst, so the next run or `follow` does not decode it
+    // again. The next run skips exactly what this one saw (commits before `upto`).
+    if nudged && drained.committed < upto {
+        let names: Vec<&'static str> = session
+            .tables
+            .iter()
+            .map(|table| table.member.spec().name)
+            .collect();
+        let open = Open::begin(connection).map_err(target_error(path))?;
+        move_positions(connection, path, &names, drained.committed, upto)?;
+        open.commit().map_err(target_error(path))?;
+        drained.committed = upto;
+    }
     // Only after the SQLite commit: the server may now let go of those changes.
     drained.confirm(session, &stored.slot)?;
     drained.move_restart_point(session, &stored.slot);
@@ -1400,18 +1421,23 @@ fn drain(
 /// [`RESTART_LAG`] of WAL, before a drain reads its end position: the changes
 /// waiting in the slot (a burst committed since the last run) then lie before the
 /// record, and the drain's confirm, past the record, moves the restart point past
-/// them. Best effort: a failure is only logged.
-fn move_restart_point_ahead(session: &mut Session, slot: &str) {
+/// them. Best effort: a failure is only logged. Whether the record was written.
+fn move_restart_point_ahead(session: &mut Session, slot: &str) -> bool {
     let spec = session.spec();
     match slot::slot_info(&mut session.client, spec, slot) {
         Ok(Some(info)) if info.retained_bytes.is_some_and(|bytes| bytes > RESTART_LAG) => {
-            if let Err(error) = slot::log_running_transactions(&mut session.client, spec, slot) {
-                tracing::debug!(mapping = spec.name, error = %error, "restart point not moved");
+            match slot::log_running_transactions(&mut session.client, spec, slot) {
+                Ok(()) => true,
+                Err(error) => {
+                    tracing::debug!(mapping = spec.name, error = %error, "restart point not moved");
+                    false
+                }
             }
         }
-        Ok(_) => {}
+        Ok(_) => false,
         Err(error) => {
             tracing::debug!(mapping = spec.name, error = %error, "restart point not read");
+            false
         }
     }
 }
