@@ -83,7 +83,7 @@ const CONFIRM_EVERY: Duration = Duration::from_secs(1);
 /// has the server write a record of the transactions running, so that the restart
 /// point moves up (see [`slot::log_running_transactions`]): every peek and advance
 /// decodes this again.
-const RESTART_LAG: i64 = 16 * 1024 * 1024;
+const RESTART_LAG: u64 = 16 * 1024 * 1024;
 
 /// How often, at most, `follow` looks at its slot's restart point.
 const RESTART_CHECK_EVERY: Duration = Duration::from_secs(2);
@@ -159,6 +159,14 @@ impl Session {
     /// The group's first mapping, which names the slot and its errors.
     fn spec(&self) -> &'static MappingSpec {
         self.tables[0].member.spec()
+    }
+
+    /// Every member's mapping name, in order.
+    fn names(&self) -> Vec<&'static str> {
+        self.tables
+            .iter()
+            .map(|table| table.member.spec().name)
+            .collect()
     }
 
     /// Every member's mapping, in order.
@@ -1173,25 +1181,11 @@ impl Drained {
     /// of every call decoding the burst again until the server writes one itself
     /// (every 15 s). Best effort: a failure is only logged.
     fn move_restart_point(&self, session: &mut Session, slot: &str) {
-        let spec = session.spec();
-        let lag = slot::slot_info(&mut session.client, spec, slot).map(|info| {
-            info.and_then(|info| info.restart).map_or(0, |restart| {
-                i64::try_from(u64::from(self.confirmed).saturating_sub(u64::from(restart)))
-                    .unwrap_or(i64::MAX)
-            })
+        let confirmed = u64::from(self.confirmed);
+        nudge_restart_point(session, slot, |info| {
+            info.restart
+                .map_or(0, |restart| confirmed.saturating_sub(u64::from(restart)))
         });
-        match lag {
-            Ok(lag) if lag > RESTART_LAG => {
-                if let Err(error) = slot::log_running_transactions(&mut session.client, spec, slot)
-                {
-                    tracing::debug!(mapping = spec.name, error = %error, "restart point not moved");
-                }
-            }
-            Ok(_) => {}
-            Err(error) => {
-                tracing::debug!(mapping = spec.name, error = %error, "restart point not read");
-            }
-        }
     }
 
     /// Confirms the committed position to the slot, if it moved: the server may now
@@ -1241,11 +1235,7 @@ fn apply_upto(
 ) -> Result<u64> {
     let spec = session.spec();
     let target_error = target_error(path);
-    let names: Vec<&'static str> = session
-        .tables
-        .iter()
-        .map(|table| table.member.spec().name)
-        .collect();
+    let names = session.names();
     let specs = session.specs();
     // Foreign keys between members' targets are checked at each commit.
     let defer = names.len() > 1;
@@ -1395,13 +1385,8 @@ fn drain(
     // point past the drained burst, so the next run or `follow` does not decode it
     // again. The next run skips exactly what this one saw (commits before `upto`).
     if nudged && drained.committed < upto {
-        let names: Vec<&'static str> = session
-            .tables
-            .iter()
-            .map(|table| table.member.spec().name)
-            .collect();
         let open = Open::begin(connection).map_err(target_error(path))?;
-        move_positions(connection, path, &names, drained.committed, upto)?;
+        move_positions(connection, path, &session.names(), drained.committed, upto)?;
         open.commit().map_err(target_error(path))?;
         drained.committed = upto;
     }
@@ -1421,11 +1406,25 @@ fn drain(
 /// [`RESTART_LAG`] of WAL, before a drain reads its end position: the changes
 /// waiting in the slot (a burst committed since the last run) then lie before the
 /// record, and the drain's confirm, past the record, moves the restart point past
-/// them. Best effort: a failure is only logged. Whether the record was written.
+/// them. Whether the record was written.
 fn move_restart_point_ahead(session: &mut Session, slot: &str) -> bool {
+    nudge_restart_point(session, slot, |info| {
+        info.retained_bytes
+            .map_or(0, |bytes| u64::try_from(bytes).unwrap_or(0))
+    })
+}
+
+/// Has the server write a record of the transactions running when `lag` of the
+/// slot's state is more than [`RESTART_LAG`] bytes. Best effort: a failure is only
+/// logged. Whether the record was written.
+fn nudge_restart_point(
+    session: &mut Session,
+    slot: &str,
+    lag: impl FnOnce(&slot::SlotInfo) -> u64,
+) -> bool {
     let spec = session.spec();
     match slot::slot_info(&mut session.client, spec, slot) {
-        Ok(Some(info)) if info.retained_bytes.is_some_and(|bytes| bytes > RESTART_LAG) => {
+        Ok(Some(info)) if lag(&info) > RESTART_LAG => {
             match slot::log_running_transactions(&mut session.client, spec, slot) {
                 Ok(()) => true,
                 Err(error) => {
