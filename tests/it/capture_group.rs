@@ -13,7 +13,7 @@ use rusqlite::types::Value;
 use sync_runtime::{Mapping, Registered, SourceConfig, Summary, SyncOptions, plan, sync_all};
 
 use crate::generated::CATALOGUE;
-use crate::multi::{StopOnDrop, create_shop, foreign_key_violations};
+use crate::multi::{StopOnDrop, create_shop, foreign_key_violations, write_pairs};
 use crate::outcomes::test_mappings_command;
 use crate::support::{self, TestDb};
 
@@ -68,48 +68,6 @@ fn slots(db: &TestDb, prefix: &str) -> Vec<String> {
         .iter()
         .map(|row| row.get(0))
         .collect()
-}
-
-/// A writer on the source until `stop`: a customer and their order inserted in one
-/// transaction, and every other time the oldest pair deleted, the order first, in
-/// another; the pairs written.
-fn write_pairs(db: &TestDb, stop: &AtomicBool) -> i64 {
-    let mut client = db.client();
-    let mut next = 1_000_i64;
-    let mut oldest = 1_i64;
-    while !stop.load(Ordering::Relaxed) {
-        let mut transaction = client.transaction().expect("begin");
-        transaction
-            .execute(
-                "INSERT INTO public.customers (id, name) VALUES ($1, 'c' || $1::bigint)",
-                &[&next],
-            )
-            .expect("insert customer");
-        transaction
-            .execute(
-                "INSERT INTO public.orders (id, customer_id, amount) VALUES ($1, $1, $1)",
-                &[&next],
-            )
-            .expect("insert order");
-        transaction.commit().expect("commit");
-        next += 1;
-        if next % 2 == 0 {
-            let mut transaction = client.transaction().expect("begin");
-            transaction
-                .execute(
-                    "DELETE FROM public.orders WHERE customer_id = $1",
-                    &[&oldest],
-                )
-                .expect("delete orders");
-            transaction
-                .execute("DELETE FROM public.customers WHERE id = $1", &[&oldest])
-                .expect("delete customer");
-            transaction.commit().expect("commit");
-            oldest += 1;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    next - 1_000
 }
 
 /// A reader of the target file until `stop`, as another process would read it:

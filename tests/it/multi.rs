@@ -205,6 +205,48 @@ pub(crate) fn foreign_key_violations(target: &Path) -> Vec<Vec<Value>> {
     support::sqlite_rows(target, "SELECT * FROM pragma_foreign_key_check")
 }
 
+/// A writer on the source until `stop`: a customer and their order inserted in one
+/// transaction, and every other time the oldest pair deleted, the order first, in
+/// another; the pairs written.
+pub(crate) fn write_pairs(db: &TestDb, stop: &AtomicBool) -> i64 {
+    let mut client = db.client();
+    let mut next = 1_000_i64;
+    let mut oldest = 1_i64;
+    while !stop.load(Ordering::Relaxed) {
+        let mut transaction = client.transaction().expect("begin");
+        transaction
+            .execute(
+                "INSERT INTO public.customers (id, name) VALUES ($1, 'c' || $1::bigint)",
+                &[&next],
+            )
+            .expect("insert customer");
+        transaction
+            .execute(
+                "INSERT INTO public.orders (id, customer_id, amount) VALUES ($1, $1, $1)",
+                &[&next],
+            )
+            .expect("insert order");
+        transaction.commit().expect("commit");
+        next += 1;
+        if next % 2 == 0 {
+            let mut transaction = client.transaction().expect("begin");
+            transaction
+                .execute(
+                    "DELETE FROM public.orders WHERE customer_id = $1",
+                    &[&oldest],
+                )
+                .expect("delete orders");
+            transaction
+                .execute("DELETE FROM public.customers WHERE id = $1", &[&oldest])
+                .expect("delete customer");
+            transaction.commit().expect("commit");
+            oldest += 1;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    next - 1_000
+}
+
 /// Runs the test catalogue's `names` (and what they reference) as the command line
 /// does; every outcome must be a success.
 fn run(db: &TestDb, target: &Path, names: &[&str], options: &SyncOptions) -> Vec<Summary> {
@@ -256,45 +298,7 @@ fn linked_mappings_keep_foreign_keys_under_a_concurrent_writer() {
     let violations_seen = AtomicUsize::new(0);
     let checks = AtomicUsize::new(0);
     std::thread::scope(|scope| {
-        // The writer: a customer and their order inserted in one transaction, and
-        // an older pair deleted, children first, in another.
-        let writer = scope.spawn(|| {
-            let mut client = db.client();
-            let mut next = 1_000_i64;
-            let mut oldest = 1_i64;
-            while !stop.load(Ordering::Relaxed) {
-                let mut transaction = client.transaction().expect("begin");
-                transaction
-                    .execute(
-                        "INSERT INTO public.customers (id, name) VALUES ($1, 'c' || $1::bigint)",
-                        &[&next],
-                    )
-                    .expect("insert customer");
-                transaction
-                    .execute(
-                        "INSERT INTO public.orders (id, customer_id, amount) VALUES ($1, $1, $1)",
-                        &[&next],
-                    )
-                    .expect("insert order");
-                transaction.commit().expect("commit");
-                next += 1;
-                if next % 2 == 0 {
-                    let mut transaction = client.transaction().expect("begin");
-                    transaction
-                        .execute(
-                            "DELETE FROM public.orders WHERE customer_id = $1",
-                            &[&oldest],
-                        )
-                        .expect("delete orders");
-                    transaction
-                        .execute("DELETE FROM public.customers WHERE id = $1", &[&oldest])
-                        .expect("delete customer");
-                    transaction.commit().expect("commit");
-                    oldest += 1;
-                }
-            }
-            next - 1_000
-        });
+        let writer = scope.spawn(|| write_pairs(&db, &stop));
         // A reader checks every state it sees committed, while the runs go on.
         let reader = scope.spawn(|| {
             while !stop.load(Ordering::Relaxed) {
