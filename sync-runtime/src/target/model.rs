@@ -310,36 +310,16 @@ fn differences(stored: &Model, current: &Model) -> (Vec<ColumnMigration>, Vec<St
                 key_part(column.primary_key).to_owned(),
                 key_part(old.primary_key).to_owned(),
             );
-            changed(
-                "references",
-                optional(&column.references),
-                optional(&old.references),
-            );
-            changed(
-                "is fed by source column",
-                optional(&column.source),
-                optional(&old.source),
-            );
-            changed(
-                "reads source type",
-                optional(&column.pg_type),
-                optional(&old.pg_type),
-            );
-            changed(
-                "is read as",
-                optional(&column.rust_type),
-                optional(&old.rust_type),
-            );
-            changed(
-                "goes through transform",
-                optional(&column.transform),
-                optional(&old.transform),
-            );
-            changed(
-                "is computed by",
-                optional(&column.computed),
-                optional(&old.computed),
-            );
+            for (what, now, was) in [
+                ("references", &column.references, &old.references),
+                ("is fed by source column", &column.source, &old.source),
+                ("reads source type", &column.pg_type, &old.pg_type),
+                ("is read as", &column.rust_type, &old.rust_type),
+                ("goes through transform", &column.transform, &old.transform),
+                ("is computed by", &column.computed, &old.computed),
+            ] {
+                changed(what, optional(now), optional(was));
+            }
         }
     }
     dropped.append(&mut added);
