@@ -57,10 +57,10 @@ pub(crate) fn sync<M: Mapping>(
     // the migration and the rows commit together, or neither.
     let outer = connection.is_autocommit();
     connection
-        .execute_batch(if outer {
-            "BEGIN IMMEDIATE"
+        .execute_batch(&if outer {
+            "BEGIN IMMEDIATE".to_owned()
         } else {
-            "SAVEPOINT data_sync_migrate"
+            format!("SAVEPOINT {SAVEPOINT}")
         })
         .map_err(target_error)?;
     let result = run::<M>(
