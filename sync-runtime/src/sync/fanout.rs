@@ -568,15 +568,7 @@ fn write_partition<M: Mapping>(
         path: path.to_owned(),
         source: Box::new(source),
     };
-    if let Some(parent) = path
-        .parent()
-        .filter(|parent| !parent.as_os_str().is_empty())
-    {
-        std::fs::create_dir_all(parent).map_err(|source| Error::Io {
-            path: parent.to_owned(),
-            source,
-        })?;
-    }
+    target::create_parent(path)?;
     let mut connection = target::open(path)?;
     state::record_attempt(&mut connection, spec.name, started_at).map_err(target_error)?;
     let mut bulk_load = swap::BulkLoad::begin(&connection, spec);

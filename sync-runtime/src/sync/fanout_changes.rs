@@ -35,7 +35,7 @@ use crate::partition::{self, Template};
 use crate::source::client::Client;
 use crate::source::guard::SourceIdentity;
 use crate::sync::fanout::{FanoutSummary, PartitionOutcome};
-use crate::sync::incremental::{self, Change, Message};
+use crate::sync::incremental::{self, Change, Message, write_error};
 use crate::sync::routes::{self, Stored};
 use crate::sync::signal;
 use crate::sync::watermark::Watermark;
@@ -369,15 +369,7 @@ impl<M: Mapping> Writer<'_, M> {
                 // Nothing to delete from a file that is not there.
                 return Ok((0, 0));
             }
-            if let Some(parent) = path
-                .parent()
-                .filter(|parent| !parent.as_os_str().is_empty())
-            {
-                std::fs::create_dir_all(parent).map_err(|source| Error::Io {
-                    path: parent.to_owned(),
-                    source,
-                })?;
-            }
+            target::create_parent(path)?;
         }
         let connection = target::open(path)?;
         let result = (|| {
@@ -525,19 +517,5 @@ impl<M: Mapping> Writer<'_, M> {
             stale: Vec::new(),
             seconds: 0.0,
         }
-    }
-}
-
-fn write_error(
-    spec: &crate::spec::MappingSpec,
-    target: usize,
-    key: &dyn Fn() -> String,
-    source: rusqlite::Error,
-) -> Error {
-    Error::Write {
-        mapping: spec.name.to_owned(),
-        table: spec.targets[target].name.to_owned(),
-        key: key(),
-        source: Box::new(source),
     }
 }

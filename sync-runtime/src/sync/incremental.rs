@@ -736,7 +736,8 @@ impl KeyMerge {
     }
 }
 
-fn write_error(
+/// The error for a failed write of the row with `key` to target table `target`.
+pub(crate) fn write_error(
     spec: &MappingSpec,
     target: usize,
     key: &dyn Fn() -> String,

@@ -243,15 +243,7 @@ impl Builder {
         temporary.push(".new");
         let temporary = PathBuf::from(temporary);
         delete(&temporary)?;
-        if let Some(parent) = path
-            .parent()
-            .filter(|parent| !parent.as_os_str().is_empty())
-        {
-            std::fs::create_dir_all(parent).map_err(|source| Error::Io {
-                path: parent.to_owned(),
-                source,
-            })?;
-        }
+        crate::target::create_parent(path)?;
         let error = |source| Error::Target {
             path: temporary.clone(),
             source: Box::new(source),

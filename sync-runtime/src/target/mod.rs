@@ -49,6 +49,25 @@ fn busy(attempts: i32) -> bool {
 /// writes its whole data through the WAL, which would otherwise stay that large.
 const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
 
+/// Makes the directory `path` is to be created in, with its parents, unless it
+/// is the current directory.
+///
+/// # Errors
+///
+/// [`Error::Io`] naming the directory when it cannot be made.
+pub(crate) fn create_parent(path: &Path) -> Result<()> {
+    if let Some(parent) = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(parent).map_err(|source| Error::Io {
+            path: parent.to_owned(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
 /// Opens (creating if needed) the target file: WAL journal, so that readers keep
 /// reading the previous contents during every run and never see a half-written
 /// one; foreign keys enforced; a bounded, reported wait for other connections'
