@@ -316,6 +316,15 @@ pub fn shard_of_digest(md5: &[u8; 16], count: u32) -> u32 {
     u32::try_from(high % u64::from(count)).expect("below count")
 }
 
+impl Shard {
+    /// Whether the partition whose text form is `value` is in this shard.
+    pub(crate) fn holds(&self, value: &[u8]) -> bool {
+        use md5::Digest as _;
+        let digest: [u8; 16] = md5::Md5::digest(value).into();
+        shard_of_digest(&digest, self.count) == self.index
+    }
+}
+
 /// A condition of the source query, and the `(setting, value)` pairs it reads.
 pub(crate) type Condition = (String, Vec<(&'static str, String)>);
 

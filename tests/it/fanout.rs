@@ -309,6 +309,135 @@ fn four_shards_cover_every_partition_once() {
     assert_eq!(seen.into_iter().collect::<Vec<_>>(), tenants(&db));
 }
 
+/// The shard of `tenant` among `count`, by PostgreSQL's md5 and `shard_of_digest`.
+fn shard_of(db: &TestDb, tenant: &str, count: u32) -> u32 {
+    let digest: Vec<u8> = db
+        .client()
+        .query_one("SELECT decode(md5($1), 'hex')", &[&tenant])
+        .unwrap()
+        .get(0);
+    sync_runtime::shard_of_digest(&digest.try_into().unwrap(), count)
+}
+
+#[test]
+fn four_shard_workers_sharing_a_directory_run_incrementally_as_rows_move_between_shards() {
+    let db = support::source_db();
+    create_orders(&db, 30);
+    let directory = tempfile::tempdir().unwrap();
+    let template = template(directory.path());
+    let shard = |index| Selection::Shard(Shard { index, count: 4 });
+    for index in 0..4 {
+        let summary = fanout(&db, &template, shard(index)).unwrap();
+        assert_eq!(summary.mode, "full", "shard {index}");
+        assert_eq!(summary.failures().count(), 0);
+        // Each worker keeps its own routing index.
+        let index_file = format!(".data-sync-routes-fanout_orders+shard-{index}-of-4.sqlite");
+        assert!(directory.path().join(index_file).exists(), "shard {index}");
+    }
+    assert_files_equal_tenants(&db, directory.path());
+    // Row 1 (`t01`) moves to a tenant of another shard, row 2 (`t02`) to another
+    // tenant of its own shard; `t17` is touched by no change.
+    let shards: Vec<(String, u32)> = tenants(&db)
+        .into_iter()
+        .map(|tenant| {
+            let shard = shard_of(&db, &tenant, 4);
+            (tenant, shard)
+        })
+        .collect();
+    let shard_of_tenant = |tenant: &str| shards.iter().find(|(t, _)| t == tenant).unwrap().1;
+    let (from, to) = (shard_of_tenant("t01"), shard_of_tenant("t02"));
+    let elsewhere = shards
+        .iter()
+        .find(|(tenant, shard)| *shard != from && tenant != "t17")
+        .unwrap()
+        .0
+        .clone();
+    let beside = shards
+        .iter()
+        .find(|(tenant, shard)| *shard == to && tenant != "t02" && tenant != "t17")
+        .unwrap()
+        .0
+        .clone();
+    let untouched_state = || {
+        support::sqlite_rows(
+            &directory.path().join("t17.sqlite"),
+            "SELECT mode, started_at, watermark_cursor FROM _data_sync_state",
+        )
+    };
+    let before = untouched_state();
+    let mut client = db.client();
+    client
+        .execute(
+            "UPDATE public.fanout_orders SET item = 'changed', revision = revision + 1000
+             WHERE id % 9 = 0 AND tenant_id <> 't17'",
+            &[],
+        )
+        .unwrap();
+    client
+        .execute(
+            "UPDATE public.fanout_orders SET tenant_id = $1, revision = revision + 2000 WHERE id = 1",
+            &[&elsewhere],
+        )
+        .unwrap();
+    client
+        .execute(
+            "UPDATE public.fanout_orders SET tenant_id = $1, revision = revision + 2000 WHERE id = 2",
+            &[&beside],
+        )
+        .unwrap();
+    let changed: i64 = client
+        .query_one(
+            "SELECT count(*) FROM public.fanout_orders WHERE revision > 300",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    let has_row_1 = |tenant: &str| {
+        file_rows(&directory.path().join(format!("{tenant}.sqlite")))
+            .iter()
+            .any(|row| row[0] == Value::Integer(1))
+    };
+    // The new shard's worker first: row 1 is in both files until the old shard's
+    // worker runs (as docs/fanout.md says).
+    let order: Vec<u32> = std::iter::once(shard_of_tenant(&elsewhere))
+        .chain((0..4).filter(|index| *index != shard_of_tenant(&elsewhere)))
+        .collect();
+    for (position, index) in order.into_iter().enumerate() {
+        let summary = fanout(&db, &template, shard(index)).unwrap();
+        assert_eq!(summary.mode, "incremental", "shard {index}");
+        assert_eq!(summary.failures().count(), 0);
+        // Each worker reads every change (no shard filter) and writes its own files.
+        assert_eq!(summary.rows_read, changed as u64, "shard {index}");
+        for partition in &summary.partitions {
+            let name = partition.path.as_ref().unwrap().file_stem().unwrap();
+            assert_eq!(
+                shard_of_tenant(name.to_str().unwrap()),
+                index,
+                "{partition:?}"
+            );
+        }
+        if position == 0 {
+            assert!(has_row_1(&elsewhere));
+            assert_eq!(has_row_1("t01"), from != index);
+        }
+    }
+    assert!(!has_row_1("t01"));
+    assert_files_equal_tenants(&db, directory.path());
+    assert_eq!(untouched_state(), before);
+    // A run of every partition rewrites files of every shard: it deletes the
+    // shards' indexes, so each worker's next run is full.
+    assert_eq!(fanout(&db, &template, Selection::All).unwrap().mode, "full");
+    assert!(
+        !directory
+            .path()
+            .join(".data-sync-routes-fanout_orders+shard-0-of-4.sqlite")
+            .exists()
+    );
+    assert_eq!(fanout(&db, &template, shard(0)).unwrap().mode, "full");
+    assert_eq!(fanout(&db, &template, Selection::All).unwrap().mode, "full");
+    assert_files_equal_tenants(&db, directory.path());
+}
+
 #[test]
 fn one_partition_is_read_by_itself() {
     let db = support::source_db();

@@ -136,8 +136,9 @@ impl FanoutSummary {
 /// Syncs partitioned mapping `M` from `source` into one file per partition value,
 /// named by `template` (`out/{tenant_id}.sqlite`), in one pass over the source: the
 /// partitions `options.selection` picks, each file replaced in its own transaction.
-/// A mapping with a cursor, run for every partition after a full run that
-/// succeeded, reads only the changes since and routes each to the files it touches
+/// A mapping with a cursor, run for every partition or for a shard after a full run
+/// of the same selection that succeeded, reads only the changes since and routes
+/// each to the files it touches
 /// (see `docs/fanout.md`).
 ///
 /// # Errors
@@ -245,14 +246,13 @@ fn pass<M: Mapping>(
     if let Some(incremental) = incremental {
         return fanout_changes::pass::<M>(&mut client, template, options, incremental, &started_at);
     }
-    // A full run of every partition writes a new routing index (for the incremental
-    // runs after it); a run of some partitions leaves none, so the next run of every
-    // partition is full.
-    let routes_path = routes::path(template, spec);
+    // A full run of every partition, or of a shard, writes a new routing index (for
+    // the incremental runs after it); a `--partition` run keeps none. Each deletes
+    // the indexes of the other selections whose files it rewrites.
+    routes::delete_overlapping(template, spec, &options.selection)?;
+    let routes_path = routes::path(template, spec, &options.selection);
     let mut builder = match &routes_path {
-        Some(path) if options.selection == Selection::All && spec.source.incremental.is_some() => {
-            Some(routes::Builder::begin(path)?)
-        }
+        Some(path) if spec.source.incremental.is_some() => Some(routes::Builder::begin(path)?),
         Some(path) => {
             routes::delete(path)?;
             None

@@ -43,10 +43,11 @@ use crate::target::state::{self, MappingState};
 use crate::target::{self, Txn};
 
 /// The routing index and its state when this run of `template` can be incremental,
-/// `None` when it must be full: asked for (`--full`, `--prune`), one partition or
-/// a shard, a mapping without a cursor, no index (never run, or the last full run
-/// did not finish or had a failed partition), another template, definition or set
-/// of filter parameters, or a file the index routes keys to is missing.
+/// `None` when it must be full: asked for (`--full`, `--prune`), one partition, a
+/// mapping without a cursor, no index of this selection (never run, or the last
+/// full run did not finish or had a failed partition, or a run of another
+/// selection rewrote its files), another template, definition or set of filter
+/// parameters, or a file the index routes keys to is missing.
 ///
 /// # Errors
 ///
@@ -58,12 +59,12 @@ pub(crate) fn plan<M: Mapping>(
     let spec = M::SPEC;
     if options.full
         || options.prune
-        || options.selection != partition::Selection::All
+        || matches!(options.selection, partition::Selection::One(_))
         || spec.source.incremental.is_none()
     {
         return Ok(None);
     }
-    let Some(path) = routes::path(template, spec) else {
+    let Some(path) = routes::path(template, spec, &options.selection) else {
         return Ok(None);
     };
     let Some((connection, stored)) = routes::open(&path, spec)? else {
@@ -91,6 +92,8 @@ pub(crate) fn plan<M: Mapping>(
         tracing::info!(mapping = spec.name, reason = %why, "fan-out runs in full");
         return Ok(None);
     }
+    // This run writes files other indexes may route keys to.
+    routes::delete_overlapping(template, spec, &options.selection)?;
     Ok(Some((connection, stored, path)))
 }
 
@@ -176,6 +179,14 @@ struct Writer<'a, M> {
 }
 
 impl<M: Mapping> Writer<'_, M> {
+    /// Whether the partition whose text form is `value` is one this run writes.
+    fn owns(&self, value: &[u8]) -> bool {
+        match &self.options.selection {
+            partition::Selection::Shard(shard) => shard.holds(value),
+            _ => true,
+        }
+    }
+
     fn routes_error(&self, source: rusqlite::Error) -> Error {
         Error::Target {
             path: self.routes_path.to_owned(),
@@ -207,8 +218,11 @@ impl<M: Mapping> Writer<'_, M> {
                 let (key, value) = change.route.as_ref().expect("a partitioned mapping");
                 let names =
                     routes::names_of(&transaction, key).map_err(|e| self.routes_error(e))?;
+                // A row of another shard's partition leaves this shard's files.
                 let name = match value {
-                    Some(value) if !change.deleted => Some(partition::file_name(value)),
+                    Some(value) if !change.deleted && self.owns(value) => {
+                        Some(partition::file_name(value))
+                    }
                     _ => None,
                 };
                 if let Some(name) = &name {
@@ -237,7 +251,11 @@ impl<M: Mapping> Writer<'_, M> {
                 });
             }
             let (_, value) = change.route.as_ref().expect("a partitioned mapping");
-            if value.is_none() && !change.deleted {
+            // A NULL names no shard either: only a run of every partition reports it.
+            if value.is_none()
+                && !change.deleted
+                && self.options.selection == partition::Selection::All
+            {
                 self.null_partition(&change.row);
             }
         }

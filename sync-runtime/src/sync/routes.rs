@@ -17,15 +17,17 @@
 //!
 //! A full run of every partition deletes the index first and writes a new one
 //! beside it (renamed into place at the end, when every partition succeeded), so
-//! the index exists only when it is complete. `--partition` and `--shard` runs
-//! delete it: the next run of every partition is a full one.
+//! the index exists only when it is complete. A `--shard I/N` run keeps its own
+//! index the same way (`+shard-I-of-N` in its name), over its shard's keys only.
+//! A run deletes the indexes of the other selections whose files it writes (see
+//! `delete_overlapping`): their next run is a full one.
 
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension};
 
 use crate::error::{Error, Result};
-use crate::partition::{self, Template};
+use crate::partition::{self, Selection, Shard, Template};
 use crate::source::SourceRow;
 use crate::spec::MappingSpec;
 
@@ -48,15 +50,107 @@ CREATE TABLE IF NOT EXISTS \"state\" (
 /// The index of `routes` by file, for the list of every file routed to.
 const NAME_INDEX: &str = "CREATE INDEX IF NOT EXISTS \"routes_name\" ON \"routes\" (\"name\");";
 
-/// The routing index file of `spec` for `template`; `None` for a template with
-/// placeholders before its last component (no one directory holds its files),
-/// whose runs are all full.
-pub(crate) fn path(template: &Template, spec: &MappingSpec) -> Option<PathBuf> {
-    template.directory().map(|directory| {
-        directory.join(format!(
-            ".data-sync-routes-{}.sqlite",
-            partition::file_name(spec.name.as_bytes())
-        ))
+/// The routing index file of `spec` for `template` and the runs of `selection`:
+/// `.data-sync-routes-<mapping>.sqlite` for every partition,
+/// `.data-sync-routes-<mapping>+shard-I-of-N.sqlite` for shard `I/N` (`+` is
+/// escaped in a mapping's name, so no other index has this name). `None` for a
+/// `--partition` run (it keeps no index) or a template with placeholders before
+/// its last component (no one directory holds its files), whose runs are all full.
+pub(crate) fn path(
+    template: &Template,
+    spec: &MappingSpec,
+    selection: &Selection,
+) -> Option<PathBuf> {
+    let suffix = match selection {
+        Selection::All => String::new(),
+        Selection::Shard(shard) => format!("+shard-{}-of-{}", shard.index, shard.count),
+        Selection::One(_) => return None,
+    };
+    template
+        .directory()
+        .map(|directory| directory.join(format!("{}{suffix}.sqlite", prefix(spec))))
+}
+
+/// The start of the name of every routing index of `spec`.
+fn prefix(spec: &MappingSpec) -> String {
+    format!(
+        ".data-sync-routes-{}",
+        partition::file_name(spec.name.as_bytes())
+    )
+}
+
+/// Deletes the routing indexes of `spec` beside `template` that a run of
+/// `selection` makes wrong, because it writes files they route keys to: every
+/// other index for a run of every partition or of one partition; for shard `I/N`,
+/// the index of every partition and those of shards of another count (shard
+/// `J/N` with `J != I` holds other files). An index that does not know a file
+/// changed could later fail to delete a row from it, so it must go; the next run
+/// of its selection is then full.
+///
+/// # Errors
+///
+/// [`Error::Io`] when the directory cannot be listed or an index deleted.
+pub(crate) fn delete_overlapping(
+    template: &Template,
+    spec: &MappingSpec,
+    selection: &Selection,
+) -> Result<()> {
+    let Some(directory) = template.directory() else {
+        return Ok(());
+    };
+    let own = path(template, spec, selection);
+    let prefix = prefix(spec);
+    let entries = match std::fs::read_dir(&directory) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => {
+            return Err(Error::Io {
+                path: directory,
+                source,
+            });
+        }
+    };
+    for entry in entries {
+        let entry = entry.map_err(|source| Error::Io {
+            path: directory.clone(),
+            source,
+        })?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some(rest) = name
+            .strip_prefix(prefix.as_str())
+            .and_then(|rest| rest.strip_suffix(".sqlite"))
+        else {
+            continue;
+        };
+        let overlaps = match (rest, selection) {
+            ("", Selection::All) => false,
+            ("", _) => true,
+            (shard, Selection::Shard(own)) => match shard_of_name(shard) {
+                Some(other) => other.count != own.count,
+                None => false,
+            },
+            (shard, _) => shard_of_name(shard).is_some(),
+        };
+        let path = directory.join(name);
+        if overlaps && own.as_deref() != Some(path.as_path()) {
+            tracing::info!(
+                mapping = spec.name,
+                index = %path.display(),
+                "this run writes files of another routing index; it is deleted (its next run is full)"
+            );
+            delete(&path)?;
+        }
+    }
+    Ok(())
+}
+
+/// The shard of an index name's suffix `+shard-I-of-N`.
+fn shard_of_name(suffix: &str) -> Option<Shard> {
+    let (index, count) = suffix.strip_prefix("+shard-")?.split_once("-of-")?;
+    Some(Shard {
+        index: index.parse().ok()?,
+        count: count.parse().ok()?,
     })
 }
 
