@@ -261,12 +261,18 @@ fn run(cli: Cli, catalogue: &[Registered], bars: Option<MultiProgress>) -> Resul
         Command::Sync(args) => {
             let selected = select(&args.selection.mappings)?;
             let (source, target) = (source()?, target()?);
-            // A template (`out/{tenant_id}.sqlite`) names many files, each written
-            // in its own transaction: no one lock file stands for them.
+            // A template (`out/{tenant_id}.sqlite`) names many files: one lock per
+            // partitioned mapping and selection stands for them, in its directory.
             let _lock = if lock::is_template(target) {
-                None
+                let partitioned: Vec<&str> = selected
+                    .iter()
+                    .filter(|mapping| mapping.spec.source.partition_by.is_some())
+                    .map(|mapping| mapping.spec.name)
+                    .collect();
+                lock::acquire_template(target, &partitioned, &args.lock_suffix(), "sync")
+                    .map_err(early)?
             } else {
-                Some(lock::acquire(target, "sync").map_err(early)?)
+                vec![lock::acquire(target, "sync").map_err(early)?]
             };
             let metrics = args.metrics.serve().map_err(early)?;
             command::sync::run(catalogue, &selected, &source, target, args, bars, metrics)

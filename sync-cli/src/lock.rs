@@ -87,6 +87,61 @@ pub(crate) fn acquire(target: &Path, command: &str) -> Result<TargetLock> {
         path: target.to_owned(),
         source,
     })?;
+    acquire_at(path, target, command)
+}
+
+/// Takes the locks of a fan-out template (`out/{tenant_id}.sqlite`) for the runs of
+/// `mappings` picking `selection` (`""` for every partition, `+shard-I-of-N`,
+/// `+partition-VALUE`): one lock file per mapping and selection in the template's
+/// directory (the longest one of its leading components without a placeholder,
+/// made if missing), `.data-sync-lock-<mapping><selection>`. A second run of the
+/// same mapping, template and selection stops at once; the workers of different
+/// shards run side by side.
+///
+/// # Errors
+///
+/// [`Error::Locked`] naming the template and the holder when another process
+/// holds one; [`Error::LockFile`] when a lock file cannot be made.
+pub(crate) fn acquire_template(
+    template: &Path,
+    mappings: &[&str],
+    selection: &str,
+    command: &str,
+) -> Result<Vec<TargetLock>> {
+    let mut directory = PathBuf::new();
+    if let Some(parent) = template.parent() {
+        for component in parent.components() {
+            if component.as_os_str().to_string_lossy().contains('{') {
+                break;
+            }
+            directory.push(component);
+        }
+    }
+    if directory.as_os_str().is_empty() {
+        directory.push(".");
+    }
+    std::fs::create_dir_all(&directory).map_err(|source| Error::LockFile {
+        path: directory.clone(),
+        source,
+    })?;
+    let directory = std::fs::canonicalize(&directory).map_err(|source| Error::LockFile {
+        path: directory.clone(),
+        source,
+    })?;
+    mappings
+        .iter()
+        .map(|mapping| {
+            let name = format!(
+                ".data-sync-lock-{}{selection}",
+                sync_runtime::partition_file_name(mapping.as_bytes())
+            );
+            acquire_at(directory.join(name), template, command)
+        })
+        .collect()
+}
+
+/// Takes the lock file `path` of `target` for `command`.
+fn acquire_at(path: PathBuf, target: &Path, command: &str) -> Result<TargetLock> {
     let lock_error = |source| Error::LockFile {
         path: path.clone(),
         source,

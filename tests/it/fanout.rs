@@ -726,6 +726,53 @@ fn the_command_line_names_failed_partitions_and_status_summarizes_the_files() {
 }
 
 #[test]
+fn a_second_run_of_the_same_template_and_selection_is_refused() {
+    use std::io::Write as _;
+    let db = support::source_db();
+    create_orders(&db, 6);
+    let directory = tempfile::tempdir().unwrap();
+    let template = template(&directory.path().join("out"));
+    // A first run holds the template's lock (as `sync` holds it while it runs).
+    let lock_path = directory
+        .path()
+        .join("out")
+        .join(".data-sync-lock-fanout_orders");
+    std::fs::create_dir_all(lock_path.parent().unwrap()).unwrap();
+    let mut held = std::fs::File::create(&lock_path).unwrap();
+    held.try_lock().unwrap();
+    held.write_all(b"process 4711 (`data-sync sync`)").unwrap();
+    let output = data_sync_test_mappings(&db, &template, &["sync", "--mapping", "fanout_orders"]);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        format!(
+            "error: `{}` is being written by process 4711 (`data-sync sync`); wait for it to finish or stop it\n",
+            template.display()
+        )
+    );
+    // Nothing was written.
+    assert!(files(&directory.path().join("out")).is_empty());
+    // A shard worker has its own lock: the workers of one template run side by side.
+    let output = data_sync_test_mappings(
+        &db,
+        &template,
+        &["sync", "--mapping", "fanout_orders", "--shard", "0/1"],
+    );
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        directory
+            .path()
+            .join("out/.data-sync-lock-fanout_orders+shard-0-of-1")
+            .exists()
+    );
+    // Once the first run ends, the next one runs.
+    drop(held);
+    let output = data_sync_test_mappings(&db, &template, &["sync", "--mapping", "fanout_orders"]);
+    assert!(output.status.success(), "{output:?}");
+    assert_files_equal_tenants(&db, &directory.path().join("out"));
+}
+
+#[test]
 fn the_command_line_runs_shards_and_refuses_a_partition_of_an_unpartitioned_mapping() {
     let db = support::source_db();
     create_orders(&db, 6);

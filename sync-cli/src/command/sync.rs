@@ -302,6 +302,21 @@ fn check_used(mappings: &[&Registered], name: &str) -> Result<()> {
     })
 }
 
+impl SyncArgs {
+    /// The selection's part of a template's lock file name: `""` for every
+    /// partition, `+shard-I-of-N`, `+partition-<escaped VALUE>`.
+    pub(crate) fn lock_suffix(&self) -> String {
+        match (&self.partition, &self.shard) {
+            (Some(value), _) => format!(
+                "+partition-{}",
+                sync_runtime::partition_file_name(value.as_bytes())
+            ),
+            (None, Some(shard)) => format!("+shard-{}-of-{}", shard.index, shard.count),
+            (None, None) => String::new(),
+        }
+    }
+}
+
 /// A template target (`out/{tenant_id}.sqlite`) names the files of partitioned
 /// mappings: a mapping without `partition_by` would write into a file named by the
 /// template's own text.
