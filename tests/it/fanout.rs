@@ -161,6 +161,52 @@ fn one_pass_writes_one_file_per_tenant() {
     );
 }
 
+/// A new file is built under `.data-sync-new-<name>` and renamed into place: a
+/// leftover of a killed run (half a file, its journal) is deleted, no temporary
+/// file stays, every file is in WAL mode, and the next full run replaces the
+/// existing files in place.
+#[test]
+fn new_files_are_renamed_into_place_over_a_killed_runs_leftovers() {
+    let db = support::source_db();
+    create_orders(&db, 3);
+    let directory = tempfile::tempdir().unwrap();
+    let leftover = directory.path().join(".data-sync-new-t01.sqlite");
+    std::fs::write(&leftover, b"half a file from a killed run").unwrap();
+    std::fs::write(
+        directory.path().join(".data-sync-new-t01.sqlite-journal"),
+        b"its journal",
+    )
+    .unwrap();
+    fanout(&db, &template(directory.path()), Selection::All).unwrap();
+    assert_files_equal_tenants(&db, directory.path());
+    let mut left: Vec<String> = std::fs::read_dir(directory.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.starts_with(".data-sync-new-"))
+        .collect();
+    left.sort();
+    assert_eq!(left, Vec::<String>::new());
+    for tenant in ["t00", "t01", "t02"] {
+        let mode: String =
+            rusqlite::Connection::open(directory.path().join(format!("{tenant}.sqlite")))
+                .unwrap()
+                .query_row("PRAGMA journal_mode", [], |row| row.get(0))
+                .unwrap();
+        assert_eq!(mode, "wal", "{tenant}");
+    }
+    db.client()
+        .batch_execute("UPDATE public.fanout_orders SET item = 'second run'")
+        .unwrap();
+    let options = SyncOptions {
+        full: true,
+        ..SyncOptions::default()
+    };
+    let summary = fanout_with(&db, &template(directory.path()), options).unwrap();
+    assert_eq!(summary.mode, "full");
+    assert_eq!(summary.failures().count(), 0);
+    assert_files_equal_tenants(&db, directory.path());
+}
+
 #[test]
 fn later_runs_keep_every_file_equal_as_rows_change_and_move() {
     let db = support::source_db();

@@ -477,6 +477,7 @@ fn write_partitions<M: Mapping>(
     let partition_index = spec.source.partition_by.expect("a partitioned mapping");
     let progress = options.observer();
     let mut outcomes = Vec::new();
+    let mut directories = std::collections::BTreeSet::new();
     let mut rows_so_far = 0;
     let mut batches = receiver.into_iter().peekable();
     while let Some(first) = batches.next() {
@@ -514,6 +515,10 @@ fn write_partitions<M: Mapping>(
             Some(text) => {
                 let path = template.path(text);
                 let name = partition::file_name(text);
+                // A new file is renamed into place: its directory is synced at the end.
+                if std::fs::symlink_metadata(&path).is_err() {
+                    directories.insert(path.parent().map(Path::to_path_buf).unwrap_or_default());
+                }
                 let result = write_partition::<M>(
                     &path,
                     first,
@@ -547,6 +552,10 @@ fn write_partitions<M: Mapping>(
         }
         outcomes.push(outcome);
     }
+    // The renames of new files last a crash once their directories are synced.
+    for directory in &directories {
+        target::sync_directory(directory)?;
+    }
     Ok(outcomes)
 }
 
@@ -569,7 +578,15 @@ fn write_partition<M: Mapping>(
         source: Box::new(source),
     };
     target::create_parent(path)?;
-    let mut connection = target::open(path)?;
+    // A file that does not exist yet is built under a temporary name and renamed
+    // into place whole (see `target::NewFile`); an existing one is replaced in
+    // place, in WAL mode, so that its readers keep reading the old contents.
+    let (new_file, mut connection) = if std::fs::symlink_metadata(path).is_err() {
+        let (new_file, connection) = target::NewFile::begin(path)?;
+        (Some(new_file), connection)
+    } else {
+        (None, target::open(path)?)
+    };
     state::record_attempt(&mut connection, spec.name, started_at).map_err(target_error)?;
     let mut bulk_load = swap::BulkLoad::begin(&connection, spec);
     let result = (|| {
@@ -615,6 +632,11 @@ fn write_partition<M: Mapping>(
             &state::now(),
             &signal::outcome(error),
         );
+    }
+    // A new file is put in place whatever the outcome, as an existing one keeps
+    // its recorded failure: `status` lists it.
+    if let Some(new_file) = new_file {
+        new_file.finish(connection)?;
     }
     result
 }

@@ -94,6 +94,120 @@ pub(crate) fn open(path: &Path) -> Result<Connection> {
     Ok(connection)
 }
 
+/// A target file that does not exist yet, built under a temporary name beside it
+/// and renamed into place whole (fan-out's first run into a file, see
+/// `docs/fanout.md`).
+///
+/// Until the rename nobody can read the file, so its build needs neither WAL nor a
+/// journal on disk nor any `fsync` but one: the journal is kept in memory (a
+/// failure still rolls back) and `synchronous` is off. [`NewFile::finish`] sets WAL,
+/// closes the file, syncs it once and renames it into place; the caller syncs the
+/// directory ([`sync_directory`]) before it reports the run done. A run killed
+/// before the rename leaves the temporary file, which the next build deletes, and
+/// no file at `path`: the old state.
+pub(crate) struct NewFile {
+    /// The file's own path, named by errors.
+    pub(crate) path: std::path::PathBuf,
+    /// `.data-sync-new-<file name>` in the same directory.
+    temporary: std::path::PathBuf,
+}
+
+impl NewFile {
+    /// The new file for `path`, which must not exist; deletes a temporary file a
+    /// killed run left, and opens a fresh one.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] or [`Error::Target`] naming `path`.
+    pub(crate) fn begin(path: &Path) -> Result<(NewFile, Connection)> {
+        let mut name = std::ffi::OsString::from(".data-sync-new-");
+        name.push(path.file_name().unwrap_or_default());
+        let temporary = path.with_file_name(name);
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut file = temporary.as_os_str().to_owned();
+            file.push(suffix);
+            match std::fs::remove_file(&file) {
+                Ok(()) => {}
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    return Err(Error::Io {
+                        path: file.into(),
+                        source,
+                    });
+                }
+            }
+        }
+        let target_error = |source| Error::Target {
+            path: path.to_owned(),
+            source: Box::new(source),
+        };
+        let mut connection = Connection::open(&temporary).map_err(target_error)?;
+        connection.busy_handler(Some(busy)).map_err(target_error)?;
+        connection
+            .execute_batch(
+                "PRAGMA journal_mode = memory; PRAGMA synchronous = off; PRAGMA foreign_keys = on;",
+            )
+            .map_err(target_error)?;
+        Ok((
+            NewFile {
+                path: path.to_owned(),
+                temporary,
+            },
+            connection,
+        ))
+    }
+
+    /// Sets the file's journal to WAL (what [`open`] gives every target), closes
+    /// it, syncs it and renames it to its path.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Target`] or [`Error::Io`] naming the file's path; the file is then
+    /// not in place.
+    pub(crate) fn finish(self, connection: Connection) -> Result<()> {
+        let target_error = |source| Error::Target {
+            path: self.path.clone(),
+            source: Box::new(source),
+        };
+        connection
+            .pragma_update(None, "journal_mode", "wal")
+            .map_err(target_error)?;
+        connection
+            .pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)
+            .map_err(target_error)?;
+        connection
+            .close()
+            .map_err(|(_, source)| target_error(source))?;
+        let io_error = |source| Error::Io {
+            path: self.path.clone(),
+            source,
+        };
+        std::fs::File::open(&self.temporary)
+            .and_then(|file| file.sync_all())
+            .map_err(io_error)?;
+        std::fs::rename(&self.temporary, &self.path).map_err(io_error)
+    }
+}
+
+/// Syncs `directory`, so that the files renamed into it stay there after a crash.
+///
+/// # Errors
+///
+/// [`Error::Io`] naming the directory.
+pub(crate) fn sync_directory(directory: &Path) -> Result<()> {
+    let directory = if directory.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        directory
+    };
+    std::fs::File::open(directory)
+        .and_then(|file| file.sync_all())
+        .map_err(|source| Error::Io {
+            path: directory.to_owned(),
+            source,
+        })
+}
+
 /// Opens an existing target file for reading (`status`, `check`, `verify`).
 ///
 /// A run killed in the middle of a transaction leaves a hot journal, which the next

@@ -204,7 +204,12 @@ impl BulkLoad {
                 |row| row.get(0),
             )
             .unwrap_or(false);
-        if fresh {
+        // A file built under a temporary name (`target::NewFile`) keeps its journal
+        // in memory: only a WAL file changes its journal for the load.
+        let wal = connection
+            .pragma_query_value(None, "journal_mode", |row| row.get::<_, String>(0))
+            .is_ok_and(|mode| mode.eq_ignore_ascii_case("wal"));
+        if fresh && wal {
             let mode: String = connection
                 .pragma_update_and_check(None, "journal_mode", "delete", |row| row.get(0))
                 .unwrap_or_default();
@@ -228,6 +233,7 @@ impl BulkLoad {
             .and_then(|mut statement| statement.exists([]))
             .unwrap_or(true);
         if !bulk.rollback_journal
+            && wal
             && !temp_open
             && let Ok(store) = connection.pragma_query_value(None, "temp_store", |row| row.get(0))
             && connection
