@@ -387,19 +387,11 @@ fn check_capture(cx: &Ctxt, mapping: &Mapping) {
 
 // The partition column's value names a target file and picks a shard, both from its
 // text form, so it must be read by a field, of a type whose binary value spells the
-// same text PostgreSQL prints. Change capture would have to move a row between files
-// within one source transaction, which it does not do yet.
+// same text PostgreSQL prints.
 fn check_partition_by(cx: &Ctxt, mapping: &Mapping) {
     let Some(partition_by) = &mapping.source.partition_by else {
         return;
     };
-    if let Some(capture) = &mapping.source.capture {
-        cx.error(
-            &capture.origin,
-            "a mapping with `partition_by` cannot have `capture` yet: change capture \
-             does not route changes to partition files; remove one of them",
-        );
-    }
     let Some(field) = field_of(mapping, partition_by) else {
         cx.error(
             &partition_by.origin,

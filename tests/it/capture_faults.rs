@@ -16,22 +16,22 @@ use crate::outcomes::{data_sync_test_mappings, test_mappings_command};
 
 /// A small, seedable generator (xorshift64*): the workload and the kill instants
 /// come from one seed.
-struct Random(u64);
+pub(crate) struct Random(pub(crate) u64);
 
 impl Random {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
 
-    fn below(&mut self, bound: u64) -> u64 {
+    pub(crate) fn below(&mut self, bound: u64) -> u64 {
         self.next() % bound
     }
 }
 
-fn seed() -> u64 {
+pub(crate) fn seed() -> u64 {
     let seed = std::env::var("DATA_SYNC_CAPTURE_SEED")
         .ok()
         .and_then(|text| text.parse().ok())

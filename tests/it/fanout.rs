@@ -16,7 +16,7 @@ use crate::support::{self, TestDb};
 
 /// `public.fanout_orders` with `tenants` tenants `t00`, `t01`, .. and 10 rows each
 /// (NULL and non-ASCII items among them).
-fn create_orders(db: &TestDb, tenants: i64) {
+pub(crate) fn create_orders(db: &TestDb, tenants: i64) {
     db.client()
         .batch_execute(&format!(
             "CREATE TABLE public.fanout_orders (
@@ -36,7 +36,7 @@ fn create_orders(db: &TestDb, tenants: i64) {
 }
 
 /// The source rows of `tenant`, as its file holds them.
-fn source_rows(db: &TestDb, tenant: &str) -> Vec<Vec<Value>> {
+pub(crate) fn source_rows(db: &TestDb, tenant: &str) -> Vec<Vec<Value>> {
     db.client()
         .query(
             "SELECT id, tenant_id, item, revision FROM public.fanout_orders
@@ -58,7 +58,7 @@ fn source_rows(db: &TestDb, tenant: &str) -> Vec<Vec<Value>> {
 }
 
 /// Every tenant of the source.
-fn tenants(db: &TestDb) -> Vec<String> {
+pub(crate) fn tenants(db: &TestDb) -> Vec<String> {
     db.client()
         .query(
             "SELECT DISTINCT tenant_id FROM public.fanout_orders ORDER BY 1",
@@ -71,7 +71,7 @@ fn tenants(db: &TestDb) -> Vec<String> {
 }
 
 /// The rows of a file.
-fn file_rows(path: &Path) -> Vec<Vec<Value>> {
+pub(crate) fn file_rows(path: &Path) -> Vec<Vec<Value>> {
     support::sqlite_rows(
         path,
         "SELECT id, tenant_id, item, revision FROM fanout_orders ORDER BY id",
@@ -80,7 +80,7 @@ fn file_rows(path: &Path) -> Vec<Vec<Value>> {
 
 /// The file names in `directory`, without SQLite's `-wal` and `-shm` files and
 /// the routing index (`.data-sync-routes-*.sqlite`).
-fn files(directory: &Path) -> BTreeSet<String> {
+pub(crate) fn files(directory: &Path) -> BTreeSet<String> {
     std::fs::read_dir(directory)
         .map(|entries| {
             entries
@@ -114,12 +114,12 @@ fn fanout_with(
     sync_runtime::fanout::<FanoutOrders>(&source, template, &options)
 }
 
-fn template(directory: &Path) -> PathBuf {
+pub(crate) fn template(directory: &Path) -> PathBuf {
     directory.join("{tenant_id}.sqlite")
 }
 
 /// Every file of `directory` equals its tenant's rows, and there is one per tenant.
-fn assert_files_equal_tenants(db: &TestDb, directory: &Path) {
+pub(crate) fn assert_files_equal_tenants(db: &TestDb, directory: &Path) {
     let tenants = tenants(db);
     let expected: BTreeSet<String> = tenants
         .iter()

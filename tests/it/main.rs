@@ -12,6 +12,7 @@ mod bad_input;
 mod capture;
 mod capture_check;
 mod capture_cli;
+mod capture_fanout;
 mod capture_faults;
 mod capture_filter;
 mod capture_group;

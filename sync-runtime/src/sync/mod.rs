@@ -42,8 +42,13 @@ pub fn sync<M: Mapping>(
     let spec = M::SPEC;
     // A partitioned mapping writes one file per value: `target` is their template.
     if spec.source.partition_by.is_some() {
-        let result = fanout::fanout::<M>(source, target, options)
-            .and_then(|summary| summary.into_result(spec));
+        // A capture mapping's changes come from one slot, routed to the files.
+        let result = if spec.source.capture.is_some() {
+            capture::fanout::sync::<M>(source, target, options)
+        } else {
+            fanout::fanout::<M>(source, target, options)
+        }
+        .and_then(|summary| summary.into_result(spec));
         options.observer().finish(spec, result.as_ref());
         return result;
     }
@@ -313,6 +318,9 @@ pub fn follow_group(
                 message: "`follow` needs a mapping with `capture: log`".to_owned(),
             });
         }
+        if member.spec.source.partition_by.is_some() {
+            return Err(capture::fanout::no_follow(member.spec, target));
+        }
     }
     let started = Instant::now();
     let started_at = state::now();
@@ -389,6 +397,9 @@ pub fn follow<M: Mapping>(
             mapping: spec.name.to_owned(),
             message: "`follow` needs a mapping with `capture: log`".to_owned(),
         });
+    }
+    if spec.source.partition_by.is_some() {
+        return Err(capture::fanout::no_follow(spec, target));
     }
     let started = Instant::now();
     let started_at = state::now();

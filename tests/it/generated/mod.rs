@@ -2,6 +2,7 @@
 
 mod customers_log;
 mod fanout_orders;
+mod fanout_orders_log;
 mod fanout_tasks;
 mod odd_names;
 mod orders_log;
@@ -10,6 +11,7 @@ mod users_log;
 
 pub use self::customers_log::CustomersLog;
 pub use self::fanout_orders::FanoutOrders;
+pub use self::fanout_orders_log::FanoutOrdersLog;
 pub use self::fanout_tasks::FanoutTasks;
 pub use self::odd_names::OddNames;
 pub use self::orders_log::OrdersLog;
@@ -20,6 +22,7 @@ pub use self::users_log::UsersLog;
 pub static CATALOGUE: &[::sync_runtime::Registered] = &[
     ::sync_runtime::Registered::of::<CustomersLog>(),
     ::sync_runtime::Registered::of::<FanoutOrders>(),
+    ::sync_runtime::Registered::of::<FanoutOrdersLog>(),
     ::sync_runtime::Registered::of::<FanoutTasks>(),
     ::sync_runtime::Registered::of::<OddNames>(),
     ::sync_runtime::Registered::of::<OrdersLog>(),

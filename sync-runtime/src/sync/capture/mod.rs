@@ -11,6 +11,7 @@
 //! is exact is argued in `docs/capture.md`.
 
 pub(crate) mod apply;
+pub(crate) mod fanout;
 pub(crate) mod filter;
 pub(crate) mod guards;
 pub(crate) mod lsn;
@@ -457,6 +458,7 @@ pub(crate) fn follow_group(
 /// its group), so the next `sync` copies again; whether there was a slot.
 pub(crate) fn drop_slot<M: Mapping>(source: &SourceConfig, path: &Path) -> Result<bool> {
     let spec = M::SPEC;
+    let path = &fanout::slot_file(spec, path)?;
     let Some((connection, stored)) = stored_capture(spec, path)? else {
         return Ok(false);
     };
@@ -494,6 +496,7 @@ pub(crate) fn slot_status<M: Mapping>(
     path: &Path,
 ) -> Result<Option<SlotStatus>> {
     let spec = M::SPEC;
+    let path = &fanout::slot_file(spec, path)?;
     let Some((_connection, stored)) = stored_capture(spec, path)? else {
         return Ok(None);
     };

@@ -1,0 +1,296 @@
+//! Change capture with `partition_by` (`fanout_orders_log`): one slot for every
+//! file of the template; the first run writes one file per tenant, later runs
+//! route each change to its tenant's file, a row moving between tenants leaves the
+//! old file, a new tenant gets its file, and a file that fails catches up later.
+
+use std::path::Path;
+
+use rusqlite::types::Value;
+use sync_runtime::{SourceConfig, SyncOptions};
+
+use crate::capture::slots;
+use crate::fanout::{assert_files_equal_tenants, create_orders, file_rows, source_rows, template};
+use crate::generated::FanoutOrdersLog;
+use crate::support::{self, TestDb};
+
+/// `public.fanout_orders` with `tenants` tenants of 10 rows, with `REPLICA
+/// IDENTITY FULL`.
+fn source(tenants: i64) -> TestDb {
+    let db = support::source_db();
+    create_orders(&db, tenants);
+    db.client()
+        .batch_execute("ALTER TABLE public.fanout_orders REPLICA IDENTITY FULL")
+        .unwrap();
+    db
+}
+
+fn sync(db: &TestDb, template: &Path) -> sync_runtime::Result<sync_runtime::Summary> {
+    let source = SourceConfig::parse(&db.url()).unwrap();
+    let options = SyncOptions {
+        batch_size: 7,
+        ..SyncOptions::default()
+    };
+    sync_runtime::sync::<FanoutOrdersLog>(&source, template, &options)
+}
+
+/// The position a file (or the state file) stores.
+fn position(path: &Path) -> Option<String> {
+    match support::sqlite_rows(
+        path,
+        "SELECT capture_position FROM _data_sync_state WHERE mapping = 'fanout_orders_log'",
+    )
+    .as_slice()
+    {
+        [row] => match &row[0] {
+            Value::Text(text) => Some(text.clone()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+#[test]
+fn one_slot_routes_inserts_updates_deletes_and_moves() {
+    let db = source(30);
+    let directory = tempfile::tempdir().unwrap();
+    let template = template(directory.path());
+    let first = sync(&db, &template).unwrap();
+    assert_eq!(first.rows_read, 300);
+    assert_files_equal_tenants(&db, directory.path());
+    // One slot for the 30 files, named in the state file beside them.
+    assert_eq!(slots(&db).len(), 1);
+    let state = directory
+        .path()
+        .join(".data-sync-capture-fanout_orders_log.sqlite");
+    assert!(position(&state).is_some());
+    db.client()
+        .batch_execute(
+            "UPDATE public.fanout_orders SET item = 'changed' WHERE id % 9 = 0;
+             UPDATE public.fanout_orders SET tenant_id = 't03', item = 'moved' WHERE id IN (1, 2, 4);
+             UPDATE public.fanout_orders SET tenant_id = 't01' WHERE id = 3;
+             DELETE FROM public.fanout_orders WHERE id IN (40, 41, 77);
+             INSERT INTO public.fanout_orders VALUES (1001, 't29', NULL, 5000), (1002, 't30', 'new tenant', 5001);
+             BEGIN;
+             UPDATE public.fanout_orders SET tenant_id = 't05' WHERE id = 100;
+             UPDATE public.fanout_orders SET tenant_id = 't06', item = 'moved twice' WHERE id = 100;
+             COMMIT;",
+        )
+        .unwrap();
+    let second = sync(&db, &template).unwrap();
+    assert_eq!(second.mode, "capture");
+    // 33 updates in place, 4 moves, 3 deletes, 2 inserts, 2 updates of one row.
+    assert_eq!(second.rows_read, 44);
+    assert_files_equal_tenants(&db, directory.path());
+    // The moved rows left their old files.
+    assert!(
+        !file_rows(&directory.path().join("t01.sqlite"))
+            .iter()
+            .any(|row| row[0] == Value::Integer(1))
+    );
+    assert_eq!(
+        file_rows(&directory.path().join("t30.sqlite")),
+        source_rows(&db, "t30")
+    );
+    // Every touched file and the state file stand at the same position.
+    assert_eq!(
+        position(&directory.path().join("t03.sqlite")),
+        position(&state)
+    );
+    // A run with nothing new changes nothing.
+    let third = sync(&db, &template).unwrap();
+    assert_eq!(third.rows_read, 0);
+    assert_files_equal_tenants(&db, directory.path());
+    assert_eq!(slots(&db).len(), 1);
+    // `drop-slot` on the template releases the one slot.
+    let source = SourceConfig::parse(&db.url()).unwrap();
+    assert!(sync_runtime::drop_slot::<FanoutOrdersLog>(&source, &template).unwrap());
+    assert!(slots(&db).is_empty());
+    assert_eq!(position(&state), None);
+}
+
+#[test]
+fn follow_over_a_template_is_refused() {
+    let db = source(3);
+    let directory = tempfile::tempdir().unwrap();
+    let template = template(directory.path());
+    let source = SourceConfig::parse(&db.url()).unwrap();
+    let error =
+        sync_runtime::follow::<FanoutOrdersLog>(&source, &template, &SyncOptions::default())
+            .unwrap_err();
+    assert_eq!(error.kind(), "partition");
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "mapping `fanout_orders_log`: `follow` does not follow a template of partition files; \
+             run `data-sync sync --mapping fanout_orders_log --target '{}' --every 10s` instead",
+            template.display()
+        )
+    );
+    assert!(slots(&db).is_empty());
+}
+
+#[test]
+fn a_table_without_replica_identity_full_is_refused() {
+    let db = support::source_db();
+    create_orders(&db, 3);
+    let directory = tempfile::tempdir().unwrap();
+    let error = sync(&db, &template(directory.path())).unwrap_err();
+    assert_eq!(error.kind(), "capture");
+    assert_eq!(
+        error.to_string(),
+        "mapping `fanout_orders_log`: a capture mapping with `partition_by` routes deletes and \
+         moved rows by the old row's partition value, which PostgreSQL sends only with \
+         `REPLICA IDENTITY FULL`: run `ALTER TABLE public.fanout_orders REPLICA IDENTITY FULL`"
+    );
+    // Nothing was created on the source.
+    assert!(slots(&db).is_empty());
+}
+
+#[test]
+fn partition_and_shard_are_refused() {
+    let db = source(3);
+    let directory = tempfile::tempdir().unwrap();
+    let source = SourceConfig::parse(&db.url()).unwrap();
+    let options = SyncOptions {
+        selection: sync_runtime::Selection::One("t01".to_owned()),
+        ..SyncOptions::default()
+    };
+    let error =
+        sync_runtime::sync::<FanoutOrdersLog>(&source, &template(directory.path()), &options)
+            .unwrap_err();
+    assert_eq!(error.kind(), "partition");
+    assert!(
+        error
+            .to_string()
+            .contains("`--partition` and `--shard` cannot be used with a capture mapping"),
+        "{error}"
+    );
+    assert!(slots(&db).is_empty());
+}
+
+#[test]
+fn a_read_only_file_fails_alone_and_catches_up() {
+    let db = source(5);
+    let directory = tempfile::tempdir().unwrap();
+    let template = template(directory.path());
+    sync(&db, &template).unwrap();
+    let state = directory
+        .path()
+        .join(".data-sync-capture-fanout_orders_log.sqlite");
+    let read_only = directory.path().join("t02.sqlite");
+    rusqlite::Connection::open(&read_only)
+        .unwrap()
+        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+        .unwrap();
+    let before = file_rows(&read_only);
+    let position_before = position(&state);
+    db.client()
+        .batch_execute("UPDATE public.fanout_orders SET item = 'second run'")
+        .unwrap();
+    let error = {
+        let _read_only = crate::faults::ReadOnly::new(&read_only);
+        sync(&db, &template).unwrap_err()
+    };
+    assert_eq!(error.kind(), "partition");
+    assert!(
+        error.to_string().starts_with(
+            "mapping `fanout_orders_log`: 1 of 5 partitions failed, the others were synced: `t02`"
+        ),
+        "{error}"
+    );
+    assert_eq!(file_rows(&read_only), before);
+    for tenant in ["t00", "t01", "t03", "t04"] {
+        assert_eq!(
+            file_rows(&directory.path().join(format!("{tenant}.sqlite"))),
+            source_rows(&db, tenant)
+        );
+    }
+    // Neither the state file nor the slot moved past the failed file's changes.
+    assert_eq!(position(&state), position_before);
+    // Writable again: the next run catches it up, the others skip what they have.
+    sync(&db, &template).unwrap();
+    assert_files_equal_tenants(&db, directory.path());
+    assert_eq!(
+        position(&read_only),
+        position(&directory.path().join("t00.sqlite"))
+    );
+}
+
+#[test]
+fn killed_runs_leave_no_file_half_applied_and_lose_nothing() {
+    let seed = crate::capture_faults::seed();
+    let mut random = crate::capture_faults::Random(seed);
+    let db = source(30);
+    let directory = tempfile::tempdir().unwrap();
+    let template = template(directory.path());
+    sync(&db, &template).unwrap();
+    let mut next_id = 1_000;
+    let mut killed = 0;
+    for round in 0..6 {
+        // Updates in place, moves between tenants, deletes and inserts, in several
+        // source transactions.
+        let mut sql = String::new();
+        for _ in 0..20 {
+            let id = 1 + random.below(300);
+            let tenant = format!("t{:02}", random.below(32));
+            sql.push_str(&match random.below(4) {
+                0 => format!(
+                    "UPDATE public.fanout_orders SET item = 'round {round}' WHERE id = {id};"
+                ),
+                1 => format!(
+                    "UPDATE public.fanout_orders SET tenant_id = '{tenant}' WHERE id = {id};"
+                ),
+                2 => format!("DELETE FROM public.fanout_orders WHERE id = {id};"),
+                _ => {
+                    next_id += 1;
+                    format!(
+                        "INSERT INTO public.fanout_orders VALUES ({next_id}, '{tenant}', 'new', {next_id});"
+                    )
+                }
+            });
+        }
+        db.client().batch_execute(&sql).unwrap();
+        let mut child = crate::outcomes::test_mappings_command(
+            &db.url(),
+            &template,
+            &[
+                "sync",
+                "--mapping",
+                "fanout_orders_log",
+                "--quiet",
+                "--batch-size",
+                "3",
+            ],
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("data-sync starts");
+        std::thread::sleep(std::time::Duration::from_millis(random.below(1500)));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL
+            killed += 1;
+        }
+        child.wait().unwrap();
+    }
+    eprintln!("seed {seed}: {killed} of 6 runs killed");
+    sync(&db, &template).unwrap();
+    // Every tenant's file equals its rows; a tenant every row left keeps an empty
+    // file.
+    for tenant in crate::fanout::tenants(&db) {
+        let path = directory.path().join(format!("{tenant}.sqlite"));
+        assert_eq!(
+            file_rows(&path),
+            source_rows(&db, &tenant),
+            "seed {seed}: {tenant}"
+        );
+    }
+    for name in crate::fanout::files(directory.path()) {
+        let tenant = name.trim_end_matches(".sqlite");
+        assert_eq!(
+            file_rows(&directory.path().join(&name)),
+            source_rows(&db, tenant),
+            "seed {seed}: {tenant}"
+        );
+    }
+}
