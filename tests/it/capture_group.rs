@@ -307,6 +307,7 @@ fn linked_capture_mappings_read_one_slot_and_keep_foreign_keys_under_a_writer() 
     assert_eq!(
         String::from_utf8_lossy(crate::outcomes::harness_free(&output.stdout)),
         "customers_log: replication slot dropped; the next sync copies the table again\n\
+         fanout_orders_log: no replication slot for this target\n\
          orders_log: replication slot dropped with `customers_log` (linked capture mappings read one slot); the next sync copies the table again\n\
          users_log: no replication slot for this target\n"
     );

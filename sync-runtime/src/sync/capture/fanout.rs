@@ -53,13 +53,16 @@ fn state_path(template: &Template, spec: &MappingSpec) -> PathBuf {
 }
 
 /// The file that keeps mapping `spec`'s slot for the target `path`: the state file
-/// beside the files when `spec` has `partition_by` (`path` is then the template),
-/// else `path` itself.
-pub(crate) fn slot_file(spec: &MappingSpec, path: &Path) -> Result<PathBuf> {
+/// beside the files when `spec` has `partition_by` (`path` is then the template;
+/// `None` for a path that is none, which no run of `spec` writes), else `path`
+/// itself.
+pub(crate) fn slot_file(spec: &MappingSpec, path: &Path) -> Option<PathBuf> {
     if spec.source.partition_by.is_none() {
-        return Ok(path.to_owned());
+        return Some(path.to_owned());
     }
-    Ok(state_path(&Template::parse(spec, path)?, spec))
+    Template::parse(spec, path)
+        .ok()
+        .map(|template| state_path(&template, spec))
 }
 
 /// The error of `follow` over a template.

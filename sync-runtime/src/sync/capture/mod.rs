@@ -458,7 +458,9 @@ pub(crate) fn follow_group(
 /// its group), so the next `sync` copies again; whether there was a slot.
 pub(crate) fn drop_slot<M: Mapping>(source: &SourceConfig, path: &Path) -> Result<bool> {
     let spec = M::SPEC;
-    let path = &fanout::slot_file(spec, path)?;
+    let Some(path) = &fanout::slot_file(spec, path) else {
+        return Ok(false);
+    };
     let Some((connection, stored)) = stored_capture(spec, path)? else {
         return Ok(false);
     };
@@ -496,7 +498,9 @@ pub(crate) fn slot_status<M: Mapping>(
     path: &Path,
 ) -> Result<Option<SlotStatus>> {
     let spec = M::SPEC;
-    let path = &fanout::slot_file(spec, path)?;
+    let Some(path) = &fanout::slot_file(spec, path) else {
+        return Ok(None);
+    };
     let Some((_connection, stored)) = stored_capture(spec, path)? else {
         return Ok(None);
     };
