@@ -73,25 +73,38 @@ pub(crate) fn create_parent(path: &Path) -> Result<()> {
 /// one; foreign keys enforced; a bounded, reported wait for other connections'
 /// locks (see [`busy`]).
 pub(crate) fn open(path: &Path) -> Result<Connection> {
-    let target_error = |source| Error::Target {
+    let connection = connect(path, path)?;
+    set_wal(&connection, path)?;
+    connection
+        .execute_batch("PRAGMA synchronous = normal; PRAGMA foreign_keys = on;")
+        .map_err(|source| target_error(path, source))?;
+    Ok(connection)
+}
+
+/// [`Error::Target`] naming `path`.
+fn target_error(path: &Path, source: rusqlite::Error) -> Error {
+    Error::Target {
         path: path.to_owned(),
         source: Box::new(source),
-    };
-    let mut connection = Connection::open(path).map_err(target_error)?;
-    connection.busy_handler(Some(busy)).map_err(target_error)?;
+    }
+}
+
+/// Opens `file` (creating it if needed) with the bounded wait for other
+/// connections' locks; errors name `path`, the target `file` stands for.
+fn connect(path: &Path, file: &Path) -> Result<Connection> {
+    let mut connection = Connection::open(file).map_err(|source| target_error(path, source))?;
+    connection
+        .busy_handler(Some(busy))
+        .map_err(|source| target_error(path, source))?;
+    Ok(connection)
+}
+
+/// Puts the file in WAL mode with its WAL's size limit; errors name `path`.
+fn set_wal(connection: &Connection, path: &Path) -> Result<()> {
     connection
         .pragma_update(None, "journal_mode", "wal")
-        .map_err(target_error)?;
-    connection
-        .pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)
-        .map_err(target_error)?;
-    connection
-        .pragma_update(None, "synchronous", "normal")
-        .map_err(target_error)?;
-    connection
-        .pragma_update(None, "foreign_keys", "on")
-        .map_err(target_error)?;
-    Ok(connection)
+        .and_then(|()| connection.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT))
+        .map_err(|source| target_error(path, source))
 }
 
 /// A target file that does not exist yet, built under a temporary name beside it
@@ -137,17 +150,12 @@ impl NewFile {
                 }
             }
         }
-        let target_error = |source| Error::Target {
-            path: path.to_owned(),
-            source: Box::new(source),
-        };
-        let mut connection = Connection::open(&temporary).map_err(target_error)?;
-        connection.busy_handler(Some(busy)).map_err(target_error)?;
+        let connection = connect(path, &temporary)?;
         connection
             .execute_batch(
                 "PRAGMA journal_mode = memory; PRAGMA synchronous = off; PRAGMA foreign_keys = on;",
             )
-            .map_err(target_error)?;
+            .map_err(|source| target_error(path, source))?;
         Ok((
             NewFile {
                 path: path.to_owned(),
@@ -165,19 +173,10 @@ impl NewFile {
     /// [`Error::Target`] or [`Error::Io`] naming the file's path; the file is then
     /// not in place.
     pub(crate) fn finish(self, connection: Connection) -> Result<()> {
-        let target_error = |source| Error::Target {
-            path: self.path.clone(),
-            source: Box::new(source),
-        };
-        connection
-            .pragma_update(None, "journal_mode", "wal")
-            .map_err(target_error)?;
-        connection
-            .pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)
-            .map_err(target_error)?;
+        set_wal(&connection, &self.path)?;
         connection
             .close()
-            .map_err(|(_, source)| target_error(source))?;
+            .map_err(|(_, source)| target_error(&self.path, source))?;
         let io_error = |source| Error::Io {
             path: self.path.clone(),
             source,
@@ -223,10 +222,6 @@ pub(crate) fn sync_directory(directory: &Path) -> Result<()> {
 pub(crate) fn open_for_reading(path: &Path) -> Result<Connection> {
     use rusqlite::OpenFlags;
 
-    let target_error = |source| Error::Target {
-        path: path.to_owned(),
-        source: Box::new(source),
-    };
     let flags = OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let connection = match Connection::open_with_flags(
         path,
@@ -242,14 +237,14 @@ pub(crate) fn open_for_reading(path: &Path) -> Result<Connection> {
     }) {
         Ok(connection) => connection,
         Err(_) => Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .map_err(target_error)?,
+            .map_err(|source| target_error(path, source))?,
     };
     connection
         .pragma_update(None, "query_only", true)
-        .map_err(target_error)?;
+        .map_err(|source| target_error(path, source))?;
     connection
         .busy_timeout(Duration::from_secs(5))
-        .map_err(target_error)?;
+        .map_err(|source| target_error(path, source))?;
     Ok(connection)
 }
 
@@ -267,10 +262,8 @@ pub fn missing_targets(path: &Path, spec: &MappingSpec) -> Result<Vec<&'static s
     let connection = open_for_reading(path)?;
     let mut missing = Vec::new();
     for target in spec.targets {
-        let exists = table_exists(&connection, target.name).map_err(|source| Error::Target {
-            path: path.to_owned(),
-            source: Box::new(source),
-        })?;
+        let exists =
+            table_exists(&connection, target.name).map_err(|source| target_error(path, source))?;
         if !exists {
             missing.push(target.name);
         }
