@@ -30,6 +30,7 @@ use crate::error::{Error, Result};
 use crate::partition::{self, Selection, Shard, Template};
 use crate::source::SourceRow;
 use crate::spec::MappingSpec;
+use crate::target::target_error;
 
 /// The tables of a routing index.
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS \"routes\" (
@@ -162,13 +163,6 @@ pub(crate) struct Stored {
     pub(crate) params: Option<String>,
     pub(crate) source: String,
     pub(crate) watermark: Option<Vec<u8>>,
-}
-
-fn target_error(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
-    move |source| Error::Target {
-        path: path.to_owned(),
-        source: Box::new(source),
-    }
 }
 
 /// Deletes the index at `path` (and SQLite's files beside it), if there is one.
@@ -382,17 +376,7 @@ impl Builder {
             .execute_batch("PRAGMA journal_mode = delete")
             .map_err(&error)?;
         drop(self.connection);
-        let io_error = |source| Error::Io {
-            path: self.temporary.clone(),
-            source,
-        };
-        std::fs::File::open(&self.temporary)
-            .and_then(|file| file.sync_all())
-            .map_err(io_error)?;
-        std::fs::rename(&self.temporary, &self.path).map_err(|source| Error::Io {
-            path: self.path.clone(),
-            source,
-        })
+        crate::target::sync_and_rename(&self.temporary, &self.path)
     }
 
     /// Deletes the unfinished index.

@@ -77,13 +77,14 @@ pub(crate) fn open(path: &Path) -> Result<Connection> {
     set_wal(&connection, path)?;
     connection
         .execute_batch("PRAGMA synchronous = normal; PRAGMA foreign_keys = on;")
-        .map_err(|source| target_error(path, source))?;
+        .map_err(target_error(path))?;
     Ok(connection)
 }
 
-/// [`Error::Target`] naming `path`.
-fn target_error(path: &Path, source: rusqlite::Error) -> Error {
-    Error::Target {
+/// Makes a SQLite error on the target file at `path` an [`Error::Target`] naming it:
+/// `.map_err(target_error(path))`.
+pub(crate) fn target_error(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
+    move |source| Error::Target {
         path: path.to_owned(),
         source: Box::new(source),
     }
@@ -92,10 +93,10 @@ fn target_error(path: &Path, source: rusqlite::Error) -> Error {
 /// Opens `file` (creating it if needed) with the bounded wait for other
 /// connections' locks; errors name `path`, the target `file` stands for.
 fn connect(path: &Path, file: &Path) -> Result<Connection> {
-    let mut connection = Connection::open(file).map_err(|source| target_error(path, source))?;
+    let mut connection = Connection::open(file).map_err(target_error(path))?;
     connection
         .busy_handler(Some(busy))
-        .map_err(|source| target_error(path, source))?;
+        .map_err(target_error(path))?;
     Ok(connection)
 }
 
@@ -104,7 +105,7 @@ fn set_wal(connection: &Connection, path: &Path) -> Result<()> {
     connection
         .pragma_update(None, "journal_mode", "wal")
         .and_then(|()| connection.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT))
-        .map_err(|source| target_error(path, source))
+        .map_err(target_error(path))
 }
 
 /// A target file that does not exist yet, built under a temporary name beside it
@@ -155,7 +156,7 @@ impl NewFile {
             .execute_batch(
                 "PRAGMA journal_mode = memory; PRAGMA synchronous = off; PRAGMA foreign_keys = on;",
             )
-            .map_err(|source| target_error(path, source))?;
+            .map_err(target_error(path))?;
         Ok((
             NewFile {
                 path: path.to_owned(),
@@ -176,16 +177,29 @@ impl NewFile {
         set_wal(&connection, &self.path)?;
         connection
             .close()
-            .map_err(|(_, source)| target_error(&self.path, source))?;
-        let io_error = |source| Error::Io {
-            path: self.path.clone(),
-            source,
-        };
-        std::fs::File::open(&self.temporary)
-            .and_then(|file| file.sync_all())
-            .map_err(io_error)?;
-        std::fs::rename(&self.temporary, &self.path).map_err(io_error)
+            .map_err(|(_, source)| target_error(&self.path)(source))?;
+        sync_and_rename(&self.temporary, &self.path)
     }
+}
+
+/// Syncs the closed file `temporary` to disk and renames it to `path`: a file built
+/// aside is put in place whole. The caller syncs the directory
+/// ([`sync_directory`]) before it reports the file written.
+///
+/// # Errors
+///
+/// [`Error::Io`] naming `temporary` (the sync) or `path` (the rename).
+pub(crate) fn sync_and_rename(temporary: &Path, path: &Path) -> Result<()> {
+    std::fs::File::open(temporary)
+        .and_then(|file| file.sync_all())
+        .map_err(|source| Error::Io {
+            path: temporary.to_owned(),
+            source,
+        })?;
+    std::fs::rename(temporary, path).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// Syncs `directory`, so that the files renamed into it stay there after a crash.
@@ -237,14 +251,14 @@ pub(crate) fn open_for_reading(path: &Path) -> Result<Connection> {
     }) {
         Ok(connection) => connection,
         Err(_) => Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .map_err(|source| target_error(path, source))?,
+            .map_err(target_error(path))?,
     };
     connection
         .pragma_update(None, "query_only", true)
-        .map_err(|source| target_error(path, source))?;
+        .map_err(target_error(path))?;
     connection
         .busy_timeout(Duration::from_secs(5))
-        .map_err(|source| target_error(path, source))?;
+        .map_err(target_error(path))?;
     Ok(connection)
 }
 
@@ -262,8 +276,7 @@ pub fn missing_targets(path: &Path, spec: &MappingSpec) -> Result<Vec<&'static s
     let connection = open_for_reading(path)?;
     let mut missing = Vec::new();
     for target in spec.targets {
-        let exists =
-            table_exists(&connection, target.name).map_err(|source| target_error(path, source))?;
+        let exists = table_exists(&connection, target.name).map_err(target_error(path))?;
         if !exists {
             missing.push(target.name);
         }

@@ -28,7 +28,7 @@ use rusqlite::Connection;
 use super::lsn::Lsn;
 use super::pgoutput::{self, Message, Tuple, Value};
 use super::position::{self, CaptureState};
-use super::{Drained, Open, Session, member, open_session, running_state, slot, target_error};
+use super::{Drained, Open, Session, member, open_session, running_state, slot};
 use crate::Mapping;
 use crate::error::{Error, Result};
 use crate::options::SyncOptions;
@@ -36,6 +36,7 @@ use crate::partition::{self, Selection, Template};
 use crate::spec::MappingSpec;
 use crate::sync::fanout::{FanoutSummary, PartitionOutcome};
 use crate::target::state;
+use crate::target::target_error;
 
 /// Messages read per batch: a batch is held in memory while it is applied file by
 /// file.

@@ -14,20 +14,13 @@ use crate::error::{Error, Result};
 use crate::source::client::Client;
 use crate::source::guard::SourceIdentity;
 use crate::spec::MappingSpec;
-use crate::target::state;
+use crate::target::{state, target_error};
 
 fn source_error(spec: &MappingSpec) -> impl Fn(tokio_postgres::Error) -> Error + '_ {
     move |source| Error::Source {
         mapping: spec.name.to_owned(),
         table: spec.source.display_name(),
         source,
-    }
-}
-
-fn target_error(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
-    move |source| Error::Target {
-        path: path.to_owned(),
-        source: Box::new(source),
     }
 }
 

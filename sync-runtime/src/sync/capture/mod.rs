@@ -45,6 +45,7 @@ use crate::source::config::SourceConfig;
 use crate::spec::MappingSpec;
 use crate::summary::{Summary, TargetSummary};
 use crate::target::state::{self, MappingState};
+use crate::target::target_error;
 
 /// Messages per `pg_logical_slot_peek_binary_changes` call of a `sync` drain (whole
 /// transactions: the server stops at the first commit past it). Each call decodes
@@ -530,13 +531,6 @@ fn stored_capture(spec: &MappingSpec, path: &Path) -> Result<Option<(Connection,
     position::ensure(&connection).map_err(&target_error)?;
     let stored = position::load(&connection, spec.name).map_err(&target_error)?;
     Ok(stored.map(|stored| (connection, stored)))
-}
-
-fn target_error(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
-    move |source| Error::Target {
-        path: path.to_owned(),
-        source: Box::new(source),
-    }
 }
 
 /// What a target file stores of a group's slot.
