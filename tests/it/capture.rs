@@ -233,6 +233,25 @@ fn restart_point(client: &mut postgres::Client) -> i64 {
         .get(0)
 }
 
+/// Writes about 24 MB of WAL into a table no mapping reads; returns the WAL position
+/// after it, in bytes.
+fn wal_burst(client: &mut postgres::Client) -> i64 {
+    client
+        .batch_execute(
+            "CREATE TABLE public.filler (x text);
+             INSERT INTO public.filler
+                 SELECT repeat(md5(i::text), 32) FROM generate_series(1, 24000) AS i",
+        )
+        .unwrap();
+    client
+        .query_one(
+            "SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '0/0')::bigint",
+            &[],
+        )
+        .unwrap()
+        .get(0)
+}
+
 /// After a burst of WAL (here of a table the mapping does not read), a run whose
 /// confirm leaves the slot's restart point more than 16 MiB behind has the server
 /// write a record of the transactions running, so that the next confirms move the
@@ -244,20 +263,7 @@ fn runs_after_a_burst_move_the_restart_point_past_it() {
     let target = support::target_file();
     sync_log(&db, &target.path).unwrap();
     let mut client = db.client();
-    client
-        .batch_execute(
-            "CREATE TABLE public.filler (x text);
-             INSERT INTO public.filler
-                 SELECT repeat(md5(i::text), 32) FROM generate_series(1, 24000) AS i",
-        )
-        .unwrap();
-    let burst_end: i64 = client
-        .query_one(
-            "SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '0/0')::bigint",
-            &[],
-        )
-        .unwrap()
-        .get(0);
+    let burst_end = wal_burst(&mut client);
     assert!(restart_point(&mut client) < burst_end - 16 * 1024 * 1024);
     // Each run applies one change and confirms it. A record of the transactions
     // running moves the restart point to where the oldest transaction running at it
@@ -297,20 +303,7 @@ fn runs_with_nothing_to_apply_after_a_burst_let_go_of_it() {
     let target = support::target_file();
     sync_log(&db, &target.path).unwrap();
     let mut client = db.client();
-    client
-        .batch_execute(
-            "CREATE TABLE public.filler (x text);
-             INSERT INTO public.filler
-                 SELECT repeat(md5(i::text), 32) FROM generate_series(1, 24000) AS i",
-        )
-        .unwrap();
-    let burst_end: i64 = client
-        .query_one(
-            "SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '0/0')::bigint",
-            &[],
-        )
-        .unwrap()
-        .get(0);
+    let burst_end = wal_burst(&mut client);
     let before = stored_position(&target.path).unwrap();
     // Another transaction of the cluster running at the record keeps the restart
     // point before it: a few runs, each of which writes a record again.

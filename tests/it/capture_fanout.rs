@@ -178,10 +178,7 @@ fn a_read_only_file_fails_alone_and_catches_up() {
         .path()
         .join(".data-sync-capture-fanout_orders_log.sqlite");
     let read_only = directory.path().join("t02.sqlite");
-    rusqlite::Connection::open(&read_only)
-        .unwrap()
-        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
-        .unwrap();
+    support::checkpoint(&read_only);
     let before = file_rows(&read_only);
     let position_before = position(&state);
     db.client()

@@ -130,10 +130,7 @@ fn a_read_only_target_in_an_incremental_run_is_a_target_error() {
     create_users(&db, 100);
     let target = support::target_file();
     support::sync::<mappings::Users>(&db, &target.path).unwrap();
-    rusqlite::Connection::open(&target.path)
-        .unwrap()
-        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
-        .unwrap();
+    support::checkpoint(&target.path);
     db.client()
         .batch_execute("UPDATE public.users SET username = 'changed', updated_at = now() + interval '1 hour' WHERE id = 5")
         .unwrap();

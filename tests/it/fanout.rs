@@ -598,10 +598,7 @@ fn a_read_only_file_fails_alone() {
     let template = template(directory.path());
     fanout(&db, &template, Selection::All).unwrap();
     let read_only = directory.path().join("t02.sqlite");
-    rusqlite::Connection::open(&read_only)
-        .unwrap()
-        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
-        .unwrap();
+    support::checkpoint(&read_only);
     let before = file_rows(&read_only);
     db.client()
         .batch_execute(

@@ -89,10 +89,7 @@ fn a_target_locked_by_another_writer() {
 fn a_read_only_target_file() {
     let (db, target, before) = synced();
     // Checkpoint, so the data is all in the main file.
-    rusqlite::Connection::open(&target.path)
-        .unwrap()
-        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
-        .unwrap();
+    support::checkpoint(&target.path);
     let error = {
         let _read_only = ReadOnly::new(&target.path);
         support::sync::<mappings::Users>(&db, &target.path)
@@ -147,10 +144,7 @@ fn a_target_that_is_not_a_sqlite_database() {
 #[test]
 fn a_full_disk() {
     let (db, target, before) = synced();
-    rusqlite::Connection::open(&target.path)
-        .unwrap()
-        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
-        .unwrap();
+    support::checkpoint(&target.path);
     // Ten times the rows, with long text, cannot fit in the 2 MiB this run may write.
     db.client()
         .batch_execute(

@@ -137,6 +137,15 @@ pub fn pg_rows(
         .collect()
 }
 
+/// Moves everything in the WAL of the SQLite file at `path` into the file itself
+/// (`wal_checkpoint(TRUNCATE)`), so that the file alone holds its contents.
+pub fn checkpoint(path: &Path) {
+    rusqlite::Connection::open(path)
+        .unwrap()
+        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+        .unwrap();
+}
+
 /// Every row of `query` on the SQLite file, as SQLite values.
 pub fn sqlite_rows(target: &Path, query: &str) -> Vec<Vec<Value>> {
     let connection = rusqlite::Connection::open(target).expect("target opens");
