@@ -626,12 +626,7 @@ fn write_partition<M: Mapping>(
     })();
     bulk_load.end(&connection);
     if let Err(error) = &result {
-        let _ = state::record_failure(
-            &connection,
-            spec.name,
-            &state::now(),
-            &signal::outcome(error),
-        );
+        state::record_failure(&connection, [spec.name], error);
     }
     // A new file is put in place whatever the outcome, as an existing one keeps
     // its recorded failure: `status` lists it.

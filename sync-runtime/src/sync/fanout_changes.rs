@@ -464,12 +464,7 @@ impl<M: Mapping> Writer<'_, M> {
             Ok((written, deleted))
         })();
         if let Err(error) = &result {
-            let _ = state::record_failure(
-                &connection,
-                spec.name,
-                &state::now(),
-                &signal::outcome(error),
-            );
+            state::record_failure(&connection, [spec.name], error);
         }
         result
     }

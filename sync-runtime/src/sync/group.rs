@@ -15,7 +15,6 @@ use crate::registered::Registered;
 use crate::source::config::SourceConfig;
 use crate::spec::MappingSpec;
 use crate::summary::Summary;
-use crate::sync::signal;
 use crate::target::{self, state};
 
 /// A source transaction that exported its snapshot; it stays open (and so the
@@ -249,10 +248,7 @@ fn sync_group(
         let _ = connection.execute_batch("ROLLBACK");
     }
     // The members' own records went with the rollback.
-    let outcome = signal::outcome(&error);
-    for name in &names {
-        let _ = state::record_failure(&connection, name, &state::now(), &outcome);
-    }
+    state::record_failure(&connection, names.iter().copied(), &error);
     tracing::info!(
         mappings = names.join(" ").as_str(),
         outcome = "error",

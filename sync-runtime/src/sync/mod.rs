@@ -201,10 +201,8 @@ pub(crate) fn sync_on<M: Mapping>(
         summary
     });
     if let Err(error) = &result {
-        // Best effort: the run's own transaction is gone, and an error here must
-        // not hide the one that stopped the run.
-        let outcome = signal::outcome(error);
-        let _ = state::record_failure(connection, spec.name, &state::now(), &outcome);
+        // The run's own transaction is gone.
+        state::record_failure(connection, [spec.name], error);
     }
     log_run(spec, mode, seconds, &result);
     progress.finish(spec, result.as_ref());
@@ -262,10 +260,7 @@ pub(crate) fn sync_capture_group(
         let result =
             signal::classify(leader, result).map_err(|error| error.with_file_faults_of(target));
         if let Err(error) = &result {
-            let outcome = signal::outcome(error);
-            for spec in &specs {
-                let _ = state::record_failure(&connection, spec.name, &state::now(), &outcome);
-            }
+            state::record_failure(&connection, specs.iter().map(|spec| spec.name), error);
         }
         result
     })();
@@ -357,11 +352,8 @@ pub fn follow_group(
             }
         }
         Err(error) => {
-            let outcome = signal::outcome(error);
-            for member in members {
-                let _ =
-                    state::record_failure(&connection, member.spec.name, &state::now(), &outcome);
-            }
+            let names = members.iter().map(|member| member.spec.name);
+            state::record_failure(&connection, names, error);
             let failed: Result<Summary> = Err(Error::Capture {
                 mapping: leader.name.to_owned(),
                 message: error.to_string(),
@@ -413,8 +405,7 @@ pub fn follow<M: Mapping>(
         },
     );
     if let Err(error) = &result {
-        let outcome = signal::outcome(error);
-        let _ = state::record_failure(&connection, spec.name, &state::now(), &outcome);
+        state::record_failure(&connection, [spec.name], error);
     }
     log_run(
         spec,

@@ -104,15 +104,6 @@ pub(crate) fn classify<T>(spec: &MappingSpec, result: Result<T>) -> Result<T> {
     }
 }
 
-/// What `_data_sync_state.last_outcome` records for a failed run: `interrupted`, or
-/// the error's message.
-pub(crate) fn outcome(error: &Error) -> String {
-    match error {
-        Error::Interrupted { .. } => "interrupted".to_owned(),
-        error => error.to_string(),
-    }
-}
-
 /// Cancels the running query of `client` on a signal, until dropped.
 pub(crate) struct CancelOnSignal {
     id: u64,

@@ -328,19 +328,31 @@ pub(crate) fn record_attempt(
     transaction.commit()
 }
 
-/// Records that a run failed, after its transaction rolled back; the last
-/// committed run's fields stay as they were.
-pub(crate) fn record_failure(
+/// Records that the run of each of `mappings` failed with `error`, after its
+/// transaction rolled back; the last committed run's fields stay as they were.
+/// Best effort: a failure to record is ignored, as it must not hide `error`, the
+/// one that stopped the run.
+pub(crate) fn record_failure<'a>(
     connection: &Connection,
-    mapping: &str,
-    at: &str,
-    outcome: &str,
-) -> rusqlite::Result<()> {
-    connection.execute(
-        "UPDATE \"_data_sync_state\" SET \"last_attempt_at\" = ?2, \"last_outcome\" = ?3 WHERE \"mapping\" = ?1",
-        params![mapping, at, outcome],
-    )?;
-    Ok(())
+    mappings: impl IntoIterator<Item = &'a str>,
+    error: &crate::Error,
+) {
+    let outcome = outcome(error);
+    for mapping in mappings {
+        let _ = connection.execute(
+            "UPDATE \"_data_sync_state\" SET \"last_attempt_at\" = ?2, \"last_outcome\" = ?3 WHERE \"mapping\" = ?1",
+            params![mapping, now(), outcome],
+        );
+    }
+}
+
+/// What `last_outcome` records for a failed run: `interrupted`, or the error's
+/// message.
+fn outcome(error: &crate::Error) -> String {
+    match error {
+        crate::Error::Interrupted { .. } => "interrupted".to_owned(),
+        error => error.to_string(),
+    }
 }
 
 /// Whether the state table exists.
