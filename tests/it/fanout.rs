@@ -267,8 +267,8 @@ fn later_runs_keep_every_file_equal_as_rows_change_and_move() {
             Value::Text("5001".into())
         ]]
     );
-    // A row deleted from the source leaves its file in a run with `--prune` (a
-    // full run, which rebuilds every file from the snapshot).
+    // A row deleted from the source leaves its file in a run with `--prune` (an
+    // incremental one: see `fanout_prune`).
     db.client()
         .batch_execute("DELETE FROM public.fanout_orders WHERE id % 11 = 0")
         .unwrap();
@@ -279,7 +279,7 @@ fn later_runs_keep_every_file_equal_as_rows_change_and_move() {
         ..SyncOptions::default()
     };
     let summary = sync_runtime::fanout::<FanoutOrders>(&source, &template, &options).unwrap();
-    assert_eq!(summary.mode, "full");
+    assert_eq!(summary.mode, "incremental");
     assert_eq!(summary.failures().count(), 0);
     assert_files_equal_tenants(&db, directory.path());
     // Row 1 left `t01` for `t03`.
@@ -356,7 +356,7 @@ fn four_shards_cover_every_partition_once() {
 }
 
 /// The shard of `tenant` among `count`, by PostgreSQL's md5 and `shard_of_digest`.
-fn shard_of(db: &TestDb, tenant: &str, count: u32) -> u32 {
+pub(crate) fn shard_of(db: &TestDb, tenant: &str, count: u32) -> u32 {
     let digest: Vec<u8> = db
         .client()
         .query_one("SELECT decode(md5($1), 'hex')", &[&tenant])
@@ -868,7 +868,7 @@ fn the_command_line_runs_shards_and_refuses_a_partition_of_an_unpartitioned_mapp
 
 /// `public.fanout_tasks`: 40 tasks over tenants `a`, `b`, `c`, `d`, every fifth one
 /// void (filtered out by the mapping).
-fn create_tasks(db: &TestDb) {
+pub(crate) fn create_tasks(db: &TestDb) {
     db.client()
         .batch_execute(
             "CREATE TABLE public.fanout_tasks (
@@ -888,7 +888,7 @@ fn create_tasks(db: &TestDb) {
 }
 
 /// The source tasks of `tenant` a file should hold: not void, not deleted.
-fn source_tasks(db: &TestDb, tenant: &str) -> Vec<Vec<Value>> {
+pub(crate) fn source_tasks(db: &TestDb, tenant: &str) -> Vec<Vec<Value>> {
     db.client()
         .query(
             "SELECT id, tenant_id, title, revision FROM public.fanout_tasks
@@ -908,7 +908,7 @@ fn source_tasks(db: &TestDb, tenant: &str) -> Vec<Vec<Value>> {
         .collect()
 }
 
-fn file_tasks(path: &Path) -> Vec<Vec<Value>> {
+pub(crate) fn file_tasks(path: &Path) -> Vec<Vec<Value>> {
     support::sqlite_rows(
         path,
         "SELECT id, tenant_id, title, revision FROM fanout_tasks ORDER BY id",

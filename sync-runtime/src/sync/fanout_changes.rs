@@ -16,6 +16,12 @@
 //! 3. the index forgets the files a key left and, when every file of the run so far
 //!    succeeded, records the batch's watermark, and commits.
 //!
+//! With `--prune` (a key of one integer column), the reader then streams every
+//! source key of the same snapshot in the index's key order; the writer merges
+//! them with the index's keys ([`KeyMerge`]), and deletes each key the source no
+//! longer has from the files the index names, one transaction per file with its
+//! state, then from the index.
+//!
 //! A kill at any instant leaves each file old or new, and the index a superset of
 //! where each key is, with a watermark no file is behind of: the next run reads
 //! those changes again and converges. A file that fails is left as it was (and
@@ -23,10 +29,12 @@
 //! was, so the next run reads the same changes again for it.
 
 use std::collections::{BTreeMap, HashSet};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, sync_channel};
 
 use rusqlite::Connection;
+use tokio_postgres::types::Type;
 
 use crate::Mapping;
 use crate::error::{Error, Result, bind_error};
@@ -36,6 +44,7 @@ use crate::source::client::Client;
 use crate::source::guard::SourceIdentity;
 use crate::sync::fanout::{FanoutSummary, PartitionOutcome};
 use crate::sync::incremental::{self, Change, Message, write_error};
+use crate::sync::key_merge::{KeyMerge, MERGE_PAGE, MergeTarget};
 use crate::sync::routes::{self, Stored};
 use crate::sync::signal;
 use crate::sync::watermark::Watermark;
@@ -43,7 +52,8 @@ use crate::target::state::{self, MappingState};
 use crate::target::{self, Txn};
 
 /// The routing index and its state when this run of `template` can be incremental,
-/// `None` when it must be full: asked for (`--full`, `--prune`), one partition, a
+/// `None` when it must be full: asked for (`--full`, or `--prune` of a mapping
+/// whose key is not one integer column), one partition, a
 /// mapping without a cursor, no index of this selection (never run, or the last
 /// full run did not finish or had a failed partition, or a run of another
 /// selection rewrote its files), another template, definition or set of filter
@@ -57,8 +67,9 @@ pub(crate) fn plan<M: Mapping>(
     options: &SyncOptions,
 ) -> Result<Option<(Connection, Stored, PathBuf)>> {
     let spec = M::SPEC;
+    // `--prune` merges the source's keys with the index's, for an integer key.
     if options.full
-        || options.prune
+        || (options.prune && incremental::routing_merge_key(spec).is_none())
         || matches!(options.selection, partition::Selection::One(_))
         || spec.source.incremental.is_none()
     {
@@ -138,6 +149,7 @@ pub(crate) fn pass<M: Mapping>(
             rows_read: 0,
             failed: HashSet::new(),
             outcomes: BTreeMap::new(),
+            prune: options.prune.then(Prune::default),
             _mapping: std::marker::PhantomData,
         };
         let written = writer.write(receiver);
@@ -149,8 +161,43 @@ pub(crate) fn pass<M: Mapping>(
         // A reader error explains a writer that stopped early, so it comes first.
         read?;
         written?;
+        writer.prune()?;
         Ok(writer.finish())
     })
+}
+
+/// The state of `--prune` during a run.
+#[derive(Default)]
+struct Prune {
+    merge: KeyMerge<Vec<u8>>,
+    /// The index's keys the source does not have.
+    missing: Vec<Vec<u8>>,
+    /// The length of the source's routing keys.
+    width: Option<usize>,
+}
+
+/// The routing index's keys, for [`KeyMerge`]: read in byte order in pages, and a
+/// key the source does not have collected.
+struct IndexKeys<'a> {
+    connection: &'a Connection,
+    missing: &'a mut Vec<Vec<u8>>,
+}
+
+impl MergeTarget for IndexKeys<'_> {
+    type Key = Vec<u8>;
+
+    fn page(&mut self, after: Option<&Vec<u8>>) -> rusqlite::Result<Vec<Vec<u8>>> {
+        routes::keys_after(
+            self.connection,
+            after.map_or(&[][..], Vec::as_slice),
+            MERGE_PAGE,
+        )
+    }
+
+    fn missing(&mut self, key: Vec<u8>) -> rusqlite::Result<()> {
+        self.missing.push(key);
+        Ok(())
+    }
 }
 
 /// One change's effect on one file: upsert or delete change `index` of the batch.
@@ -175,6 +222,8 @@ struct Writer<'a, M> {
     failed: HashSet<String>,
     /// Every file touched, by escaped name, and how it fared.
     outcomes: BTreeMap<String, PartitionOutcome>,
+    /// `--prune`: the merge of the source's keys with the index's.
+    prune: Option<Prune>,
     _mapping: std::marker::PhantomData<M>,
 }
 
@@ -197,12 +246,178 @@ impl<M: Mapping> Writer<'_, M> {
     fn write(&mut self, receiver: Receiver<Message<M>>) -> Result<()> {
         let progress = self.options.observer();
         for message in receiver {
-            if let Message::Rows { rows, watermark } = message {
-                self.write_rows(&rows, watermark)?;
-                progress.advance(M::SPEC, self.rows_read);
+            match message {
+                Message::Rows { rows, watermark } => {
+                    self.write_rows(&rows, watermark)?;
+                    progress.advance(M::SPEC, self.rows_read);
+                }
+                Message::Keys {
+                    types,
+                    buffer,
+                    ranges,
+                } => self.merge_keys(&types, &buffer, &ranges)?,
             }
         }
         Ok(())
+    }
+
+    /// `--prune`: merges source keys (in the index's order, see
+    /// `incremental::read`) with the index's; the index's keys the source skipped
+    /// are collected, to be deleted by [`Writer::prune`].
+    fn merge_keys(
+        &mut self,
+        types: &[Type],
+        buffer: &[u8],
+        ranges: &[Option<Range<usize>>],
+    ) -> Result<()> {
+        let spec = M::SPEC;
+        let incremental_error = |message: &str| Error::Incremental {
+            mapping: spec.name.to_owned(),
+            message: message.to_owned(),
+        };
+        if types.len() != 1 || !incremental::is_integer(&types[0]) {
+            return Err(incremental_error(
+                "`--prune` over a template merges integer keys, and the key column is no longer one; rerun with `--full`",
+            ));
+        }
+        let routes_path = self.routes_path;
+        let routes_error = |source| Error::Target {
+            path: routes_path.to_owned(),
+            source: Box::new(source),
+        };
+        let prune = self.prune.as_mut().expect("`--prune` asked for");
+        let mut index = IndexKeys {
+            connection: self.routes,
+            missing: &mut prune.missing,
+        };
+        for range in ranges {
+            let Some(range) = range.clone() else {
+                return Err(incremental_error("`--prune` read a NULL key"));
+            };
+            let mut key = Vec::with_capacity(4 + range.len());
+            routes::push_field(&mut key, Some(&buffer[range]));
+            prune.width = Some(key.len());
+            if !prune.merge.source_in_order(&key) {
+                return Err(incremental_error(
+                    "`--prune` read the source's keys out of order; rerun",
+                ));
+            }
+            prune
+                .merge
+                .advance(&mut index, Some(&key))
+                .map_err(routes_error)?;
+        }
+        Ok(())
+    }
+
+    /// `--prune`: deletes every key of the index the source no longer has from the
+    /// files the index names for it, each file in one transaction with its
+    /// `_data_sync_state`, and then from the index. A file that fails is left as it
+    /// was (its keys stay in the index, for the next `--prune`).
+    fn prune(&mut self) -> Result<()> {
+        let spec = M::SPEC;
+        let Some(mut prune) = self.prune.take() else {
+            return Ok(());
+        };
+        let routes_error = |source| Error::Target {
+            path: self.routes_path.to_owned(),
+            source: Box::new(source),
+        };
+        // The index's keys after the source's last key are missing too.
+        let mut index = IndexKeys {
+            connection: self.routes,
+            missing: &mut prune.missing,
+        };
+        prune
+            .merge
+            .advance(&mut index, None)
+            .map_err(routes_error)?;
+        // A source that came back empty (truncated, or the wrong one) is no reason
+        // to empty the files.
+        if prune.merge.pruned > 0 && prune.merge.kept == 0 && !self.options.allow_empty {
+            return Err(Error::WouldEmpty {
+                mapping: spec.name.to_owned(),
+                table: spec.source.display_name(),
+                run: "`--prune`",
+            });
+        }
+        let mut files: BTreeMap<String, Vec<(&[u8], i64)>> = BTreeMap::new();
+        for key in &prune.missing {
+            let value = routes::integer_key(key)
+                .filter(|_| prune.width.is_none_or(|width| width == key.len()))
+                .ok_or_else(|| Error::Incremental {
+                    mapping: spec.name.to_owned(),
+                    message: format!(
+                        "the routing index {} holds a key of another type than the source's key column; rerun with `--full`",
+                        self.routes_path.display()
+                    ),
+                })?;
+            for name in routes::names_of(self.routes, key).map_err(routes_error)? {
+                files.entry(name).or_default().push((key, value));
+            }
+        }
+        signal::check(spec)?;
+        for (name, keys) in files {
+            if self.failed.contains(&name) {
+                continue;
+            }
+            let path = self.template.path_of_name(&name);
+            let values: Vec<i64> = keys.iter().map(|(_, value)| *value).collect();
+            match self.prune_file(&path, &values) {
+                Ok(deleted) => {
+                    self.outcome(&name, &[], &[]).deleted += deleted;
+                    let transaction = Txn::begin(self.routes).map_err(routes_error)?;
+                    for (key, _) in &keys {
+                        routes::remove(&transaction, key, &name).map_err(routes_error)?;
+                    }
+                    transaction.commit().map_err(routes_error)?;
+                }
+                Err(error) => {
+                    if error.kind() == "interrupted" {
+                        return Err(error);
+                    }
+                    self.failed.insert(name.clone());
+                    self.outcome(&name, &[], &[]).error = Some(error.with_file_faults_of(&path));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes the rows of `keys` from the file at `path` (children first), with
+    /// its state, in one transaction; returns the parent rows deleted.
+    fn prune_file(&self, path: &Path, keys: &[i64]) -> Result<u64> {
+        let spec = M::SPEC;
+        if !path.exists() {
+            // Nothing to delete from a file that is not there.
+            return Ok(0);
+        }
+        let target_error = |source| Error::Target {
+            path: path.to_owned(),
+            source: Box::new(source),
+        };
+        let (_, deleted) = self.in_file(path, true, None, keys.len() as u64, |transaction| {
+            let mut deletes = spec
+                .targets
+                .iter()
+                .map(|target| transaction.prepare_cached(target.delete_by_key))
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(target_error)?;
+            let mut deleted = 0;
+            for key in keys {
+                for (index, statement) in deletes.iter_mut().enumerate().rev() {
+                    statement.raw_bind_parameter(1, key).map_err(target_error)?;
+                    let count = statement
+                        .raw_execute()
+                        .map_err(|source| write_error(spec, index, &|| key.to_string(), source))?;
+                    if index == 0 {
+                        deleted += count as u64;
+                    }
+                }
+            }
+            Ok((0, deleted))
+        })?;
+        Ok(deleted)
     }
 
     /// Applies one batch: the index, the files, the index again.
@@ -389,6 +604,74 @@ impl<M: Mapping> Writer<'_, M> {
             }
             target::create_parent(path)?;
         }
+        self.in_file(
+            path,
+            exists,
+            watermark,
+            operations.len() as u64,
+            |transaction| {
+                let mut upserts = spec
+                    .targets
+                    .iter()
+                    .map(|target| transaction.prepare_cached(target.upsert))
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .map_err(target_error)?;
+                let mut deletes = spec
+                    .targets
+                    .iter()
+                    .map(|target| transaction.prepare_cached(target.delete_by_key))
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .map_err(target_error)?;
+                let (mut written, mut deleted) = (0, 0);
+                for operation in operations {
+                    let row = &rows[operation.index].row;
+                    let key = || row.key();
+                    if operation.upsert {
+                        for (index, statement) in upserts.iter_mut().enumerate() {
+                            row.bind(index, statement)
+                                .map_err(|error| bind_error(spec, index, &key, error))?;
+                            statement
+                                .raw_execute()
+                                .map_err(|source| write_error(spec, index, &key, source))?;
+                        }
+                        written += 1;
+                    } else {
+                        // Children first, so that foreign keys hold at every statement.
+                        for (index, statement) in deletes.iter_mut().enumerate().rev() {
+                            row.bind_key(statement)
+                                .map_err(|error| bind_error(spec, index, &key, error))?;
+                            let count = statement
+                                .raw_execute()
+                                .map_err(|source| write_error(spec, index, &key, source))?;
+                            if index == 0 {
+                                deleted += count as u64;
+                            }
+                        }
+                    }
+                }
+                Ok((written, deleted))
+            },
+        )
+    }
+
+    /// Opens the file at `path` (checking that this mapping's fan-out wrote it, or
+    /// building its tables when it is new), runs `body` in one transaction with the
+    /// file's `_data_sync_state` (mode `incremental`, `watermark` or the index's,
+    /// `rows`), and commits; returns what `body` returns. A failure is recorded in
+    /// the file where it can be.
+    fn in_file(
+        &self,
+        path: &Path,
+        exists: bool,
+        watermark: Option<&Watermark>,
+        rows: u64,
+        body: impl FnOnce(&Connection) -> Result<(u64, u64)>,
+    ) -> Result<(u64, u64)> {
+        let spec = M::SPEC;
+        let target_error = |source| Error::Target {
+            path: path.to_owned(),
+            source: Box::new(source),
+        };
         let connection = target::open(path)?;
         let result = (|| {
             // A file this mapping's fan-out wrote, or a new one (made here, or left
@@ -402,46 +685,7 @@ impl<M: Mapping> Writer<'_, M> {
                 state::ensure(&transaction).map_err(target_error)?;
                 target::ensure_tables(&transaction, spec).map_err(target_error)??;
             }
-            let mut upserts = spec
-                .targets
-                .iter()
-                .map(|target| transaction.prepare_cached(target.upsert))
-                .collect::<rusqlite::Result<Vec<_>>>()
-                .map_err(target_error)?;
-            let mut deletes = spec
-                .targets
-                .iter()
-                .map(|target| transaction.prepare_cached(target.delete_by_key))
-                .collect::<rusqlite::Result<Vec<_>>>()
-                .map_err(target_error)?;
-            let (mut written, mut deleted) = (0, 0);
-            for operation in operations {
-                let row = &rows[operation.index].row;
-                let key = || row.key();
-                if operation.upsert {
-                    for (index, statement) in upserts.iter_mut().enumerate() {
-                        row.bind(index, statement)
-                            .map_err(|error| bind_error(spec, index, &key, error))?;
-                        statement
-                            .raw_execute()
-                            .map_err(|source| write_error(spec, index, &key, source))?;
-                    }
-                    written += 1;
-                } else {
-                    // Children first, so that foreign keys hold at every statement.
-                    for (index, statement) in deletes.iter_mut().enumerate().rev() {
-                        row.bind_key(statement)
-                            .map_err(|error| bind_error(spec, index, &key, error))?;
-                        let count = statement
-                            .raw_execute()
-                            .map_err(|source| write_error(spec, index, &key, source))?;
-                        if index == 0 {
-                            deleted += count as u64;
-                        }
-                    }
-                }
-            }
-            drop((upserts, deletes));
+            let written = body(&transaction)?;
             let watermark = watermark.or(self.watermark.as_ref());
             state::record(
                 &transaction,
@@ -450,7 +694,7 @@ impl<M: Mapping> Writer<'_, M> {
                     self.stored.params.clone(),
                     "incremental",
                     watermark,
-                    operations.len() as u64,
+                    rows,
                     self.started_at,
                     true,
                 ),
@@ -461,7 +705,7 @@ impl<M: Mapping> Writer<'_, M> {
             // On SIGINT or SIGTERM the file in flight is rolled back, not committed.
             signal::check(spec)?;
             transaction.commit().map_err(target_error)?;
-            Ok((written, deleted))
+            Ok(written)
         })();
         if let Err(error) = &result {
             state::record_failure(&connection, [spec.name], error);

@@ -29,6 +29,7 @@ use crate::source::guard::{self, SourceIdentity};
 use crate::source::{self, CopyReader, SourceRow};
 use crate::spec::{IncrementalSpec, MappingSpec};
 use crate::summary::{ColumnMigration, Summary, TargetSummary};
+use crate::sync::key_merge::{KeyMerge, MERGE_PAGE, MergeTarget};
 use crate::sync::watermark::{self, RawField, RawValue, Watermark};
 use crate::target::state::{self, MappingState};
 use crate::target::{self, Txn};
@@ -256,7 +257,7 @@ struct Writer<'a, M> {
     /// `--prune` as a merge of the source's and the parent target's keys, for a
     /// mapping whose key is one integer column (see [`KeyMerge`]); `None` keeps
     /// the temporary table of keys.
-    merge: Option<KeyMerge>,
+    merge: Option<(KeyMerge<i64>, &'static str)>,
     /// The source read, recorded with the final state.
     identity: SourceIdentity,
     _mapping: std::marker::PhantomData<M>,
@@ -282,7 +283,7 @@ impl<'a, M: Mapping> Writer<'a, M> {
             deleted: vec![0; targets],
             claimed: false,
             prune: None,
-            merge: merge_key(M::SPEC).map(KeyMerge::new),
+            merge: merge_key(M::SPEC).map(|column| (KeyMerge::new(), column)),
             identity,
             _mapping: std::marker::PhantomData,
         }
@@ -451,7 +452,8 @@ impl<'a, M: Mapping> Writer<'a, M> {
         let spec = M::SPEC;
         self.prune_transaction()?;
         let transaction = self.prune.as_ref().expect("just begun");
-        let merge = self.merge.as_mut().expect("merging");
+        let (merge, column) = self.merge.as_mut().expect("merging");
+        let mut table = TableKeys::new(spec, transaction, column, &mut self.deleted);
         let width = types.len().max(1);
         for fields in ranges.chunks(width) {
             let key = fields[0]
@@ -463,7 +465,7 @@ impl<'a, M: Mapping> Writer<'a, M> {
                     message: "`--prune` read a NULL or malformed key".to_owned(),
                 });
             };
-            if merge.last_source.is_some_and(|last| last >= key) {
+            if !merge.source_in_order(&key) {
                 return Err(Error::Incremental {
                     mapping: spec.name.to_owned(),
                     message: format!(
@@ -471,9 +473,8 @@ impl<'a, M: Mapping> Writer<'a, M> {
                     ),
                 });
             }
-            merge.last_source = Some(key);
             merge
-                .advance(spec, transaction, Some(key), &mut self.deleted)
+                .advance(&mut table, Some(&key))
                 .map_err(|source| Error::Target {
                     path: self.path.to_owned(),
                     source: Box::new(source),
@@ -517,10 +518,11 @@ impl<'a, M: Mapping> Writer<'a, M> {
         self.check_claim(&transaction)?;
         if prune {
             let mut pruned = 0;
-            if let Some(merge) = &mut self.merge {
+            if let Some((merge, column)) = &mut self.merge {
                 // The target keys after the source's last key are missing too.
+                let mut table = TableKeys::new(spec, &transaction, column, &mut self.deleted);
                 merge
-                    .advance(spec, &transaction, None, &mut self.deleted)
+                    .advance(&mut table, None)
                     .map_err(|source| Error::Target {
                         path: self.path.to_owned(),
                         source: Box::new(source),
@@ -616,7 +618,21 @@ fn merge_key(spec: &MappingSpec) -> Option<&'static str> {
         .then_some(column.name)
 }
 
-fn is_integer(ty: &Type) -> bool {
+/// The key column of a partitioned mapping whose `--prune` merges the source's keys
+/// with the routing index's (see `fanout_changes`): the key is one integer column.
+pub(crate) fn routing_merge_key(spec: &MappingSpec) -> Option<&'static str> {
+    let [key] = spec.source.key else {
+        return None;
+    };
+    let column = &spec.source.columns[*key];
+    [
+        "bigint", "integer", "smallint", "int8", "int4", "int2", "int",
+    ]
+    .contains(&column.pg_type.to_ascii_lowercase().as_str())
+    .then_some(column.name)
+}
+
+pub(crate) fn is_integer(ty: &Type) -> bool {
     [Type::INT2, Type::INT4, Type::INT8].contains(ty)
 }
 
@@ -630,107 +646,62 @@ fn integer(ty: &Type, raw: &[u8]) -> Option<i64> {
     }
 }
 
-/// Target keys read per page of the merge.
-const MERGE_PAGE: i64 = 8192;
-
-/// `--prune` as a merge (issue 17): the source's keys arrive in key order, the parent
-/// target's are read in key order in pages (`WHERE key > last ORDER BY key LIMIT`,
-/// so no SQLite cursor stays open while rows are deleted), and each target key the
-/// source skipped is deleted from every target, children first. Nothing is copied
-/// into SQLite; the cost is one pass over the parent's key b-tree.
-struct KeyMerge {
+/// The parent target's keys, for [`KeyMerge`]: read in key order in pages, and a
+/// key the source does not have deleted from every target, children first.
+struct TableKeys<'t> {
+    spec: &'static MappingSpec,
+    transaction: &'t Connection,
     /// The first page, and the page after `?1`.
     first_page: String,
     next_page: String,
-    /// Target keys read, not yet compared.
-    pending: std::collections::VecDeque<i64>,
-    /// The last target key read.
-    last_read: Option<i64>,
-    /// Whether every target key has been read.
-    exhausted: bool,
-    /// The last source key, to check the order.
-    last_source: Option<i64>,
-    /// Keys deleted.
-    pruned: u64,
+    deleted: &'t mut [u64],
 }
 
-impl KeyMerge {
-    fn new(column: &'static str) -> KeyMerge {
-        KeyMerge {
-            first_page: String::new(),
-            next_page: column.to_owned(),
-            pending: std::collections::VecDeque::new(),
-            last_read: None,
-            exhausted: false,
-            last_source: None,
-            pruned: 0,
-        }
-    }
-
-    /// Compares the target keys up to `source` (to the end for `None`) and deletes
-    /// those the source does not have.
-    fn advance(
-        &mut self,
-        spec: &MappingSpec,
-        transaction: &Connection,
-        source: Option<i64>,
-        deleted: &mut [u64],
-    ) -> rusqlite::Result<()> {
-        if self.first_page.is_empty() {
-            let column = sync_sql::ident::quote(&self.next_page);
-            let parent = sync_sql::ident::quote(spec.targets[0].name);
-            self.first_page =
-                format!("SELECT {column} FROM {parent} ORDER BY {column} LIMIT {MERGE_PAGE}");
-            self.next_page = format!(
+impl<'t> TableKeys<'t> {
+    fn new(
+        spec: &'static MappingSpec,
+        transaction: &'t Connection,
+        column: &str,
+        deleted: &'t mut [u64],
+    ) -> TableKeys<'t> {
+        let column = sync_sql::ident::quote(column);
+        let parent = sync_sql::ident::quote(spec.targets[0].name);
+        TableKeys {
+            spec,
+            transaction,
+            first_page: format!(
+                "SELECT {column} FROM {parent} ORDER BY {column} LIMIT {MERGE_PAGE}"
+            ),
+            next_page: format!(
                 "SELECT {column} FROM {parent} WHERE {column} > ?1 ORDER BY {column} LIMIT {MERGE_PAGE}"
-            );
+            ),
+            deleted,
         }
-        loop {
-            if self.pending.is_empty() {
-                if self.exhausted {
-                    return Ok(());
-                }
-                self.read_page(transaction)?;
-                if self.pending.is_empty() {
-                    self.exhausted = true;
-                    return Ok(());
-                }
+    }
+}
+
+impl MergeTarget for TableKeys<'_> {
+    type Key = i64;
+
+    fn page(&mut self, after: Option<&i64>) -> rusqlite::Result<Vec<i64>> {
+        match after {
+            None => {
+                let mut statement = self.transaction.prepare_cached(&self.first_page)?;
+                statement.query_map([], |row| row.get(0))?.collect()
             }
-            let target = self.pending[0];
-            match source {
-                Some(source) if target > source => return Ok(()),
-                Some(source) if target == source => {
-                    self.pending.pop_front();
-                    return Ok(());
-                }
-                _ => {
-                    self.pending.pop_front();
-                    // Children first, so that foreign keys hold at every statement.
-                    for (index, target_spec) in spec.targets.iter().enumerate().rev() {
-                        let mut statement =
-                            transaction.prepare_cached(target_spec.delete_by_key)?;
-                        statement.raw_bind_parameter(1, target)?;
-                        deleted[index] += statement.raw_execute()? as u64;
-                    }
-                    self.pruned += 1;
-                }
+            Some(last) => {
+                let mut statement = self.transaction.prepare_cached(&self.next_page)?;
+                statement.query_map([last], |row| row.get(0))?.collect()
             }
         }
     }
 
-    fn read_page(&mut self, transaction: &Connection) -> rusqlite::Result<()> {
-        let mut statement = match self.last_read {
-            None => transaction.prepare_cached(&self.first_page)?,
-            Some(_) => transaction.prepare_cached(&self.next_page)?,
-        };
-        let mut rows = match self.last_read {
-            None => statement.query([])?,
-            Some(last) => statement.query([last])?,
-        };
-        while let Some(row) = rows.next()? {
-            let key: i64 = row.get(0)?;
-            self.pending.push_back(key);
-            self.last_read = Some(key);
+    fn missing(&mut self, key: i64) -> rusqlite::Result<()> {
+        // Children first, so that foreign keys hold at every statement.
+        for (index, target_spec) in self.spec.targets.iter().enumerate().rev() {
+            let mut statement = self.transaction.prepare_cached(target_spec.delete_by_key)?;
+            statement.raw_bind_parameter(1, key)?;
+            self.deleted[index] += statement.raw_execute()? as u64;
         }
         Ok(())
     }
@@ -869,20 +840,37 @@ pub(crate) fn read<M: Mapping>(
         }
     }
     if options.prune {
-        read_keys(spec, &mut transaction, batch_size, sender, merge_key(spec))?;
+        let order = if spec.source.partition_by.is_some() {
+            routing_merge_key(spec).map_or(KeyOrder::Any, KeyOrder::Routing)
+        } else {
+            merge_key(spec).map_or(KeyOrder::Any, KeyOrder::Key)
+        };
+        read_keys(spec, &mut transaction, batch_size, sender, order)?;
     }
     transaction.commit().map_err(source_error)?;
     Ok(())
 }
 
-/// Streams every source key of the snapshot with binary COPY, in batches; in key
-/// order (along the key's unique index) when the writer merges them.
+/// The order `--prune` reads the source's keys in.
+enum KeyOrder {
+    /// Any order (the keys go into a temporary table).
+    Any,
+    /// The order of the key column, for a merge with the parent target's keys.
+    Key(&'static str),
+    /// The order of the routing index's keys (a fan-out's, see `routes::key`) for
+    /// an integer key column: its binary form is big-endian two's complement, whose
+    /// byte order puts the keys `>= 0` in order, then the negative ones in order.
+    Routing(&'static str),
+}
+
+/// Streams every source key of the snapshot with binary COPY, in batches; in the
+/// order of `order` (along the key's unique index) when the writer merges them.
 fn read_keys<M>(
     spec: &MappingSpec,
     transaction: &mut Snapshot<'_>,
     batch_size: usize,
     sender: &SyncSender<Message<M>>,
-    merge: Option<&str>,
+    order: KeyOrder,
 ) -> Result<()> {
     let incremental = incremental_spec(spec);
     let source_error = |source| Error::Source {
@@ -899,20 +887,27 @@ fn read_keys<M>(
         .prepare(incremental.select_keys)
         .map_err(source_error)?;
     let types: Vec<Type> = source::column_types(statement.columns());
-    let copy = match merge {
-        Some(_) => {
-            // An index scan, which streams, rather than a sort of every key first.
-            transaction
-                .batch_execute("SET LOCAL enable_sort = off")
-                .map_err(source_error)?;
-            let key = spec.source.columns[spec.source.key[0]].name;
+    if !matches!(order, KeyOrder::Any) {
+        // An index scan, which streams, rather than a sort of every key first.
+        transaction
+            .batch_execute("SET LOCAL enable_sort = off")
+            .map_err(source_error)?;
+    }
+    let copy = match order {
+        KeyOrder::Key(key) => source::copy_out_sql(&format!(
+            "{} ORDER BY {}",
+            incremental.select_keys,
+            sync_sql::ident::quote(key)
+        )),
+        KeyOrder::Routing(key) => {
+            // Appended in this order; the writer checks the order it receives.
+            let (keys, key) = (incremental.select_keys, sync_sql::ident::quote(key));
             source::copy_out_sql(&format!(
-                "{} ORDER BY {}",
-                incremental.select_keys,
-                sync_sql::ident::quote(key)
+                "(SELECT * FROM ({keys}) AS \"k\" WHERE {key} >= 0 ORDER BY {key}) \
+                 UNION ALL (SELECT * FROM ({keys}) AS \"k\" WHERE {key} < 0 ORDER BY {key})"
             ))
         }
-        None => source::copy_out_sql(incremental.select_keys),
+        KeyOrder::Any => source::copy_out_sql(incremental.select_keys),
     };
     let stream = transaction.copy_out(copy.as_str()).map_err(source_error)?;
     let mut reader = CopyReader::new(stream, types.clone()).map_err(stream_error)?;

@@ -9,6 +9,7 @@ pub(crate) mod fanout_changes;
 pub(crate) mod full;
 pub(crate) mod group;
 pub(crate) mod incremental;
+pub(crate) mod key_merge;
 pub(crate) mod migrate;
 pub(crate) mod retry;
 pub(crate) mod routes;

@@ -294,6 +294,44 @@ pub(crate) fn keep_only(
     Ok(())
 }
 
+/// Forgets that `key` is in the file `name` (a key `--prune` deleted from it).
+pub(crate) fn remove(connection: &Connection, key: &[u8], name: &str) -> rusqlite::Result<()> {
+    let mut statement =
+        connection.prepare_cached("DELETE FROM \"routes\" WHERE \"key\" = ?1 AND \"name\" = ?2")?;
+    statement.execute(rusqlite::params![key, name])?;
+    Ok(())
+}
+
+/// The next (at most `limit`) distinct keys after `after`, in byte order (the
+/// order of the primary key), for the merge of `--prune`.
+pub(crate) fn keys_after(
+    connection: &Connection,
+    after: &[u8],
+    limit: i64,
+) -> rusqlite::Result<Vec<Vec<u8>>> {
+    let mut statement = connection.prepare_cached(
+        "SELECT DISTINCT \"key\" FROM \"routes\" WHERE \"key\" > ?1 ORDER BY \"key\" LIMIT ?2",
+    )?;
+    statement
+        .query_map(rusqlite::params![after, limit], |row| row.get(0))?
+        .collect()
+}
+
+/// The value of a routing key of one integer field (`smallint`, `integer` or
+/// `bigint`, big-endian), `None` for any other key.
+pub(crate) fn integer_key(key: &[u8]) -> Option<i64> {
+    let (length, raw) = key.split_at_checked(4)?;
+    if u32::from_be_bytes(length.try_into().ok()?) as usize != raw.len() {
+        return None;
+    }
+    match raw.len() {
+        8 => Some(i64::from_be_bytes(raw.try_into().ok()?)),
+        4 => Some(i64::from(i32::from_be_bytes(raw.try_into().ok()?))),
+        2 => Some(i64::from(i16::from_be_bytes(raw.try_into().ok()?))),
+        _ => None,
+    }
+}
+
 /// Every file (escaped name) the index routes some key to.
 pub(crate) fn names(connection: &Connection) -> rusqlite::Result<Vec<String>> {
     // One seek of the index on names per distinct name, not a scan of every key.
