@@ -304,12 +304,13 @@ fn a_tenant_that_left_the_source_keeps_its_file_and_is_reported() {
     db.client()
         .batch_execute("DELETE FROM public.fanout_orders WHERE tenant_id = 't02'")
         .unwrap();
-    // Rows deleted from the source are seen by a full run (`--prune` or `--full`).
+    // Rows deleted from the source are seen by a full run (`--full`; an incremental
+    // `--prune` empties the file instead, see `fanout_prune`).
     let summary = fanout_with(
         &db,
         &template,
         SyncOptions {
-            prune: true,
+            full: true,
             ..SyncOptions::default()
         },
     )

@@ -328,3 +328,30 @@ fn prune_of_a_source_that_came_back_empty_is_refused() {
         assert!(file_rows(&directory.path().join(format!("{tenant}.sqlite"))).is_empty());
     }
 }
+
+#[test]
+fn a_tenant_whose_rows_are_all_deleted_has_its_file_emptied_and_kept() {
+    let db = support::source_db();
+    create_orders(&db, 3);
+    let directory = tempfile::tempdir().unwrap();
+    run(&db, directory.path(), Selection::All, false).unwrap();
+    db.client()
+        .batch_execute("DELETE FROM public.fanout_orders WHERE tenant_id = 't02'")
+        .unwrap();
+    let summary = run(&db, directory.path(), Selection::All, true).unwrap();
+    assert_eq!(summary.mode, "incremental");
+    assert_eq!(written(&summary), ["t02"]);
+    assert_eq!(deleted(&summary), 10);
+    let emptied = directory.path().join("t02.sqlite");
+    assert!(file_rows(&emptied).is_empty());
+    assert_eq!(
+        support::sqlite_rows(&emptied, "SELECT mode FROM _data_sync_state"),
+        [[Value::Text("incremental".into())]]
+    );
+    for tenant in ["t00", "t01"] {
+        assert_eq!(
+            file_rows(&directory.path().join(format!("{tenant}.sqlite"))),
+            source_rows(&db, tenant)
+        );
+    }
+}
