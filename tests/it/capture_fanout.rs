@@ -291,3 +291,153 @@ fn killed_runs_leave_no_file_half_applied_and_lose_nothing() {
         );
     }
 }
+
+#[test]
+fn batches_of_batch_size_move_the_shared_position_before_a_failed_file() {
+    let db = source(5);
+    let directory = tempfile::tempdir().unwrap();
+    let template = template(directory.path());
+    sync(&db, &template).unwrap();
+    let state = directory
+        .path()
+        .join(".data-sync-capture-fanout_orders_log.sqlite");
+    let read_only = directory.path().join("t02.sqlite");
+    support::checkpoint(&read_only);
+    let before = file_rows(&read_only);
+    let position_before = position(&state).unwrap();
+    // Three source transactions: 10 changes of t00, then 10 of t02, then 10 of t01.
+    // With `--batch-size 7` each is a batch of its own.
+    for tenant in ["t00", "t02", "t01"] {
+        db.client()
+            .batch_execute(&format!(
+                "UPDATE public.fanout_orders SET item = 'batch' WHERE tenant_id = '{tenant}'"
+            ))
+            .unwrap();
+    }
+    let error = {
+        let _read_only = crate::faults::ReadOnly::new(&read_only);
+        sync(&db, &template).unwrap_err()
+    };
+    assert_eq!(error.kind(), "partition");
+    assert!(
+        error.to_string().starts_with(
+            "mapping `fanout_orders_log`: 1 of 2 partitions failed, the others were synced: `t02`"
+        ),
+        "{error}"
+    );
+    assert_eq!(file_rows(&read_only), before);
+    // The first batch committed everywhere it went, and the state file moved to its
+    // end; the run stopped at the batch of the failed file, so t01 waits.
+    let t00 = directory.path().join("t00.sqlite");
+    assert_eq!(file_rows(&t00), source_rows(&db, "t00"));
+    let after_first = position(&state).unwrap();
+    assert_ne!(after_first, position_before);
+    assert_eq!(position(&t00), Some(after_first.clone()));
+    assert_ne!(
+        file_rows(&directory.path().join("t01.sqlite")),
+        source_rows(&db, "t01")
+    );
+    // Writable again: the next run applies the rest.
+    sync(&db, &template).unwrap();
+    assert_files_equal_tenants(&db, directory.path());
+    // Each file stands at the end of the last batch that touched it.
+    assert_eq!(
+        position(&directory.path().join("t01.sqlite")),
+        position(&state)
+    );
+    let t02 = position(&read_only).unwrap();
+    assert!(
+        t02 != position_before && t02 != after_first && Some(&t02) != position(&state).as_ref()
+    );
+}
+
+/// A drain of many changes over many files, run by the CLI under `/usr/bin/time
+/// -v`: prints its peak RSS and the most file descriptors it held, and checks every
+/// file. `DATA_SYNC_MEASURE_TENANTS` (default 1000) tenants of 10 rows, updated in
+/// `DATA_SYNC_MEASURE_ROUNDS` (default 20) source transactions of every row. Run
+/// with `cargo test --test it -- --ignored capture_fanout::measure_drain
+/// --nocapture`.
+#[test]
+#[ignore = "a measurement, run by hand"]
+fn measure_drain() {
+    let number = |name: &str, default: i64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|text| text.parse().ok())
+            .unwrap_or(default)
+    };
+    let tenants = number("DATA_SYNC_MEASURE_TENANTS", 1000);
+    let rounds = number("DATA_SYNC_MEASURE_ROUNDS", 20);
+    let db = source(tenants);
+    let directory = tempfile::tempdir().unwrap();
+    let template = template(directory.path());
+    let first = measure(&db, &template);
+    eprintln!("first run ({tenants} tenants): {first}");
+    for round in 0..rounds {
+        db.client()
+            .batch_execute(&format!(
+                "UPDATE public.fanout_orders SET item = repeat('x', 100) || ' {round}'"
+            ))
+            .unwrap();
+    }
+    let drain = measure(&db, &template);
+    eprintln!(
+        "drain of {} changes over {tenants} files: {drain}",
+        rounds * tenants * 10
+    );
+    assert_files_equal_tenants(&db, directory.path());
+}
+
+/// Runs `data-sync sync --mapping fanout_orders_log` under `/usr/bin/time -v`,
+/// sampling its open file descriptors; its peak RSS, descriptors and time.
+fn measure(db: &TestDb, template: &Path) -> String {
+    let command = crate::outcomes::test_mappings_command(
+        &db.url(),
+        template,
+        &["sync", "--mapping", "fanout_orders_log", "--quiet"],
+    );
+    let mut timed = std::process::Command::new("/usr/bin/time");
+    timed
+        .arg("-v")
+        .arg(command.get_program())
+        .args(command.get_args());
+    for (name, value) in command.get_envs() {
+        match value {
+            Some(value) => timed.env(name, value),
+            None => timed.env_remove(name),
+        };
+    }
+    let started = std::time::Instant::now();
+    let mut child = timed
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("/usr/bin/time starts");
+    let children = format!("/proc/{0}/task/{0}/children", child.id());
+    let mut descriptors = 0;
+    while child.try_wait().unwrap().is_none() {
+        if let Some(pid) = std::fs::read_to_string(&children)
+            .ok()
+            .and_then(|text| text.split_whitespace().next().map(str::to_owned))
+            && let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        {
+            descriptors = descriptors.max(entries.count());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let output = child.wait_with_output().unwrap();
+    let report = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{report}");
+    let rss = report
+        .lines()
+        .find_map(|line| {
+            line.trim()
+                .strip_prefix("Maximum resident set size (kbytes): ")
+        })
+        .expect("a peak RSS")
+        .to_owned();
+    format!(
+        "peak RSS {rss} KiB, at most {descriptors} file descriptors, {:.2} s",
+        started.elapsed().as_secs_f64()
+    )
+}

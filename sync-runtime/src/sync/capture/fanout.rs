@@ -19,7 +19,9 @@
 //! sends its changes again. Why replaying onto the copy is exact is argued in
 //! `docs/capture.md`; the per-file positions in `docs/fanout.md`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -38,9 +40,11 @@ use crate::sync::fanout::{FanoutSummary, PartitionOutcome};
 use crate::target::state;
 use crate::target::target_error;
 
-/// Messages read per batch: a batch is held in memory while it is applied file by
-/// file.
-const BATCH_MESSAGES: i32 = 100_000;
+/// Messages per `pg_logical_slot_peek_binary_changes` call (whole transactions: the
+/// server stops at the first commit past it). Each call decodes the WAL again from
+/// the slot's restart point, so calls are few and large; their messages go to the
+/// spill file, not to memory, and are applied in batches of `--batch-size` changes.
+const PEEK_MESSAGES: i32 = 100_000;
 
 /// The state file of capture mapping `spec` over `template`.
 fn state_path(template: &Template, spec: &MappingSpec) -> PathBuf {
@@ -187,40 +191,59 @@ pub(crate) fn sync<M: Mapping>(
     slot::wait_flushed(&mut session.client, spec, upto)?;
     let mut outcomes: BTreeMap<PathBuf, PartitionOutcome> = BTreeMap::new();
     let mut rows_read = 0;
-    loop {
-        let (messages, end, changes) = drain_batch(
+    let mut spill = Spill::open(&path)?;
+    let batch_size = options.batch_size.max(1) as u64;
+    'calls: loop {
+        let call = read_call(
             &mut session,
             &template,
             &stored,
             drained.committed,
             upto,
-            &params,
-            &started_at,
-            &mut outcomes,
+            batch_size,
+            &mut spill,
         )?;
-        rows_read += changes;
-        if outcomes.values().any(|outcome| outcome.error.is_some()) {
-            break;
-        }
-        if end > drained.committed {
-            let open = Open::begin(&connection).map_err(&target_error)?;
-            if !position::move_position(&connection, spec.name, drained.committed, end)
-                .map_err(&target_error)?
-            {
-                return Err(Error::ConcurrentRun {
-                    mapping: spec.name.to_owned(),
-                });
+        for batch in &call.batches {
+            rows_read += batch.changes;
+            apply_batch(
+                &mut session,
+                &stored,
+                &call,
+                batch,
+                &mut spill,
+                drained.committed,
+                &params,
+                &started_at,
+                &mut outcomes,
+            )?;
+            if outcomes.values().any(|outcome| outcome.error.is_some()) {
+                break 'calls;
             }
-            open.commit().map_err(&target_error)?;
-            drained.committed = end;
-            // Only after every file and the state file committed.
-            drained.confirm(&mut session, &stored.slot)?;
+            if batch.end > drained.committed {
+                let open = Open::begin(&connection).map_err(&target_error)?;
+                if !position::move_position(&connection, spec.name, drained.committed, batch.end)
+                    .map_err(&target_error)?
+                {
+                    return Err(Error::ConcurrentRun {
+                        mapping: spec.name.to_owned(),
+                    });
+                }
+                open.commit().map_err(&target_error)?;
+                drained.committed = batch.end;
+            }
+            crate::sync::signal::check(spec)?;
         }
+        // Only after every file and the state file committed; once per call, since
+        // each confirm decodes the WAL from the slot's restart point.
+        drained.confirm(&mut session, &stored.slot)?;
         crate::sync::signal::check(spec)?;
-        if messages < u64::try_from(BATCH_MESSAGES).unwrap_or(0) {
+        if call.messages < u64::try_from(PEEK_MESSAGES).unwrap_or(0) {
             break;
         }
     }
+    // The batches committed before a file failed.
+    drained.confirm(&mut session, &stored.slot)?;
+    spill.remove();
     drained.move_restart_point(&mut session, &stored.slot);
     let failed = outcomes.values().any(|outcome| outcome.error.is_some());
     {
@@ -274,9 +297,11 @@ fn check_identity(session: &mut Session, spec: &MappingSpec) -> Result<()> {
     Ok(())
 }
 
-/// What one change does to one file.
+/// What one message does to one file.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Action {
+    /// The table's description, before the file's first change after it.
+    Relation,
     /// Apply the change as it is (insert, update in place, delete).
     AsIs,
     /// The row left this file: delete its old row.
@@ -298,7 +323,7 @@ struct Route<'a> {
 impl Route<'_> {
     /// The index in `files` of the file of `tuple`'s partition value, added there
     /// when new.
-    fn file(&self, tuple: &Tuple<'_>, files: &mut Vec<(PathBuf, String)>) -> Result<usize> {
+    fn file(&self, tuple: &Tuple<'_>, files: &mut Files) -> Result<usize> {
         let spec = self.spec;
         let column = self.column;
         let index = self.index.ok_or_else(|| Error::Capture {
@@ -322,11 +347,14 @@ impl Route<'_> {
             partition_error(spec, format!("`{column}` has a type without a text form"))
         })?;
         let path = self.template.path(&text);
-        Ok(match files.iter().position(|(known, _)| *known == path) {
-            Some(index) => index,
+        Ok(match files.index.get(&path) {
+            Some(&index) => index,
             None => {
-                files.push((path, String::from_utf8_lossy(&text).into_owned()));
-                files.len() - 1
+                files.index.insert(path.clone(), files.files.len());
+                files
+                    .files
+                    .push((path, String::from_utf8_lossy(&text).into_owned()));
+                files.files.len() - 1
             }
         })
     }
@@ -348,21 +376,150 @@ impl Route<'_> {
     }
 }
 
-/// Reads one batch of whole source transactions committed from `from` up to
-/// `upto` and applies it file by file; returns the messages read, the position
-/// the batch reaches, and the changes routed. Each file's outcome is merged into
-/// `outcomes`.
+/// The files a call's changes go to: path and partition value, in the order
+/// first met.
+#[derive(Default)]
+struct Files {
+    files: Vec<(PathBuf, String)>,
+    index: HashMap<PathBuf, usize>,
+}
+
+/// The messages of one decoding call, written out as they arrive, so that memory
+/// holds only where each change is and which file it goes to (about 40 bytes a
+/// change, whatever the rows' width). It sits beside the state file,
+/// `.data-sync-capture-<mapping>.spill`, and is deleted as soon as it is open
+/// where the system allows (Unix), so a killed run leaves none; else at the end
+/// of the run, and the next run overwrites a leftover.
+struct Spill {
+    path: PathBuf,
+    writer: BufWriter<File>,
+    written: u64,
+    buffer: Vec<u8>,
+}
+
+impl Spill {
+    fn open(state: &Path) -> Result<Self> {
+        let path = state.with_extension("spill");
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .map_err(|error| spill_error(&path, error))?;
+        // Unix keeps an open file that has no name; elsewhere it is removed at the end.
+        let _ = std::fs::remove_file(&path);
+        Ok(Spill {
+            path,
+            writer: BufWriter::with_capacity(1 << 16, file),
+            written: 0,
+            buffer: Vec::new(),
+        })
+    }
+
+    /// Empties it for the next call.
+    fn clear(&mut self) -> Result<()> {
+        let path = &self.path;
+        self.writer
+            .flush()
+            .and_then(|()| self.writer.get_ref().set_len(0))
+            .and_then(|()| self.writer.seek(SeekFrom::Start(0)).map(|_| ()))
+            .map_err(|error| spill_error(path, error))?;
+        self.written = 0;
+        Ok(())
+    }
+
+    /// Writes `bytes`; where they are.
+    fn push(&mut self, bytes: &[u8]) -> Result<(u64, u32)> {
+        let offset = self.written;
+        let len = u32::try_from(bytes.len()).map_err(|_| {
+            spill_error(
+                &self.path,
+                std::io::Error::other("a message of 4 GiB or more"),
+            )
+        })?;
+        self.writer
+            .write_all(bytes)
+            .map_err(|error| spill_error(&self.path, error))?;
+        self.written += u64::from(len);
+        Ok((offset, len))
+    }
+
+    /// Makes everything pushed readable.
+    fn finish(&mut self) -> Result<()> {
+        self.writer
+            .flush()
+            .map_err(|error| spill_error(&self.path, error))
+    }
+
+    /// The bytes pushed at `offset`, `len` long (after [`Spill::finish`]).
+    fn read(&mut self, offset: u64, len: u32) -> Result<&[u8]> {
+        let path = &self.path;
+        self.buffer.resize(len as usize, 0);
+        let file = self.writer.get_mut();
+        file.seek(SeekFrom::Start(offset))
+            .and_then(|_| file.read_exact(&mut self.buffer))
+            .map_err(|error| spill_error(path, error))?;
+        Ok(&self.buffer)
+    }
+
+    /// Deletes the file where it still has its name.
+    fn remove(self) {
+        drop(self.writer);
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn spill_error(path: &Path, source: std::io::Error) -> Error {
+    Error::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// One message routed to one file: where its bytes are in the spill file.
+struct Entry {
+    offset: u64,
+    len: u32,
+    file: u32,
+    action: Action,
+    /// Where the message's source transaction committed.
+    final_lsn: Lsn,
+}
+
+/// Whole source transactions applied together: each file they touch gets their
+/// changes and `end` in one SQLite transaction.
+struct Batch {
+    /// Its entries in [`Call::entries`].
+    entries: std::ops::Range<usize>,
+    /// Where its last transaction ended.
+    end: Lsn,
+    /// The changes of the mapping's table it holds.
+    changes: u64,
+}
+
+/// What one decoding call read.
+struct Call {
+    messages: u64,
+    files: Files,
+    entries: Vec<Entry>,
+    batches: Vec<Batch>,
+}
+
+/// Reads the whole source transactions committed from `from` up to `upto` (about
+/// [`PEEK_MESSAGES`] messages) into `spill`, routes each change to its files, and
+/// cuts them into batches of at least `batch_size` changes (where there are that
+/// many).
 #[allow(clippy::too_many_arguments)]
-fn drain_batch(
+fn read_call(
     session: &mut Session,
     template: &Template,
     stored: &CaptureState,
     from: Lsn,
     upto: Lsn,
-    params: &Option<String>,
-    started_at: &str,
-    outcomes: &mut BTreeMap<PathBuf, PartitionOutcome>,
-) -> Result<(u64, Lsn, u64)> {
+    batch_size: u64,
+    spill: &mut Spill,
+) -> Result<Call> {
     let table = &session.tables[0];
     let spec = table.member.spec();
     let field = spec
@@ -385,14 +542,19 @@ fn drain_batch(
         mapping: spec.name.to_owned(),
         message: error.to_string(),
     };
-    // The batch's messages, and per message the files it goes to.
-    let mut batch: Vec<Vec<u8>> = Vec::new();
-    let mut routes: Vec<Vec<(usize, Action)>> = Vec::new();
-    let mut files: Vec<(PathBuf, String)> = Vec::new();
+    spill.clear()?;
+    let mut files = Files::default();
+    let mut entries: Vec<Entry> = Vec::new();
+    let mut batches: Vec<Batch> = Vec::new();
+    // The table's last description (where it is in the spill file, a count of
+    // those seen), and per file the count it last got in the current batch.
+    let mut relation: Option<(u64, u32, u32)> = None;
+    let mut described: Vec<Option<(usize, u32)>> = Vec::new();
     let mut position_of_column: Option<usize> = None;
     let mut skip = true;
+    let mut final_lsn = Lsn::ZERO;
     let mut end = from;
-    let mut changes = 0u64;
+    let (mut changes, mut batch_changes, mut batch_start) = (0u64, 0u64, 0usize);
     let relation_id = table.table;
     let messages = slot::peek(
         &mut session.client,
@@ -400,10 +562,13 @@ fn drain_batch(
         &stored.slot,
         &stored.publication,
         upto,
-        BATCH_MESSAGES,
+        PEEK_MESSAGES,
         &mut |bytes| {
+            // The changes of a transaction applied already are not even decoded.
+            if skip && matches!(bytes.first(), Some(b'I' | b'U' | b'D' | b'T' | b'C')) {
+                return Ok(());
+            }
             let message = pgoutput::decode(bytes).map_err(protocol_error)?;
-            let mut to: Vec<(usize, Action)> = Vec::new();
             let route = Route {
                 spec,
                 template,
@@ -411,36 +576,39 @@ fn drain_batch(
                 column,
                 index: position_of_column,
             };
+            let mut to: [Option<(usize, Action)>; 2] = [None, None];
             match &message {
-                Message::Begin { final_lsn, .. } => {
-                    skip = *final_lsn < from || *final_lsn >= upto;
+                Message::Begin {
+                    final_lsn: commit, ..
+                } => {
+                    skip = *commit < from || *commit >= upto;
+                    final_lsn = *commit;
                 }
-                Message::Relation(relation) if relation.id == relation_id => {
-                    position_of_column = relation
+                Message::Relation(described_relation) if described_relation.id == relation_id => {
+                    position_of_column = described_relation
                         .columns
                         .iter()
                         .position(|relation_column| relation_column.name == column);
+                    let (offset, len) = spill.push(bytes)?;
+                    let count = relation.map_or(0, |(_, _, count)| count + 1);
+                    relation = Some((offset, len, count));
                 }
                 Message::Insert { relation, new } if !skip && *relation == relation_id => {
-                    to.push((route.file(new, &mut files)?, Action::AsIs));
-                    changes += 1;
+                    to[0] = Some((route.file(new, &mut files)?, Action::AsIs));
                 }
                 Message::Update { relation, old, new } if !skip && *relation == relation_id => {
                     let old = route.old(old.as_ref())?;
                     let before = route.file(old, &mut files)?;
                     let after = route.file(new, &mut files)?;
                     if before == after {
-                        to.push((after, Action::AsIs));
+                        to[0] = Some((after, Action::AsIs));
                     } else {
-                        to.push((before, Action::Leave));
-                        to.push((after, Action::Enter));
+                        to = [Some((before, Action::Leave)), Some((after, Action::Enter))];
                     }
-                    changes += 1;
                 }
                 Message::Delete { relation, old } if !skip && *relation == relation_id => {
                     let old = route.old(Some(old))?;
-                    to.push((route.file(old, &mut files)?, Action::AsIs));
-                    changes += 1;
+                    to[0] = Some((route.file(old, &mut files)?, Action::AsIs));
                 }
                 Message::Truncate { relations, .. }
                     if !skip && relations.contains(&relation_id) =>
@@ -459,18 +627,108 @@ fn drain_batch(
                 Message::Commit { end_lsn, .. } if !skip => {
                     end = *end_lsn;
                     skip = true;
+                    if batch_changes >= batch_size {
+                        batches.push(Batch {
+                            entries: batch_start..entries.len(),
+                            end,
+                            changes: batch_changes,
+                        });
+                        (batch_changes, batch_start) = (0, entries.len());
+                    }
                 }
                 _ => {}
             }
-            batch.push(bytes.to_vec());
-            routes.push(to);
+            if to[0].is_none() {
+                return Ok(());
+            }
+            changes += 1;
+            batch_changes += 1;
+            let (offset, len) = spill.push(bytes)?;
+            let batch = batches.len();
+            for (file, action) in to.into_iter().flatten() {
+                if described.len() <= file {
+                    described.resize(file + 1, None);
+                }
+                let (relation_offset, relation_len, count) =
+                    relation.ok_or_else(|| Error::Capture {
+                        mapping: spec.name.to_owned(),
+                        message: "the server sent a change before describing the table".to_owned(),
+                    })?;
+                let file_index = u32::try_from(file).unwrap_or(u32::MAX);
+                // Each file's applier of a batch is told the table's shape before its
+                // first change, and again after every new description.
+                if described[file] != Some((batch, count)) {
+                    described[file] = Some((batch, count));
+                    entries.push(Entry {
+                        offset: relation_offset,
+                        len: relation_len,
+                        file: file_index,
+                        action: Action::Relation,
+                        final_lsn,
+                    });
+                }
+                entries.push(Entry {
+                    offset,
+                    len,
+                    file: file_index,
+                    action,
+                    final_lsn,
+                });
+            }
             Ok(())
         },
     )?;
-    // File by file: its changes and its position in one SQLite transaction.
-    for (index, (path, value)) in files.iter().enumerate() {
+    spill.finish()?;
+    let last = batches.last().map_or(from, |batch| batch.end);
+    if end > last || batch_start < entries.len() {
+        batches.push(Batch {
+            entries: batch_start..entries.len(),
+            end,
+            changes: batch_changes,
+        });
+    }
+    debug_assert_eq!(
+        changes,
+        batches.iter().map(|batch| batch.changes).sum::<u64>()
+    );
+    Ok(Call {
+        messages,
+        files,
+        entries,
+        batches,
+    })
+}
+
+/// Applies `batch` file by file, each file's changes and its position in one SQLite
+/// transaction; merges each file's outcome into `outcomes`.
+#[allow(clippy::too_many_arguments)]
+fn apply_batch(
+    session: &mut Session,
+    stored: &CaptureState,
+    call: &Call,
+    batch: &Batch,
+    spill: &mut Spill,
+    from: Lsn,
+    params: &Option<String>,
+    started_at: &str,
+    outcomes: &mut BTreeMap<PathBuf, PartitionOutcome>,
+) -> Result<()> {
+    // The batch's entries file by file, each file's in log order.
+    let mut order: Vec<usize> = batch.entries.clone().collect();
+    order.sort_by_key(|&entry| call.entries[entry].file);
+    for entries in order.chunk_by(|&a, &b| call.entries[a].file == call.entries[b].file) {
+        let file = call.entries[entries[0]].file as usize;
+        let (path, value) = &call.files.files[file];
         let result = apply_file(
-            session, stored, path, index, &batch, &routes, from, end, upto, params, started_at,
+            session,
+            stored,
+            path,
+            spill,
+            entries.iter().map(|&entry| &call.entries[entry]),
+            from,
+            batch.end,
+            params,
+            started_at,
         );
         let outcome = outcomes
             .entry(path.clone())
@@ -489,23 +747,21 @@ fn drain_batch(
             Err(error) => outcome.error = Some(error),
         }
     }
-    Ok((messages, end, changes))
+    Ok(())
 }
 
-/// Applies the changes of `batch` routed to file `file` (`path`), skipping the
-/// transactions before the file's own position, and stores the position `end` in
-/// the same transaction; the rows written and deleted.
+/// Applies `entries` (one file's, of one batch, in log order) to the file `path`,
+/// skipping the transactions before the file's own position, and stores the
+/// position `end` in the same transaction; the rows written and deleted.
 #[allow(clippy::too_many_arguments)]
-fn apply_file(
+fn apply_file<'e>(
     session: &mut Session,
     stored: &CaptureState,
     path: &Path,
-    file: usize,
-    batch: &[Vec<u8>],
-    routes: &[Vec<(usize, Action)>],
+    spill: &mut Spill,
+    entries: impl Iterator<Item = &'e Entry>,
     from: Lsn,
     end: Lsn,
-    upto: Lsn,
     params: &Option<String>,
     started_at: &str,
 ) -> Result<(u64, u64)> {
@@ -544,39 +800,24 @@ fn apply_file(
         mapping: spec.name.to_owned(),
         message: error.to_string(),
     };
-    let mut skip = true;
-    for (bytes, to) in batch.iter().zip(routes) {
-        let message = pgoutput::decode(bytes).map_err(protocol_error)?;
-        match &message {
-            Message::Begin { final_lsn, .. } => {
-                // Applied already to this file by an earlier run, or not this batch's.
-                skip = *final_lsn < from.max(own) || *final_lsn >= upto;
-            }
-            Message::Relation(relation) => {
-                if applier.is_table(relation.id) {
-                    applier.relation(relation, skip)?;
-                }
-            }
+    for entry in entries {
+        // Applied already to this file by an earlier run.
+        let skip = entry.final_lsn < from.max(own);
+        let bytes = spill.read(entry.offset, entry.len)?;
+        match (
+            pgoutput::decode(bytes).map_err(protocol_error)?,
+            entry.action,
+        ) {
+            (Message::Relation(relation), _) => applier.relation(&relation, skip)?,
             _ if skip => {}
-            _ => {
-                for &(target, action) in to {
-                    if target != file {
-                        continue;
-                    }
-                    match (&message, action) {
-                        (Message::Insert { new, .. }, _) => applier.insert(new)?,
-                        (Message::Update { old, new, .. }, Action::AsIs) => {
-                            applier.update(old.as_ref(), new)?;
-                        }
-                        (Message::Update { old: Some(old), .. }, Action::Leave) => {
-                            applier.delete(old)?;
-                        }
-                        (Message::Update { new, .. }, _) => applier.insert(new)?,
-                        (Message::Delete { old, .. }, _) => applier.delete(old)?,
-                        _ => {}
-                    }
-                }
+            (Message::Insert { new, .. }, _) => applier.insert(&new)?,
+            (Message::Update { old, new, .. }, Action::AsIs) => {
+                applier.update(old.as_ref(), &new)?;
             }
+            (Message::Update { old: Some(old), .. }, Action::Leave) => applier.delete(&old)?,
+            (Message::Update { new, .. }, _) => applier.insert(&new)?,
+            (Message::Delete { old, .. }, _) => applier.delete(&old)?,
+            _ => {}
         }
     }
     applier.refetch(&mut session.client)?;
