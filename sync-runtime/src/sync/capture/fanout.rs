@@ -8,15 +8,17 @@
 //!
 //! The first run creates the slot, then writes every file with the one-pass
 //! fan-out from a snapshot taken after it, then drains the slot as every later run
-//! does. A drain reads a batch of whole source transactions, routes each change by
+//! does. A drain reads the slot in large decoding calls of whole source
+//! transactions, written to a spill file as they arrive, routes each change by
 //! the partition value of its new row (an insert, an update) and of its old row
 //! (an update that moved the row, a delete: `REPLICA IDENTITY FULL` sends it), and
-//! applies the batch file by file, each file's changes and its position in one
-//! SQLite transaction; a file skips the transactions that committed before its own
-//! position (applied by an earlier run killed between two files). Only when every
-//! file committed does the state file store the batch's end and the slot get
-//! confirmed there; a file that fails leaves both where they were, so the next run
-//! sends its changes again. Why replaying onto the copy is exact is argued in
+//! applies the call in batches of `--batch-size` changes, each batch file by file,
+//! each file's changes and its position in one SQLite transaction; a file skips
+//! the transactions that committed before its own position (applied by an earlier
+//! run killed between two files). Only when every file committed does the state
+//! file store the batch's end; the slot is confirmed after each call. A file that
+//! fails stops the run after its batch and leaves both where they were, so the
+//! next run sends its changes again. Why replaying onto the copy is exact is argued in
 //! `docs/capture.md`; the per-file positions in `docs/fanout.md`.
 
 use std::collections::{BTreeMap, HashMap};
