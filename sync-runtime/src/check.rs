@@ -19,7 +19,7 @@ use crate::source::client::Client;
 use crate::source::config::SourceConfig;
 use crate::source::guard;
 use crate::spec::{MappingSpec, SourceColumn};
-use crate::target;
+use crate::target::{self, target_error};
 
 /// One table as `pg_catalog` describes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -359,10 +359,7 @@ fn check_target(spec: &MappingSpec, path: &Path) -> Result<(Vec<Difference>, Vec
         let missing = spec.targets.iter().map(|target| target.name.to_owned());
         return Ok((Vec::new(), missing.collect()));
     }
-    let target_error = |source| Error::Target {
-        path: path.to_owned(),
-        source: Box::new(source),
-    };
+    let target_error = target_error(path);
     let connection = crate::target::open_for_reading(path)?;
     let mut differences = Vec::new();
     let mut missing = Vec::new();

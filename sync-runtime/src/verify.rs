@@ -36,6 +36,7 @@ use crate::source::client::Snapshot;
 use crate::source::config::SourceConfig;
 use crate::source::decode::{check_types, decode_row};
 use crate::spec::{MappingSpec, TargetSpec};
+use crate::target::target_error;
 
 /// What `verify` found for one mapping.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -143,10 +144,7 @@ fn compare<M: Mapping>(
     repair: bool,
 ) -> Result<Verification> {
     let spec = M::SPEC;
-    let target_error = |source| Error::Target {
-        path: target.to_owned(),
-        source: Box::new(source),
-    };
+    let target_error = target_error(target);
     let connection = if repair {
         let connection = crate::target::open(target)?;
         // One write transaction from the first read: what is compared is what is
@@ -368,10 +366,7 @@ fn read_source<M: Mapping>(
             let mut encoded = encoder.raw_query();
             let values = encoded
                 .next()
-                .map_err(|source| Error::Target {
-                    path: path.to_owned(),
-                    source: Box::new(source),
-                })?
+                .map_err(target_error(path))?
                 .expect("a SELECT without FROM returns one row");
             each(&decoded, index, values)?;
         }
@@ -393,10 +388,7 @@ fn repair_rows<M: Mapping>(
     differing: &[usize],
 ) -> Result<Vec<Repaired>> {
     let spec = M::SPEC;
-    let target_error = |source| Error::Target {
-        path: path.to_owned(),
-        source: Box::new(source),
-    };
+    let target_error = target_error(path);
     let write_error = |index: usize, key: String, source| Error::Write {
         mapping: spec.name.to_owned(),
         table: spec.targets[index].name.to_owned(),
@@ -464,10 +456,7 @@ fn read_target(
     table: &TargetSpec,
     each: &mut dyn FnMut(&rusqlite::Row<'_>) -> Result<()>,
 ) -> Result<()> {
-    let target_error = |source| Error::Target {
-        path: path.to_owned(),
-        source: Box::new(source),
-    };
+    let target_error = target_error(path);
     let exists = crate::target::table_exists(connection, table.name).map_err(target_error)?;
     if !exists {
         return Ok(());

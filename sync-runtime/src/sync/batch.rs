@@ -20,6 +20,7 @@ use crate::progress::Progress;
 use crate::source::{CopyReader, SourceRow, row_key};
 use crate::spec::{MappingSpec, TargetSpec};
 use crate::target::statement::Statement;
+use crate::target::target_error;
 
 /// Rows per multi-row `INSERT`: measured with the reference targets, 8 rows per
 /// statement gain most of the speed-up over one, 32 a little more, 64 lose again.
@@ -263,10 +264,7 @@ impl<'c> Writer<'c> {
     /// Prepares the inserts of mapping `M` on `connection`, the file `path`.
     pub(crate) fn new<M: Mapping>(connection: &'c Connection, path: &Path) -> Result<Self> {
         let spec = M::SPEC;
-        let target_error = |source| Error::Target {
-            path: path.to_owned(),
-            source: Box::new(source),
-        };
+        let target_error = target_error(path);
         let per_statement = rows_per_statement(spec);
         // Text and blobs bound without a copy, from the batch (see `target::statement`).
         let single = spec

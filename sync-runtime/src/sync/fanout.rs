@@ -32,7 +32,7 @@ use crate::sync::batch::{self, RawBatch};
 use crate::sync::watermark::Watermark;
 use crate::sync::{fanout_changes, full, retry, routes, signal};
 use crate::target::state::{self, MappingState};
-use crate::target::{self, Txn, swap};
+use crate::target::{self, Txn, swap, target_error};
 
 /// What a fan-out run did.
 #[derive(Debug)]
@@ -573,10 +573,7 @@ fn write_partition<M: Mapping>(
     written: &mut dyn FnMut(&RawBatch, u64) -> Result<()>,
 ) -> Result<u64> {
     let spec = M::SPEC;
-    let target_error = |source| Error::Target {
-        path: path.to_owned(),
-        source: Box::new(source),
-    };
+    let target_error = target_error(path);
     target::create_parent(path)?;
     // A file that does not exist yet is built under a temporary name and renamed
     // into place whole (see `target::NewFile`); an existing one is replaced in

@@ -49,7 +49,7 @@ use crate::sync::routes::{self, Stored};
 use crate::sync::signal;
 use crate::sync::watermark::Watermark;
 use crate::target::state::{self, MappingState};
-use crate::target::{self, Txn};
+use crate::target::{self, Txn, target_error};
 
 /// The routing index and its state when this run of `template` can be incremental,
 /// `None` when it must be full: asked for (`--full`, or `--prune` of a mapping
@@ -89,10 +89,7 @@ pub(crate) fn plan<M: Mapping>(
     {
         Some("the filter parameters changed since the last full run".to_owned())
     } else {
-        let names = routes::names(&connection).map_err(|source| Error::Target {
-            path: path.clone(),
-            source: Box::new(source),
-        })?;
+        let names = routes::names(&connection).map_err(target_error(&path))?;
         names
             .iter()
             .map(|name| template.path_of_name(name))
@@ -236,13 +233,6 @@ impl<M: Mapping> Writer<'_, M> {
         }
     }
 
-    fn routes_error(&self, source: rusqlite::Error) -> Error {
-        Error::Target {
-            path: self.routes_path.to_owned(),
-            source: Box::new(source),
-        }
-    }
-
     fn write(&mut self, receiver: Receiver<Message<M>>) -> Result<()> {
         let progress = self.options.observer();
         for message in receiver {
@@ -280,11 +270,7 @@ impl<M: Mapping> Writer<'_, M> {
                 "`--prune` over a template merges integer keys, and the key column is no longer one; rerun with `--full`",
             ));
         }
-        let routes_path = self.routes_path;
-        let routes_error = |source| Error::Target {
-            path: routes_path.to_owned(),
-            source: Box::new(source),
-        };
+        let routes_error = target_error(self.routes_path);
         let prune = self.prune.as_mut().expect("`--prune` asked for");
         let mut index = IndexKeys {
             connection: self.routes,
@@ -319,10 +305,7 @@ impl<M: Mapping> Writer<'_, M> {
         let Some(mut prune) = self.prune.take() else {
             return Ok(());
         };
-        let routes_error = |source| Error::Target {
-            path: self.routes_path.to_owned(),
-            source: Box::new(source),
-        };
+        let routes_error = target_error(self.routes_path);
         // The index's keys after the source's last key are missing too.
         let mut index = IndexKeys {
             connection: self.routes,
@@ -392,10 +375,7 @@ impl<M: Mapping> Writer<'_, M> {
             // Nothing to delete from a file that is not there.
             return Ok(0);
         }
-        let target_error = |source| Error::Target {
-            path: path.to_owned(),
-            source: Box::new(source),
-        };
+        let target_error = target_error(path);
         let (_, deleted) = self.in_file(path, true, None, keys.len() as u64, |transaction| {
             let mut deletes = spec
                 .targets
@@ -428,11 +408,11 @@ impl<M: Mapping> Writer<'_, M> {
         let mut was = Vec::with_capacity(rows.len());
         let mut goes = Vec::with_capacity(rows.len());
         {
-            let transaction = Txn::begin(self.routes).map_err(|e| self.routes_error(e))?;
+            let transaction = Txn::begin(self.routes).map_err(target_error(self.routes_path))?;
             for change in rows {
                 let (key, value) = change.route.as_ref().expect("a partitioned mapping");
                 let names =
-                    routes::names_of(&transaction, key).map_err(|e| self.routes_error(e))?;
+                    routes::names_of(&transaction, key).map_err(target_error(self.routes_path))?;
                 // A row of another shard's partition leaves this shard's files.
                 let name = match value {
                     Some(value) if !change.deleted && self.owns(value) => {
@@ -441,12 +421,14 @@ impl<M: Mapping> Writer<'_, M> {
                     _ => None,
                 };
                 if let Some(name) = &name {
-                    routes::add(&transaction, key, name).map_err(|e| self.routes_error(e))?;
+                    routes::add(&transaction, key, name).map_err(target_error(self.routes_path))?;
                 }
                 was.push(names);
                 goes.push(name);
             }
-            transaction.commit().map_err(|e| self.routes_error(e))?;
+            transaction
+                .commit()
+                .map_err(target_error(self.routes_path))?;
         }
         // 2. Each file's changes in its own transaction.
         let mut files: BTreeMap<&str, Vec<Operation>> = BTreeMap::new();
@@ -505,12 +487,12 @@ impl<M: Mapping> Writer<'_, M> {
             }
         }
         // 3. The index forgets the files each key left, and moves its watermark.
-        let transaction = Txn::begin(self.routes).map_err(|e| self.routes_error(e))?;
+        let transaction = Txn::begin(self.routes).map_err(target_error(self.routes_path))?;
         for (index, change) in rows.iter().enumerate() {
             if complete[index] {
                 let (key, _) = change.route.as_ref().expect("a partitioned mapping");
                 routes::keep_only(&transaction, key, goes[index].as_deref())
-                    .map_err(|e| self.routes_error(e))?;
+                    .map_err(target_error(self.routes_path))?;
             }
         }
         self.rows_read += rows.len() as u64;
@@ -521,9 +503,9 @@ impl<M: Mapping> Writer<'_, M> {
             self.stored.watermark = self.watermark.as_ref().map(Watermark::to_blob);
             self.stored.source = self.identity.to_json();
             routes::record(&transaction, M::SPEC, &self.stored)
-                .map_err(|e| self.routes_error(e))?;
+                .map_err(target_error(self.routes_path))?;
         }
-        transaction.commit().map_err(|e| self.routes_error(e))
+        transaction.commit().map_err(target_error(self.routes_path))
     }
 
     /// The outcome of the file `name`, made on first use.
@@ -592,10 +574,7 @@ impl<M: Mapping> Writer<'_, M> {
         watermark: Option<&Watermark>,
     ) -> Result<(u64, u64)> {
         let spec = M::SPEC;
-        let target_error = |source| Error::Target {
-            path: path.to_owned(),
-            source: Box::new(source),
-        };
+        let target_error = target_error(path);
         let exists = path.exists();
         if !exists {
             if !operations.iter().any(|operation| operation.upsert) {
@@ -668,10 +647,7 @@ impl<M: Mapping> Writer<'_, M> {
         body: impl FnOnce(&Connection) -> Result<(u64, u64)>,
     ) -> Result<(u64, u64)> {
         let spec = M::SPEC;
-        let target_error = |source| Error::Target {
-            path: path.to_owned(),
-            source: Box::new(source),
-        };
+        let target_error = target_error(path);
         let connection = target::open(path)?;
         let result = (|| {
             // A file this mapping's fan-out wrote, or a new one (made here, or left
@@ -717,10 +693,7 @@ impl<M: Mapping> Writer<'_, M> {
     fn is_empty_file(&self, connection: &Connection, path: &Path) -> Result<bool> {
         let tables: i64 = connection
             .query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))
-            .map_err(|source| Error::Target {
-                path: path.to_owned(),
-                source: Box::new(source),
-            })?;
+            .map_err(target_error(path))?;
         Ok(tables == 0)
     }
 
@@ -728,10 +701,7 @@ impl<M: Mapping> Writer<'_, M> {
     /// same definition with the same filter parameters.
     fn check_file(&self, connection: &Connection, path: &Path) -> Result<()> {
         let spec = M::SPEC;
-        let target_error = |source| Error::Target {
-            path: path.to_owned(),
-            source: Box::new(source),
-        };
+        let target_error = target_error(path);
         let previous = state::load(connection, spec.name).map_err(target_error)?;
         let mut tables = true;
         for target in spec.targets {

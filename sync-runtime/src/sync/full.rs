@@ -23,6 +23,7 @@ use crate::sync::watermark::{RawField, Watermark};
 use crate::target::Txn;
 use crate::target::state::{self, MappingState};
 use crate::target::swap;
+use crate::target::target_error;
 
 /// One full sync; returns the rows read and the rows written (fewer by the rows a
 /// soft-delete column marks deleted).
@@ -34,10 +35,7 @@ pub(crate) fn sync<M: Mapping>(
     started_at: &str,
 ) -> Result<(u64, u64)> {
     let spec = M::SPEC;
-    let target_error = |source| Error::Target {
-        path: path.to_owned(),
-        source: Box::new(source),
-    };
+    let target_error = target_error(path);
     let filter = options.filter_settings(spec)?;
     // No foreign-key checks for the load where they hold by construction; see `swap`.
     let mut bulk_load = swap::BulkLoad::begin(connection, spec);

@@ -15,7 +15,7 @@ use crate::registered::Registered;
 use crate::source::config::SourceConfig;
 use crate::spec::MappingSpec;
 use crate::summary::Summary;
-use crate::target::{self, state};
+use crate::target::{self, state, target_error};
 
 /// A source transaction that exported its snapshot; it stays open (and so the
 /// snapshot importable) until dropped, when its connection goes back to `source`.
@@ -198,10 +198,7 @@ fn sync_group(
     snapshot: Option<&str>,
 ) -> Vec<(&'static str, Result<Summary>)> {
     let names: Vec<&'static str> = members.iter().map(|member| member.spec.name).collect();
-    let target_error = |source| Error::Target {
-        path: target.to_owned(),
-        source: Box::new(source),
-    };
+    let target_error = target_error(target);
     let mut connection = match target::open(target) {
         Ok(connection) => connection,
         Err(error) => return fail_all(&names, 0, error),

@@ -32,7 +32,7 @@ use crate::summary::{ColumnMigration, Summary, TargetSummary};
 use crate::sync::key_merge::{KeyMerge, MERGE_PAGE, MergeTarget};
 use crate::sync::watermark::{self, RawField, RawValue, Watermark};
 use crate::target::state::{self, MappingState};
-use crate::target::{self, Txn};
+use crate::target::{self, Txn, target_error};
 
 /// What the reader hands the writer.
 pub(crate) enum Message<M> {
@@ -104,10 +104,7 @@ pub(crate) fn previous<M: Mapping>(
     if options.full {
         return Ok(None);
     }
-    let target_error = |source| Error::Target {
-        path: path.to_owned(),
-        source: Box::new(source),
-    };
+    let target_error = target_error(path);
     let Some(previous) = state::load(connection, spec.name).map_err(target_error)? else {
         return Ok(None);
     };
@@ -142,10 +139,7 @@ pub(crate) fn sync<M: Mapping>(
     started_at: &str,
 ) -> Result<Summary> {
     let spec = M::SPEC;
-    let target_error = |source| Error::Target {
-        path: path.to_owned(),
-        source: Box::new(source),
-    };
+    let target_error = target_error(path);
     let start = previous.watermark();
     if previous.watermark_raw.is_some() && start.is_none() {
         return Err(Error::Incremental {
@@ -173,10 +167,7 @@ pub(crate) fn sync<M: Mapping>(
         target::ensure_tables(&transaction, spec).map_err(target_error)??;
         transaction.commit().map_err(target_error)?;
     }
-    let stored = state::load_source(connection, spec.name).map_err(|source| Error::Target {
-        path: path.to_owned(),
-        source: Box::new(source),
-    })?;
+    let stored = state::load_source(connection, spec.name).map_err(target_error)?;
     let identity = check_source(client, spec, options, stored.as_deref())?;
     let batch_size = options.batch_size.max(1);
     std::thread::scope(|scope| {
@@ -289,13 +280,6 @@ impl<'a, M: Mapping> Writer<'a, M> {
         }
     }
 
-    fn target_error(&self, source: rusqlite::Error) -> Error {
-        Error::Target {
-            path: self.path.to_owned(),
-            source: Box::new(source),
-        }
-    }
-
     fn write(&mut self, receiver: Receiver<Message<M>>, progress: &dyn Progress) -> Result<()> {
         for message in receiver {
             match message {
@@ -316,21 +300,20 @@ impl<'a, M: Mapping> Writer<'a, M> {
     /// Applies one batch and its watermark in one transaction.
     fn write_rows(&mut self, rows: Vec<Change<M>>, watermark: Option<Watermark>) -> Result<()> {
         let spec = M::SPEC;
-        let transaction =
-            Txn::begin(self.connection).map_err(|source| self.target_error(source))?;
+        let transaction = Txn::begin(self.connection).map_err(target_error(self.path))?;
         self.check_claim(&transaction)?;
         let mut upserts = spec
             .targets
             .iter()
             .map(|target| transaction.prepare_cached(target.upsert))
             .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|source| self.target_error(source))?;
+            .map_err(target_error(self.path))?;
         let mut deletes = spec
             .targets
             .iter()
             .map(|target| transaction.prepare_cached(target.delete_by_key))
             .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|source| self.target_error(source))?;
+            .map_err(target_error(self.path))?;
         let count = rows.len() as u64;
         for Change { row, deleted, .. } in rows {
             let key = || row.key();
@@ -368,12 +351,10 @@ impl<'a, M: Mapping> Writer<'a, M> {
             self.rows_read,
             self.started_at,
         )
-        .map_err(|source| self.target_error(source))?;
+        .map_err(target_error(self.path))?;
         // On SIGINT or SIGTERM the batch in flight is rolled back, not committed.
         crate::sync::signal::check(spec)?;
-        transaction
-            .commit()
-            .map_err(|source| self.target_error(source))?;
+        transaction.commit().map_err(target_error(self.path))?;
         self.claimed = true;
         Ok(())
     }
@@ -391,7 +372,7 @@ impl<'a, M: Mapping> Writer<'a, M> {
                 |row| row.get(0),
             )
             .optional()
-            .map_err(|source| self.target_error(source))?;
+            .map_err(target_error(self.path))?;
         if started_at.as_deref() != Some(self.started_at) {
             return Err(Error::ConcurrentRun {
                 mapping: M::SPEC.name.to_owned(),
@@ -420,10 +401,7 @@ impl<'a, M: Mapping> Writer<'a, M> {
         let transaction = self.prune_transaction()?;
         let mut insert = transaction
             .prepare_cached(incremental.prune_keys_insert)
-            .map_err(|source| Error::Target {
-                path: path.to_owned(),
-                source: Box::new(source),
-            })?;
+            .map_err(target_error(path))?;
         let width = types.len().max(1);
         for fields in ranges.chunks(width) {
             let row = SourceRow::from_ranges(types, buffer, fields);
@@ -475,10 +453,7 @@ impl<'a, M: Mapping> Writer<'a, M> {
             }
             merge
                 .advance(&mut table, Some(&key))
-                .map_err(|source| Error::Target {
-                    path: self.path.to_owned(),
-                    source: Box::new(source),
-                })?;
+                .map_err(target_error(self.path))?;
         }
         Ok(())
     }
@@ -488,15 +463,14 @@ impl<'a, M: Mapping> Writer<'a, M> {
     fn prune_transaction(&mut self) -> Result<&Txn<'a>> {
         if self.prune.is_none() {
             let incremental = incremental_spec(M::SPEC);
-            let transaction =
-                Txn::begin(self.connection).map_err(|source| self.target_error(source))?;
+            let transaction = Txn::begin(self.connection).map_err(target_error(self.path))?;
             if self.merge.is_none() {
                 transaction
                     .execute_batch(&format!(
                         "{}; {}",
                         incremental.prune_keys_drop, incremental.prune_keys_create
                     ))
-                    .map_err(|source| self.target_error(source))?;
+                    .map_err(target_error(self.path))?;
             }
             self.prune = Some(transaction);
         }
@@ -513,7 +487,7 @@ impl<'a, M: Mapping> Writer<'a, M> {
         }
         let transaction = match self.prune.take() {
             Some(transaction) => transaction,
-            None => Txn::begin(self.connection).map_err(|source| self.target_error(source))?,
+            None => Txn::begin(self.connection).map_err(target_error(self.path))?,
         };
         self.check_claim(&transaction)?;
         if prune {
@@ -523,17 +497,13 @@ impl<'a, M: Mapping> Writer<'a, M> {
                 let mut table = TableKeys::new(spec, &transaction, column, &mut self.deleted);
                 merge
                     .advance(&mut table, None)
-                    .map_err(|source| Error::Target {
-                        path: self.path.to_owned(),
-                        source: Box::new(source),
-                    })?;
+                    .map_err(target_error(self.path))?;
                 pruned = merge.pruned;
             } else {
                 for (index, statement) in incremental.prune.iter().enumerate().rev() {
                     let deleted = transaction
                         .execute(statement, [])
-                        .map_err(|source| self.target_error(source))?
-                        as u64;
+                        .map_err(target_error(self.path))? as u64;
                     self.deleted[index] += deleted;
                     pruned += deleted;
                 }
@@ -548,7 +518,7 @@ impl<'a, M: Mapping> Writer<'a, M> {
                         [],
                         |row| row.get(0),
                     )
-                    .map_err(|source| self.target_error(source))?;
+                    .map_err(target_error(self.path))?;
                 if !left {
                     return Err(Error::WouldEmpty {
                         mapping: spec.name.to_owned(),
@@ -560,7 +530,7 @@ impl<'a, M: Mapping> Writer<'a, M> {
             if self.merge.is_none() {
                 transaction
                     .execute_batch(incremental.prune_keys_drop)
-                    .map_err(|source| self.target_error(source))?;
+                    .map_err(target_error(self.path))?;
             }
         }
         let watermark = self.watermark.as_ref();
@@ -576,12 +546,10 @@ impl<'a, M: Mapping> Writer<'a, M> {
                 true,
             ),
         )
-        .map_err(|source| self.target_error(source))?;
+        .map_err(target_error(self.path))?;
         state::record_source(&transaction, spec.name, &self.identity.to_json())
-            .map_err(|source| self.target_error(source))?;
-        transaction
-            .commit()
-            .map_err(|source| self.target_error(source))?;
+            .map_err(target_error(self.path))?;
+        transaction.commit().map_err(target_error(self.path))?;
         Ok(Summary {
             mapping: spec.name.to_owned(),
             mode: "incremental".to_owned(),

@@ -26,6 +26,7 @@ use crate::spec::MappingSpec;
 use crate::summary::{ColumnMigration, Summary};
 use crate::sync::{group, incremental, signal};
 use crate::target::state::{self, MappingState, Migration};
+use crate::target::target_error;
 
 /// The savepoint of a migrating run inside a group's transaction.
 const SAVEPOINT: &str = "data_sync_migrate";
@@ -44,10 +45,7 @@ pub(crate) fn sync<M: Mapping>(
     snapshot: Option<&str>,
     started_at: &str,
 ) -> Result<Summary> {
-    let target_error = |source| Error::Target {
-        path: path.to_owned(),
-        source: Box::new(source),
-    };
+    let target_error = target_error(path);
     let exported = match snapshot {
         Some(_) => None,
         None => Some(group::export(source)?),
@@ -111,10 +109,7 @@ fn run<M: Mapping>(
         at: started_at.to_owned(),
         columns: migrations,
     };
-    state::record_migration(connection, spec.name, &migration).map_err(|source| Error::Target {
-        path: path.to_owned(),
-        source: Box::new(source),
-    })?;
+    state::record_migration(connection, spec.name, &migration).map_err(target_error(path))?;
     for column in &migration.columns {
         tracing::info!(
             mapping = spec.name,

@@ -25,7 +25,7 @@ use crate::options::SyncOptions;
 use crate::source::config::SourceConfig;
 use crate::spec::MappingSpec;
 use crate::summary::{Summary, TargetSummary};
-use crate::target::{self, state};
+use crate::target::{self, state, target_error};
 
 /// Syncs mapping `M` from `source` into the SQLite file `target`: every target table
 /// is replaced by the source's rows in one transaction, so a reader sees the old
@@ -102,11 +102,10 @@ pub(crate) fn sync_on<M: Mapping>(
     }
     // The attempt is on record before its own transaction begins, so that a run
     // killed before it commits shows as `running` (issue 19).
-    if let Err(source) = state::record_attempt(connection, spec.name, &started_at) {
-        let result = Err(Error::Target {
-            path: target.to_owned(),
-            source: Box::new(source),
-        });
+    if let Err(error) =
+        state::record_attempt(connection, spec.name, &started_at).map_err(target_error(target))
+    {
+        let result = Err(error);
         log_run(spec, None, started.elapsed().as_secs_f64(), &result);
         return result;
     }
@@ -232,12 +231,8 @@ pub(crate) fn sync_capture_group(
         }
         let mut connection = target::open(target)?;
         for spec in &specs {
-            state::record_attempt(&mut connection, spec.name, &started_at).map_err(|source| {
-                Error::Target {
-                    path: target.to_owned(),
-                    source: Box::new(source),
-                }
-            })?;
+            state::record_attempt(&mut connection, spec.name, &started_at)
+                .map_err(target_error(target))?;
             progress.start(spec, "capture");
         }
         let captured: Vec<&'static dyn capture::member::Member> = members

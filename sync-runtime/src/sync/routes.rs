@@ -370,10 +370,7 @@ impl Builder {
         let temporary = PathBuf::from(temporary);
         delete(&temporary)?;
         crate::target::create_parent(path)?;
-        let error = |source| Error::Target {
-            path: temporary.clone(),
-            source: Box::new(source),
-        };
+        let error = target_error(&temporary);
         let connection = Connection::open(&temporary).map_err(error)?;
         // The file is renamed into place only when complete, so it needs no journal.
         connection

@@ -83,7 +83,7 @@ pub(crate) fn open(path: &Path) -> Result<Connection> {
 
 /// Makes a SQLite error on the target file at `path` an [`Error::Target`] naming it:
 /// `.map_err(target_error(path))`.
-pub(crate) fn target_error(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
+pub(crate) fn target_error(path: &Path) -> impl Fn(rusqlite::Error) -> Error + Copy + '_ {
     move |source| Error::Target {
         path: path.to_owned(),
         source: Box::new(source),

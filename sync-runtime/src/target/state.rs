@@ -12,6 +12,7 @@ use crate::spec::MappingSpec;
 use crate::summary::ColumnMigration;
 use crate::sync::watermark::Watermark;
 use crate::target::model;
+use crate::target::target_error;
 
 /// The state table's definition.
 const CREATE: &str = "CREATE TABLE IF NOT EXISTS \"_data_sync_state\" (
@@ -450,10 +451,7 @@ pub fn load_states(path: &std::path::Path) -> crate::Result<Vec<MappingState>> {
         return Ok(Vec::new());
     }
     let connection = crate::target::open_for_reading(path)?;
-    load_all(&connection).map_err(|source| crate::Error::Target {
-        path: path.to_owned(),
-        source: Box::new(source),
-    })
+    load_all(&connection).map_err(target_error(path))
 }
 
 /// Now, as RFC 3339 UTC with microseconds (from the system clock: chrono's `clock`

@@ -10,6 +10,7 @@ use super::slot;
 use crate::error::{Error, Result};
 use crate::source::client::Client;
 use crate::spec::MappingSpec;
+use crate::target::target_error;
 
 /// Every capture prerequisite mapping `spec` misses on the source behind `client`
 /// and for the target file `target` (not created when missing).
@@ -78,8 +79,5 @@ fn stored_capture(spec: &MappingSpec, target: &Path) -> Result<Option<position::
         return Ok(None);
     }
     let connection = crate::target::open_for_reading(target)?;
-    position::load(&connection, spec.name).map_err(|source| Error::Target {
-        path: target.to_owned(),
-        source: Box::new(source),
-    })
+    position::load(&connection, spec.name).map_err(target_error(target))
 }
