@@ -1,6 +1,7 @@
-//! `data-sync status`: per mapping, the last run recorded in the target file; for a
-//! capture mapping, when the source is given, its replication slot as the source
-//! reports it: the confirmed position and the WAL it holds back.
+//! `data-sync status`: per mapping, the last run recorded in the target file (or
+//! in each file of a template); for a capture mapping, when the source is given,
+//! its replication slot as the source reports it: the confirmed position and the
+//! WAL it holds back.
 
 use std::path::Path;
 
@@ -31,7 +32,7 @@ pub(crate) fn run(
     args: &StatusArgs,
 ) -> Result<()> {
     if crate::lock::is_template(target) {
-        return run_fanout(catalogue, target, args);
+        return run_fanout(catalogue, target, source, args);
     }
     let states = sync_runtime::load_states(target)?;
     let mut names: Vec<&str> = catalogue.iter().map(|mapping| mapping.spec.name).collect();
@@ -67,8 +68,14 @@ pub(crate) fn run(
 /// `status --target 'out/{tenant_id}.sqlite'`: for every partitioned mapping of
 /// `catalogue`, the files of the template, each with its status, summarized: the
 /// count per last outcome, the oldest successful run, the files whose last run
-/// failed.
-fn run_fanout(catalogue: &[Registered], target: &Path, args: &StatusArgs) -> Result<()> {
+/// failed; for a capture mapping, when the source is given, the one slot of the
+/// template's state file, as for a single file.
+fn run_fanout(
+    catalogue: &[Registered],
+    target: &Path,
+    source: Option<&SourceConfig>,
+    args: &StatusArgs,
+) -> Result<()> {
     let mut rows = Vec::new();
     for mapping in catalogue {
         if mapping.spec.source.partition_by.is_none() {
@@ -128,14 +135,21 @@ fn run_fanout(catalogue: &[Registered], target: &Path, args: &StatusArgs) -> Res
             }
             files.push(row);
         }
-        rows.push(serde_json::json!({
+        let mut row = serde_json::json!({
             "mapping": mapping.spec.name,
             "template": target.display().to_string(),
             "files": files,
             "outcomes": outcomes,
             "oldest_success": oldest_success,
             "failed": failed,
-        }));
+        });
+        if let Some(source) = source
+            && mapping.spec.source.capture.is_some()
+            && let Some(slot) = mapping.slot_status(source, target)?
+        {
+            row["capture"] = capture_json(&slot, args.wal_warning);
+        }
+        rows.push(row);
     }
     if args.output.json {
         return print_json(&rows, None);
@@ -168,6 +182,7 @@ fn run_fanout(catalogue: &[Registered], target: &Path, args: &StatusArgs) -> Res
                 failed["last_outcome"].as_str().unwrap_or_default(),
             )?;
         }
+        print_capture(name, &row["capture"])?;
     }
     Ok(())
 }
@@ -349,7 +364,12 @@ fn print_status(row: &serde_json::Value) -> Result<()> {
             },
         )?;
     }
-    let capture = &row["capture"];
+    print_capture(name, &row["capture"])
+}
+
+/// The line of a capture mapping's slot ([`capture_json`]), if it has one, and its
+/// warning.
+fn print_capture(name: &str, capture: &serde_json::Value) -> Result<()> {
     if capture.is_object() {
         outln!(
             "{name}: slot {}, position {}, confirmed {}, {} bytes of WAL retained ({})",

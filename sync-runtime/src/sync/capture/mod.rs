@@ -523,8 +523,12 @@ pub(crate) fn slot_status<M: Mapping>(
 }
 
 /// The target file `path` and what it stores of mapping `spec`'s slot, for
-/// `drop-slot` and `status`; `None` when the mapping has no slot there.
+/// `drop-slot` and `status`; `None` when the mapping has no slot there (or the
+/// file does not exist: a template's state file before its first run).
 fn stored_capture(spec: &MappingSpec, path: &Path) -> Result<Option<(Connection, CaptureState)>> {
+    if !path.exists() {
+        return Ok(None);
+    }
     let connection = crate::target::open(path)?;
     let target_error = target_error(path);
     state::ensure(&connection).map_err(&target_error)?;
