@@ -33,8 +33,16 @@ fn sync(db: &TestDb, template: &Path) -> sync_runtime::Result<sync_runtime::Summ
     sync_runtime::sync::<FanoutOrdersLog>(&source, template, &options)
 }
 
-/// The position a file (or the state file) stores.
+/// The position a file (or the state file) stores; `None` also for a file no drain
+/// wrote yet (its first copy has no capture columns).
 fn position(path: &Path) -> Option<String> {
+    let columns = support::sqlite_rows(
+        path,
+        "SELECT 1 FROM pragma_table_info('_data_sync_state') WHERE name = 'capture_position'",
+    );
+    if columns.is_empty() {
+        return None;
+    }
     match support::sqlite_rows(
         path,
         "SELECT capture_position FROM _data_sync_state WHERE mapping = 'fanout_orders_log'",
@@ -440,4 +448,207 @@ fn measure(db: &TestDb, template: &Path) -> String {
         "peak RSS {rss} KiB, at most {descriptors} file descriptors, {:.2} s",
         started.elapsed().as_secs_f64()
     )
+}
+
+/// The `status --json` entry of `fanout_orders_log` over `template`, and the
+/// human form of `status`.
+fn status(db: &TestDb, template: &Path) -> (serde_json::Value, String) {
+    let output = crate::outcomes::data_sync_test_mappings(
+        db,
+        template,
+        &["status", "--json", "--wal-warning", "1"],
+    );
+    assert!(output.status.success(), "{}", support::stderr(&output));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let entry = json["mappings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|mapping| mapping["mapping"] == "fanout_orders_log")
+        .unwrap()
+        .clone();
+    let output =
+        crate::outcomes::data_sync_test_mappings(db, template, &["status", "--wal-warning", "1"]);
+    assert!(output.status.success(), "{}", support::stderr(&output));
+    (entry, support::printed(&output))
+}
+
+#[test]
+fn status_over_the_template_shows_the_slot_lag_and_the_shared_position() {
+    let db = source(3);
+    let directory = tempfile::tempdir().unwrap();
+    let template = template(directory.path());
+    let state = directory
+        .path()
+        .join(".data-sync-capture-fanout_orders_log.sqlite");
+    // Before the first run: no slot to show, and no state file made by looking.
+    let (entry, _) = status(&db, &template);
+    assert_eq!(entry["capture"], serde_json::Value::Null);
+    assert!(!state.exists());
+
+    sync(&db, &template).unwrap();
+    // Changes nobody drained: the slot holds their WAL back.
+    db.client()
+        .batch_execute("UPDATE public.fanout_orders SET item = 'behind'")
+        .unwrap();
+    let slot = slots(&db).pop().unwrap();
+    let shared = position(&state).unwrap();
+    let (entry, text) = status(&db, &template);
+    assert_eq!(entry["outcomes"], serde_json::json!({ "ok": 3 }));
+    let capture = &entry["capture"];
+    assert_eq!(capture["slot"], slot.as_str());
+    assert_eq!(capture["position"], shared.as_str());
+    assert_eq!(capture["confirmed"], shared.as_str());
+    assert_eq!(capture["wal_status"], "reserved");
+    assert!(capture["retained_bytes"].as_i64().unwrap() > 1, "{capture}");
+    assert_eq!(
+        capture["warning"].as_str().unwrap(),
+        format!(
+            "replication slot `{slot}` holds back {} bytes of WAL on the source; run `data-sync \
+             sync` (or keep `data-sync follow` running), or release it with `data-sync \
+             drop-slot --mapping fanout_orders_log`",
+            capture["retained_bytes"]
+        )
+    );
+    assert!(
+        text.contains(&format!(
+            "fanout_orders_log: slot {slot}, position {shared}, confirmed {shared}, "
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "warning: fanout_orders_log: replication slot `{slot}` holds back "
+        )),
+        "{text}"
+    );
+
+    // A drain moves the shared position, and status follows it.
+    sync(&db, &template).unwrap();
+    let drained = position(&state).unwrap();
+    assert_ne!(drained, shared);
+    let (entry, _) = status(&db, &template);
+    assert_eq!(entry["capture"]["position"], drained.as_str());
+    assert_eq!(entry["capture"]["confirmed"], drained.as_str());
+}
+
+/// The `rows` a file's `_data_sync_state` records for the last run that wrote it.
+fn recorded_rows(path: &Path) -> i64 {
+    match support::sqlite_rows(
+        path,
+        "SELECT rows FROM _data_sync_state WHERE mapping = 'fanout_orders_log'",
+    )
+    .as_slice()
+    {
+        [row] => match row[0] {
+            Value::Integer(rows) => rows,
+            ref other => panic!("rows {other:?}"),
+        },
+        rows => panic!("{rows:?}"),
+    }
+}
+
+/// The position the server has as confirmed for the one slot.
+fn confirmed(db: &TestDb) -> String {
+    db.client()
+        .query_one(
+            "SELECT confirmed_flush_lsn::text FROM pg_replication_slots
+             WHERE database = current_database()",
+            &[],
+        )
+        .unwrap()
+        .get(0)
+}
+
+#[test]
+fn a_run_killed_between_two_file_commits_is_caught_up_exactly() {
+    let db = source(5);
+    let directory = tempfile::tempdir().unwrap();
+    let template = template(directory.path());
+    sync(&db, &template).unwrap();
+    let state = directory
+        .path()
+        .join(".data-sync-capture-fanout_orders_log.sqlite");
+    let shared = position(&state).unwrap();
+    let confirmed_before = confirmed(&db);
+    // One source transaction whose changes meet t00, t01, t02, t03, t04 in that
+    // order: a run applies the files in that order.
+    db.client()
+        .batch_execute(
+            "BEGIN;
+             UPDATE public.fanout_orders SET item = 'killed run' WHERE tenant_id = 't00';
+             UPDATE public.fanout_orders SET item = 'killed run' WHERE tenant_id = 't01';
+             UPDATE public.fanout_orders SET item = 'killed run' WHERE tenant_id = 't02';
+             UPDATE public.fanout_orders SET item = 'killed run' WHERE tenant_id = 't03';
+             UPDATE public.fanout_orders SET item = 'killed run' WHERE tenant_id = 't04';
+             COMMIT;",
+        )
+        .unwrap();
+    // Another writer holds t02's write lock: the run commits t00 and t01, then waits
+    // for the lock (up to the busy timeout, 5 s) and says so on stderr.
+    let locked = directory.path().join("t02.sqlite");
+    let lock = rusqlite::Connection::open(&locked).unwrap();
+    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let mut child = crate::outcomes::test_mappings_command(
+        &db.url(),
+        &template,
+        &["sync", "--mapping", "fanout_orders_log"],
+    )
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .expect("data-sync starts");
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut printed = String::new();
+    loop {
+        let mut line = String::new();
+        let read = std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+        assert!(
+            read > 0,
+            "the run ended without waiting for the lock: {printed}"
+        );
+        printed.push_str(&line);
+        if line.contains("another connection holds a lock on the target file") {
+            break;
+        }
+    }
+    child.kill().unwrap(); // SIGKILL, while it waits between two file commits
+    child.wait().unwrap();
+    drop(stderr);
+    // t00 and t01 committed the batch and its end; t02, t03 and t04 did not (no
+    // drain wrote them yet: they hold no position); the state file and the slot
+    // stayed where they were.
+    let t00 = position(&directory.path().join("t00.sqlite")).unwrap();
+    assert_ne!(t00, shared);
+    assert_eq!(
+        position(&directory.path().join("t01.sqlite")),
+        Some(t00.clone())
+    );
+    for tenant in ["t02", "t03", "t04"] {
+        let path = directory.path().join(format!("{tenant}.sqlite"));
+        assert_eq!(position(&path), None, "{tenant}");
+        assert_ne!(file_rows(&path), source_rows(&db, tenant), "{tenant}");
+    }
+    for tenant in ["t00", "t01"] {
+        let path = directory.path().join(format!("{tenant}.sqlite"));
+        assert_eq!(file_rows(&path), source_rows(&db, tenant), "{tenant}");
+        assert_eq!(recorded_rows(&path), 10, "{tenant}");
+    }
+    assert_eq!(position(&state), Some(shared.clone()));
+    assert_eq!(confirmed(&db), confirmed_before);
+
+    // The lock released, the next run applies the batch to t02, t03 and t04 only:
+    // t00 and t01 skip it (their run records no change), and all stand at its end.
+    lock.execute_batch("ROLLBACK").unwrap();
+    drop(lock);
+    sync(&db, &template).unwrap();
+    assert_files_equal_tenants(&db, directory.path());
+    for tenant in ["t00", "t01", "t02", "t03", "t04"] {
+        let path = directory.path().join(format!("{tenant}.sqlite"));
+        assert_eq!(position(&path), Some(t00.clone()), "{tenant}");
+        let expected = if tenant < "t02" { 0 } else { 10 };
+        assert_eq!(recorded_rows(&path), expected, "{tenant}");
+    }
+    assert_eq!(position(&state), Some(t00.clone()));
+    assert_eq!(confirmed(&db), t00);
 }
