@@ -1,11 +1,12 @@
-//! The arguments several commands share: which mappings (`--mapping`), JSON output
-//! (`--json`), the source options besides `--source`, the retry options, and the
-//! duration syntax of `--retry-delay` and the timeouts.
+//! The arguments several commands share: which mappings (`--mapping`), which
+//! partitions (`--partition`, `--shard`), JSON output (`--json`), the source options
+//! besides `--source`, the retry options, and the duration syntax of `--retry-delay`
+//! and the timeouts.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use sync_runtime::{Result, RetryPolicy, SourceConfig};
+use sync_runtime::{Result, RetryPolicy, Selection, SourceConfig};
 
 /// `--mapping NAME`, repeatable: the mappings a command works on.
 #[derive(Debug, Clone, clap::Args)]
@@ -22,6 +23,48 @@ pub(crate) struct JsonArgs {
     /// Print the result as JSON on stdout (schema: docs/cli.md). Example: --json
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+/// `--partition VALUE` and `--shard I/N`: which partitions of a partitioned mapping
+/// (`partition_by`) `sync` and `verify` work on, over a template target.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct PartitionArgs {
+    /// Only one partition of a partitioned mapping (`partition_by`): the one whose
+    /// value's text form is VALUE; the source query reads only its rows.
+    /// Example: --target 'out/{tenant_id}.sqlite' --partition acme
+    #[arg(long, value_name = "VALUE", conflicts_with = "shard")]
+    pub(crate) partition: Option<String>,
+
+    /// Only the partitions of shard I of N (0 <= I < N): those whose value's MD5
+    /// (first 15 hex digits, as a number) modulo N is I, computed in the source
+    /// query; N workers with I = 0..N-1 cover every partition once (docs/fanout.md).
+    /// Example: --shard $JOB_COMPLETION_INDEX/8
+    #[arg(long, value_name = "I/N")]
+    pub(crate) shard: Option<sync_runtime::Shard>,
+}
+
+impl PartitionArgs {
+    /// The partitions these options pick.
+    pub(crate) fn selection(&self) -> Selection {
+        match (&self.partition, self.shard) {
+            (Some(value), _) => Selection::One(value.clone()),
+            (None, Some(shard)) => Selection::Shard(shard),
+            (None, None) => Selection::All,
+        }
+    }
+
+    /// The selection's part of a template's lock file name: `""` for every
+    /// partition, `+shard-I-of-N`, `+partition-<escaped VALUE>`.
+    pub(crate) fn lock_suffix(&self) -> String {
+        match (&self.partition, &self.shard) {
+            (Some(value), _) => format!(
+                "+partition-{}",
+                sync_runtime::partition_file_name(value.as_bytes())
+            ),
+            (None, Some(shard)) => format!("+shard-{}-of-{}", shard.index, shard.count),
+            (None, None) => String::new(),
+        }
+    }
 }
 
 /// The source options of the command line besides `--source`.

@@ -100,6 +100,35 @@ pub enum Error {
     #[error("cannot write to stdout: {0}")]
     Stdout(#[source] std::io::Error),
 
+    /// `data-sync verify` over a template found files that differ from the source
+    /// rows of their partition, partitions without a file, or stale files.
+    #[error("{count} file{} of `{template}` differ{} from the source ({differs} differing, {missing} missing, {stale} stale{}); rewrite the files with `data-sync sync --mapping {mappings} --target '{template}' --full`{}", if *count == 1 { "" } else { "s" }, if *count == 1 { "s" } else { "" }, if *null_rows == 0 { String::new() } else { format!(", {null_rows} source rows with a NULL partition value") }, if *stale == 0 { "" } else { " and delete the stale ones" })]
+    FilesDiffer {
+        /// The template.
+        template: String,
+        /// The mappings verified, as `--mapping` takes them.
+        mappings: String,
+        /// How many files differ, are missing or are stale.
+        count: u64,
+        /// Files that differ.
+        differs: u64,
+        /// Partitions without a file.
+        missing: u64,
+        /// Files whose partition has no source rows.
+        stale: u64,
+        /// Source rows whose partition value is NULL.
+        null_rows: u64,
+    },
+
+    /// `verify --repair` given a template target.
+    #[error(
+        "`verify --repair` repairs one file, and `{template}` is a template: verify its files without `--repair`, and rewrite them with `data-sync sync --mapping NAME --target '{template}' --full`"
+    )]
+    RepairTemplate {
+        /// The template.
+        template: String,
+    },
+
     /// `data-sync verify` found target tables that differ from the source.
     #[error("{count} target table{} differ{} from the source; rerun with `--repair` to copy the differing rows", if *count == 1 { "" } else { "s" }, if *count == 1 { "s" } else { "" })]
     Differs {
@@ -133,7 +162,8 @@ impl Error {
             Error::UnknownMapping { .. } => "unknown_mapping",
             Error::UnusedParam { .. } => "param",
             Error::Drift { .. } => "drift",
-            Error::Differs { .. } => "differs",
+            Error::Differs { .. } | Error::FilesDiffer { .. } => "differs",
+            Error::RepairTemplate { .. } => "partition",
             Error::Stdout(_) => "stdout",
             Error::Failed { failures, .. } => {
                 failures.first().map_or("failed", |(_, error)| error.kind())

@@ -24,7 +24,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use indicatif::{MultiProgress, ProgressDrawTarget};
-use sync_runtime::Registered;
+use sync_runtime::{Registered, Selection};
 
 use crate::args::SourceArgs;
 pub use crate::error::{Error, Result};
@@ -269,7 +269,7 @@ fn run(cli: Cli, catalogue: &[Registered], bars: Option<MultiProgress>) -> Resul
                     .filter(|mapping| mapping.spec.source.partition_by.is_some())
                     .map(|mapping| mapping.spec.name)
                     .collect();
-                lock::acquire_template(target, &partitioned, &args.lock_suffix(), "sync")
+                lock::acquire_template(target, &partitioned, &args.partitions.lock_suffix(), "sync")
                     .map_err(early)?
             } else {
                 vec![lock::acquire(target, "sync").map_err(early)?]
@@ -305,12 +305,17 @@ fn run(cli: Cli, catalogue: &[Registered], bars: Option<MultiProgress>) -> Resul
         }
         Command::Explain(args) => {
             let selected = select(&args.selection.mappings)?;
-            command::explain::run(&selected, args)
+            command::explain::run(&selected, cli.target.as_deref(), args)
         }
         Command::Verify(args) => {
             let selected = select(&args.selection.mappings)?;
             let (source, target) = (source()?, target()?);
             let _lock = if args.repair {
+                if lock::is_template(target) || args.partitions.selection() != Selection::All {
+                    return Err(early(Error::RepairTemplate {
+                        template: target.display().to_string(),
+                    }));
+                }
                 Some(lock::acquire(target, "verify --repair").map_err(early)?)
             } else {
                 None

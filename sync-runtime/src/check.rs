@@ -8,7 +8,7 @@
 //! [`describe_table`] reads one table from `pg_catalog`; `cargo xtask schema` writes
 //! its snapshot from the same function.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use tokio_postgres::types::Type;
@@ -150,8 +150,15 @@ pub struct CheckReport {
     /// Every difference; empty when the mapping matches both sides.
     pub differences: Vec<Difference>,
     /// The target tables that do not exist yet, parents first: not a difference,
-    /// the next sync creates them (before the first sync, all of them).
+    /// the next sync creates them (before the first sync, all of them). Over a
+    /// template: those missing from some file, or all of them when there is none.
     pub to_create: Vec<String>,
+    /// The template, when the target is one (a mapping with `partition_by`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// How many existing files of the template were checked; `None` for one file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub files: Option<u64>,
 }
 
 /// One difference between a mapping and a live table.
@@ -163,6 +170,10 @@ pub struct Difference {
     pub table: String,
     /// What differs, lowercase, names in backticks.
     pub message: String,
+    /// The file of a template the target difference is in; `None` for the source
+    /// and for one target file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<PathBuf>,
 }
 
 /// Compares `mapping` with the source behind `client` and the SQLite file `target`
@@ -172,9 +183,15 @@ pub struct Difference {
 /// key without a unique index or constraint is reported unless `assume_unique_key`
 /// (as `sync --assume-unique-key` does not refuse it).
 ///
+/// For a mapping with `partition_by`, `target` is a template
+/// (`out/{tenant_id}.sqlite`): the source is checked once, and every existing file
+/// of the template as one target file is.
+///
 /// # Errors
 ///
-/// A failed query on either side; differences are not errors.
+/// A failed query on either side; differences are not errors. For a mapping with
+/// `partition_by`, [`Error::Partition`] naming a template without the partition
+/// column's placeholder (or with another column's).
 pub fn check_mapping(
     mapping: &Registered,
     client: &mut Client,
@@ -182,19 +199,38 @@ pub fn check_mapping(
     assume_unique_key: bool,
 ) -> Result<CheckReport> {
     let spec = mapping.spec;
+    let template = match spec.source.partition_by {
+        Some(_) => Some(crate::partition::Template::parse(spec, target)?),
+        None => None,
+    };
     // A cancelled statement or a silent server is a timeout, as in a run.
     let read_timeout = client.read_timeout();
     let mut differences = check_source(mapping, client, assume_unique_key)
         .map_err(|error| error.with_timeouts(read_timeout))?;
     // What change capture needs of the source, and the target's slot.
     if spec.source.capture.is_some() {
-        let problems = crate::sync::capture::prerequisites::problems(spec, client, target)
+        // A template's slot is kept in its state file, beside the files.
+        let slot_file = crate::sync::capture::fanout::slot_file(spec, target)
+            .unwrap_or_else(|| target.to_owned());
+        let problems = crate::sync::capture::prerequisites::problems(spec, client, &slot_file)
             .map_err(|error| error.with_timeouts(read_timeout))?;
         differences.extend(problems.into_iter().map(|message| Difference {
             side: "source",
             table: spec.source.display_name(),
             message,
+            file: None,
         }));
+    }
+    if let Some(template) = &template {
+        let (target_differences, to_create, files) = check_files(spec, template, target)?;
+        differences.extend(target_differences);
+        return Ok(CheckReport {
+            mapping: spec.name.to_owned(),
+            differences,
+            to_create,
+            template: Some(target.display().to_string()),
+            files: Some(files),
+        });
     }
     let (target_differences, to_create) = check_target(spec, target)?;
     differences.extend(target_differences);
@@ -202,7 +238,54 @@ pub fn check_mapping(
         mapping: spec.name.to_owned(),
         differences,
         to_create,
+        template: None,
+        files: None,
     })
+}
+
+/// [`check_target`] for every existing file of `template` (given as `text`), each
+/// difference naming its file; a file that cannot be read is a difference of its
+/// own. Returns the differences, the tables missing from some file (all of them
+/// when there is no file yet) and the number of files.
+fn check_files(
+    spec: &MappingSpec,
+    template: &crate::partition::Template,
+    text: &Path,
+) -> Result<(Vec<Difference>, Vec<String>, u64)> {
+    let existing = template.existing().map_err(|source| Error::Io {
+        path: text.to_owned(),
+        source,
+    })?;
+    if existing.is_empty() {
+        let missing = spec.targets.iter().map(|target| target.name.to_owned());
+        return Ok((Vec::new(), missing.collect(), 0));
+    }
+    let mut differences = Vec::new();
+    let mut to_create: Vec<String> = Vec::new();
+    for (_, path) in &existing {
+        crate::sync::signal::check(spec)?;
+        match check_target(spec, path) {
+            Ok((file_differences, missing)) => {
+                differences.extend(file_differences.into_iter().map(|difference| Difference {
+                    file: Some(path.clone()),
+                    ..difference
+                }));
+                for table in missing {
+                    if !to_create.contains(&table) {
+                        to_create.push(table);
+                    }
+                }
+            }
+            Err(error) if error.kind() == "interrupted" => return Err(error),
+            Err(error) => differences.push(Difference {
+                side: "target",
+                table: String::new(),
+                message: format!("the file cannot be read: {error}"),
+                file: Some(path.clone()),
+            }),
+        }
+    }
+    Ok((differences, to_create, existing.len() as u64))
 }
 
 fn check_source(
@@ -221,6 +304,7 @@ fn check_source(
         side: "source",
         table: table.clone(),
         message,
+        file: None,
     };
     let Some(live) =
         describe_table(client, spec.source.schema, spec.source.table).map_err(source_error)?
@@ -374,6 +458,7 @@ fn check_target(spec: &MappingSpec, path: &Path) -> Result<(Vec<Difference>, Vec
                 side: "target",
                 table: target.name.to_owned(),
                 message,
+                file: None,
             });
         }
         // A run reads and writes only the pages it needs, so a damaged page
@@ -386,6 +471,7 @@ fn check_target(spec: &MappingSpec, path: &Path) -> Result<(Vec<Difference>, Vec
                 message: format!(
                     "the table fails SQLite's integrity check ({problem}): sync into a new file with `data-sync sync --full --target NEW.sqlite`"
                 ),
+                file: None,
             });
         }
     }

@@ -99,7 +99,7 @@ pub use crate::spec::{
 pub use crate::summary::{ColumnMigration, Summary, TargetSummary};
 pub use crate::sync::capture::SlotStatus;
 pub use crate::sync::capture::lsn::{Lsn, ParseLsnError};
-pub use crate::sync::fanout::{FanoutSummary, PartitionOutcome, fanout};
+pub use crate::sync::fanout::{FanoutPlan, FanoutSummary, PartitionOutcome, fanout, fanout_plan};
 pub use crate::sync::group::sync_all;
 pub use crate::sync::retry::RetryPolicy;
 pub use crate::sync::signal::{cancel_running_queries, interrupt, signal_received};
@@ -108,7 +108,8 @@ pub use crate::sync::{drop_slot, follow, follow_group, sync};
 pub use crate::target::missing_targets;
 pub use crate::target::state::{MappingState, Migration, NEVER_SYNCED, RUNNING, load_states};
 pub use crate::verify::{
-    KeyDifference, Repaired, TargetVerification, Verification, repair, verify,
+    FanoutVerification, FileOutcome, FileVerification, KeyDifference, Repaired, TargetVerification,
+    Verification, repair, verify, verify_fanout,
 };
 
 /// A row type that syncs one PostgreSQL table into SQLite tables: implemented by

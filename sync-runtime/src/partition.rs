@@ -80,6 +80,32 @@ pub fn file_name(value: &[u8]) -> String {
     format!("{}~{:016x}", &name[..cut], sync_sql::fnv1a_64(value))
 }
 
+/// The value whose [`file_name`] is `name`, or `None` for a name no value has or
+/// one that keeps only a hash of a long value.
+pub(crate) fn value_of_name(name: &str) -> Option<Vec<u8>> {
+    if name == EMPTY_NAME {
+        return Some(Vec::new());
+    }
+    if name.is_empty() || name.contains('~') || name.len() > MAX_NAME {
+        return None;
+    }
+    let bytes = name.as_bytes();
+    let mut value = Vec::with_capacity(bytes.len());
+    let mut position = 0;
+    while position < bytes.len() {
+        if bytes[position] == b'%' {
+            let hex = name.get(position + 1..position + 3)?;
+            value.push(u8::from_str_radix(hex, 16).ok()?);
+            position += 3;
+        } else {
+            value.push(bytes[position]);
+            position += 1;
+        }
+    }
+    // Only the escape's own spelling reads back.
+    (file_name(&value) == name).then_some(value)
+}
+
 /// The text form of a partition column's binary value, as PostgreSQL prints it
 /// (`column::text`): decimal for integers, the label for enums, the characters
 /// for text types, the hyphenated lowercase form for a uuid; `None` for a type a

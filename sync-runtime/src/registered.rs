@@ -9,12 +9,13 @@ use tokio_postgres::types::Type;
 use crate::Mapping;
 use crate::error::Result;
 use crate::options::SyncOptions;
+use crate::partition::Selection;
 use crate::source::config::SourceConfig;
 use crate::spec::MappingSpec;
 use crate::summary::Summary;
 use crate::sync::capture::SlotStatus;
 use crate::sync::{drop_slot, follow, sync};
-use crate::verify::{Verification, repair, verify};
+use crate::verify::{FanoutVerification, Verification, repair, verify, verify_fanout};
 
 /// A compiled-in mapping, as the catalogue registers it for the command line.
 #[derive(Clone, Copy)]
@@ -36,6 +37,7 @@ pub struct Registered {
     accepts: fn(usize, &Type) -> bool,
     verify: fn(&SourceConfig, &Path, usize) -> Result<Verification>,
     repair: fn(&SourceConfig, &Path, usize) -> Result<Verification>,
+    verify_fanout: fn(&SourceConfig, &Path, &Selection, usize) -> Result<FanoutVerification>,
 }
 
 impl Registered {
@@ -52,6 +54,7 @@ impl Registered {
             accepts: M::accepts,
             verify: verify::<M>,
             repair: repair::<M>,
+            verify_fanout: verify_fanout::<M>,
         }
     }
 
@@ -172,6 +175,25 @@ impl Registered {
         max_keys: usize,
     ) -> Result<Verification> {
         (self.repair)(source, target, max_keys)
+            .map_err(|error| error.with_timeouts(source.read_timeout()))
+    }
+}
+
+impl Registered {
+    /// Compares the files of a fan-out template with the source; see
+    /// [`verify_fanout`](crate::verify_fanout()).
+    ///
+    /// # Errors
+    ///
+    /// As [`verify_fanout`](crate::verify_fanout()).
+    pub fn verify_fanout(
+        &self,
+        source: &SourceConfig,
+        template: &Path,
+        selection: &Selection,
+        max_keys: usize,
+    ) -> Result<FanoutVerification> {
+        (self.verify_fanout)(source, template, selection, max_keys)
             .map_err(|error| error.with_timeouts(source.read_timeout()))
     }
 }

@@ -38,6 +38,10 @@ use crate::source::decode::{check_types, decode_row};
 use crate::spec::{MappingSpec, TargetSpec};
 use crate::target::target_error;
 
+mod fanout;
+
+pub use self::fanout::{FanoutVerification, FileOutcome, FileVerification, verify_fanout};
+
 /// What `verify` found for one mapping.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Verification {
@@ -258,18 +262,14 @@ fn compare<M: Mapping>(
         .zip(differences)
         .zip(repaired)
         .map(
-            |(((table, (source_side, target_side)), differences), repaired)| TargetVerification {
-                table: table.name.to_owned(),
-                equal: source_side == target_side,
-                source_rows: source_side.rows,
-                target_rows: target_side.rows,
-                source_checksum: format!("{:032x}", source_side.checksum),
-                target_checksum: format!("{:032x}", target_side.checksum),
-                missing: differences.missing,
-                extra: differences.extra,
-                changed: differences.changed,
-                differences: differences.keys,
-                repaired: repair.then_some(repaired),
+            |(((table, (source_side, target_side)), differences), repaired)| {
+                table_verification(
+                    table,
+                    source_side,
+                    target_side,
+                    differences,
+                    repair.then_some(repaired),
+                )
             },
         )
         .collect();
@@ -277,6 +277,30 @@ fn compare<M: Mapping>(
         mapping: spec.name.to_owned(),
         targets,
     })
+}
+
+/// What was found for target table `table`, from both sides' counts and checksums
+/// and the differing keys.
+fn table_verification(
+    table: &TargetSpec,
+    source_side: &Side,
+    target_side: &Side,
+    differences: Differences,
+    repaired: Option<Repaired>,
+) -> TargetVerification {
+    TargetVerification {
+        table: table.name.to_owned(),
+        equal: source_side == target_side,
+        source_rows: source_side.rows,
+        target_rows: target_side.rows,
+        source_checksum: format!("{:032x}", source_side.checksum),
+        target_checksum: format!("{:032x}", target_side.checksum),
+        missing: differences.missing,
+        extra: differences.extra,
+        changed: differences.changed,
+        differences: differences.keys,
+        repaired,
+    }
 }
 
 /// The row count and checksum of one side of one table.
@@ -328,15 +352,44 @@ fn read_source<M: Mapping>(
     encoders: &mut [Statement<'_>],
     each: &mut dyn FnMut(&M, usize, &rusqlite::Row<'_>) -> Result<()>,
 ) -> Result<()> {
+    let copy = crate::source::copy_out_sql(M::SPEC.source.select);
+    read_rows::<M>(
+        transaction,
+        path,
+        encoders,
+        &copy,
+        &mut |row, _, index, values| each(row, index, values),
+    )
+}
+
+/// The live types of the mapping's `SELECT` columns, checked against its fields.
+fn source_types<M: Mapping>(transaction: &mut Snapshot<'_>) -> Result<Vec<Type>> {
     let spec = M::SPEC;
     let statement = transaction
         .prepare(spec.source.select)
         .map_err(|error| source_error(spec, error))?;
     let types: Vec<Type> = crate::source::column_types(statement.columns());
     check_types::<M>(&types)?;
-    let copy = crate::source::copy_out_sql(spec.source.select);
+    Ok(types)
+}
+
+/// What [`read_rows`] hands each row to: `(row, partition value, target, values)`.
+type EachRow<'a, M> = dyn FnMut(&M, Option<&[u8]>, usize, &rusqlite::Row<'_>) -> Result<()> + 'a;
+
+/// [`read_source`] with the statement `copy` (the mapping's columns, in its order),
+/// handing `each` also the raw value of the partition column (`None` for NULL or
+/// for a mapping without `partition_by`).
+fn read_rows<M: Mapping>(
+    transaction: &mut Snapshot<'_>,
+    path: &Path,
+    encoders: &mut [Statement<'_>],
+    copy: &str,
+    each: &mut EachRow<'_, M>,
+) -> Result<()> {
+    let spec = M::SPEC;
+    let types = source_types::<M>(transaction)?;
     let stream = transaction
-        .copy_out(copy.as_str())
+        .copy_out(copy)
         .map_err(|error| source_error(spec, error))?;
     let stream_error = |source| Error::SourceStream {
         mapping: spec.name.to_owned(),
@@ -359,6 +412,7 @@ fn read_source<M: Mapping>(
             continue;
         }
         let decoded = decode_row::<M>(&row)?;
+        let partition = spec.source.partition_by.and_then(|index| row.raw(index));
         for (index, encoder) in encoders.iter_mut().enumerate() {
             decoded
                 .bind(index, encoder)
@@ -368,7 +422,7 @@ fn read_source<M: Mapping>(
                 .next()
                 .map_err(target_error(path))?
                 .expect("a SELECT without FROM returns one row");
-            each(&decoded, index, values)?;
+            each(&decoded, partition, index, values)?;
         }
     }
     Ok(())

@@ -24,6 +24,7 @@ mod computed;
 mod error_reports;
 mod every;
 mod fanout;
+mod fanout_ops;
 mod fanout_prune;
 mod faults;
 mod filter;

@@ -1,5 +1,6 @@
 //! `data-sync check`: mappings against the live source table and target file, every
-//! difference listed; fails when there is any.
+//! difference listed; fails when there is any. Over a template
+//! (`out/{tenant_id}.sqlite`), every existing file of a partitioned mapping.
 
 use std::path::Path;
 
@@ -34,6 +35,18 @@ pub(crate) fn run(
     target: &Path,
     args: &CheckArgs,
 ) -> Result<()> {
+    if crate::lock::is_template(target) {
+        super::sync::refuse_unpartitioned(
+            mappings.iter().copied(),
+            format!(
+                "the target `{}` is a template of the files of a mapping with `partition_by`; \
+                 check this mapping against one file (`--target app.sqlite`), and the \
+                 partitioned ones with `--mapping NAME`",
+                target.display()
+            ),
+        )
+        .map_err(|error| early_error(args.output.json, error))?;
+    }
     let mut client = source
         .connect()
         .map_err(|error| early_error(args.output.json, error.into()))?;
@@ -72,22 +85,39 @@ fn print_report(report: &CheckReport) -> Result<()> {
             .collect();
         format!(" (the next sync creates {})", tables.join(", "))
     };
+    // `tenant_orders: 30 files of `out/{tenant_id}.sqlite`: ok`.
+    let mapping = match (&report.template, report.files) {
+        (Some(template), Some(files)) => format!(
+            "{}: {files} file{} of `{template}`",
+            report.mapping,
+            if files == 1 { "" } else { "s" }
+        ),
+        _ => report.mapping.clone(),
+    };
     let count = report.differences.len();
     if count == 0 {
-        return outln!("{}: ok{to_create}", report.mapping);
+        return outln!("{mapping}: ok{to_create}");
     }
     outln!(
-        "{}: {count} difference{}{to_create}",
-        report.mapping,
+        "{mapping}: {count} difference{}{to_create}",
         if count == 1 { "" } else { "s" }
     )?;
     for difference in &report.differences {
-        outln!(
-            "  {} `{}`: {}",
-            difference.side,
-            difference.table,
-            difference.message
-        )?;
+        let file = difference
+            .file
+            .as_ref()
+            .map(|file| format!(" in {}", file.display()))
+            .unwrap_or_default();
+        if difference.table.is_empty() {
+            outln!("  {}{file}: {}", difference.side, difference.message)?;
+        } else {
+            outln!(
+                "  {} `{}`{file}: {}",
+                difference.side,
+                difference.table,
+                difference.message
+            )?;
+        }
     }
     Ok(())
 }

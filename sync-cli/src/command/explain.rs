@@ -1,10 +1,14 @@
-//! `data-sync explain`: the SQL a mapping runs, as an SQL script or JSON.
+//! `data-sync explain`: the SQL a mapping runs, as an SQL script or JSON; for a
+//! mapping with `partition_by`, also how its fan-out names, orders and selects the
+//! files (with `--target`, the template's).
 
-use sync_runtime::{MappingSpec, Registered, TargetSpec};
+use std::path::Path;
+
+use sync_runtime::{MappingSpec, Registered, TargetSpec, Template};
 
 use crate::args::{JsonArgs, MappingArgs};
 use crate::error::Result;
-use crate::output::{print_json, write_stdout};
+use crate::output::{early_error, print_json, write_stdout};
 
 /// The options of `data-sync explain`.
 #[derive(Debug, clap::Args)]
@@ -16,21 +20,122 @@ pub(crate) struct ExplainArgs {
     pub(crate) output: JsonArgs,
 }
 
-/// Prints the SQL of each of `mappings`.
-pub(crate) fn run(mappings: &[&Registered], args: &ExplainArgs) -> Result<()> {
+/// Prints the SQL of each of `mappings`; `target`, when it is a template
+/// (`out/{tenant_id}.sqlite`), is checked against and shown with each partitioned
+/// mapping.
+pub(crate) fn run(
+    mappings: &[&Registered],
+    target: Option<&Path>,
+    args: &ExplainArgs,
+) -> Result<()> {
+    let template = target.filter(|target| crate::lock::is_template(target));
+    let mut templates = Vec::new();
+    for mapping in mappings {
+        let parsed = match (template, mapping.spec.source.partition_by) {
+            (Some(template), Some(_)) => Some(
+                Template::parse(mapping.spec, template)
+                    .map_err(|error| early_error(args.output.json, error.into()))?,
+            ),
+            _ => None,
+        };
+        templates.push(parsed.map(|_| template.expect("a template").display().to_string()));
+    }
     if args.output.json {
         let mappings: Vec<_> = mappings
             .iter()
-            .map(|mapping| explain_json(mapping.spec))
+            .zip(&templates)
+            .map(|(mapping, template)| explain_json(mapping.spec, template.as_deref()))
             .collect();
         print_json(&mappings, None)
     } else {
         let texts: Vec<String> = mappings
             .iter()
-            .map(|mapping| explain_text(mapping.spec))
+            .zip(&templates)
+            .map(|(mapping, template)| explain_text(mapping.spec, template.as_deref()))
             .collect();
         write_stdout(format_args!("{}", texts.join("\n")))
     }
+}
+
+/// How a partition value names its file (docs/fanout.md, "File names").
+const FILE_NAME_RULE: &str = "the value's text form (`column::text`), every byte outside \
+    [A-Za-z0-9_-] (and a leading `.`) written %XX; the empty value is `%empty`; a name \
+    over 200 bytes keeps its first 180, then `~` and the 16 hex digits of the FNV-1a \
+    64-bit hash of the value";
+
+/// How `--shard I/N` assigns a partition to a shard.
+const SHARD_RULE: &str = "shard(value) = the first 15 hex digits of md5(value::text), \
+    read as a number, mod N";
+
+/// The fan-out part of `explain --json`: `null` for a mapping without
+/// `partition_by`.
+fn partition_json(spec: &MappingSpec, template: Option<&str>) -> serde_json::Value {
+    let Some(plan) = sync_runtime::fanout_plan(spec) else {
+        return serde_json::Value::Null;
+    };
+    let capture = spec.source.capture.is_some();
+    serde_json::json!({
+        "column": plan.column,
+        "template": template,
+        "file_name": FILE_NAME_RULE,
+        "copy": plan.copy,
+        "partition": if capture { None } else { Some(plan.partition_condition) },
+        "shard": if capture { None } else { Some(plan.shard_condition) },
+        "shard_hash": SHARD_RULE,
+    })
+}
+
+/// The fan-out part of `explain`: `(comment, statement)` pairs, none for a mapping
+/// without `partition_by`.
+fn partition_statements(spec: &MappingSpec, template: Option<&str>) -> Vec<(String, String)> {
+    let Some(plan) = sync_runtime::fanout_plan(spec) else {
+        return Vec::new();
+    };
+    let column = plan.column;
+    let template = match template {
+        Some(template) => format!("template: {template}"),
+        None => {
+            format!("template: the target names the files, e.g. --target 'out/{{{column}}}.sqlite'")
+        }
+    };
+    let mut statements = vec![
+        (
+            format!(
+                "fan-out: one SQLite file per value of `{column}` (partition_by), each written \
+                 in its own SQLite transaction\n-- {template}\n-- file name: {FILE_NAME_RULE}"
+            ),
+            String::new(),
+        ),
+        (
+            format!(
+                "PostgreSQL, fan-out of every partition (and `verify` over a template): one \
+                 pass, the rows ordered by `{column}`, then the key"
+            ),
+            plan.copy,
+        ),
+    ];
+    if spec.source.capture.is_some() {
+        statements.push((
+            "--partition and --shard: refused for a mapping with `capture: log` (one \
+             replication slot feeds every file)"
+                .to_owned(),
+            String::new(),
+        ));
+    } else {
+        statements.push((
+            "--partition VALUE: one file; this condition is added, VALUE bound as a setting"
+                .to_owned(),
+            plan.partition_condition,
+        ));
+        statements.push((
+            format!(
+                "--shard I/N: the files of shard I, {SHARD_RULE}; this condition is added, I \
+                 and N bound as settings"
+            ),
+            plan.shard_condition,
+        ));
+    }
+    statements
 }
 
 /// The statement a full sync streams the source with.
@@ -39,7 +144,7 @@ fn copy_statement(spec: &MappingSpec) -> String {
 }
 
 /// One mapping of `explain --json`.
-fn explain_json(spec: &MappingSpec) -> serde_json::Value {
+fn explain_json(spec: &MappingSpec, template: Option<&str>) -> serde_json::Value {
     let incremental = spec.source.incremental.as_ref().map(|incremental| {
         serde_json::json!({
             "select_all": incremental.select_all,
@@ -74,6 +179,7 @@ fn explain_json(spec: &MappingSpec) -> serde_json::Value {
         "select": spec.source.select,
         "copy": copy_statement(spec),
         "incremental": incremental,
+        "partition": partition_json(spec, template),
         "targets": spec.targets.iter().map(|target| serde_json::json!({
             "table": target.name,
             "create": target.create,
@@ -98,7 +204,7 @@ fn computed_columns(target: &TargetSpec) -> impl Iterator<Item = (&'static str, 
 }
 
 /// One mapping of `explain`, as an SQL script with comments.
-fn explain_text(spec: &MappingSpec) -> String {
+fn explain_text(spec: &MappingSpec, template: Option<&str>) -> String {
     let targets: Vec<&str> = spec.targets.iter().map(|target| target.name).collect();
     let mut text = format!(
         "-- mapping `{}` (struct {}): {} -> {}\n\n",
@@ -144,6 +250,9 @@ fn explain_text(spec: &MappingSpec) -> String {
         "PostgreSQL, full sync: in one REPEATABLE READ READ ONLY snapshot",
         &copy_statement(spec),
     );
+    for (comment, sql) in partition_statements(spec, template) {
+        statement(&comment, &sql);
+    }
     match &spec.source.incremental {
         Some(incremental) => {
             statement(

@@ -11,7 +11,7 @@ use sync_runtime::{
     Overlap, Params, Progress, Registered, Selection, SourceConfig, Summary, SyncOptions,
 };
 
-use crate::args::{JsonArgs, MappingArgs, RetryArgs};
+use crate::args::{JsonArgs, MappingArgs, PartitionArgs, RetryArgs};
 use crate::error::{Error, Result};
 use crate::metrics::{Metrics, MetricsArgs};
 use crate::output::{Outcome, Outcomes, outln};
@@ -63,18 +63,8 @@ pub(crate) struct SyncArgs {
     #[arg(long = "param", value_name = "NAME=VALUE", value_parser = parse_param)]
     params: Vec<(String, String)>,
 
-    /// Sync one partition of a partitioned mapping (`partition_by`): the one whose
-    /// value's text form is VALUE; the source query reads only its rows.
-    /// Example: --target 'out/{tenant_id}.sqlite' --partition acme
-    #[arg(long, value_name = "VALUE", conflicts_with = "shard")]
-    partition: Option<String>,
-
-    /// Sync the partitions of shard I of N (0 <= I < N): those whose value's MD5
-    /// (first 15 hex digits, as a number) modulo N is I, computed in the source
-    /// query; N workers with I = 0..N-1 cover every partition once (docs/fanout.md).
-    /// Example: --shard $JOB_COMPLETION_INDEX/8
-    #[arg(long, value_name = "I/N")]
-    shard: Option<sync_runtime::Shard>,
+    #[command(flatten)]
+    pub(crate) partitions: PartitionArgs,
 
     /// Run again and again, this long after each run began, until SIGINT or
     /// SIGTERM (then exit 0 between runs); after a failed run wait twice as long,
@@ -119,11 +109,7 @@ pub(crate) fn run(
         allow_empty: args.allow_empty,
         assume_unique_key: args.assume_unique_key,
         params,
-        selection: match (&args.partition, args.shard) {
-            (Some(value), _) => Selection::One(value.clone()),
-            (None, Some(shard)) => Selection::Shard(shard),
-            (None, None) => Selection::All,
-        },
+        selection: args.partitions.selection(),
     };
     if !matches!(options.selection, Selection::All) {
         check_partitioned(mappings)?;
@@ -302,21 +288,6 @@ fn check_used(mappings: &[&Registered], name: &str) -> Result<()> {
     })
 }
 
-impl SyncArgs {
-    /// The selection's part of a template's lock file name: `""` for every
-    /// partition, `+shard-I-of-N`, `+partition-<escaped VALUE>`.
-    pub(crate) fn lock_suffix(&self) -> String {
-        match (&self.partition, &self.shard) {
-            (Some(value), _) => format!(
-                "+partition-{}",
-                sync_runtime::partition_file_name(value.as_bytes())
-            ),
-            (None, Some(shard)) => format!("+shard-{}-of-{}", shard.index, shard.count),
-            (None, None) => String::new(),
-        }
-    }
-}
-
 /// A template target (`out/{tenant_id}.sqlite`) names the files of partitioned
 /// mappings: a mapping without `partition_by` would write into a file named by the
 /// template's own text.
@@ -337,7 +308,7 @@ fn check_template(planned: &[Registered], target: &Path) -> Result<()> {
 
 /// `--partition` and `--shard` pick partitions: every mapping they run with must
 /// have them.
-fn check_partitioned(mappings: &[&Registered]) -> Result<()> {
+pub(crate) fn check_partitioned(mappings: &[&Registered]) -> Result<()> {
     refuse_unpartitioned(
         mappings.iter().copied(),
         "`--partition` and `--shard` pick partitions of a mapping with `partition_by`; \
@@ -348,7 +319,7 @@ fn check_partitioned(mappings: &[&Registered]) -> Result<()> {
 
 /// The `partition` error naming the mappings of `mappings` without `partition_by`
 /// with `message`, if there are any.
-fn refuse_unpartitioned<'a>(
+pub(crate) fn refuse_unpartitioned<'a>(
     mappings: impl IntoIterator<Item = &'a Registered>,
     message: String,
 ) -> Result<()> {

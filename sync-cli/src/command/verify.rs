@@ -1,11 +1,14 @@
 //! `data-sync verify`: the targets against the source, by row count, checksum and
-//! differing keys; fails when any target table differs or any mapping failed.
+//! differing keys; fails when any target table differs or any mapping failed. Over
+//! a template (`out/{tenant_id}.sqlite`), every file of the partitions picked.
 
 use std::path::Path;
 
-use sync_runtime::{Registered, SourceConfig, TargetVerification};
+use sync_runtime::{
+    FanoutVerification, FileOutcome, Registered, Selection, SourceConfig, TargetVerification,
+};
 
-use crate::args::{JsonArgs, MappingArgs};
+use crate::args::{JsonArgs, MappingArgs, PartitionArgs};
 use crate::error::{Error, Result};
 use crate::output::{Outcome, Outcomes, outln};
 
@@ -26,6 +29,9 @@ pub(crate) struct VerifyArgs {
     pub(crate) repair: bool,
 
     #[command(flatten)]
+    pub(crate) partitions: PartitionArgs,
+
+    #[command(flatten)]
     pub(crate) output: JsonArgs,
 }
 
@@ -38,6 +44,10 @@ pub(crate) fn run(
     target: &Path,
     args: &VerifyArgs,
 ) -> Result<()> {
+    let selection = args.partitions.selection();
+    if crate::lock::is_template(target) || selection != Selection::All {
+        return run_fanout(mappings, source, target, &selection, args);
+    }
     let mut outcomes = Outcomes::new(mappings.len());
     for mapping in mappings {
         let outcome = if outcomes.interrupted() {
@@ -75,6 +85,115 @@ pub(crate) fn run(
         })?;
     }
     outcomes.finish(args.output.json, differs)
+}
+
+/// `verify --target 'out/{tenant_id}.sqlite'`: each mapping's files against the
+/// source rows of their partitions; fails with [`Error::FilesDiffer`] when any
+/// file differs, is missing or is stale.
+fn run_fanout(
+    mappings: &[&Registered],
+    source: &SourceConfig,
+    template: &Path,
+    selection: &Selection,
+    args: &VerifyArgs,
+) -> Result<()> {
+    super::sync::refuse_unpartitioned(
+        mappings.iter().copied(),
+        format!(
+            "the target `{}` is a template, or `--partition`/`--shard` pick partitions: \
+             verify the mappings with `partition_by` with `--mapping NAME`",
+            template.display()
+        ),
+    )?;
+    let mut outcomes = Outcomes::new(mappings.len());
+    for mapping in mappings {
+        let outcome = if outcomes.interrupted() {
+            Outcome::Skipped
+        } else {
+            match mapping.verify_fanout(source, template, selection, args.max_keys) {
+                Ok(verification) => Outcome::Done(verification),
+                Err(error) => Outcome::Failed(Error::on(source, error)),
+            }
+        };
+        outcomes.push(mapping.spec.name, outcome);
+    }
+    let done: Vec<&FanoutVerification> = outcomes.done().collect();
+    let sum = |count: fn(&FanoutVerification) -> u64| done.iter().map(|&v| count(v)).sum::<u64>();
+    let (differs, missing, stale, null_rows) = (
+        sum(|v| v.differs),
+        sum(|v| v.missing),
+        sum(|v| v.stale),
+        sum(|v| v.null_rows),
+    );
+    let verdict = if differs + missing + stale + null_rows == 0 {
+        Ok(())
+    } else {
+        let names: Vec<&str> = done
+            .iter()
+            .filter(|verification| !verification.is_equal())
+            .map(|verification| verification.mapping.as_str())
+            .collect();
+        Err(Error::FilesDiffer {
+            template: template.display().to_string(),
+            mappings: names.join(" --mapping "),
+            count: differs + missing + stale,
+            differs,
+            missing,
+            stale,
+            null_rows,
+        })
+    };
+    if !args.output.json {
+        outcomes.print_text(print_fanout)?;
+    }
+    outcomes.finish(args.output.json, verdict)
+}
+
+/// `tenant_orders: 30 files of out/{}.sqlite: 27 equal, 1 differs, 1 missing, 1 stale`,
+/// then each file that is not equal, with its differing tables and keys.
+fn print_fanout(verification: &FanoutVerification) -> Result<()> {
+    let mapping = &verification.mapping;
+    outln!(
+        "{mapping}: {} files of `{}`: {} equal, {} differ, {} missing, {} stale",
+        verification.files.len(),
+        verification.template,
+        verification.equal,
+        verification.differs,
+        verification.missing,
+        verification.stale
+    )?;
+    if verification.null_rows > 0 {
+        outln!(
+            "{mapping}: {} source rows have a NULL partition value, which names no file",
+            verification.null_rows
+        )?;
+    }
+    for file in &verification.files {
+        let path = file.file.display();
+        match file.outcome {
+            FileOutcome::Equal => {}
+            FileOutcome::Missing => {
+                let rows: Vec<String> = file
+                    .targets
+                    .iter()
+                    .map(|table| format!("{} {}", table.table, table.source_rows))
+                    .collect();
+                outln!(
+                    "  missing {path}: the source has rows of this partition ({})",
+                    rows.join(", ")
+                )?;
+            }
+            FileOutcome::Stale => {
+                outln!("  stale {path}: the source has no rows of this partition any more")?;
+            }
+            FileOutcome::Differs => {
+                for table in file.targets.iter().filter(|table| !table.equal) {
+                    print_table(&format!("  {path}"), table)?;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn print_table(mapping: &str, table: &TargetVerification) -> Result<()> {

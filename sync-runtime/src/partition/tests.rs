@@ -228,3 +228,24 @@ fn selections_bind_their_values() {
     );
     assert_eq!(Selection::All.condition(spec(), &Type::TEXT).unwrap(), None);
 }
+
+#[test]
+fn a_file_name_reads_back_as_its_value() {
+    for value in [
+        &b"acme-7"[..],
+        b"../x",
+        b"a b.c",
+        b"",
+        b"100%",
+        b"\xff\xfe",
+        b"~",
+    ] {
+        assert_eq!(value_of_name(&file_name(value)).as_deref(), Some(value));
+    }
+    // A long value keeps only a hash: it does not read back.
+    assert_eq!(value_of_name(&file_name(&[b'x'; 300])), None);
+    // Names no value has.
+    for name in ["", "%2", "%zz", "a%2e", "%41", ".x"] {
+        assert_eq!(value_of_name(name), None, "{name}");
+    }
+}

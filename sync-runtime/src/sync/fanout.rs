@@ -417,10 +417,49 @@ fn read_source<M: Mapping>(
     Ok(batches.rows)
 }
 
+/// What a fan-out of a mapping with `partition_by` runs, for `data-sync explain`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FanoutPlan {
+    /// The partition column.
+    pub column: &'static str,
+    /// The `COPY` of a run of every partition: the rows ordered by partition, then
+    /// key.
+    pub copy: String,
+    /// The condition `--partition VALUE` adds, `VALUE` bound as a setting.
+    pub partition_condition: String,
+    /// The condition `--shard I/N` adds, `I` and `N` bound as settings.
+    pub shard_condition: String,
+}
+
+/// The [`FanoutPlan`] of `spec`, `None` for a mapping without `partition_by`. The
+/// conditions are those of the column's declared type (a run uses its live type).
+pub fn fanout_plan(spec: &crate::spec::MappingSpec) -> Option<FanoutPlan> {
+    let column = &spec.source.columns[spec.source.partition_by?];
+    let ty = match column.pg_type {
+        "smallint" | "int2" | "integer" | "int" | "int4" | "bigint" | "int8" => Type::INT8,
+        "uuid" => Type::UUID,
+        _ => Type::TEXT,
+    };
+    let condition = |selection: Selection| {
+        selection
+            .condition(spec, &ty)
+            .ok()
+            .flatten()
+            .map(|(condition, _)| condition)
+            .unwrap_or_default()
+    };
+    Some(FanoutPlan {
+        column: column.name,
+        copy: copy_sql(spec, None),
+        partition_condition: condition(Selection::One("0".to_owned())),
+        shard_condition: condition(Selection::Shard(partition::Shard { index: 0, count: 1 })),
+    })
+}
+
 /// `COPY (SELECT .. [WHERE filter AND selection] ORDER BY "partition", "key"..) TO
 /// STDOUT (FORMAT binary)`: the mapping's generated `SELECT` (whose only `WHERE` is
 /// its filter's) with the selection's condition and the order of a fan-out.
-fn copy_sql(spec: &crate::spec::MappingSpec, condition: Option<&str>) -> String {
+pub(crate) fn copy_sql(spec: &crate::spec::MappingSpec, condition: Option<&str>) -> String {
     let partition = quote(spec.source.columns[spec.source.partition_by.expect("partitioned")].name);
     let mut select = spec.source.select.to_owned();
     if let Some(condition) = condition {

@@ -285,6 +285,12 @@ pub(crate) fn sync<M: Mapping>(
 /// moves a row and a delete are routed by the old row's partition value.
 fn check_identity(session: &mut Session, spec: &MappingSpec) -> Result<()> {
     let (_, identity, _) = slot::table_identity(&mut session.client, spec)?;
+    require_full_identity(spec, &identity)
+}
+
+/// [`Error::Capture`] unless `identity` (`pg_class.relreplident`) is `f`, `FULL`;
+/// `data-sync check` reports it too.
+pub(crate) fn require_full_identity(spec: &MappingSpec, identity: &str) -> Result<()> {
     if identity != "f" {
         return Err(Error::Capture {
             mapping: spec.name.to_owned(),

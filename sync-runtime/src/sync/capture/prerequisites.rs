@@ -31,6 +31,11 @@ pub(crate) fn problems(
     }
     let (_, identity, columns) = slot::table_identity(client, spec)?;
     problems.extend(message_of(slot::check_identity(spec, &identity, &columns))?);
+    if spec.source.partition_by.is_some() {
+        problems.extend(message_of(super::fanout::require_full_identity(
+            spec, &identity,
+        ))?);
+    }
     match spec
         .source
         .capture
