@@ -129,13 +129,7 @@ pub fn verify_fanout<M: Mapping>(
         })?
         .into_iter()
         .collect();
-    let target_error = |path: &Path| {
-        let path = path.to_owned();
-        move |source| Error::Target {
-            path: path.clone(),
-            source: Box::new(source),
-        }
-    };
+    let target_error = crate::target::target_error;
 
     // The filter's parameters are those the files were built with (every file of a
     // run stores the same).
@@ -317,10 +311,7 @@ fn compare_file<M: Mapping>(
     max_keys: usize,
 ) -> Result<Vec<TargetVerification>> {
     let spec = M::SPEC;
-    let target_error = |source| Error::Target {
-        path: path.to_owned(),
-        source: Box::new(source),
-    };
+    let target_error = crate::target::target_error(path);
     let connection = crate::target::open_for_reading(path)?;
     // One read transaction: both reads see the same file contents.
     connection.execute_batch("BEGIN").map_err(target_error)?;
