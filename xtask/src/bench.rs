@@ -692,14 +692,9 @@ fn run(options: &Options) -> Result<()> {
                     "UPDATE public.users SET username = username || '+', bio = coalesce(bio, '') || ' ✎', updated_at = clock_timestamp() WHERE id % $2 = $1",
                     &[&slice, &every],
                 )?;
-                let expected = Checksum::of_source(&mut client, &USERS_TARGETS)?;
-                let sample = measure(
-                    data_sync_command(&data_sync, &url, &path, &[]),
-                    changed as i64,
-                    "incremental",
-                    run,
-                )?;
-                expected.verify(&path)?;
+                let command = data_sync_command(&data_sync, &url, &path, &[]);
+                let sample =
+                    measure_verified(command, &mut client, changed, "incremental", run, &path)?;
                 line.samples.push(sample);
             }
         }
@@ -712,14 +707,8 @@ fn run(options: &Options) -> Result<()> {
     for run in 0..runs.min(3) {
         let slice = 50 + run as i64 % 50;
         let deleted = client.execute("DELETE FROM public.users WHERE id % 100 = $1", &[&slice])?;
-        let expected = Checksum::of_source(&mut client, &USERS_TARGETS)?;
-        let sample = measure(
-            data_sync_command(&data_sync, &url, &path, &["--prune"]),
-            deleted as i64,
-            "prune",
-            run,
-        )?;
-        expected.verify(&path)?;
+        let command = data_sync_command(&data_sync, &url, &path, &["--prune"]);
+        let sample = measure_verified(command, &mut client, deleted, "prune", run, &path)?;
         line.samples.push(sample);
     }
     lines.push(("users", line));
@@ -1602,6 +1591,23 @@ fn child(xtask: &Path, kind: &str, url: &str, target: &Path) -> Command {
 
 /// Runs `command` to its end and returns its time and peak RSS. A child that prints
 /// `seconds=S` on stdout has timed itself (to leave out its setup).
+/// [`measure`]s `command`, a run over the `users` target `path` after `changed`
+/// rows changed at the source, and fails unless `path` then holds exactly what the
+/// source does.
+fn measure_verified(
+    command: Command,
+    client: &mut postgres::Client,
+    changed: u64,
+    what: &str,
+    run: usize,
+    path: &Path,
+) -> Result<Sample> {
+    let expected = Checksum::of_source(client, &USERS_TARGETS)?;
+    let sample = measure(command, changed as i64, what, run)?;
+    expected.verify(path)?;
+    Ok(sample)
+}
+
 fn measure(mut command: Command, rows: i64, what: &str, run: usize) -> Result<Sample> {
     command.stdout(Stdio::piped()).stderr(Stdio::piped());
     let started = Instant::now();
