@@ -466,6 +466,22 @@ impl Error {
     }
 }
 
+/// The error for a failed write of the row `key` names to target `target` (an
+/// index into `spec.targets`).
+pub(crate) fn write_error(
+    spec: &MappingSpec,
+    target: usize,
+    key: &dyn Fn() -> String,
+    source: rusqlite::Error,
+) -> Error {
+    Error::Write {
+        mapping: spec.name.to_owned(),
+        table: spec.targets[target].name.to_owned(),
+        key: key(),
+        source: Box::new(source),
+    }
+}
+
 /// The error for a value of target `target` (an index into `spec.targets`) that
 /// could not be bound.
 pub(crate) fn bind_error(
@@ -474,7 +490,8 @@ pub(crate) fn bind_error(
     key: &dyn Fn() -> String,
     error: BindError,
 ) -> Error {
-    let target = &spec.targets[target];
+    let index = target;
+    let target = &spec.targets[index];
     match error {
         BindError::Encode { column, cause } => Error::Encode {
             mapping: spec.name.to_owned(),
@@ -491,12 +508,7 @@ pub(crate) fn bind_error(
             key: key(),
             source: message.into(),
         },
-        BindError::Sqlite(source) => Error::Write {
-            mapping: spec.name.to_owned(),
-            table: target.name.to_owned(),
-            key: key(),
-            source: Box::new(source),
-        },
+        BindError::Sqlite(source) => write_error(spec, index, key, source),
         BindError::Decode(error) => Error::Decode {
             mapping: spec.name.to_owned(),
             table: spec.source.display_name(),

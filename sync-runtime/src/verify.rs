@@ -29,8 +29,8 @@ use sync_sql::ident::quote;
 use tokio_postgres::types::Type;
 
 use crate::Mapping;
-use crate::error::bind_error;
 use crate::error::{Error, Result};
+use crate::error::{bind_error, write_error};
 use crate::source::CopyReader;
 use crate::source::client::Snapshot;
 use crate::source::config::SourceConfig;
@@ -443,12 +443,6 @@ fn repair_rows<M: Mapping>(
 ) -> Result<Vec<Repaired>> {
     let spec = M::SPEC;
     let target_error = target_error(path);
-    let write_error = |index: usize, key: String, source| Error::Write {
-        mapping: spec.name.to_owned(),
-        table: spec.targets[index].name.to_owned(),
-        key,
-        source: Box::new(source),
-    };
     let mut repaired = vec![Repaired::default(); spec.targets.len()];
     for &index in differing.iter().rev() {
         let table = &spec.targets[index];
@@ -475,7 +469,7 @@ fn repair_rows<M: Mapping>(
             };
             repaired[index].deleted += delete
                 .execute(rusqlite::params_from_iter(&key))
-                .map_err(|source| write_error(index, display(), source))?
+                .map_err(|source| write_error(spec, index, &display, source))?
                 as u64;
         }
         scratch.collect_copies(index).map_err(target_error)?;
@@ -495,7 +489,7 @@ fn repair_rows<M: Mapping>(
             .map_err(|error| bind_error(spec, index, &|| row.key(), error))?;
         repaired[index].copied += upsert
             .raw_execute()
-            .map_err(|source| write_error(index, row.key(), source))?
+            .map_err(|source| write_error(spec, index, &|| row.key(), source))?
             as u64;
         Ok(())
     })?;

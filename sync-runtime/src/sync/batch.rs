@@ -15,7 +15,7 @@ use tokio_postgres::types::Type;
 
 use crate::Mapping;
 use crate::error::{Error, Result};
-use crate::error::{bind_error, decode_error};
+use crate::error::{bind_error, decode_error, write_error};
 use crate::progress::Progress;
 use crate::source::{CopyReader, SourceRow, row_key};
 use crate::spec::{MappingSpec, TargetSpec};
@@ -328,12 +328,9 @@ fn insert_one<M: Mapping>(
     let mut bindings = statement.bindings();
     M::bind_row(row, target, &mut bindings, 0)
         .map_err(|error| bind_error(spec, target, &|| row_key(spec, row), error))?;
-    bindings.execute().map_err(|source| Error::Write {
-        mapping: spec.name.to_owned(),
-        table: spec.targets[target].name.to_owned(),
-        key: row_key(spec, row),
-        source: Box::new(source),
-    })?;
+    bindings
+        .execute()
+        .map_err(|source| write_error(spec, target, &|| row_key(spec, row), source))?;
     Ok(())
 }
 
@@ -366,16 +363,14 @@ fn insert_many<M: Mapping>(
             insert_one::<M>(&batch.row(index), target, single)?;
         }
     }
-    Err(Error::Write {
-        mapping: spec.name.to_owned(),
-        table: spec.targets[target].name.to_owned(),
-        key: format!(
+    let keys = || {
+        format!(
             "{} to {}",
             row_key(spec, &batch.row(rows.start)),
             row_key(spec, &batch.row(rows.end - 1))
-        ),
-        source: Box::new(source),
-    })
+        )
+    };
+    Err(write_error(spec, target, &keys, source))
 }
 
 #[cfg(test)]

@@ -37,13 +37,13 @@ use rusqlite::Connection;
 use tokio_postgres::types::Type;
 
 use crate::Mapping;
-use crate::error::{Error, Result, bind_error};
+use crate::error::{Error, Result, bind_error, write_error};
 use crate::options::{QUEUE_DEPTH, SyncOptions};
 use crate::partition::{self, Template};
 use crate::source::client::Client;
 use crate::source::guard::SourceIdentity;
 use crate::sync::fanout::{FanoutSummary, PartitionOutcome};
-use crate::sync::incremental::{self, Change, Message, write_error};
+use crate::sync::incremental::{self, Change, Message};
 use crate::sync::key_merge::{KeyMerge, MERGE_PAGE, MergeTarget};
 use crate::sync::routes::{self, Stored};
 use crate::sync::signal;

@@ -20,7 +20,7 @@ use tokio_postgres::Statement;
 use tokio_postgres::types::Type;
 
 use crate::Mapping;
-use crate::error::{Error, Result, bind_error};
+use crate::error::{Error, Result, bind_error, write_error};
 use crate::options::{QUEUE_DEPTH, SyncOptions};
 use crate::progress::Progress;
 use crate::source::client::{Client, Snapshot};
@@ -672,21 +672,6 @@ impl MergeTarget for TableKeys<'_> {
             self.deleted[index] += statement.raw_execute()? as u64;
         }
         Ok(())
-    }
-}
-
-/// The error for a failed write of the row with `key` to target table `target`.
-pub(crate) fn write_error(
-    spec: &MappingSpec,
-    target: usize,
-    key: &dyn Fn() -> String,
-    source: rusqlite::Error,
-) -> Error {
-    Error::Write {
-        mapping: spec.name.to_owned(),
-        table: spec.targets[target].name.to_owned(),
-        key: key(),
-        source: Box::new(source),
     }
 }
 

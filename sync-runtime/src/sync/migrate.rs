@@ -17,7 +17,7 @@ use sync_sql::ident::quote;
 use tokio_postgres::types::Type;
 
 use crate::Mapping;
-use crate::error::{Error, Result, bind_error, decode_error};
+use crate::error::{Error, Result, bind_error, decode_error, write_error};
 use crate::options::SyncOptions;
 use crate::source::config::SourceConfig;
 use crate::source::decode::check_type;
@@ -295,13 +295,7 @@ fn backfill<M: Mapping>(
         let key_row = SourceRow::from_slices(&types[..key.len()], &key_fields);
         let key_text = || row_key(spec, &full);
         for (update, written) in updates.iter().zip(&mut written) {
-            let target = &spec.targets[update.target];
-            let write_error = |source| Error::Write {
-                mapping: spec.name.to_owned(),
-                table: target.name.to_owned(),
-                key: key_text(),
-                source: Box::new(source),
-            };
+            let write_error = |source| write_error(spec, update.target, &key_text, source);
             let mut statement = connection
                 .prepare_cached(&update.sql)
                 .map_err(write_error)?;

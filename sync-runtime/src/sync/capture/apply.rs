@@ -20,9 +20,9 @@ use super::filter::Verdict;
 use super::pgoutput::{OldTuple, Relation, Tuple, Value};
 use crate::Mapping;
 use crate::error::{Error, Result};
-use crate::error::{bind_error, decode_error};
+use crate::error::{bind_error, decode_error, write_error};
 use crate::source::SourceRow;
-use crate::spec::{MappingSpec, TargetSpec};
+use crate::spec::TargetSpec;
 
 /// Applies the changes of one source table to the targets of mapping `M`.
 pub(crate) struct Applier<'c, M> {
@@ -283,7 +283,7 @@ impl<'c, M: Mapping> Applier<'c, M> {
             let deleted = self
                 .connection
                 .execute(target.delete_all, [])
-                .map_err(|source| write_error(spec, target, "all rows", source))?;
+                .map_err(|source| write_error(spec, index, &|| "all rows".to_owned(), source))?;
             self.deleted[index] += deleted as u64;
         }
         Ok(())
@@ -372,15 +372,17 @@ impl<'c, M: Mapping> Applier<'c, M> {
                 delete_key::<M>(self.connection, &self.key_types, &mut self.deleted, old_key)?;
             }
             for (index, target) in spec.targets.iter().enumerate() {
-                let mut statement = self
-                    .connection
-                    .prepare_cached(target.upsert)
-                    .map_err(|source| write_error(spec, target, "an upsert", source))?;
+                let mut statement =
+                    self.connection
+                        .prepare_cached(target.upsert)
+                        .map_err(|source| {
+                            write_error(spec, index, &|| "an upsert".to_owned(), source)
+                        })?;
                 M::bind_row(&row, index, &mut statement, 0).map_err(|error| {
                     bind_error(spec, index, &|| crate::source::row_key(spec, &row), error)
                 })?;
                 statement.raw_execute().map_err(|source| {
-                    write_error(spec, target, &crate::source::row_key(spec, &row), source)
+                    write_error(spec, index, &|| crate::source::row_key(spec, &row), source)
                 })?;
                 self.written[index] += 1;
             }
@@ -420,7 +422,7 @@ impl<'c, M: Mapping> Applier<'c, M> {
             let mut statement = self
                 .connection
                 .prepare_cached(&sql)
-                .map_err(|source| write_error(spec, target, "an update", source))?;
+                .map_err(|source| write_error(spec, index, &|| "an update".to_owned(), source))?;
             M::bind_key_row(&key_row, &mut statement)
                 .map_err(|error| bind_error(spec, index, &|| key_text(&key_row), error))?;
             let mut parameter = key.len();
@@ -435,7 +437,7 @@ impl<'c, M: Mapping> Applier<'c, M> {
                 )?;
             }
             let written = statement.raw_execute().map_err(|source| {
-                write_error(spec, target, &crate::source::row_key(spec, &row), source)
+                write_error(spec, index, &|| crate::source::row_key(spec, &row), source)
             })?;
             self.written[index] += written as u64;
         }
@@ -460,13 +462,13 @@ impl<M: Mapping> Applier<'_, M> {
         let mut statement = self
             .connection
             .prepare_cached(&sql)
-            .map_err(|source| write_error(spec, target, "a lookup", source))?;
+            .map_err(|source| write_error(spec, 0, &|| "a lookup".to_owned(), source))?;
         M::bind_key_row(key, &mut statement)
             .map_err(|error| bind_error(spec, 0, &|| key_text(key), error))?;
         let mut rows = statement.raw_query();
         let found = rows
             .next()
-            .map_err(|source| write_error(spec, target, &key_text(key), source))?
+            .map_err(|source| write_error(spec, 0, &|| key_text(key), source))?
             .is_some();
         Ok(found)
     }
@@ -516,12 +518,12 @@ fn delete_key<M: Mapping>(
     for (index, target) in spec.targets.iter().enumerate().rev() {
         let mut statement = connection
             .prepare_cached(target.delete_by_key)
-            .map_err(|source| write_error(spec, target, "a delete", source))?;
+            .map_err(|source| write_error(spec, index, &|| "a delete".to_owned(), source))?;
         M::bind_key_row(&row, &mut statement)
             .map_err(|error| bind_error(spec, index, &|| key_text(&row), error))?;
         let count = statement
             .raw_execute()
-            .map_err(|source| write_error(spec, target, &key_text(&row), source))?;
+            .map_err(|source| write_error(spec, index, &|| key_text(&row), source))?;
         deleted[index] += count as u64;
     }
     Ok(())
@@ -616,18 +618,4 @@ fn key_text(row: &SourceRow<'_>) -> String {
         .map(|index| row.display(index))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-fn write_error(
-    spec: &MappingSpec,
-    target: &TargetSpec,
-    key: &str,
-    source: rusqlite::Error,
-) -> Error {
-    Error::Write {
-        mapping: spec.name.to_owned(),
-        table: target.name.to_owned(),
-        key: key.to_owned(),
-        source: Box::new(source),
-    }
 }
