@@ -162,6 +162,14 @@ pub(crate) fn row_key(spec: &MappingSpec, row: &SourceRow<'_>) -> String {
         .join(", ")
 }
 
+/// Every field of `row`, a key row, as text, for messages.
+pub(crate) fn key_text(row: &SourceRow<'_>) -> String {
+    (0..row.len())
+        .map(|index| row.display(index))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 const COPY_SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
 
 /// Reads `COPY .. (FORMAT binary)` tuples from a stream into a reused buffer.

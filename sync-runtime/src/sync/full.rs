@@ -326,12 +326,7 @@ pub(crate) fn watermark<M: Mapping>(transaction: &mut Snapshot<'_>) -> Result<Op
             };
             // The greatest cursor: `infinity` would freeze every later run there.
             let key_row = SourceRow::from_slices(&types[1..], &fields[1..]);
-            let key = || {
-                (0..key_row.len())
-                    .map(|index| key_row.display(index))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
+            let key = || source::key_text(&key_row);
             guard::check_cursor(
                 spec,
                 &types[0],

@@ -405,12 +405,7 @@ impl<'a, M: Mapping> Writer<'a, M> {
         let width = types.len().max(1);
         for fields in ranges.chunks(width) {
             let row = SourceRow::from_ranges(types, buffer, fields);
-            let key = || {
-                (0..row.len())
-                    .map(|index| row.display(index))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
+            let key = || source::key_text(&row);
             M::bind_key_row(&row, &mut insert).map_err(|error| bind_error(spec, 0, &key, error))?;
             insert
                 .raw_execute()

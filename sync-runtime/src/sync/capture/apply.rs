@@ -21,7 +21,7 @@ use super::pgoutput::{OldTuple, Relation, Tuple, Value};
 use crate::Mapping;
 use crate::error::{Error, Result};
 use crate::error::{bind_error, decode_error, write_error};
-use crate::source::SourceRow;
+use crate::source::{SourceRow, key_text};
 use crate::spec::TargetSpec;
 
 /// Applies the changes of one source table to the targets of mapping `M`.
@@ -610,12 +610,4 @@ fn moved_insert(target: &TargetSpec, unchanged: &[bool]) -> Option<String> {
         keys.join(", "),
         table = quote(target.name),
     ))
-}
-
-/// A key row as text, for messages.
-fn key_text(row: &SourceRow<'_>) -> String {
-    (0..row.len())
-        .map(|index| row.display(index))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
