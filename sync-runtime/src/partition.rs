@@ -123,10 +123,19 @@ pub(crate) fn text_form(ty: &Type, raw: &[u8]) -> Option<Vec<u8>> {
     (raw.len() == width).then(|| crate::sync::watermark::display(ty, raw).into_bytes())
 }
 
-/// Whether a partition column may have type `ty`: one whose text form
-/// [`text_form`] computes.
-pub(crate) fn is_supported(ty: &Type) -> bool {
-    matches!(*ty, Type::INT2 | Type::INT4 | Type::INT8 | Type::UUID) || is_text(ty)
+/// Refuses the partition column `index` (of `spec.source.columns`) when its
+/// source type `ty` is not one whose text form [`text_form`] computes.
+pub(crate) fn check_supported(spec: &MappingSpec, index: usize, ty: &Type) -> Result<()> {
+    if matches!(*ty, Type::INT2 | Type::INT4 | Type::INT8 | Type::UUID) || is_text(ty) {
+        return Ok(());
+    }
+    Err(Error::Partition {
+        mapping: spec.name.to_owned(),
+        message: format!(
+            "partition column `{}` is `{ty}` in the source, whose values name no file; partition by an integer, text, enum or uuid column",
+            spec.source.columns[index].name
+        ),
+    })
 }
 
 /// Whether a partition column of type `ty` is compared as text.

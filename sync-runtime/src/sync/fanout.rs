@@ -357,15 +357,7 @@ fn read_source<M: Mapping>(
         options.observer(),
     )?;
     let ty = types[partition_index].clone();
-    if !partition::is_supported(&ty) {
-        return Err(Error::Partition {
-            mapping: spec.name.to_owned(),
-            message: format!(
-                "partition column `{}` is `{ty}` in the source, whose values name no file; partition by an integer, text, enum or uuid column",
-                spec.source.columns[partition_index].name
-            ),
-        });
-    }
+    partition::check_supported(spec, partition_index, &ty)?;
     // The selection's values are settings of the snapshot, bound like the filter's.
     let condition = options.selection.condition(spec, &ty)?;
     if let Some((_, settings)) = &condition {

@@ -156,15 +156,7 @@ pub fn verify_fanout<M: Mapping>(
         .map_err(|error| source_error(spec, error))?;
     let types = source_types::<M>(&mut transaction)?;
     let ty = types[partition_index].clone();
-    if !partition::is_supported(&ty) {
-        return Err(Error::Partition {
-            mapping: spec.name.to_owned(),
-            message: format!(
-                "partition column `{}` is `{ty}` in the source, whose values name no file; partition by an integer, text, enum or uuid column",
-                spec.source.columns[partition_index].name
-            ),
-        });
-    }
+    partition::check_supported(spec, partition_index, &ty)?;
     let condition = selection.condition(spec, &ty)?;
     if let Some((_, settings)) = &condition {
         bind::<M>(&mut transaction, settings)?;
