@@ -25,6 +25,7 @@ mod error_reports;
 mod every;
 mod fanout;
 mod fanout_ops;
+mod fanout_partition;
 mod fanout_prune;
 mod faults;
 mod filter;

@@ -246,9 +246,9 @@ fn pass<M: Mapping>(
     if let Some(incremental) = incremental {
         return fanout_changes::pass::<M>(&mut client, template, options, incremental, &started_at);
     }
-    // A full run of every partition, or of a shard, writes a new routing index (for
-    // the incremental runs after it); a `--partition` run keeps none. Each deletes
-    // the indexes of the other selections whose files it rewrites.
+    // A full run of every partition, of a shard or of one partition writes a new
+    // routing index of its selection (for the incremental runs after it), and
+    // deletes the indexes of the other selections whose files it rewrites.
     routes::delete_overlapping(template, spec, &options.selection)?;
     let routes_path = routes::path(template, spec, &options.selection);
     let mut builder = match &routes_path {

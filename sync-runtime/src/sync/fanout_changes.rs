@@ -53,8 +53,8 @@ use crate::target::{self, Txn, target_error};
 
 /// The routing index and its state when this run of `template` can be incremental,
 /// `None` when it must be full: asked for (`--full`, or `--prune` of a mapping
-/// whose key is not one integer column), one partition, a
-/// mapping without a cursor, no index of this selection (never run, or the last
+/// whose key is not one integer column), a mapping without a cursor, a
+/// `--partition` value not in its text form (`042` for `42`), no index of this selection (never run, or the last
 /// full run did not finish or had a failed partition, or a run of another
 /// selection rewrote its files), another template, definition or set of filter
 /// parameters, or a file the index routes keys to is missing.
@@ -70,7 +70,6 @@ pub(crate) fn plan<M: Mapping>(
     // `--prune` merges the source's keys with the index's, for an integer key.
     if options.full
         || (options.prune && incremental::routing_merge_key(spec).is_none())
-        || matches!(options.selection, partition::Selection::One(_))
         || spec.source.incremental.is_none()
     {
         return Ok(None);
@@ -229,7 +228,8 @@ impl<M: Mapping> Writer<'_, M> {
     fn owns(&self, value: &[u8]) -> bool {
         match &self.options.selection {
             partition::Selection::Shard(shard) => shard.holds(value),
-            _ => true,
+            partition::Selection::One(own) => own.as_bytes() == value,
+            partition::Selection::All => true,
         }
     }
 
@@ -413,7 +413,8 @@ impl<M: Mapping> Writer<'_, M> {
                 let (key, value) = change.route.as_ref().expect("a partitioned mapping");
                 let names =
                     routes::names_of(&transaction, key).map_err(target_error(self.routes_path))?;
-                // A row of another shard's partition leaves this shard's files.
+                // A row of another shard's (or partition's) partition leaves this
+                // run's files.
                 let name = match value {
                     Some(value) if !change.deleted && self.owns(value) => {
                         Some(partition::file_name(value))

@@ -18,7 +18,9 @@
 //! A full run of every partition deletes the index first and writes a new one
 //! beside it (renamed into place at the end, when every partition succeeded), so
 //! the index exists only when it is complete. A `--shard I/N` run keeps its own
-//! index the same way (`+shard-I-of-N` in its name), over its shard's keys only.
+//! index the same way (`+shard-I-of-N` in its name), over its shard's keys only,
+//! and a `--partition VALUE` run over its partition's keys
+//! (`+partition-<escaped VALUE>`).
 //! A run deletes the indexes of the other selections whose files it writes (see
 //! `delete_overlapping`): their next run is a full one.
 
@@ -53,10 +55,13 @@ const NAME_INDEX: &str = "CREATE INDEX IF NOT EXISTS \"routes_name\" ON \"routes
 
 /// The routing index file of `spec` for `template` and the runs of `selection`:
 /// `.data-sync-routes-<mapping>.sqlite` for every partition,
-/// `.data-sync-routes-<mapping>+shard-I-of-N.sqlite` for shard `I/N` (`+` is
-/// escaped in a mapping's name, so no other index has this name). `None` for a
-/// `--partition` run (it keeps no index) or a template with placeholders before
-/// its last component (no one directory holds its files), whose runs are all full.
+/// `.data-sync-routes-<mapping>+shard-I-of-N.sqlite` for shard `I/N`,
+/// `.data-sync-routes-<mapping>+partition-<escaped VALUE>.sqlite` for one
+/// partition (`+` is escaped in a mapping's name, so no other index has this
+/// name). `None` for a `--partition` value not in its text form (see
+/// [`canonical`]) or whose index name would be too long for a file name, or a
+/// template with placeholders before its last component (no one directory holds
+/// its files), whose runs are all full.
 pub(crate) fn path(
     template: &Template,
     spec: &MappingSpec,
@@ -65,11 +70,47 @@ pub(crate) fn path(
     let suffix = match selection {
         Selection::All => String::new(),
         Selection::Shard(shard) => format!("+shard-{}-of-{}", shard.index, shard.count),
+        Selection::One(value) if canonical(spec, value) => {
+            format!("+partition-{}", partition::file_name(value.as_bytes()))
+        }
         Selection::One(_) => return None,
     };
-    template
-        .directory()
-        .map(|directory| directory.join(format!("{}{suffix}.sqlite", prefix(spec))))
+    let name = format!("{}{suffix}.sqlite", prefix(spec));
+    // NAME_MAX of common file systems.
+    if name.len() > 255 {
+        return None;
+    }
+    template.directory().map(|directory| directory.join(name))
+}
+
+/// Whether `value` is the text form PostgreSQL prints for the partition column
+/// (`42`, not `042` or ` 42`, for an integer; the lowercase hyphenated form of a
+/// uuid): the text form an incremental run compares each changed row's value with.
+/// Any value of a text column is.
+pub(crate) fn canonical(spec: &MappingSpec, value: &str) -> bool {
+    let Some(index) = spec.source.partition_by else {
+        return false;
+    };
+    match spec.source.columns[index]
+        .pg_type
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "bigint" | "integer" | "smallint" | "int8" | "int4" | "int2" | "int" => value
+            .parse::<i64>()
+            .is_ok_and(|number| number.to_string() == value),
+        "uuid" => {
+            value.len() == 36
+                && value.bytes().enumerate().all(|(index, byte)| {
+                    if [8, 13, 18, 23].contains(&index) {
+                        byte == b'-'
+                    } else {
+                        byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte)
+                    }
+                })
+        }
+        _ => true,
+    }
 }
 
 /// The start of the name of every routing index of `spec`.
@@ -82,9 +123,11 @@ fn prefix(spec: &MappingSpec) -> String {
 
 /// Deletes the routing indexes of `spec` beside `template` that a run of
 /// `selection` makes wrong, because it writes files they route keys to: every
-/// other index for a run of every partition or of one partition; for shard `I/N`,
-/// the index of every partition and those of shards of another count (shard
-/// `J/N` with `J != I` holds other files). An index that does not know a file
+/// other index for a run of every partition; for one partition, the index of
+/// every partition and those of the shards (another partition's index routes keys
+/// to its own file only); for shard `I/N`, the index of every partition, those
+/// of one partition, and those of shards of another count (shard `J/N` with
+/// `J != I` holds other files). An index that does not know a file
 /// changed could later fail to delete a row from it, so it must go; the next run
 /// of its selection is then full.
 ///
@@ -127,6 +170,10 @@ pub(crate) fn delete_overlapping(
         let overlaps = match (rest, selection) {
             ("", Selection::All) => false,
             ("", _) => true,
+            // One partition's index routes keys to its file only: runs of other
+            // partitions write other files; runs of every partition or a shard may
+            // write it.
+            (one, _) if one.starts_with("+partition-") => !matches!(selection, Selection::One(_)),
             (shard, Selection::Shard(own)) => match shard_of_name(shard) {
                 Some(other) => other.count != own.count,
                 None => false,
