@@ -218,27 +218,15 @@ fn compare<M: Mapping>(
     let mut repaired = vec![Repaired::default(); count];
     if !differing.is_empty() {
         let scratch = Scratch::new(spec, &differing).map_err(target_error)?;
-        read_source::<M>(
-            &mut transaction,
-            target,
-            &mut encoders,
-            &mut |_, index, row| {
-                if !differing.contains(&index) {
-                    return Ok(());
-                }
-                let hash =
-                    row_hash(row, spec.targets[index].columns.len()).map_err(target_error)?;
-                scratch.insert("s", index, row, hash).map_err(target_error)
-            },
-        )?;
-        for &index in &differing {
-            let table = &spec.targets[index];
-            read_target(&connection, target, table, &mut |row| {
-                let hash = row_hash(row, table.columns.len()).map_err(target_error)?;
-                scratch.insert("t", index, row, hash).map_err(target_error)
+        differences =
+            scratch.differences(spec, &connection, target, &differing, max_keys, |each| {
+                read_source::<M>(
+                    &mut transaction,
+                    target,
+                    &mut encoders,
+                    &mut |_, index, row| each(index, row),
+                )
             })?;
-            differences[index] = scratch.compare(index, max_keys).map_err(target_error)?;
-        }
         if repair {
             repaired = repair_rows::<M>(
                 &connection,
@@ -624,6 +612,38 @@ impl Scratch {
         insert.raw_bind_parameter(keys.len() + 1, &hash.to_be_bytes()[..])?;
         insert.raw_execute()?;
         Ok(())
+    }
+
+    /// Lists the keys that differ in each target of `differing`: `read_source`
+    /// hands the source's rows, each with its target's index, and the file's rows
+    /// are read here; both sides go to the scratch tables and are compared by key.
+    fn differences(
+        &self,
+        spec: &MappingSpec,
+        connection: &Connection,
+        path: &Path,
+        differing: &[usize],
+        max_keys: usize,
+        read_source: impl FnOnce(&mut dyn FnMut(usize, &rusqlite::Row<'_>) -> Result<()>) -> Result<()>,
+    ) -> Result<Vec<Differences>> {
+        let target_error = target_error(path);
+        read_source(&mut |index, row| {
+            if !differing.contains(&index) {
+                return Ok(());
+            }
+            let hash = row_hash(row, spec.targets[index].columns.len()).map_err(target_error)?;
+            self.insert("s", index, row, hash).map_err(target_error)
+        })?;
+        let mut differences = vec![Differences::default(); spec.targets.len()];
+        for &index in differing {
+            let table = &spec.targets[index];
+            read_target(connection, path, table, &mut |row| {
+                let hash = row_hash(row, table.columns.len()).map_err(target_error)?;
+                self.insert("t", index, row, hash).map_err(target_error)
+            })?;
+            differences[index] = self.compare(index, max_keys).map_err(target_error)?;
+        }
+        Ok(differences)
     }
 
     /// Counts the missing, extra and changed keys of target `index`, and lists up to

@@ -227,11 +227,7 @@ impl Client {
             snapshot.batch_execute("SET LOCAL client_encoding = 'SQL_ASCII'")?;
         }
         if !filter.is_empty() {
-            let (names, values): (Vec<&str>, Vec<&str>) = filter
-                .iter()
-                .map(|(name, value)| (*name, value.as_str()))
-                .unzip();
-            snapshot.execute(FilterSpec::BIND, &[&names, &values])?;
+            snapshot.bind_settings(filter)?;
         }
         Ok(snapshot)
     }
@@ -258,6 +254,18 @@ impl Snapshot<'_> {
         parameters: &[&(dyn ToSql + Sync)],
     ) -> Result<u64, Error> {
         self.driver.run(self.transaction.execute(sql, parameters))
+    }
+
+    /// Binds `settings` (name, value) as the snapshot's own settings, in one
+    /// statement with the values as parameters: how the filter's parameters and a
+    /// fan-out selection's values reach the queries that read them.
+    pub(crate) fn bind_settings(&mut self, settings: &[(&str, String)]) -> Result<(), Error> {
+        let (names, values): (Vec<&str>, Vec<&str>) = settings
+            .iter()
+            .map(|(name, value)| (*name, value.as_str()))
+            .unzip();
+        self.execute(FilterSpec::BIND, &[&names, &values])
+            .map(|_| ())
     }
 
     /// As [`Client::prepare`], in the snapshot.

@@ -361,13 +361,7 @@ fn read_source<M: Mapping>(
     // The selection's values are settings of the snapshot, bound like the filter's.
     let condition = options.selection.condition(spec, &ty)?;
     if let Some((_, settings)) = &condition {
-        let (names, values): (Vec<&str>, Vec<&str>) = settings
-            .iter()
-            .map(|(name, value)| (*name, value.as_str()))
-            .unzip();
-        transaction
-            .execute(crate::filter::FilterSpec::BIND, &[&names, &values])
-            .map_err(source_error)?;
+        transaction.bind_settings(settings).map_err(source_error)?;
     }
     let watermark = full::watermark::<M>(&mut transaction)?;
     if snapshot_sender

@@ -159,7 +159,9 @@ pub fn verify_fanout<M: Mapping>(
     partition::check_supported(spec, partition_index, &ty)?;
     let condition = selection.condition(spec, &ty)?;
     if let Some((_, settings)) = &condition {
-        bind::<M>(&mut transaction, settings)?;
+        transaction
+            .bind_settings(settings)
+            .map_err(|error| source_error(M::SPEC, error))?;
     }
 
     let encoder = Connection::open_in_memory().map_err(target_error(template))?;
@@ -292,7 +294,7 @@ pub fn verify_fanout<M: Mapping>(
 
 /// Compares the file `path` with `sources`, its partition's sides from the pass;
 /// a differing table costs a second read of the partition `value` (bound with
-/// `bind`), in the same snapshot, to list its keys.
+/// `Snapshot::bind_settings`), in the same snapshot, to list its keys.
 fn compare_file<M: Mapping>(
     transaction: &mut crate::source::client::Snapshot<'_>,
     encoders: &mut [rusqlite::Statement<'_>],
@@ -324,30 +326,20 @@ fn compare_file<M: Mapping>(
         let (condition, settings) = Selection::One(value.to_owned())
             .condition(spec, ty)?
             .expect("one partition's condition");
-        bind::<M>(transaction, &settings)?;
+        transaction
+            .bind_settings(&settings)
+            .map_err(|error| source_error(M::SPEC, error))?;
         let copy = crate::sync::fanout::copy_sql(spec, Some(&condition));
-        read_rows::<M>(
-            transaction,
-            path,
-            encoders,
-            &copy,
-            &mut |_, _, index, row| {
-                if !differing.contains(&index) {
-                    return Ok(());
-                }
-                let hash =
-                    row_hash(row, spec.targets[index].columns.len()).map_err(target_error)?;
-                scratch.insert("s", index, row, hash).map_err(target_error)
-            },
-        )?;
-        for &index in &differing {
-            let table = &spec.targets[index];
-            read_target(&connection, path, table, &mut |row| {
-                let hash = row_hash(row, table.columns.len()).map_err(target_error)?;
-                scratch.insert("t", index, row, hash).map_err(target_error)
+        differences =
+            scratch.differences(spec, &connection, path, &differing, max_keys, |each| {
+                read_rows::<M>(
+                    transaction,
+                    path,
+                    encoders,
+                    &copy,
+                    &mut |_, _, index, row| each(index, row),
+                )
             })?;
-            differences[index] = scratch.compare(index, max_keys).map_err(target_error)?;
-        }
     }
     connection.execute_batch("COMMIT").map_err(target_error)?;
     Ok(spec
@@ -359,19 +351,4 @@ fn compare_file<M: Mapping>(
             table_verification(table, source, target, differences, None)
         })
         .collect())
-}
-
-/// Binds `settings` in the snapshot, as the filter's are bound.
-fn bind<M: Mapping>(
-    transaction: &mut crate::source::client::Snapshot<'_>,
-    settings: &[(&'static str, String)],
-) -> Result<()> {
-    let (names, values): (Vec<&str>, Vec<&str>) = settings
-        .iter()
-        .map(|(name, value)| (*name, value.as_str()))
-        .unzip();
-    transaction
-        .execute(crate::filter::FilterSpec::BIND, &[&names, &values])
-        .map(|_| ())
-        .map_err(|error| source_error(M::SPEC, error))
 }
