@@ -1986,7 +1986,7 @@ fn render(
     }
     let _ = writeln!(
         text,
-        "\nEvery run's SQLite file was checked against PostgreSQL (row counts and a hash of every column of every target, in key order); data-sync's must match exactly, a peer's columns that differ are named in its note. Peak RSS is the child process's `ru_maxrss`: DuckDB's is its whole Python process; the ceilings and the plain approach hold their rows in memory (the source ceiling holds none). The ceilings and the plain approach run at most 3 times, the replacing, incremental and `--prune` runs 3 times."
+        "\nEvery run's SQLite file was checked against PostgreSQL (row counts and a hash of every column of every target, in key order); data-sync's must match exactly, a peer's columns that differ are named in its note. Peak RSS is the child process's `ru_maxrss`: DuckDB's is its whole Python process; the ceilings and the plain approach hold their rows in memory (the source ceiling holds none). The ceilings, the plain approach and the replacing, incremental and `--prune` runs run at most 3 times each, fewer when `--pairs` is lower (the runs column lists every run)."
     );
     text
 }
