@@ -174,15 +174,7 @@ fn compare<M: Mapping>(
 
     // The filter's parameters are those the targets were built with.
     let stored = crate::target::state::load(&connection, spec.name).map_err(target_error)?;
-    let params =
-        crate::filter::from_identity(stored.as_ref().and_then(|state| state.params.as_deref()));
-    let filter = match &spec.source.filter {
-        Some(filter) => filter.settings(&params).map_err(|source| Error::Param {
-            mapping: spec.name.to_owned(),
-            source,
-        })?,
-        None => Vec::new(),
-    };
+    let filter = stored_filter(spec, stored.as_ref())?;
     let mut client = source.connect()?;
     let _cancel = crate::sync::signal::cancel_on_signal(source, &client);
     let mut transaction = client
@@ -330,6 +322,22 @@ fn source_error(spec: &MappingSpec, source: tokio_postgres::Error) -> Error {
 fn select_parameters(count: usize) -> String {
     let parameters: Vec<String> = (1..=count).map(|index| format!("?{index}")).collect();
     format!("SELECT {}", parameters.join(", "))
+}
+
+/// The filter's settings for the parameters a target was built with (`stored`, the
+/// mapping's state in the target; none: the filter's defaults).
+fn stored_filter(
+    spec: &MappingSpec,
+    stored: Option<&crate::target::state::MappingState>,
+) -> Result<Vec<(&'static str, String)>> {
+    let params = crate::filter::from_identity(stored.and_then(|state| state.params.as_deref()));
+    match &spec.source.filter {
+        Some(filter) => filter.settings(&params).map_err(|source| Error::Param {
+            mapping: spec.name.to_owned(),
+            source,
+        }),
+        None => Ok(Vec::new()),
+    }
 }
 
 /// Streams the source snapshot with the mapping's COPY and decoder, and hands each

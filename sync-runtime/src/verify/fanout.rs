@@ -18,7 +18,7 @@ use rusqlite::Connection;
 
 use super::{
     Differences, Scratch, Side, TargetVerification, read_rows, read_target, row_hash,
-    select_parameters, source_error, source_types, table_verification,
+    select_parameters, source_error, source_types, stored_filter, table_verification,
 };
 use crate::Mapping;
 use crate::error::{Error, Result};
@@ -140,15 +140,7 @@ pub fn verify_fanout<M: Mapping>(
         }
         None => None,
     };
-    let params =
-        crate::filter::from_identity(stored.as_ref().and_then(|state| state.params.as_deref()));
-    let filter = match &spec.source.filter {
-        Some(filter) => filter.settings(&params).map_err(|source| Error::Param {
-            mapping: spec.name.to_owned(),
-            source,
-        })?,
-        None => Vec::new(),
-    };
+    let filter = stored_filter(spec, stored.as_ref())?;
     let mut client = source.connect()?;
     let _cancel = crate::sync::signal::cancel_on_signal(source, &client);
     let mut transaction = client
