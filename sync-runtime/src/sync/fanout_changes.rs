@@ -377,12 +377,9 @@ impl<M: Mapping> Writer<'_, M> {
         }
         let target_error = target_error(path);
         let (_, deleted) = self.in_file(path, true, None, keys.len() as u64, |transaction| {
-            let mut deletes = spec
-                .targets
-                .iter()
-                .map(|target| transaction.prepare_cached(target.delete_by_key))
-                .collect::<rusqlite::Result<Vec<_>>>()
-                .map_err(target_error)?;
+            let mut deletes =
+                target::prepare_each(transaction, spec, |target| target.delete_by_key)
+                    .map_err(target_error)?;
             let mut deleted = 0;
             for key in keys {
                 for (index, statement) in deletes.iter_mut().enumerate().rev() {
@@ -590,18 +587,11 @@ impl<M: Mapping> Writer<'_, M> {
             watermark,
             operations.len() as u64,
             |transaction| {
-                let mut upserts = spec
-                    .targets
-                    .iter()
-                    .map(|target| transaction.prepare_cached(target.upsert))
-                    .collect::<rusqlite::Result<Vec<_>>>()
+                let mut upserts = target::prepare_each(transaction, spec, |target| target.upsert)
                     .map_err(target_error)?;
-                let mut deletes = spec
-                    .targets
-                    .iter()
-                    .map(|target| transaction.prepare_cached(target.delete_by_key))
-                    .collect::<rusqlite::Result<Vec<_>>>()
-                    .map_err(target_error)?;
+                let mut deletes =
+                    target::prepare_each(transaction, spec, |target| target.delete_by_key)
+                        .map_err(target_error)?;
                 let (mut written, mut deleted) = (0, 0);
                 for operation in operations {
                     let row = &rows[operation.index].row;

@@ -302,17 +302,9 @@ impl<'a, M: Mapping> Writer<'a, M> {
         let spec = M::SPEC;
         let transaction = Txn::begin(self.connection).map_err(target_error(self.path))?;
         self.check_claim(&transaction)?;
-        let mut upserts = spec
-            .targets
-            .iter()
-            .map(|target| transaction.prepare_cached(target.upsert))
-            .collect::<rusqlite::Result<Vec<_>>>()
+        let mut upserts = target::prepare_each(&transaction, spec, |target| target.upsert)
             .map_err(target_error(self.path))?;
-        let mut deletes = spec
-            .targets
-            .iter()
-            .map(|target| transaction.prepare_cached(target.delete_by_key))
-            .collect::<rusqlite::Result<Vec<_>>>()
+        let mut deletes = target::prepare_each(&transaction, spec, |target| target.delete_by_key)
             .map_err(target_error(self.path))?;
         let count = rows.len() as u64;
         for Change { row, deleted, .. } in rows {

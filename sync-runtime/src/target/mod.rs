@@ -81,6 +81,19 @@ pub(crate) fn open(path: &Path) -> Result<Connection> {
     Ok(connection)
 }
 
+/// Prepares (cached) the statement `sql` picks of each target of `spec`, in the
+/// targets' order: the upserts or the deletes by key a batch runs per row.
+pub(crate) fn prepare_each<'c>(
+    connection: &'c Connection,
+    spec: &MappingSpec,
+    sql: fn(&TargetSpec) -> &'static str,
+) -> rusqlite::Result<Vec<rusqlite::CachedStatement<'c>>> {
+    spec.targets
+        .iter()
+        .map(|target| connection.prepare_cached(sql(target)))
+        .collect()
+}
+
 /// Makes a SQLite error on the target file at `path` an [`Error::Target`] naming it:
 /// `.map_err(target_error(path))`.
 pub(crate) fn target_error(path: &Path) -> impl Fn(rusqlite::Error) -> Error + Copy + '_ {
