@@ -17,6 +17,9 @@
 //! binaries instead of building release ones: a smoke run of this code, whose
 //! timings mean nothing (it writes no BENCHMARKS.md).
 //!
+//! Every measured run starts after `sync` (the kernel's dirty pages written out), so
+//! that no run waits on the writeback of the runs and table builds before it.
+//!
 //! A comparison runs its two contenders alternately (A B A B ..) after one unmeasured
 //! warm-up run of each, and reports the median of the per-pair ratios and their
 //! spread: a host whose speed drifts moves both runs of a pair alike.
@@ -1596,8 +1599,6 @@ fn child(xtask: &Path, kind: &str, url: &str, target: &Path) -> Command {
     command
 }
 
-/// Runs `command` to its end and returns its time and peak RSS. A child that prints
-/// `seconds=S` on stdout has timed itself (to leave out its setup).
 /// [`measure`]s `command`, a run over the `users` target `path` after `changed`
 /// rows changed at the source, and fails unless `path` then holds exactly what the
 /// source does.
@@ -1615,8 +1616,16 @@ fn measure_verified(
     Ok(sample)
 }
 
+/// Runs `command` to its end and returns its time and peak RSS. A child that prints
+/// `seconds=S` on stdout has timed itself (to leave out its setup).
+///
+/// Every run starts from the same state: the kernel's dirty pages (the runs and
+/// table builds before this one) are written out first (`sync`), so that a run does
+/// not wait on the writeback of what another left behind.
 fn measure(mut command: Command, rows: i64, what: &str, run: usize) -> Result<Sample> {
     command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    // SAFETY: sync(2) takes no arguments and cannot fail.
+    unsafe { libc::sync() };
     let started = Instant::now();
     let mut child = command
         .spawn()
@@ -1993,7 +2002,7 @@ fn render(
     }
     let _ = writeln!(
         text,
-        "\nEvery run's SQLite file was checked against PostgreSQL (row counts and a hash of every column of every target, in key order); data-sync's must match exactly, a peer's columns that differ are named in its note. Peak RSS is the child process's `ru_maxrss`: DuckDB's is its whole Python process; the ceilings and the plain approach hold their rows in memory (the source ceiling holds none). The ceilings, the plain approach and the replacing, incremental and `--prune` runs run at most 3 times each, fewer when `--pairs` is lower (the runs column lists every run)."
+        "\nEvery run's SQLite file was checked against PostgreSQL (row counts and a hash of every column of every target, in key order); data-sync's must match exactly, a peer's columns that differ are named in its note. Every measured run started after `sync`, with the kernel's dirty pages of the runs before it written out. Peak RSS is the child process's `ru_maxrss`: DuckDB's is its whole Python process; the ceilings and the plain approach hold their rows in memory (the source ceiling holds none). The ceilings, the plain approach and the replacing, incremental and `--prune` runs run at most 3 times each, fewer when `--pairs` is lower (the runs column lists every run)."
     );
     text
 }
