@@ -13,6 +13,14 @@ use tokio_postgres::{CancelToken, Config, NoTls};
 
 use crate::error::{Error, Result};
 use crate::source::client::Client;
+use crate::source::tls::Unverified;
+
+/// A TLS setup error as the error the user sees.
+fn tls_error(error: openssl::error::ErrorStack) -> Error {
+    Error::Config {
+        message: format!("TLS setup: {error}"),
+    }
+}
 
 /// Where to read from: a parsed connection string completed from the standard
 /// libpq environment (`PGHOST`, `PGPORT`, `PGDATABASE`, `PGUSER`, `PGPASSWORD`,
@@ -344,7 +352,20 @@ impl SourceConfig {
                     self.statement_timeout,
                 )
             }
-            _ => {
+            SslMode::Prefer | SslMode::Require => {
+                let connector = Unverified::new().map_err(tls_error)?;
+                let (client, connection) = runtime
+                    .block_on(config.connect(connector))
+                    .map_err(connect_error)?;
+                Client::new(
+                    runtime,
+                    client,
+                    Box::pin(connection),
+                    self.read_timeout,
+                    self.statement_timeout,
+                )
+            }
+            SslMode::VerifyCa | SslMode::VerifyFull => {
                 let connector = self.tls_connector()?;
                 let (client, connection) = runtime
                     .block_on(config.connect(connector))
@@ -370,7 +391,14 @@ impl SourceConfig {
                 return;
             }
             (Ok(runtime), SslMode::Disable) => runtime.block_on(token.cancel_query(NoTls)),
-            (Ok(runtime), _) => match self.tls_connector() {
+            (Ok(runtime), SslMode::Prefer | SslMode::Require) => match Unverified::new() {
+                Ok(connector) => runtime.block_on(token.cancel_query(connector)),
+                Err(error) => {
+                    tracing::debug!(error = %error, "cannot cancel the source query");
+                    return;
+                }
+            },
+            (Ok(runtime), SslMode::VerifyCa | SslMode::VerifyFull) => match self.tls_connector() {
                 Ok(connector) => runtime.block_on(token.cancel_query(connector)),
                 Err(error) => {
                     tracing::debug!(error = %error, "cannot cancel the source query");
@@ -383,13 +411,12 @@ impl SourceConfig {
         }
     }
 
-    /// An OpenSSL connector that checks what `sslmode` asks for, and no more.
+    /// An OpenSSL connector that checks the server's certificate as `sslmode`
+    /// (`verify-ca` or `verify-full`) asks; the other modes check none, and connect
+    /// through [`Unverified`].
     fn tls_connector(&self) -> Result<postgres_openssl::MakeTlsConnector> {
         use openssl::ssl::{SslConnector, SslMethod, SslVerifyMode};
 
-        let tls_error = |error: openssl::error::ErrorStack| Error::Config {
-            message: format!("TLS setup: {error}"),
-        };
         let mut builder = SslConnector::builder(SslMethod::tls_client()).map_err(tls_error)?;
         let verify = matches!(self.tls.mode, SslMode::VerifyCa | SslMode::VerifyFull);
         if verify {

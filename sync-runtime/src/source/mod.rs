@@ -14,6 +14,7 @@ pub(crate) mod client;
 pub(crate) mod config;
 pub(crate) mod decode;
 pub(crate) mod guard;
+pub(crate) mod tls;
 
 /// `COPY (select) TO STDOUT (FORMAT binary)`: how every run streams rows (and what
 /// `data-sync explain` shows).
