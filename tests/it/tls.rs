@@ -135,3 +135,31 @@ fn a_full_sync_over_verified_tls() {
     .unwrap();
     assert_eq!(summary.rows_read, 100);
 }
+
+/// SCRAM with `channel_binding=require` binds the login to the TLS session
+/// (`tls-server-end-point`), over `sslmode=require` (which checks no certificate) and
+/// `verify-full` alike; without TLS there is nothing to bind to, and the login is
+/// refused rather than sent unbound.
+#[test]
+fn scram_with_channel_binding_over_tls() {
+    server()
+        .require_password("bound", "s3cr\u{e9}t pass")
+        .unwrap();
+    let base = format!(
+        "host=127.0.0.1 port={} user=bound password='s3cr\u{e9}t pass' dbname=postgres channel_binding=require",
+        port()
+    );
+    assert!(uses_tls(&format!("{base} sslmode=require")).unwrap());
+    assert!(uses_tls(&format!("{base} sslmode=prefer")).unwrap());
+    let verified = format!(
+        "host=localhost port={} user=bound password='s3cr\u{e9}t pass' dbname=postgres channel_binding=require sslmode=verify-full sslrootcert='{}'",
+        port(),
+        root()
+    );
+    assert!(uses_tls(&verified).unwrap());
+    let error = uses_tls(&format!("{base} sslmode=disable"))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("channel binding"), "{error}");
+    assert!(!error.contains("s3cr"), "the password leaked: {error}");
+}
