@@ -474,6 +474,86 @@ fn prune_merges_integer_keys_across_pages_and_at_both_ends() {
     assert_events_equal(&db, &target.path);
 }
 
+/// `--prune` of a batch of source keys with few gaps deletes each gap's range of
+/// target keys, and of a batch with many merges key by key (issue 17): both
+/// kinds of batch, negative keys and the ends of `bigint` give exact results.
+#[test]
+fn prune_deletes_gaps_by_range_and_sparse_keys_one_by_one() {
+    let db = support::source_db();
+    create_events(&db, 0);
+    db.client()
+        .batch_execute(
+            "INSERT INTO public.events (id, title, body)
+             SELECT g, 'event ' || g, CASE WHEN g % 3 = 0 THEN NULL ELSE 'body ' || g END
+             FROM (SELECT (-9223372036854775808)::bigint AS g
+                   UNION ALL SELECT -9223372036854775807
+                   UNION ALL SELECT generate_series(-3000, 0)
+                   UNION ALL SELECT generate_series(2, 4000, 2)
+                   UNION ALL SELECT generate_series(10001, 13000)
+                   UNION ALL SELECT 9223372036854775806
+                   UNION ALL SELECT 9223372036854775807) AS keys ORDER BY g",
+        )
+        .unwrap();
+    let target = support::target_file();
+    run::<Events>(&db, &target.path, &options(1_000)).unwrap();
+    assert_eq!(
+        target_events(&target.path).len(),
+        2 + 3001 + 2000 + 3000 + 2
+    );
+    let deleted = db
+        .client()
+        .execute(
+            "DELETE FROM public.events
+             WHERE id IN (-9223372036854775808, -2000, 0, 12000, 9223372036854775807)
+                OR id BETWEEN -1500 AND -1490
+                OR (id BETWEEN 2 AND 4000 AND id % 40 = 0)
+                OR id BETWEEN 12500 AND 12510",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(deleted, 5 + 11 + 100 + 11);
+    let prune = SyncOptions {
+        prune: true,
+        ..options(640)
+    };
+    let pruned = run::<Events>(&db, &target.path, &prune).unwrap();
+    assert_eq!(written(&pruned), vec![(0, deleted), (0, deleted)]);
+    assert_events_equal(&db, &target.path);
+    let again = run::<Events>(&db, &target.path, &prune).unwrap();
+    assert_eq!(written(&again), vec![(0, 0), (0, 0)]);
+    assert_events_equal(&db, &target.path);
+}
+
+/// A source whose keys all lie above the target's (rows below the watermark,
+/// which the incremental read skips) would empty the targets by range deletes:
+/// refused and rolled back, as when merged key by key.
+#[test]
+fn a_prune_by_range_that_would_empty_the_targets_is_refused() {
+    let db = support::source_db();
+    create_events(&db, 1_000);
+    let target = support::target_file();
+    run::<Events>(&db, &target.path, &options(1_000)).unwrap();
+    db.client()
+        .batch_execute(
+            "DELETE FROM public.events;
+             INSERT INTO public.events (id, version, title)
+             SELECT g, 0, 'event ' || g FROM generate_series(5001, 7000) AS g;",
+        )
+        .unwrap();
+    let prune = SyncOptions {
+        prune: true,
+        ..options(1_000)
+    };
+    let error = run::<Events>(&db, &target.path, &prune).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("`--prune` would delete every row of the targets"),
+        "{error}"
+    );
+    assert_eq!(target_events(&target.path).len(), 1_000);
+}
+
 /// `public.labels`, keyed by text: `--prune` keeps its table of source keys, since
 /// PostgreSQL's text order need not be SQLite's.
 #[derive(Debug, Clone, PartialEq, Mapping)]

@@ -29,7 +29,7 @@ use crate::source::guard::{self, SourceIdentity};
 use crate::source::{self, CopyReader, SourceRow};
 use crate::spec::{IncrementalSpec, MappingSpec};
 use crate::summary::{ColumnMigration, Summary, TargetSummary};
-use crate::sync::key_merge::{KeyMerge, MERGE_PAGE, MergeTarget};
+use crate::sync::key_merge::{self, KeyMerge, MERGE_PAGE, MergeTarget};
 use crate::sync::watermark::{self, RawField, RawValue, Watermark};
 use crate::target::state::{self, MappingState};
 use crate::target::{self, Txn, target_error};
@@ -419,7 +419,9 @@ impl<'a, M: Mapping> Writer<'a, M> {
         let transaction = self.prune.as_ref().expect("just begun");
         let (merge, column) = self.merge.as_mut().expect("merging");
         let mut table = TableKeys::new(spec, transaction, column, &mut self.deleted);
+        let previous = merge.last_source().copied();
         let width = types.len().max(1);
+        let mut keys = Vec::with_capacity(ranges.len() / width);
         for fields in ranges.chunks(width) {
             let key = fields[0]
                 .clone()
@@ -438,6 +440,27 @@ impl<'a, M: Mapping> Writer<'a, M> {
                     ),
                 });
             }
+            keys.push(key);
+        }
+        // Few gaps: each gap's target rows are deleted by range, and the target's
+        // keys up to the batch's last are never read.
+        if let Some(gaps) = table
+            .range_deletes
+            .is_some()
+            .then(|| key_merge::dense(previous, &keys))
+            .flatten()
+        {
+            for (after, before) in gaps {
+                merge.pruned += table
+                    .missing_range(after, before)
+                    .map_err(target_error(self.path))?;
+            }
+            if let Some(last) = keys.last() {
+                merge.skip_to(last);
+            }
+            return Ok(());
+        }
+        for key in keys {
             merge
                 .advance(&mut table, Some(&key))
                 .map_err(target_error(self.path))?;
@@ -609,6 +632,10 @@ struct TableKeys<'t> {
     /// The first page, and the page after `?1`.
     first_page: String,
     next_page: String,
+    /// Per target (in the targets' order), the deletes of the keys in a gap of the
+    /// source's keys: after `?1` and before `?2`, and before `?1`; `None` unless
+    /// every target's key is one INTEGER column fed by the mapping's key.
+    range_deletes: Option<Vec<(String, String)>>,
     deleted: &'t mut [u64],
 }
 
@@ -630,9 +657,62 @@ impl<'t> TableKeys<'t> {
             next_page: format!(
                 "SELECT {column} FROM {parent} WHERE {column} > ?1 ORDER BY {column} LIMIT {MERGE_PAGE}"
             ),
+            range_deletes: range_deletes(spec),
             deleted,
         }
     }
+
+    /// Deletes from every target (children first) the rows whose key lies after
+    /// `after` (with no lower bound for `None`) and before `before`: keys the
+    /// source does not have. Returns the parent's rows deleted.
+    fn missing_range(&mut self, after: Option<i64>, before: i64) -> rusqlite::Result<u64> {
+        let deletes = self.range_deletes.as_ref().expect("range deletes");
+        let mut parent = 0;
+        for (index, (between, below)) in deletes.iter().enumerate().rev() {
+            let deleted = match after {
+                Some(after) => self
+                    .transaction
+                    .prepare_cached(between)?
+                    .execute([after, before])?,
+                None => self.transaction.prepare_cached(below)?.execute([before])?,
+            } as u64;
+            self.deleted[index] += deleted;
+            if index == 0 {
+                parent = deleted;
+            }
+        }
+        Ok(parent)
+    }
+}
+
+/// The range deletes of [`TableKeys`]: every target's key must be one INTEGER
+/// primary-key column fed by the mapping's key, so that SQLite compares its values
+/// as the source's integers.
+fn range_deletes(spec: &MappingSpec) -> Option<Vec<(String, String)>> {
+    let [key] = spec.source.key else {
+        return None;
+    };
+    spec.targets
+        .iter()
+        .map(|target| {
+            let mut primary = target.columns.iter().filter(|column| column.primary_key);
+            let column = primary.next()?;
+            if primary.next().is_some()
+                || column.sqlite_type != "INTEGER"
+                || column.field != Some(*key)
+            {
+                return None;
+            }
+            let (table, column) = (
+                sync_sql::ident::quote(target.name),
+                sync_sql::ident::quote(column.name),
+            );
+            Some((
+                format!("DELETE FROM {table} WHERE {column} > ?1 AND {column} < ?2"),
+                format!("DELETE FROM {table} WHERE {column} < ?1"),
+            ))
+        })
+        .collect()
 }
 
 impl MergeTarget for TableKeys<'_> {
