@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio_postgres::config::Host;
-use tokio_postgres::{CancelToken, Config, NoTls};
+use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
+use tokio_postgres::{CancelToken, Config, NoTls, Socket};
 
 use crate::error::{Error, Result};
 use crate::source::client::Client;
@@ -332,54 +333,50 @@ impl SourceConfig {
     /// [`Error::Config`] when the TLS settings cannot be used; [`Error::Runtime`]
     /// when the connection's runtime cannot start.
     pub fn connect(&self) -> Result<Client> {
-        let connect_error = |source| Error::Connect {
-            endpoint: self.endpoint(),
-            source,
-        };
         let runtime = runtime().map_err(|source| Error::Runtime { source })?;
         let mut config = self.config.clone();
         config.ssl_mode(self.tls.mode.for_driver());
-        let client = match self.tls.mode {
-            SslMode::Disable => {
-                let (client, connection) = runtime
-                    .block_on(config.connect(NoTls))
-                    .map_err(connect_error)?;
-                Client::new(
-                    runtime,
-                    client,
-                    Box::pin(connection),
-                    self.read_timeout,
-                    self.statement_timeout,
-                )
-            }
+        match self.tls.mode {
+            SslMode::Disable => self.connect_with(runtime, &config, NoTls),
             SslMode::Prefer | SslMode::Require => {
                 let connector = Unverified::new().map_err(tls_error)?;
-                let (client, connection) = runtime
-                    .block_on(config.connect(connector))
-                    .map_err(connect_error)?;
-                Client::new(
-                    runtime,
-                    client,
-                    Box::pin(connection),
-                    self.read_timeout,
-                    self.statement_timeout,
-                )
+                self.connect_with(runtime, &config, connector)
             }
             SslMode::VerifyCa | SslMode::VerifyFull => {
                 let connector = self.tls_connector()?;
-                let (client, connection) = runtime
-                    .block_on(config.connect(connector))
-                    .map_err(connect_error)?;
-                Client::new(
-                    runtime,
-                    client,
-                    Box::pin(connection),
-                    self.read_timeout,
-                    self.statement_timeout,
-                )
+                self.connect_with(runtime, &config, connector)
             }
-        };
-        Ok(client)
+        }
+    }
+
+    /// Connects with `config` through `tls` (the connector `sslmode` chose) and
+    /// hands the connection to a [`Client`] on `runtime`.
+    fn connect_with<T>(
+        &self,
+        runtime: tokio::runtime::Runtime,
+        config: &Config,
+        tls: T,
+    ) -> Result<Client>
+    where
+        T: MakeTlsConnect<Socket> + 'static,
+        T::Stream: Send,
+        T::TlsConnect: Send,
+        <T::TlsConnect as TlsConnect<Socket>>::Future: Send,
+    {
+        let (client, connection) =
+            runtime
+                .block_on(config.connect(tls))
+                .map_err(|source| Error::Connect {
+                    endpoint: self.endpoint(),
+                    source,
+                })?;
+        Ok(Client::new(
+            runtime,
+            client,
+            Box::pin(connection),
+            self.read_timeout,
+            self.statement_timeout,
+        ))
     }
 
     /// Asks the server to cancel the statement `token`'s connection is running, if
