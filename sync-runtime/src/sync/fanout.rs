@@ -628,7 +628,7 @@ fn write_partition<M: Mapping>(
         drop(writer);
         bulk_load.inserts_done(&transaction).map_err(target_error)?;
         replaced.restore(&transaction, spec).map_err(target_error)?;
-        state::record(
+        state::record_finished(
             &transaction,
             &MappingState::of_run(
                 spec,
@@ -639,10 +639,9 @@ fn write_partition<M: Mapping>(
                 started_at,
                 true,
             ),
+            &snapshot.identity.to_json(),
         )
         .map_err(target_error)?;
-        state::record_source(&transaction, spec.name, &snapshot.identity.to_json())
-            .map_err(target_error)?;
         transaction.commit().map_err(target_error)?;
         Ok(rows)
     })();

@@ -654,7 +654,7 @@ impl<M: Mapping> Writer<'_, M> {
             }
             let written = body(&transaction)?;
             let watermark = watermark.or(self.watermark.as_ref());
-            state::record(
+            state::record_finished(
                 &transaction,
                 &MappingState::of_run(
                     spec,
@@ -665,10 +665,9 @@ impl<M: Mapping> Writer<'_, M> {
                     self.started_at,
                     true,
                 ),
+                &self.identity.to_json(),
             )
             .map_err(target_error)?;
-            state::record_source(&transaction, spec.name, &self.identity.to_json())
-                .map_err(target_error)?;
             // On SIGINT or SIGTERM the file in flight is rolled back, not committed.
             signal::check(spec)?;
             transaction.commit().map_err(target_error)?;

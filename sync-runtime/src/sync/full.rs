@@ -86,7 +86,7 @@ pub(crate) fn sync<M: Mapping>(
         bulk_load.inserts_done(&transaction).map_err(target_error)?;
         replaced.restore(&transaction, spec).map_err(target_error)?;
         let watermark = read.watermark.as_ref();
-        state::record(
+        state::record_finished(
             &transaction,
             &MappingState::of_run(
                 spec,
@@ -97,10 +97,9 @@ pub(crate) fn sync<M: Mapping>(
                 started_at,
                 true,
             ),
+            &read.identity.to_json(),
         )
         .map_err(target_error)?;
-        state::record_source(&transaction, spec.name, &read.identity.to_json())
-            .map_err(target_error)?;
         transaction.commit().map_err(target_error)?;
         Ok((rows_read, rows_written))
     });

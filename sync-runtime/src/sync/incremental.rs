@@ -544,7 +544,7 @@ impl<'a, M: Mapping> Writer<'a, M> {
             }
         }
         let watermark = self.watermark.as_ref();
-        state::record(
+        state::record_finished(
             &transaction,
             &MappingState::of_run(
                 spec,
@@ -555,10 +555,9 @@ impl<'a, M: Mapping> Writer<'a, M> {
                 self.started_at,
                 true,
             ),
+            &self.identity.to_json(),
         )
         .map_err(target_error(self.path))?;
-        state::record_source(&transaction, spec.name, &self.identity.to_json())
-            .map_err(target_error(self.path))?;
         transaction.commit().map_err(target_error(self.path))?;
         Ok(Summary {
             mapping: spec.name.to_owned(),

@@ -202,13 +202,20 @@ fn has_column(connection: &Connection, name: &str) -> rusqlite::Result<bool> {
     )
 }
 
-/// Records which source (server, database, table; see `source::guard`) the targets
-/// of `mapping` now hold; call inside the transaction that records the run.
-pub(crate) fn record_source(
+/// Records a finished run: its state, and which source (server, database, table;
+/// the JSON of `source::guard`'s identity) its targets now hold; call inside the
+/// run's last transaction.
+pub(crate) fn record_finished(
     connection: &Connection,
-    mapping: &str,
+    state: &MappingState,
     source: &str,
 ) -> rusqlite::Result<()> {
+    record(connection, state)?;
+    record_source(connection, &state.mapping, source)
+}
+
+/// Records which source the targets of `mapping` now hold.
+fn record_source(connection: &Connection, mapping: &str, source: &str) -> rusqlite::Result<()> {
     connection.execute(
         "UPDATE \"_data_sync_state\" SET \"source\" = ?2 WHERE \"mapping\" = ?1",
         params![mapping, source],

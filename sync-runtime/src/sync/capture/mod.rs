@@ -815,8 +815,7 @@ fn first_copy(
         let mut done = running_state(spec, table.params.clone(), started_at, rows_read);
         done.finished_at = Some(crate::target::state::now());
         done.last_outcome = "ok".to_owned();
-        state::record(connection, &done).map_err(&target_error)?;
-        state::record_source(connection, spec.name, &identity.to_json()).map_err(&target_error)?;
+        state::record_finished(connection, &done, &identity.to_json()).map_err(&target_error)?;
         summaries.push(Summary {
             mapping: spec.name.to_owned(),
             mode: "full".to_owned(),
