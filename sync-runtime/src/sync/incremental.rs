@@ -27,7 +27,7 @@ use crate::source::client::{Client, Snapshot};
 use crate::source::decode::{check_types, decode_row};
 use crate::source::guard::{self, SourceIdentity};
 use crate::source::{self, CopyReader, SourceRow};
-use crate::spec::{IncrementalSpec, MappingSpec};
+use crate::spec::{IncrementalSpec, MappingSpec, TargetSpec};
 use crate::summary::{ColumnMigration, Summary, TargetSummary};
 use crate::sync::key_merge::{self, KeyMerge, MERGE_PAGE, MergeTarget};
 use crate::sync::watermark::{self, RawField, RawValue, Watermark};
@@ -585,11 +585,17 @@ impl<'a, M: Mapping> Writer<'a, M> {
 /// in key order (PostgreSQL along the key's unique index, SQLite along its rowid or
 /// primary key) and compared as two sorted streams.
 fn merge_key(spec: &MappingSpec) -> Option<&'static str> {
+    integer_key(spec, spec.targets.first()?)
+}
+
+/// `target`'s key column when it is its one primary-key column, an INTEGER fed by
+/// the mapping's one key column: SQLite then orders and compares its values as
+/// PostgreSQL does the source's integers.
+fn integer_key(spec: &MappingSpec, target: &TargetSpec) -> Option<&'static str> {
     let [key] = spec.source.key else {
         return None;
     };
-    let parent = spec.targets.first()?;
-    let mut primary = parent.columns.iter().filter(|column| column.primary_key);
+    let mut primary = target.columns.iter().filter(|column| column.primary_key);
     let column = primary.next()?;
     (primary.next().is_none() && column.sqlite_type == "INTEGER" && column.field == Some(*key))
         .then_some(column.name)
@@ -684,27 +690,15 @@ impl<'t> TableKeys<'t> {
     }
 }
 
-/// The range deletes of [`TableKeys`]: every target's key must be one INTEGER
-/// primary-key column fed by the mapping's key, so that SQLite compares its values
-/// as the source's integers.
+/// The range deletes of [`TableKeys`]: every target's key must be its
+/// [`integer_key`].
 fn range_deletes(spec: &MappingSpec) -> Option<Vec<(String, String)>> {
-    let [key] = spec.source.key else {
-        return None;
-    };
     spec.targets
         .iter()
         .map(|target| {
-            let mut primary = target.columns.iter().filter(|column| column.primary_key);
-            let column = primary.next()?;
-            if primary.next().is_some()
-                || column.sqlite_type != "INTEGER"
-                || column.field != Some(*key)
-            {
-                return None;
-            }
             let (table, column) = (
                 sync_sql::ident::quote(target.name),
-                sync_sql::ident::quote(column.name),
+                sync_sql::ident::quote(integer_key(spec, target)?),
             );
             Some((
                 format!("DELETE FROM {table} WHERE {column} > ?1 AND {column} < ?2"),
