@@ -465,13 +465,18 @@ fn prune_merges_integer_keys_across_pages_and_at_both_ends() {
         prune: true,
         ..options(777)
     };
-    let pruned = run::<Events>(&db, &target.path, &prune).unwrap();
+    assert_prunes_once(&db, &target.path, &prune, deleted);
+}
+
+/// Runs `prune` over `path`: it deletes `deleted` rows from each target and leaves
+/// them equal to the source; a second run finds nothing left to prune.
+fn assert_prunes_once(db: &TestDb, path: &Path, prune: &SyncOptions, deleted: u64) {
+    let pruned = run::<Events>(db, path, prune).unwrap();
     assert_eq!(written(&pruned), vec![(0, deleted), (0, deleted)]);
-    assert_events_equal(&db, &target.path);
-    // Nothing left to prune: a second run deletes nothing.
-    let again = run::<Events>(&db, &target.path, &prune).unwrap();
+    assert_events_equal(db, path);
+    let again = run::<Events>(db, path, prune).unwrap();
     assert_eq!(written(&again), vec![(0, 0), (0, 0)]);
-    assert_events_equal(&db, &target.path);
+    assert_events_equal(db, path);
 }
 
 /// `--prune` of a batch of source keys with few gaps deletes each gap's range of
@@ -516,12 +521,7 @@ fn prune_deletes_gaps_by_range_and_sparse_keys_one_by_one() {
         prune: true,
         ..options(640)
     };
-    let pruned = run::<Events>(&db, &target.path, &prune).unwrap();
-    assert_eq!(written(&pruned), vec![(0, deleted), (0, deleted)]);
-    assert_events_equal(&db, &target.path);
-    let again = run::<Events>(&db, &target.path, &prune).unwrap();
-    assert_eq!(written(&again), vec![(0, 0), (0, 0)]);
-    assert_events_equal(&db, &target.path);
+    assert_prunes_once(&db, &target.path, &prune, deleted);
 }
 
 /// A source whose keys all lie above the target's (rows below the watermark,
